@@ -1,0 +1,66 @@
+"""One handler per error type; every error leaves as an OperationOutcome, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from gateway.api.render import fhir_json
+from gateway.errors import http_status
+from gateway.fhir.parsing import fhirpath_of
+from mappings.issues import Issue, IssueError, operation_outcome
+
+log = logging.getLogger("gateway.api")
+
+_HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported", 415: "not-supported"}
+
+
+async def issue_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, IssueError)
+    return fhir_json(operation_outcome(error.issues), http_status(error), error.headers or None)
+
+
+async def request_validation_error(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    issues = [
+        Issue(
+            "error",
+            "invalid",
+            f"{detail['msg']} ({'.'.join(str(part) for part in detail['loc'])})",
+            expression=fhirpath_of(str(detail["loc"][0]), tuple(detail["loc"][1:])),
+            message_id="http.invalid-request",
+        )
+        for detail in error.errors()
+    ]
+    return fhir_json(operation_outcome(issues), 400)
+
+
+async def http_exception(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = _HTTP_CODES.get(error.status_code, "processing")
+    issue = Issue("error", code, str(error.detail), message_id=f"http.{error.status_code}")  # type: ignore[arg-type]
+    return fhir_json(operation_outcome([issue]), error.status_code, dict(error.headers or {}) or None)
+
+
+async def unexpected_error(request: Request, error: Exception) -> Response:
+    incident = str(uuid.uuid4())
+    log.error("incident %s on %s %s", incident, request.method, request.url.path, exc_info=error)
+    issue = Issue(
+        "fatal",
+        "exception",
+        f"Internal error; the operator can find it in the log as incident {incident}",
+        message_id="http.internal-error",
+    )
+    return fhir_json(operation_outcome([issue]), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(IssueError, issue_error)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(HTTPException, http_exception)
+    app.add_exception_handler(Exception, unexpected_error)

@@ -1,0 +1,149 @@
+"""FHIR R4 REST routes under `/fhir`. Thin: parse the request, call `FhirService`, render the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from gateway import __version__
+from gateway.api.deps import bundle_processor, fhir_base, fhir_service
+from gateway.api.render import FHIR_JSON, fhir_json, render
+from gateway.fhir.capability import capability_statement
+from gateway.fhir.interactions import FhirService, require_type
+from gateway.fhir.parsing import parse_json, parse_resource
+from gateway.fhir.transactions import BundleProcessor
+from gateway.store.dates import fhir_instant
+from gateway.store.search_params import SUPPORTED_TYPES
+from mappings.issues import IssueError
+
+router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
+
+Service = Annotated[FhirService, Depends(fhir_service)]
+Base = Annotated[str, Depends(fhir_base)]
+Prefer = Annotated[str | None, Header()]
+FHIR_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "OperationOutcome: invalid content, with the element path"},
+    404: {"description": "OperationOutcome: unknown resource type or id"},
+    413: {"description": "OperationOutcome: body over the size limit"},
+}
+
+
+async def _body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if "xml" in content_type:
+        raise IssueError.single(
+            "not-supported",
+            f"Content-Type {content_type!r} is not supported; send {FHIR_JSON}",
+            message_id="http.unsupported-media-type",
+            status=415,
+        )
+    return await request.body()
+
+
+def _pairs(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+@router.get("/metadata", summary="CapabilityStatement")
+async def metadata(request: Request, service: Service, base: Base) -> Response:
+    return fhir_json(capability_statement(base, __version__, fhir_instant(service.clock.now())))
+
+
+@router.post("", summary="Process a transaction or batch Bundle", responses=FHIR_RESPONSES)
+async def transaction(
+    request: Request, processor: Annotated[BundleProcessor, Depends(bundle_processor)], base: Base
+) -> Response:
+    bundle = parse_json(await _body(request))
+    return render(await run_in_threadpool(processor.process, base, bundle))
+
+
+@router.get("/_history", summary="History of all resources")
+async def system_history(request: Request, service: Service, base: Base) -> Response:
+    return render(await run_in_threadpool(service.history, base, None, None, _pairs(request)))
+
+
+@router.get("/{resource_type}", summary="Search", responses=FHIR_RESPONSES)
+async def search(resource_type: str, request: Request, service: Service, base: Base) -> Response:
+    return render(await run_in_threadpool(service.search, base, resource_type, _pairs(request)))
+
+
+@router.post("/{resource_type}/_search", summary="Search with form-encoded parameters")
+async def search_post(resource_type: str, request: Request, service: Service, base: Base) -> Response:
+    # FHIR R4 search.html#search-post: the body is application/x-www-form-urlencoded.
+    form = parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
+    pairs = _pairs(request) + form
+    return render(await run_in_threadpool(service.search, base, resource_type, pairs))
+
+
+@router.post("/{resource_type}", summary="Create (conditional with If-None-Exist)", responses=FHIR_RESPONSES)
+async def create(
+    resource_type: str,
+    request: Request,
+    service: Service,
+    base: Base,
+    if_none_exist: Annotated[str | None, Header()] = None,
+    prefer: Prefer = None,
+) -> Response:
+    require_type(resource_type)
+    resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
+    resource.pop("id", None)  # FHIR R4 http.html#create: the server ignores a client id
+    response = await run_in_threadpool(service.create, base, resource, if_none_exist=if_none_exist)
+    return render(response, prefer)
+
+
+@router.put("/{resource_type}", summary="Conditional update (search criteria in the query)")
+async def conditional_update(
+    resource_type: str, request: Request, service: Service, base: Base, prefer: Prefer = None
+) -> Response:
+    require_type(resource_type)
+    resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
+    criteria = request.url.query
+    if not criteria:
+        raise IssueError.single("invalid", "A PUT to a type needs search criteria, or use PUT [type]/[id]", status=400)
+    return render(await run_in_threadpool(service.conditional_update, base, resource, criteria), prefer)
+
+
+@router.get("/{resource_type}/_history", summary="History of a resource type")
+async def type_history(resource_type: str, request: Request, service: Service, base: Base) -> Response:
+    return render(await run_in_threadpool(service.history, base, resource_type, None, _pairs(request)))
+
+
+@router.get("/{resource_type}/{resource_id}", summary="Read", responses=FHIR_RESPONSES)
+async def read(resource_type: str, resource_id: str, service: Service, base: Base) -> Response:
+    return render(await run_in_threadpool(service.read, base, resource_type, resource_id))
+
+
+@router.put("/{resource_type}/{resource_id}", summary="Update (If-Match for version-aware updates)")
+async def update(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    service: Service,
+    base: Base,
+    if_match: Annotated[str | None, Header()] = None,
+    prefer: Prefer = None,
+) -> Response:
+    require_type(resource_type)
+    resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
+    return render(await run_in_threadpool(service.update, base, resource, resource_id, if_match=if_match), prefer)
+
+
+@router.delete("/{resource_type}/{resource_id}", summary="Delete (soft; kept in history)")
+async def delete(resource_type: str, resource_id: str, service: Service) -> Response:
+    return render(await run_in_threadpool(service.delete, resource_type, resource_id))
+
+
+@router.get("/{resource_type}/{resource_id}/_history", summary="History of a resource")
+async def instance_history(
+    resource_type: str, resource_id: str, request: Request, service: Service, base: Base
+) -> Response:
+    return render(await run_in_threadpool(service.history, base, resource_type, resource_id, _pairs(request)))
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}", summary="Read a version (vread)")
+async def vread(resource_type: str, resource_id: str, version_id: str, service: Service, base: Base) -> Response:
+    return render(await run_in_threadpool(service.vread, base, resource_type, resource_id, version_id))

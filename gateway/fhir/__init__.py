@@ -1,0 +1,1 @@
+"""FHIR RESTful interactions over the resource store."""

@@ -1,0 +1,106 @@
+"""Bundles the REST API returns: searchset and history (FHIR R4 bundle.html, search.html#paging)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from gateway.store.dates import fhir_instant
+from gateway.store.ports import HistoryPage, SearchPage, StoredResource
+from gateway.store.search_query import SearchQuery, query_pairs_without
+
+Resource = dict[str, Any]
+
+
+def resource_url(base: str, stored: StoredResource) -> str:
+    return f"{base}/{stored.resource_type}/{stored.id}"
+
+
+def version_url(base: str, stored: StoredResource) -> str:
+    return f"{resource_url(base, stored)}/_history/{stored.version_id}"
+
+
+def last_modified(stored: StoredResource) -> str:
+    return (stored.resource or {}).get("meta", {}).get("lastUpdated") or stored.last_updated
+
+
+def searchset(base: str, query: SearchQuery, page: SearchPage, bundle_id: str, now: Any) -> Resource:
+    entries: list[Resource] = [
+        {"fullUrl": resource_url(base, m), "resource": m.resource, "search": {"mode": "match"}} for m in page.matches
+    ]
+    entries += [
+        {"fullUrl": resource_url(base, i), "resource": i.resource, "search": {"mode": "include"}} for i in page.included
+    ]
+    bundle: Resource = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": {"lastUpdated": fhir_instant(now)},
+        "type": "searchset",
+        "total": page.total,
+        "link": _page_links(f"{base}/{query.resource_type}", query.raw, query.count, query.offset, page.total),
+    }
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def history_bundle(
+    base: str,
+    path: str,
+    raw: Sequence[tuple[str, str]],
+    page: HistoryPage,
+    *,
+    count: int,
+    offset: int,
+    bundle_id: str,
+    now: Any,
+) -> Resource:
+    entries = [history_entry(base, version) for version in page.versions]
+    bundle: Resource = {
+        "resourceType": "Bundle",
+        "id": bundle_id,
+        "meta": {"lastUpdated": fhir_instant(now)},
+        "type": "history",
+        "total": page.total,
+        "link": _page_links(f"{base}{path}", raw, count, offset, page.total),
+    }
+    if entries:
+        bundle["entry"] = entries
+    return bundle
+
+
+def history_entry(base: str, version: StoredResource) -> Resource:
+    status = {"POST": "201 Created", "PUT": "200 OK", "DELETE": "204 No Content"}[version.method]
+    entry: Resource = {"fullUrl": resource_url(base, version)}
+    if version.resource is not None:
+        entry["resource"] = version.resource
+    entry["request"] = {
+        "method": version.method,
+        "url": version.resource_type if version.method == "POST" else f"{version.resource_type}/{version.id}",
+    }
+    entry["response"] = {
+        "status": status,
+        "etag": version.etag,
+        "lastModified": last_modified(version),
+    }
+    return entry
+
+
+def _page_links(url: str, raw: Sequence[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:
+    kept = query_pairs_without(raw, "_offset", "_count")
+
+    def link(relation: str, at: int) -> dict[str, str]:
+        pairs = [*kept, ("_count", str(count)), ("_offset", str(at))]
+        return {"relation": relation, "url": f"{url}?{urlencode(pairs)}"}
+
+    links = [link("self", offset)]
+    if count <= 0:
+        return links
+    links.append(link("first", 0))
+    if offset > 0:
+        links.append(link("previous", max(offset - count, 0)))
+    if offset + count < total:
+        links.append(link("next", offset + count))
+    links.append(link("last", max(((total - 1) // count) * count, 0)))
+    return links

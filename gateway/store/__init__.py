@@ -1,0 +1,1 @@
+"""Resource storage: SQLAlchemy tables, Alembic migrations, search."""

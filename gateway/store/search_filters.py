@@ -1,0 +1,124 @@
+"""SQL conditions for search criteria, over the index tables (FHIR R4 search semantics).
+
+Each criterion becomes `EXISTS (index row of this resource matching any of the ORed values)`; criteria are
+ANDed by the caller. Date comparisons follow http://hl7.org/fhir/R4/search.html#prefix with inclusive ranges
+[low, high] for both the stored value and the search value.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, and_, exists, false, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.store import tables as t
+from gateway.store.dates import parse_search_date
+from gateway.store.search_params import normalize_string, parse_reference
+from gateway.store.search_query import Criterion
+from mappings.issues import IssueError
+
+_TABLES: dict[str, Table] = {
+    "token": t.search_token,
+    "reference": t.search_reference,
+    "date": t.search_date,
+    "string": t.search_string,
+}
+
+
+def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[bool]:
+    r = t.resource
+    if criterion.name == "_id":
+        clause = r.c.id.in_(criterion.values)
+        return not_(clause) if criterion.modifier == "not" else clause
+    if criterion.name == "_lastUpdated":
+        return and_(*(_date_match(r.c.last_updated, r.c.last_updated, v, "_lastUpdated") for v in criterion.values))
+    table = _TABLES[criterion.type]
+    owned = and_(
+        table.c.resource_type == resource_type,
+        table.c.id == r.c.id,
+        table.c.param == criterion.name,
+    )
+    if criterion.modifier == "missing":
+        present = exists(select(table.c.id).where(owned))
+        return not_(present) if criterion.values[0] == "true" else present
+    matches = or_(*(_value_match(table, criterion, value) for value in criterion.values))
+    if criterion.modifier == "not":
+        return not_(exists(select(table.c.id).where(owned, matches)))
+    return exists(select(table.c.id).where(owned, matches))
+
+
+def _value_match(table: Table, criterion: Criterion, value: str) -> ColumnElement[bool]:
+    if criterion.type == "token":
+        return _token_match(table, value)
+    if criterion.type == "reference":
+        return _reference_match(table, criterion, value)
+    if criterion.type == "date":
+        return _date_match(table.c.low, table.c.high, value, criterion.name)
+    return _string_match(table, criterion.modifier, value)
+
+
+def _token_match(table: Table, value: str) -> ColumnElement[bool]:
+    if "|" not in value:
+        return table.c.code == value
+    system, _, code = value.partition("|")
+    if system == "":
+        return and_(table.c.system.is_(None), table.c.code == code)
+    if code == "":
+        return table.c.system == system
+    return and_(table.c.system == system, table.c.code == code)
+
+
+def _reference_match(table: Table, criterion: Criterion, value: str) -> ColumnElement[bool]:
+    parsed = parse_reference(value)
+    if parsed is None:
+        if "/" in value:
+            raise IssueError.single(
+                "invalid",
+                f"Search parameter {criterion.name!r}: {value!r} is not a reference of the form [Type/]id",
+                expression=criterion.name,
+                message_id="search.invalid-reference",
+                status=400,
+            )
+        target_id = value
+        condition = table.c.target_id == target_id
+        if criterion.target_type:
+            condition = and_(condition, table.c.target_type == criterion.target_type)
+        return condition
+    target_type, target_id = parsed
+    if criterion.target_type and criterion.target_type != target_type:
+        return false()
+    return and_(table.c.target_type == target_type, table.c.target_id == target_id)
+
+
+def _date_match(low: ColumnElement[str], high: ColumnElement[str], value: str, parameter: str) -> ColumnElement[bool]:
+    prefix, search_low, search_high = parse_search_date(value, parameter=parameter)
+    contained = and_(low >= search_low, high <= search_high)
+    match prefix:
+        case "eq":
+            return contained
+        case "ne":
+            return not_(contained)
+        case "gt":
+            return high > search_high
+        case "lt":
+            return low < search_low
+        case "ge":
+            return or_(high > search_high, contained)
+        case "le":
+            return or_(low < search_low, contained)
+        case "sa":
+            return low > search_high
+        case "eb":
+            return high < search_low
+        case "ap":
+            return and_(low <= search_high, high >= search_low)
+    return true()
+
+
+def _string_match(table: Table, modifier: str, value: str) -> ColumnElement[bool]:
+    if modifier == "exact":
+        return table.c.exact == value
+    normalized = normalize_string(value)
+    escaped = normalized.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if modifier == "contains":
+        return table.c.normalized.like(f"%{escaped}%", escape="\\")
+    return table.c.normalized.like(f"{escaped}%", escape="\\")

@@ -1,0 +1,184 @@
+"""FHIR search request parameters parsed into a `SearchQuery` (pure; no database).
+
+Semantics follow FHIR R4 search (http://hl7.org/fhir/R4/search.html): repeating a parameter ANDs the
+repetitions, commas inside one value OR its parts, `\\,` escapes a comma. Unknown parameters are refused
+(400) rather than silently ignored, as a client filtering on a parameter we do not know would otherwise get
+more than it asked for (the spec allows either; `Prefer: handling=strict` is our only mode).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mappings.issues import Issue, IssueError
+
+SPECIAL_PARAMS = {"_id": "token", "_lastUpdated": "date"}
+RESULT_PARAMS = {
+    "_count",
+    "_offset",
+    "_include",
+    "_revinclude",
+    "_sort",
+    "_summary",
+    "_total",
+    "_format",
+    "_pretty",
+}
+MODIFIERS = {
+    "token": {"", "not", "missing"},
+    "reference": {"", "missing"},
+    "date": {"", "missing"},
+    "string": {"", "exact", "contains", "missing"},
+}
+SORTABLE = {"_lastUpdated", "-_lastUpdated", "_id", "-_id"}
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One search parameter occurrence: `name[:modifier]=value1,value2` (values ORed)."""
+
+    name: str
+    type: str
+    modifier: str
+    values: tuple[str, ...]
+    target_type: str | None = None  # `subject:Patient=...`
+
+
+@dataclass(frozen=True, slots=True)
+class Include:
+    source_type: str
+    param: str
+    target_type: str | None
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    resource_type: str
+    criteria: tuple[Criterion, ...] = ()
+    count: int = 20
+    offset: int = 0
+    includes: tuple[Include, ...] = ()
+    sort: str = "_lastUpdated"
+    summary_count: bool = False
+    raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+
+def split_or(value: str) -> tuple[str, ...]:
+    parts = re.split(r"(?<!\\),", value)
+    return tuple(part.replace("\\,", ",") for part in parts)
+
+
+def parse_search(
+    resource_type: str,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    param_types: dict[str, dict[str, str]],
+    default_count: int = 20,
+    max_count: int = 200,
+) -> SearchQuery:
+    """`param_types` maps resource type -> parameter name -> search type (from `search_params`)."""
+    pairs = tuple(pairs)
+    known = param_types[resource_type]
+    criteria: list[Criterion] = []
+    includes: list[Include] = []
+    issues: list[Issue] = []
+    count, offset, sort, summary_count = default_count, 0, "_lastUpdated", False
+    for key, value in pairs:
+        name, _, modifier = key.partition(":")
+        if name in RESULT_PARAMS:
+            if name == "_count":
+                count = min(_non_negative(key, value, issues), max_count)
+            elif name == "_offset":
+                offset = _non_negative(key, value, issues)
+            elif name in ("_include", "_revinclude"):
+                include = _parse_include(key, value, resource_type, param_types, issues)
+                if include:
+                    includes.append(include)
+            elif name == "_sort":
+                if value not in SORTABLE:
+                    issues.append(_bad(key, f"_sort supports {sorted(SORTABLE)}, not {value!r}"))
+                sort = value
+            elif name == "_summary":
+                if value not in ("count", "false"):
+                    issues.append(_bad(key, "_summary supports 'count' and 'false'"))
+                summary_count = value == "count"
+            continue
+        param_type = SPECIAL_PARAMS.get(name) or known.get(name)
+        if param_type is None:
+            issues.append(
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"Unknown search parameter {name!r} for {resource_type}; supported: "
+                    + ", ".join(sorted([*known, *SPECIAL_PARAMS])),
+                    expression=key,
+                    message_id="search.unknown-parameter",
+                )
+            )
+            continue
+        target_type = None
+        if param_type == "reference" and modifier and modifier[:1].isupper():
+            target_type, modifier = modifier, ""
+        if modifier not in MODIFIERS[param_type]:
+            issues.append(_bad(key, f"Modifier {modifier!r} is not supported on {param_type} parameter {name!r}"))
+            continue
+        if modifier == "missing" and value not in ("true", "false"):
+            issues.append(_bad(key, ":missing takes true or false"))
+            continue
+        if value == "":
+            issues.append(_bad(key, f"Search parameter {name!r} has an empty value"))
+            continue
+        criteria.append(Criterion(name, param_type, modifier, split_or(value), target_type))
+    if issues:
+        raise IssueError(tuple(issues), status=400)
+    return SearchQuery(
+        resource_type,
+        tuple(criteria),
+        count=count,
+        offset=offset,
+        includes=tuple(includes),
+        sort=sort,
+        summary_count=summary_count,
+        raw=pairs,
+    )
+
+
+def _parse_include(
+    key: str,
+    value: str,
+    resource_type: str,
+    param_types: dict[str, dict[str, str]],
+    issues: list[Issue],
+) -> Include | None:
+    reverse = key.startswith("_revinclude")
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in param_types:
+        issues.append(_bad(key, f"{key} takes SourceType:parameter[:TargetType], not {value!r}"))
+        return None
+    source, param = parts[0], parts[1]
+    target = parts[2] if len(parts) == 3 else None
+    if param_types[source].get(param) != "reference":
+        issues.append(_bad(key, f"{source}:{param} is not a reference search parameter"))
+        return None
+    if not reverse and source != resource_type:
+        issues.append(_bad(key, f"_include source type must be {resource_type}, not {source}"))
+        return None
+    return Include(source, param, target, reverse)
+
+
+def _non_negative(key: str, value: str, issues: list[Issue]) -> int:
+    if not value.isdigit():
+        issues.append(_bad(key, f"{key} must be a non-negative integer, not {value!r}"))
+        return 0
+    return int(value)
+
+
+def _bad(key: str, text: str) -> Issue:
+    return Issue("error", "invalid", text, expression=key, message_id="search.invalid-parameter")
+
+
+def query_pairs_without(pairs: Sequence[tuple[str, str]], *names: str) -> list[tuple[str, str]]:
+    return [(key, value) for key, value in pairs if key not in names]

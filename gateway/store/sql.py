@@ -1,0 +1,328 @@
+"""`SqlResourceStore`: the FHIR resource store on SQLAlchemy Core (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.clock import Clock
+from gateway.errors import Gone, NotFound, VersionConflict
+from gateway.store import tables as t
+from gateway.store.database import IMMEDIATE
+from gateway.store.dates import fhir_instant, format_instant
+from gateway.store.ports import HistoryPage, Method, Resource, SearchPage, StoredResource
+from gateway.store.search_filters import criterion_clause
+from gateway.store.search_params import (
+    DateEntry,
+    IndexEntry,
+    ReferenceEntry,
+    StringEntry,
+    TokenEntry,
+    index_entries,
+)
+from gateway.store.search_query import Include, SearchQuery
+from mappings.issues import IssueError
+
+MAX_INDEXED_TEXT = 512
+
+
+class SqlResourceStore:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlResourceTransaction]:
+        with self.engine.connect() as connection, connection.begin():
+            yield SqlResourceTransaction(connection, self.clock)
+
+    @contextmanager
+    def writing(self) -> Iterator[SqlResourceTransaction]:
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(**{IMMEDIATE: True})
+            with connection.begin():
+                yield SqlResourceTransaction(connection, self.clock)
+
+
+class SqlResourceTransaction:
+    def __init__(self, connection: Connection, clock: Clock) -> None:
+        self.connection = connection
+        self.clock = clock
+        self._locking = connection.dialect.name == "postgresql"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self._locking
+
+    # -- reads ---------------------------------------------------------------------------------------------
+
+    def read_current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        statement = select(t.resource).where(
+            t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id
+        )
+        row = self.connection.execute(statement).mappings().first()
+        if row is None:
+            return None
+        return _stored(row, "DELETE" if row["deleted"] else "PUT")
+
+    def read(self, resource_type: str, resource_id: str) -> StoredResource:
+        current = self.read_current(resource_type, resource_id)
+        if current is None:
+            raise NotFound.of(resource_type, resource_id)
+        if current.deleted:
+            raise Gone.of(resource_type, resource_id, current.version_id)
+        return current
+
+    def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        statement = select(t.resource_version).where(
+            t.resource_version.c.resource_type == resource_type,
+            t.resource_version.c.id == resource_id,
+            t.resource_version.c.version_id == version_id,
+        )
+        row = self.connection.execute(statement).mappings().first()
+        if row is None:
+            raise NotFound.of(resource_type, resource_id, version_id)
+        stored = _stored(row, row["method"])
+        if stored.deleted:
+            raise Gone.of(resource_type, resource_id, version_id)
+        return stored
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    def create(self, resource: Resource, *, resource_id: str) -> StoredResource:
+        resource_type = resource["resourceType"]
+        stored = self._new_version(resource, resource_id, 1, "POST")
+        try:
+            with self.connection.begin_nested():
+                self.connection.execute(insert(t.resource).values(**_current_row(stored)))
+        except IntegrityError as error:
+            raise IssueError.single(
+                "duplicate",
+                f"{resource_type}/{resource_id} already exists",
+                message_id="fhir.duplicate-id",
+                status=409,
+            ) from error
+        self._write_version(stored)
+        return stored
+
+    def update(
+        self, resource: Resource, *, resource_id: str, if_match: int | None = None
+    ) -> tuple[StoredResource, bool]:
+        resource_type = resource["resourceType"]
+        current = self._lock_current(resource_type, resource_id)
+        if if_match is not None:
+            current_version = current.version_id if current else 0
+            if current is None or current_version != if_match:
+                raise VersionConflict.of(resource_type, resource_id, if_match, current_version)
+        if current is None:
+            return self.create(resource, resource_id=resource_id), True
+        stored = self._new_version(resource, resource_id, current.version_id + 1, "PUT")
+        self._replace_current(stored)
+        return stored, current.deleted
+
+    def delete(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        current = self._lock_current(resource_type, resource_id)
+        if current is None or current.deleted:
+            return None
+        stored = StoredResource(
+            resource_type,
+            resource_id,
+            current.version_id + 1,
+            format_instant(self.clock.now()),
+            "DELETE",
+            None,
+        )
+        self._replace_current(stored)
+        return stored
+
+    def _lock_current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        statement = select(t.resource).where(
+            t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id
+        )
+        if self._locking:
+            statement = statement.with_for_update()
+        row = self.connection.execute(statement).mappings().first()
+        return None if row is None else _stored(row, "DELETE" if row["deleted"] else "PUT")
+
+    def _new_version(self, resource: Resource, resource_id: str, version_id: int, method: Method) -> StoredResource:
+        now = self.clock.now()
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version_id)
+        meta["lastUpdated"] = fhir_instant(now)
+        content = {"resourceType": resource["resourceType"], "id": resource_id, "meta": meta}
+        content.update((key, value) for key, value in resource.items() if key not in content)
+        return StoredResource(resource["resourceType"], resource_id, version_id, format_instant(now), method, content)
+
+    def _replace_current(self, stored: StoredResource) -> None:
+        row = _current_row(stored)
+        self.connection.execute(
+            update(t.resource)
+            .where(t.resource.c.resource_type == stored.resource_type, t.resource.c.id == stored.id)
+            .values(**row)
+        )
+        self._write_version(stored)
+
+    def _write_version(self, stored: StoredResource) -> None:
+        self.connection.execute(
+            insert(t.resource_version).values(
+                resource_type=stored.resource_type,
+                id=stored.id,
+                version_id=stored.version_id,
+                last_updated=stored.last_updated,
+                method=stored.method,
+                content=_dump(stored.resource),
+            )
+        )
+        self._reindex(stored)
+
+    def _reindex(self, stored: StoredResource) -> None:
+        for table in t.INDEX_TABLES:
+            self.connection.execute(
+                delete(table).where(table.c.resource_type == stored.resource_type, table.c.id == stored.id)
+            )
+        if stored.resource is None:
+            return
+        rows: dict[Any, list[dict[str, Any]]] = {table: [] for table in t.INDEX_TABLES}
+        owner = {"resource_type": stored.resource_type, "id": stored.id}
+        for entry in index_entries(stored.resource):
+            table, values = _index_row(entry)
+            rows[table].append(owner | values)
+        for table, values_list in rows.items():
+            if values_list:
+                self.connection.execute(insert(table), values_list)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.connection.begin_nested():
+            yield
+
+    # -- history and search --------------------------------------------------------------------------------
+
+    def history(
+        self,
+        resource_type: str | None,
+        resource_id: str | None,
+        *,
+        since: str | None,
+        count: int,
+        offset: int,
+    ) -> HistoryPage:
+        v = t.resource_version
+        conditions: list[ColumnElement[bool]] = []
+        if resource_type:
+            conditions.append(v.c.resource_type == resource_type)
+        if resource_id:
+            conditions.append(v.c.id == resource_id)
+        if since:
+            conditions.append(v.c.last_updated >= since)
+        total = self.connection.execute(select(func.count()).select_from(v).where(*conditions)).scalar_one()
+        statement = (
+            select(v)
+            .where(*conditions)
+            .order_by(v.c.last_updated.desc(), v.c.resource_type, v.c.id, v.c.version_id.desc())
+            .limit(count)
+            .offset(offset)
+        )
+        rows = self.connection.execute(statement).mappings().all()
+        return HistoryPage([_stored(row, row["method"]) for row in rows], total)
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        r = t.resource
+        conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
+        conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]
+        total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
+        if query.summary_count or query.count == 0:
+            return SearchPage([], [], total)
+        column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
+        ordering = [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
+        statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
+        matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
+        return SearchPage(matches, self._included(query.includes, matches), total)
+
+    def _included(self, includes: tuple[Include, ...], matches: list[StoredResource]) -> list[StoredResource]:
+        if not includes or not matches:
+            return []
+        seen = {(m.resource_type, m.id) for m in matches}
+        found: list[StoredResource] = []
+        ref, r = t.search_reference, t.resource
+        for include in includes:
+            if include.reverse:
+                keys = or_(*(and_(ref.c.target_type == m.resource_type, ref.c.target_id == m.id) for m in matches))
+                join_on = and_(r.c.resource_type == ref.c.resource_type, r.c.id == ref.c.id)
+                condition = and_(ref.c.resource_type == include.source_type, ref.c.param == include.param, keys)
+            else:
+                ids = [m.id for m in matches if m.resource_type == include.source_type]
+                join_on = and_(r.c.resource_type == ref.c.target_type, r.c.id == ref.c.target_id)
+                condition = and_(
+                    ref.c.resource_type == include.source_type,
+                    ref.c.param == include.param,
+                    ref.c.id.in_(ids),
+                )
+            if include.target_type:
+                condition = and_(condition, r.c.resource_type == include.target_type)
+            statement = select(r).distinct().select_from(ref.join(r, join_on)).where(condition, r.c.deleted.is_(False))
+            for row in self.connection.execute(statement).mappings():
+                key = (row["resource_type"], row["id"])
+                if key not in seen:
+                    seen.add(key)
+                    found.append(_stored(row, "PUT"))
+        return found
+
+    def exists(self, resource_type: str, resource_id: str) -> bool:
+        statement = select(exists().where(t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id))
+        return bool(self.connection.execute(statement).scalar())
+
+
+def _index_row(entry: IndexEntry) -> tuple[Any, dict[str, Any]]:
+    cut = MAX_INDEXED_TEXT
+    if isinstance(entry, TokenEntry):
+        system = entry.system[:cut] if entry.system else None
+        return t.search_token, {"param": entry.param, "system": system, "code": entry.code[:cut]}
+    if isinstance(entry, ReferenceEntry):
+        return t.search_reference, {
+            "param": entry.param,
+            "target_type": entry.target_type[: t.TYPE_LEN],
+            "target_id": entry.target_id[: t.ID_LEN],
+        }
+    if isinstance(entry, DateEntry):
+        return t.search_date, {"param": entry.param, "low": entry.low, "high": entry.high}
+    assert isinstance(entry, StringEntry)
+    return t.search_string, {
+        "param": entry.param,
+        "normalized": entry.normalized[:cut],
+        "exact": entry.exact[:cut],
+    }
+
+
+def _current_row(stored: StoredResource) -> dict[str, Any]:
+    return {
+        "resource_type": stored.resource_type,
+        "id": stored.id,
+        "version_id": stored.version_id,
+        "last_updated": stored.last_updated,
+        "deleted": stored.deleted,
+        "content": _dump(stored.resource),
+    }
+
+
+def _dump(resource: Resource | None) -> str | None:
+    return None if resource is None else orjson.dumps(resource).decode()
+
+
+def _stored(row: Any, method: str) -> StoredResource:
+    content = row["content"]
+    resource = orjson.loads(content) if content is not None else None
+    return StoredResource(
+        row["resource_type"],
+        row["id"],
+        row["version_id"],
+        row["last_updated"],
+        method,  # type: ignore[arg-type]
+        resource,
+    )

@@ -1,0 +1,1 @@
+"""The FHIR conformance resources we publish (StructureDefinitions, ValueSets, CodeSystems) as package data."""

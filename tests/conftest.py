@@ -1,0 +1,79 @@
+"""Shared fixtures: an app on a fresh SQLite file, an ASGI client, and the PostgreSQL server for CI."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+
+from gateway.api import create_app
+from gateway.clock import FixedClock, SequenceIds
+from gateway.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "GATEWAY_TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+class SteppingClock(FixedClock):
+    """Moves one second forward on every reading, so successive writes get distinct, ordered instants."""
+
+    def now(self) -> datetime:
+        moment = super().now()
+        self.advance(timedelta(seconds=1))
+        return moment
+
+
+@pytest.fixture
+def clock() -> SteppingClock:
+    return SteppingClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: SteppingClock) -> FastAPI:
+    return create_app(settings, clock=clock, ids=SequenceIds())
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards.
+
+    In CI (CI=true) an unreachable server fails the run instead of skipping: these tests must run there.
+    """
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # noqa: BLE001 - any connection failure means "no server here"
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and was not reachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
