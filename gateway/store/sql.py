@@ -122,6 +122,10 @@ class SqlResourceTransaction:
                 raise VersionConflict.of(resource_type, resource_id, if_match, current_version)
         if current is None:
             return self.create(resource, resource_id=resource_id), True
+        if not current.deleted and _same_content(current.resource, resource):
+            # An update that changes nothing keeps the version (as HAPI FHIR does): re-sending the same plan
+            # must not grow its history.
+            return current, False
         stored = self._new_version(resource, resource_id, current.version_id + 1, "PUT")
         self._replace_current(stored)
         return stored, current.deleted
@@ -298,6 +302,15 @@ def _index_row(entry: IndexEntry) -> tuple[Any, dict[str, Any]]:
         "normalized": entry.normalized[:cut],
         "exact": entry.exact[:cut],
     }
+
+
+def _same_content(current: Resource | None, incoming: Resource) -> bool:
+    def essence(resource: Resource) -> Resource:
+        meta = {k: v for k, v in (resource.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+        body = {k: v for k, v in resource.items() if k not in ("meta", "id")}
+        return body | ({"meta": meta} if meta else {})
+
+    return current is not None and essence(current) == essence(incoming)
 
 
 def _current_row(stored: StoredResource) -> dict[str, Any]:

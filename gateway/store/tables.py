@@ -108,3 +108,66 @@ Index(
 Index("ix_fhir_search_string_owner", search_string.c.resource_type, search_string.c.id)
 
 INDEX_TABLES = (search_token, search_reference, search_date, search_string)
+
+# -- delivery outbox (gateway.delivery.outbox_sql) ----------------------------------------------------------------
+
+inbound_message = Table(
+    "inbound_message",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("received_at", String(INSTANT_LEN), nullable=False),
+    Column("content_type", String(128), nullable=False, server_default=""),
+    Column("summary", Text, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("notice_ids", Text, nullable=False),
+)
+
+outbox_notice = Table(
+    "outbox_notice",
+    metadata,
+    Column("sequence", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(128), nullable=False, unique=True),
+    Column("inbound_message_id", String(200), nullable=False, index=True),
+    Column("message_header_id", String(128), nullable=False, unique=True),
+    Column("citizen", String(200), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("endpoint", String(1000), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", String(INSTANT_LEN), nullable=False),
+    Column("due_at", String(INSTANT_LEN), nullable=True),
+    Column("lease_expires_at", String(INSTANT_LEN), nullable=True),
+    Column("lease_token", String(64), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("resends", Integer, nullable=False),
+    Column("sent_at", String(INSTANT_LEN), nullable=True),
+    Column("ack_due_at", String(INSTANT_LEN), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("ack", Text, nullable=True),
+)
+Index("ix_outbox_notice_state_due", outbox_notice.c.state, outbox_notice.c.due_at)
+Index("ix_outbox_notice_key", outbox_notice.c.citizen, outbox_notice.c.recipient, outbox_notice.c.sequence)
+# One notice in flight per (citizen, recipient): a database fact, not only the claim query's (procrastinate).
+Index(
+    "uq_outbox_notice_in_flight",
+    outbox_notice.c.citizen,
+    outbox_notice.c.recipient,
+    unique=True,
+    postgresql_where=outbox_notice.c.state == "sending",
+    sqlite_where=outbox_notice.c.state == "sending",
+)
+
+outbox_attempt = Table(
+    "outbox_attempt",
+    metadata,
+    Column("notice_id", String(128), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("bundle_id", String(128), nullable=False),
+    Column("started_at", String(INSTANT_LEN), nullable=False),
+    Column("finished_at", String(INSTANT_LEN), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("failure", String(64), nullable=True),
+    Column("status", Integer, nullable=True),
+    Column("detail", Text, nullable=False),
+)

@@ -200,3 +200,11 @@ async def test_metadata_lists_what_is_implemented(client: httpx.AsyncClient) -> 
         "batch",
         "history-system",
     }
+
+
+async def test_update_without_changes_keeps_the_version(client: httpx.AsyncClient) -> None:
+    created = (await create(client, care_plan())).json()
+    again = await client.put(f"/fhir/CarePlan/{created['id']}", json=created)
+    assert again.status_code == 200
+    assert again.headers["etag"] == 'W/"1"'
+    assert (await client.get(f"/fhir/CarePlan/{created['id']}/_history")).json()["total"] == 1

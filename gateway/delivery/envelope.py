@@ -1,0 +1,35 @@
+"""A new envelope for every send: new `Bundle.id` and sent time, same `MessageHeader.id`.
+
+MedCom reliable messaging (MedCom-FHIR-Communication, see NOTES §2): `Bundle.id` (the envelope id) is a new
+UUID on every send, a resend included; `MessageHeader.id` is unchanged; the sent time is
+`Provenance.occurredDateTime` / `recorded` of the Provenance that targets this MessageHeader, and
+`Bundle.timestamp` is when the Bundle was (re)assembled.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from mappings.notices.acknowledgement import format_instant
+
+
+def stamp_envelope(message: Mapping[str, Any], bundle_id: str, sent_at: datetime) -> dict[str, Any]:
+    """A copy of `message` with `Bundle.id = bundle_id` and its send times set to `sent_at`."""
+    stamped = copy.deepcopy(dict(message))
+    stamped["id"] = bundle_id
+    sent = format_instant(sent_at)
+    stamped["timestamp"] = sent
+    entries = stamped.get("entry") or []
+    header = entries[0].get("resource", {}) if entries and isinstance(entries[0], dict) else {}
+    target = f"MessageHeader/{header.get('id')}"
+    for entry in entries:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Provenance":
+            continue
+        if any(isinstance(t, dict) and t.get("reference") == target for t in resource.get("target", [])):
+            resource["occurredDateTime"] = sent
+            resource["recorded"] = sent
+    return stamped

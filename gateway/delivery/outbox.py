@@ -1,0 +1,212 @@
+"""The outbox: notices waiting to be delivered, their attempts and acknowledgements (Protocol + records).
+
+States (mirrored by the `notices.state` column of the SQL outbox)::
+
+    pending ──claim──▶ sending ──Acknowledge──▶ acknowledged
+       ▲                 │  └──AwaitAck──▶ sent ──record_ack(ok)──▶ acknowledged
+       │                 │                  │ └──ack timeout: resend──▶ pending
+       └──Retry──────────┤                  └──record_ack(error) / give up──▶ dead
+                         └──DeadLetter──▶ dead ──retry_dead──▶ pending
+
+Rules every implementation keeps (the contract suite `tests/gateway/delivery/outbox_contract.py` checks them):
+
+* **Enqueue dedupe**: the notices of one inbound message are enqueued together under its id; enqueueing the
+  same inbound id again creates nothing and returns the original notices (`EnqueueResult.created = False`).
+  A `message_header_id` or notice id used before is a conflict.
+* **Claim**: the oldest (by enqueue order) notice that is `pending` and due, or `sending` with an expired
+  lease, whose ordering key `(citizen, recipient)` has no older `pending`/`sending` notice and no `sending`
+  notice with a live lease. It becomes `sending` with a lease owned by the claim's token. A `dead` or `sent`
+  notice does not hold back later ones.
+* **Record**: `record_attempt` always logs the attempt; it applies the step only when the claim's token still
+  owns the lease (a worker whose lease expired and was re-claimed cannot overwrite the newer outcome).
+* **Resend** keeps `MessageHeader.id`; the worker gives each send a new `Bundle.id` and sent time (MedCom).
+  `attempts` counts attempts since the notice last (re)entered `pending` by resend or `retry_dead`, and is
+  what the `RetryPolicy` budget applies to.
+
+All times are passed in (`now`), so implementations never read a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from gateway.delivery.outcome import OutcomeKind
+from mappings.notices.acknowledgement import AckCode
+
+
+class NoticeState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotice:
+    """A notice to enqueue. `citizen` and `recipient` form the ordering key (use stable keys, e.g. a
+    pseudonymous citizen key and the directory key `sor:<code>`); `message` is the MedCom Bundle as built."""
+
+    id: str
+    message_header_id: str
+    citizen: str
+    recipient: str
+    endpoint: str
+    message: dict[str, Any]
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AckRecord:
+    """An acknowledgement received for a notice (the latest one is kept on the notice)."""
+
+    message_header_id: str
+    bundle_id: str
+    code: AckCode
+    received_at: datetime
+    reason: str = ""
+
+    @property
+    def positive(self) -> bool:
+        return self.code == "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRecord:
+    id: str
+    inbound_message_id: str
+    message_header_id: str
+    citizen: str
+    recipient: str
+    endpoint: str
+    kind: str
+    message: dict[str, Any]
+    state: NoticeState
+    sequence: int
+    created_at: datetime
+    due_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    attempts: int = 0
+    resends: int = 0
+    sent_at: datetime | None = None
+    ack_due_at: datetime | None = None
+    last_error: str | None = None
+    ack: AckRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One send as the worker saw it; the outbox numbers it (`AttemptRecord.number`)."""
+
+    bundle_id: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: OutcomeKind
+    failure: str | None = None
+    status: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    notice_id: str
+    number: int
+    attempt: Attempt
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeDetail:
+    notice: NoticeRecord
+    attempts: tuple[AttemptRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    notice: NoticeRecord
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    created: bool
+    notices: tuple[NoticeRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge:
+    """Delivered and positively acknowledged in the response: done."""
+
+    ack: AckRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitAck:
+    """Delivered without an acknowledgement: `sent` until one arrives or `ack_due_at` passes."""
+
+    ack_due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    due_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+    ack: AckRecord | None = None
+
+
+NextStep = Acknowledge | AwaitAck | Retry | DeadLetter
+
+
+class Outbox(Protocol):
+    async def enqueue(self, inbound_message_id: str, notices: Sequence[NewNotice], now: datetime) -> EnqueueResult:
+        """Record one inbound message's notices, `pending` and due `now`; a repeat returns the originals."""
+        ...
+
+    async def claim(self, now: datetime, lease: timedelta, token: str) -> Claim | None:
+        """The next deliverable notice, now `sending` under `token` until `now + lease`; `None` if none is."""
+        ...
+
+    async def record_attempt(self, claim: Claim, attempt: Attempt, step: NextStep) -> bool:
+        """Log `attempt` and apply `step`; `False` if the claim lost its lease (attempt logged, step not)."""
+        ...
+
+    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
+        """An acknowledgement that arrived on its own; `None` if no notice has that `MessageHeader.id`."""
+        ...
+
+    async def overdue_acks(self, now: datetime, limit: int) -> list[NoticeRecord]:
+        """`sent` notices whose acknowledgement is overdue (`ack_due_at <= now`), oldest first."""
+        ...
+
+    async def resend(self, notice_id: str, now: datetime) -> NoticeRecord:
+        """Back to `pending` (from sent/acknowledged/dead) keeping `MessageHeader.id`; counts a resend."""
+        ...
+
+    async def dead_letter(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
+        """Give up on a `pending` or `sent` notice (e.g. no acknowledgement after the last resend)."""
+        ...
+
+    async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
+        """Dead notices (all, or those named) back to `pending` with a fresh attempt budget."""
+        ...
+
+    async def get(self, notice_id: str) -> NoticeDetail | None:
+        """A notice with its attempts; `None` if unknown."""
+        ...
+
+    async def list_notices(
+        self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[NoticeRecord]:
+        """Notices in enqueue order, optionally only those in `state`."""
+        ...
+
+    async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
+        """The notices made from one inbound message (empty if unknown)."""
+        ...

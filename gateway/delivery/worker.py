@@ -1,0 +1,170 @@
+"""The delivery worker: claim → send → record, and nothing else (procrastinate's worker shape).
+
+Decisions live elsewhere: what to do after a failure is `RetryPolicy.decide`, what an acknowledgement timeout
+means is `AckTimeoutPolicy`, where state lives is the `Outbox`, how bytes travel is the `Sender`. Time, ids
+and jitter are passed in (`Clock`, `IdSource`, `random.Random`).
+
+Shutdown: when the task running the worker is cancelled mid-send, the attempt is recorded as `interrupted`
+(due again at once) before the cancellation propagates; a cancellation during the status write waits for
+the write to finish. A process killed outright (SIGKILL) leaves the notice `sending`; its lease expires and
+another claim resends it with a new `Bundle.id` and the same `MessageHeader.id`, which receivers deduplicate
+(MedCom).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from gateway.clock import Clock, IdSource
+from gateway.delivery.envelope import stamp_envelope
+from gateway.delivery.outbox import (
+    Acknowledge,
+    AckRecord,
+    Attempt,
+    AwaitAck,
+    Claim,
+    DeadLetter,
+    NextStep,
+    Outbox,
+    Retry,
+)
+from gateway.delivery.outcome import AttemptOutcome, Failure, OutcomeKind
+from gateway.delivery.policy import AckTimeoutPolicy, AckVerdict, RetryPolicy
+from gateway.delivery.sender import Sender
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """`lease` must outlast one send (the HTTP client's total timeout) with room to record the result."""
+
+    lease: timedelta = timedelta(minutes=2)
+    idle_seconds: float = 1.0
+    ack_batch: int = 100
+
+
+class Worker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        sender: Sender,
+        *,
+        clock: Clock,
+        ids: IdSource,
+        rng: random.Random,
+        policy: RetryPolicy | None = None,
+        ack_policy: AckTimeoutPolicy | None = None,
+        settings: WorkerSettings | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._sender = sender
+        self._clock = clock
+        self._ids = ids
+        self._rng = rng
+        self._policy = policy or RetryPolicy()
+        self._ack_policy = ack_policy or AckTimeoutPolicy()
+        self._settings = settings or WorkerSettings()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal."""
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+                await self.check_acks()
+            except Exception:  # the worker loop is one of the few places allowed to catch everything
+                logger.exception("delivery round failed; retrying after a pause")
+                worked = False
+            if not worked:
+                try:
+                    await asyncio.wait_for(stop.wait(), self._settings.idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def drain(self, max_rounds: int = 10_000) -> int:
+        """Deliver everything deliverable now (tests, `gateway worker --once`); returns how many sends."""
+        sends = 0
+        while sends < max_rounds and await self.run_once():
+            sends += 1
+        return sends
+
+    async def run_once(self) -> bool:
+        """Claim one notice, send it, record the result; `False` when nothing was due."""
+        claim = await self._outbox.claim(self._clock.now(), self._settings.lease, self._ids.new_id())
+        if claim is None:
+            return False
+        bundle_id = self._ids.new_id()
+        started = self._clock.now()
+        message = stamp_envelope(claim.notice.message, bundle_id, started)
+        try:
+            outcome = await self._sender.send(claim.notice.endpoint, message)
+        except asyncio.CancelledError:
+            interrupted = AttemptOutcome.transient(Failure.INTERRUPTED, "worker stopped during the send")
+            attempt = self._attempt(bundle_id, started, interrupted)
+            await _finish(self._outbox.record_attempt(claim, attempt, Retry(attempt.finished_at)))
+            raise
+        attempt = self._attempt(bundle_id, started, outcome)
+        step = self._next_step(claim, outcome, attempt)
+        if not await _finish(self._outbox.record_attempt(claim, attempt, step)):
+            logger.warning("lease on notice %s expired before its result was recorded", claim.notice.id)
+        return True
+
+    async def check_acks(self) -> int:
+        """Resend or give up on notices whose acknowledgement is overdue; returns how many were handled."""
+        now = self._clock.now()
+        overdue = await self._outbox.overdue_acks(now, self._settings.ack_batch)
+        for notice in overdue:
+            if notice.sent_at is None:
+                continue
+            verdict = self._ack_policy.verdict(notice.sent_at, notice.resends, now)
+            if verdict is AckVerdict.RESEND:
+                await self._outbox.resend(notice.id, now)
+            elif verdict is AckVerdict.GIVE_UP:
+                reason = f"{Failure.NO_ACK}: no acknowledgement after {notice.resends} resend(s)"
+                await self._outbox.dead_letter(notice.id, reason, now)
+        return len(overdue)
+
+    def _attempt(self, bundle_id: str, started: datetime, outcome: AttemptOutcome) -> Attempt:
+        return Attempt(
+            bundle_id=bundle_id,
+            started_at=started,
+            finished_at=self._clock.now(),
+            outcome=outcome.kind,
+            failure=str(outcome.failure) if outcome.failure else None,
+            status=outcome.status,
+            detail=outcome.detail,
+        )
+
+    def _next_step(self, claim: Claim, outcome: AttemptOutcome, attempt: Attempt) -> NextStep:
+        now = attempt.finished_at
+        ack = None
+        if outcome.ack is not None:
+            ack = AckRecord(
+                message_header_id=outcome.ack.message_header_id,
+                bundle_id=outcome.ack.bundle_id,
+                code=outcome.ack.code,
+                received_at=now,
+                reason=outcome.ack.reason(),
+            )
+        if outcome.kind is OutcomeKind.DELIVERED:
+            return Acknowledge(ack) if ack is not None else AwaitAck(self._ack_policy.deadline(now))
+        decision = self._policy.decide(claim.notice.attempts + 1, outcome, now, self._rng)
+        if decision is None:
+            return DeadLetter(outcome.describe(), ack)
+        return Retry(decision.due_at)
+
+
+async def _finish(write: Coroutine[Any, Any, bool]) -> bool:
+    """Run a status write to completion even if our task is cancelled meanwhile, then re-raise."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise

@@ -1,0 +1,1 @@
+"""MedCom notice messages (pure builders and parsers)."""
