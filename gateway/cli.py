@@ -2,48 +2,225 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from typing import Any
 
+import orjson
 import typer
 import uvicorn
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
 
-from gateway.config import load_settings
+from gateway.config import Settings, load_settings
+from gateway.delivery.outbox import NoticeState
 
 app = typer.Typer(help="Care-plan interoperability gateway", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+fixtures_app = typer.Typer(
+    help="Fixture servers (a GP system and a municipal EHR) for integration testers", no_args_is_help=True
+)
+messages_app = typer.Typer(help="Where every message is; replay and retry", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(fixtures_app, name="fixtures")
+app.add_typer(messages_app, name="messages")
+console = Console()
+
+DATABASE_URL = typer.Option(None, "--database-url", help="SQLAlchemy URL (env GATEWAY_DATABASE_URL)")
+DATA_DIR = typer.Option(None, "--data-dir", help="Folder for the SQLite database (env GATEWAY_DATA_DIR)")
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Bind address (default 127.0.0.1; env GATEWAY_HOST)"),
     port: int = typer.Option(None, help="Port (default 8080; env GATEWAY_PORT)"),
-    database_url: str = typer.Option(None, "--database-url", help="SQLAlchemy URL (env GATEWAY_DATABASE_URL)"),
-    data_dir: str = typer.Option(None, "--data-dir", help="Folder for the SQLite database (env GATEWAY_DATA_DIR)"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    worker: bool = typer.Option(None, "--worker/--no-worker", help="Run the delivery worker in this process"),
 ) -> None:
-    """Run the gateway (FHIR API) with uvicorn; creates and migrates the database on start."""
+    """Run the gateway (FHIR API, plans, messages) with uvicorn; creates and migrates the database on start."""
     from gateway.api import create_app
 
-    settings = load_settings(host=host, port=port, database_url=database_url, data_dir=data_dir)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    application = create_app(settings)
+    settings = load_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, worker_enabled=worker)
+    _logging(settings)
+    application = create_app(settings, run_worker=settings.worker_enabled)
     typer.echo(
         f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, database "
-        f"{application.state.engine.url.render_as_string(hide_password=True)}"
+        f"{application.state.engine.url.render_as_string(hide_password=True)}, delivery worker "
+        f"{'on' if settings.worker_enabled else 'off'}"
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
+@app.command("worker")
+def run_worker(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
+    """Run only the delivery worker (for a deployment that separates intake from delivery)."""
+    from gateway.clock import SystemClock, UuidSource
+    from gateway.delivery.outbox_sql import SqlOutbox
+    from gateway.services.delivery import build_worker, http_client
+    from gateway.store.database import make_engine, upgrade
+
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    _logging(settings)
+    engine = make_engine(settings.effective_database_url())
+    upgrade(engine)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with http_client(settings) as client:
+            await build_worker(SqlOutbox(engine), client, settings, SystemClock(), UuidSource()).run(stop)
+
+    typer.echo("gateway worker: delivering; Ctrl-C stops after the current send")
+    asyncio.run(main())
+
+
 @db_app.command("upgrade")
-def db_upgrade(
-    database_url: str = typer.Option(None, "--database-url", help="SQLAlchemy URL (env GATEWAY_DATABASE_URL)"),
-) -> None:
+def db_upgrade(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
     """Create or migrate the database schema to the newest version."""
     from gateway.store.database import make_engine, upgrade
 
-    settings = load_settings(database_url=database_url)
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
     upgrade(make_engine(settings.effective_database_url()))
     typer.echo("database schema is current")
+
+
+@fixtures_app.command("serve")
+def fixtures_serve(
+    role: str = typer.Option("both", help="gp, municipality or both (both: gp on PORT, municipality on PORT+1)"),
+    host: str = typer.Option("127.0.0.1", help="Bind address"),
+    port: int = typer.Option(8081, help="Port (the example directory expects gp 8081, municipality 8082)"),
+) -> None:
+    """Start the fixture receivers; settings and faults from FIXTURE_* variables (see fixtures/receiver.py)."""
+    roles = ["gp", "municipality"] if role == "both" else [role]
+    if any(r not in ("gp", "municipality") for r in roles):
+        raise typer.BadParameter("role must be gp, municipality or both", param_hint="--role")
+    servers = [
+        # By import string, so `gateway` never imports `fixtures` (STYLE.md: dependencies run one way).
+        uvicorn.Server(uvicorn.Config(f"fixtures.{r}:create_app", factory=True, host=host, port=port + i))
+        for i, r in enumerate(roles)
+    ]
+    for i, r in enumerate(roles):
+        typer.echo(f"fixture {r}: http://{host}:{port + i}/fhir/$process-message (inspect: GET /received)")
+
+    async def main() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    asyncio.run(main())
+
+
+def _message_service(database_url: str | None, data_dir: str | None) -> Any:
+    from gateway.clock import SystemClock
+    from gateway.services.delivery import MessageService
+    from gateway.store.database import make_engine, upgrade
+
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    engine = make_engine(settings.effective_database_url())
+    upgrade(engine)
+    return MessageService(engine, SystemClock())
+
+
+def _notice_table(records: list[Any], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("notice", "inbound message", "kind", "recipient", "state", "attempts", "resends", "last error"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.id,
+            r.inbound_message_id,
+            r.kind,
+            r.recipient,
+            r.state.value,
+            str(r.attempts),
+            str(r.resends),
+            r.last_error or "",
+        )
+    return table
+
+
+@messages_app.command("list")
+def messages_list(
+    state: NoticeState = typer.Option(None, help="Only notices in this state"),
+    limit: int = typer.Option(50),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Notices in the outbox, oldest first."""
+    service = _message_service(database_url, data_dir)
+    records = asyncio.run(service.list_notices(state, limit=limit))
+    console.print(_notice_table(records, f"{len(records)} notices"))
+
+
+@messages_app.command("show")
+def messages_show(
+    message_id: str,
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    json_output: bool = typer.Option(False, "--json", help="Print the full record as JSON"),
+) -> None:
+    """An inbound message, its notices, every attempt and acknowledgement."""
+    from mappings.issues import IssueError
+
+    service = _message_service(database_url, data_dir)
+    try:
+        shown = asyncio.run(service.show(message_id))
+    except IssueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    if json_output:
+        typer.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(
+        f"inbound {shown['inbound']['id']} received {shown['inbound']['receivedAt']} "
+        f"({shown['inbound']['contentType']})"
+    )
+    for notice in shown["notices"]:
+        table = Table(
+            title=f"{notice['kind']} → {notice['recipient']}: {notice['state']}"
+            + (f", ack {notice['ack']['code']}" if notice["ack"] else "")
+        )
+        for column in ("#", "bundle id", "finished", "outcome", "status", "detail"):
+            table.add_column(column)
+        for attempt in notice["attempts"]:
+            table.add_row(
+                str(attempt["number"]),
+                attempt["bundleId"],
+                attempt["finishedAt"],
+                attempt["outcome"],
+                str(attempt["status"] or ""),
+                attempt["detail"] or (attempt["failure"] or ""),
+            )
+        console.print(table)
+
+
+@messages_app.command("replay")
+def messages_replay(message_ids: list[str], database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
+    """Send inbound messages' notices again: same MessageHeader.id, new Bundle.id (MedCom resend rules)."""
+    service = _message_service(database_url, data_dir)
+    replayed: list[Any] = []
+    for message_id in track(message_ids, description="replaying", console=console, disable=len(message_ids) < 2):
+        replayed += asyncio.run(service.replay_inbound(message_id))
+    console.print(_notice_table(replayed, f"{len(replayed)} notices queued again"))
+
+
+@messages_app.command("retry-dead")
+def messages_retry_dead(
+    notice_ids: list[str] = typer.Argument(None, help="Only these notices (default: all)"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Dead-lettered notices back to pending with a fresh attempt budget."""
+    service = _message_service(database_url, data_dir)
+    revived = asyncio.run(service.retry_dead(notice_ids or None))
+    console.print(_notice_table(revived, f"{len(revived)} notices back to pending"))
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ working directory, if present), then the defaults below. Nothing else in the cod
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,27 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=200, ge=1)
     log_level: str = "info"
+    directory_file: Path | None = Field(
+        default=None,
+        description="Recipient directory (YAML/JSON, see gateway/delivery/directory.py); default: "
+        "<data_dir>/directory.yaml if present.",
+    )
+    worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `gateway serve`.")
+    delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="Total HTTP timeout per send.")
+    delivery_max_attempts: int = Field(default=8, ge=1, description="Attempts before a notice is dead-lettered.")
+    delivery_base_delay_seconds: float = Field(default=5.0, gt=0)
+    delivery_max_delay_seconds: float = Field(default=900.0, gt=0)
+    ack_timeout_seconds: float = Field(default=1800.0, gt=0, description="MedCom: resend after 30 minutes.")
+    ack_max_resends: int = Field(default=2, ge=0, description="MedCom: at most two resends.")
+    plan_id_namespace: uuid.UUID = Field(
+        default=uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11"),
+        description="UUID v5 namespace for plan resource ids. Set your own secret value in production: under the "
+        "public default a Patient id derived from a CPR number can be reversed by trying every CPR number.",
+    )
+    canonical_base: str = Field(
+        default="https://careplan-gateway.example/fhir",
+        description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -55,6 +77,12 @@ class Settings(BaseSettings):
         if config_file.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
+
+    def effective_directory_file(self) -> Path | None:
+        if self.directory_file:
+            return self.directory_file
+        default = self.data_dir / "directory.yaml"
+        return default if default.is_file() else None
 
     def effective_database_url(self) -> str:
         if self.database_url:

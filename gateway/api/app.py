@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from gateway import __version__
-from gateway.api import error_handlers, fhir
+from gateway.api import error_handlers, fhir, messages, plans
 from gateway.api.limits import BodySizeLimit
 from gateway.clock import Clock, IdSource, SystemClock, UuidSource
 from gateway.config import Settings
+from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
+from gateway.services.delivery import MessageService, build_worker, http_client
+from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.sql import SqlResourceStore
+from mappings.plan import PlanContext
 
 
 def create_app(
@@ -22,13 +31,34 @@ def create_app(
     clock: Clock | None = None,
     ids: IdSource | None = None,
     migrate: bool = True,
+    run_worker: bool = False,
 ) -> FastAPI:
+    """The gateway application. `run_worker` starts the delivery worker with the app's lifespan (`serve`)."""
     engine = engine or make_engine(settings.effective_database_url())
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
     ids = ids or UuidSource()
+    worker_clock, worker_ids = clock, ids
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not run_worker:
+            yield
+            return
+        stop = asyncio.Event()
+        async with http_client(settings) as client:
+            worker = build_worker(SqlOutbox(engine), client, settings, worker_clock, worker_ids)
+            task = asyncio.create_task(worker.run(stop), name="delivery-worker")
+            logging.getLogger("gateway.delivery").info("delivery worker started")
+            try:
+                yield
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, timeout=settings.delivery_timeout_seconds + 5)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Care-plan interoperability gateway",
         version=__version__,
         description="FHIR R4 store for shared citizen plans (CarePlan, CareTeam, Consent) and MedCom notices.",
@@ -41,8 +71,14 @@ def create_app(
         ids,
         Paging(settings.default_page_size, settings.max_page_size),
     )
+    app.state.plans = PlanService(
+        app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
+    )
+    app.state.messages = MessageService(engine, clock)
     error_handlers.install(app)
     app.include_router(fhir.router)
+    app.include_router(plans.router)
+    app.include_router(messages.router)
 
     @app.get("/health", tags=["operations"], summary="Liveness: the process answers and the database is reachable")
     def health() -> dict[str, str]:

@@ -39,7 +39,6 @@ def _params(resource_type: str, *specs: tuple[str, ParamType, str, tuple[str, ..
     return common | {name: SearchParam(name, kind, expr, targets) for name, kind, expr, targets in specs}
 
 
-
 SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
     "CarePlan": _params(
         "CarePlan",

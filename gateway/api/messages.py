@@ -1,0 +1,60 @@
+"""`/messages`: where every message is (inbound, notices, attempts, acknowledgements), replay and retry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from gateway.delivery.outbox import NoticeRecord, NoticeState
+from gateway.services.delivery import MessageService
+
+router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
+
+
+def message_service(request: Request) -> MessageService:
+    service: MessageService = request.app.state.messages
+    return service
+
+
+Service = Annotated[MessageService, Depends(message_service)]
+
+
+def _summary(record: NoticeRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "inboundMessageId": record.inbound_message_id,
+        "kind": record.kind,
+        "recipient": record.recipient,
+        "state": record.state.value,
+        "messageHeaderId": record.message_header_id,
+        "attemptsSinceQueued": record.attempts,
+        "resends": record.resends,
+        "lastError": record.last_error,
+        "createdAt": record.created_at.isoformat(),
+    }
+
+
+@router.get("", summary="Notices in the outbox, oldest first")
+async def list_notices(
+    service: Service,
+    state: NoticeState | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    return [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+
+
+@router.post("/retry-dead", summary="Dead-lettered notices (all, or those named) back to pending")
+async def retry_dead(service: Service, notice: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+    return [_summary(record) for record in await service.retry_dead(notice)]
+
+
+@router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
+async def show(message_id: str, service: Service) -> dict[str, Any]:
+    return await service.show(message_id)
+
+
+@router.post("/{message_id}/replay", summary="Send the message's notices again (same MessageHeader.id, new Bundle.id)")
+async def replay(message_id: str, service: Service) -> list[dict[str, Any]]:
+    return [_summary(record) for record in await service.replay_inbound(message_id)]

@@ -1,0 +1,69 @@
+"""`/plans`: the shared citizen plan as a plan document (JSON), stored as FHIR."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from gateway.api.deps import fhir_base
+from gateway.fhir.parsing import parse_json
+from gateway.services.plans import PlanService
+from mappings.documents.plan import plan_document_json_schema
+
+router = APIRouter(prefix="/plans", tags=["Shared citizen plans"])
+Base = Annotated[str, Depends(fhir_base)]
+PLAN_BODY: Any = Body(
+    ...,
+    description="A plan document (see `GET /plans/schema` and the README)",
+    json_schema_extra=plan_document_json_schema(),
+)
+ERRORS: dict[int | str, dict[str, str]] = {
+    400: {"description": "OperationOutcome: malformed document; every offending field named by JSON pointer"},
+    422: {"description": "OperationOutcome: business rules (e.g. unknown team member as coordinator)"},
+}
+
+
+def plan_service(request: Request) -> PlanService:
+    service: PlanService = request.app.state.plans
+    return service
+
+
+Service = Annotated[PlanService, Depends(plan_service)]
+
+
+@router.get("/schema", summary="JSON Schema of the plan document")
+async def schema() -> dict[str, Any]:
+    return plan_document_json_schema()
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Store a plan document (one FHIR transaction)",
+    responses=ERRORS,
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": plan_document_json_schema()}}}},
+)
+async def create_plan(request: Request, service: Service, base: Base) -> Response:
+    data = parse_json(await request.body())
+    receipt = await run_in_threadpool(service.accept, base, data)
+    return JSONResponse(
+        receipt.to_json(),
+        status_code=201 if receipt.created else 200,
+        headers={"Location": f"{request.base_url}plans/{receipt.plan_id}"},
+    )
+
+
+@router.put("/{plan_id}", summary="New version of a plan after a coordination meeting", responses=ERRORS)
+async def update_plan(plan_id: str, request: Request, service: Service, base: Base) -> Response:
+    data = parse_json(await request.body())
+    receipt = await run_in_threadpool(service.accept, base, data, expected_plan_id=plan_id)
+    return JSONResponse(receipt.to_json(), status_code=201 if receipt.created else 200)
+
+
+@router.get("/{plan_id}", summary="The plan document rebuilt from the stored FHIR resources")
+async def read_plan(plan_id: str, service: Service, version: int | None = None) -> Response:
+    document = await run_in_threadpool(service.read, plan_id, version)
+    return Response(document.model_dump_json(exclude_none=True), media_type="application/json")

@@ -1,0 +1,135 @@
+"""Delivery wiring and the message use cases shared by the API and the CLI (show, list, replay, retry-dead).
+
+`build_worker` assembles the worker from settings: the SQL outbox, one `httpx.AsyncClient` (built here and only
+here), the retry and acknowledgement-timeout policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from gateway.clock import Clock, IdSource, system_random
+from gateway.config import Settings
+from gateway.delivery.outbox import NoticeDetail, NoticeRecord, NoticeState
+from gateway.delivery.outbox_sql import SqlOutbox
+from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
+from gateway.delivery.sender import HttpxSender
+from gateway.delivery.worker import Worker
+from mappings.issues import IssueError
+
+
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(settings.delivery_timeout_seconds), follow_redirects=False)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.delivery_max_attempts,
+        base_delay=timedelta(seconds=settings.delivery_base_delay_seconds),
+        cap=timedelta(seconds=settings.delivery_max_delay_seconds),
+    )
+
+
+def ack_policy(settings: Settings) -> AckTimeoutPolicy:
+    return AckTimeoutPolicy(
+        timeout=timedelta(seconds=settings.ack_timeout_seconds), max_resends=settings.ack_max_resends
+    )
+
+
+def build_worker(
+    outbox: SqlOutbox, client: httpx.AsyncClient, settings: Settings, clock: Clock, ids: IdSource
+) -> Worker:
+    return Worker(
+        outbox,
+        HttpxSender(client),
+        clock=clock,
+        ids=ids,
+        rng=system_random(),
+        policy=retry_policy(settings),
+        ack_policy=ack_policy(settings),
+    )
+
+
+class MessageService:
+    """What operators ask about messages: where is it, what happened, send it again."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.outbox = SqlOutbox(engine)
+        self.clock = clock
+
+    async def show(self, inbound_message_id: str) -> dict[str, Any]:
+        inbound = await self.outbox.inbound(inbound_message_id)
+        if inbound is None:
+            raise IssueError.single(
+                "not-found", f"no inbound message {inbound_message_id}", message_id="messages.unknown", status=404
+            )
+        notices = []
+        for record in await self.outbox.for_inbound(inbound_message_id):
+            detail = await self.outbox.get(record.id)
+            assert detail is not None
+            notices.append(notice_json(detail))
+        return {"inbound": inbound, "notices": notices}
+
+    async def list_notices(
+        self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[NoticeRecord]:
+        return await self.outbox.list_notices(state, limit=limit, offset=offset)
+
+    async def replay(self, notice_ids: Sequence[str]) -> list[NoticeRecord]:
+        """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules)."""
+        return [await self.outbox.resend(notice_id, self.clock.now()) for notice_id in notice_ids]
+
+    async def replay_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
+        notices = await self.outbox.for_inbound(inbound_message_id)
+        if not notices:
+            raise IssueError.single(
+                "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
+            )
+        return await self.replay([n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)])
+
+    async def retry_dead(self, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
+        return await self.outbox.retry_dead(self.clock.now(), notice_ids)
+
+
+def notice_json(detail: NoticeDetail) -> dict[str, Any]:
+    notice = detail.notice
+    return {
+        "id": notice.id,
+        "kind": notice.kind,
+        "recipient": notice.recipient,
+        "endpoint": notice.endpoint,
+        "messageHeaderId": notice.message_header_id,
+        "state": notice.state.value,
+        "createdAt": notice.created_at.isoformat(),
+        "sentAt": notice.sent_at.isoformat() if notice.sent_at else None,
+        "attemptsSinceQueued": notice.attempts,
+        "resends": notice.resends,
+        "lastError": notice.last_error,
+        "ack": None
+        if notice.ack is None
+        else {
+            "code": notice.ack.code,
+            "messageHeaderId": notice.ack.message_header_id,
+            "receivedAt": notice.ack.received_at.isoformat(),
+            "reason": notice.ack.reason,
+        },
+        "attempts": [
+            {
+                "number": record.number,
+                "bundleId": record.attempt.bundle_id,
+                "startedAt": record.attempt.started_at.isoformat(),
+                "finishedAt": record.attempt.finished_at.isoformat(),
+                "outcome": record.attempt.outcome.value,
+                "failure": None if record.attempt.failure is None else str(record.attempt.failure),
+                "status": record.attempt.status,
+                "detail": record.attempt.detail,
+            }
+            for record in detail.attempts
+        ],
+        "message": notice.message,
+    }

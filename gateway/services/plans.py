@@ -1,0 +1,103 @@
+"""Shared citizen plans: plan document in, FHIR transaction out; FHIR back to the plan document.
+
+The mapping is pure (`mappings.plan`); this module does the I/O: one FHIR transaction per accepted plan (all or
+nothing, idempotent by the plan's source identifier), and reads of a stored plan with everything it references.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.fhir.interactions import FhirService
+from gateway.fhir.transactions import BundleProcessor
+from gateway.store.ports import ResourceTransaction, iterate_references
+from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
+from mappings.documents.plan import PlanDocument, parse_plan_document
+from mappings.issues import IssueError
+from mappings.plan import PlanContext, plan_from_fhir, transaction_from_plan
+
+Resource = dict[str, Any]
+#: How far `read_plan` follows references from the CarePlan (plan -> team -> member -> organisation).
+MAX_REFERENCE_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class PlanReceipt:
+    plan_id: str
+    version_id: str
+    created: bool
+    resources: dict[str, list[str]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "planId": self.plan_id,
+            "versionId": self.version_id,
+            "created": self.created,
+            "resources": self.resources,
+        }
+
+
+class PlanService:
+    def __init__(self, fhir: FhirService, context: PlanContext) -> None:
+        self.fhir = fhir
+        self.context = context
+
+    def plan_id_for(self, document: PlanDocument) -> str:
+        """The CarePlan id the mapping derives from the document's source identifier."""
+        bundle = transaction_from_plan(document, self.context)
+        return str(next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CarePlan"))
+
+    def accept(self, base: str, data: object, *, expected_plan_id: str | None = None) -> PlanReceipt:
+        """Store a plan document as one FHIR transaction; a repeat of the same plan changes nothing."""
+        document = parse_plan_document(data)
+        if expected_plan_id is not None and self.plan_id_for(document) != expected_plan_id:
+            raise IssueError.single(
+                "business-rule",
+                f"The document's source identifier ({document.source.system}|{document.source.value}) belongs to "
+                f"another plan than {expected_plan_id}",
+                expression="/source",
+                message_id="plan.source-mismatch",
+                status=422,
+            )
+        reply = BundleProcessor(self.fhir).process(base, transaction_from_plan(document, self.context))
+        assert reply.body is not None
+        resources: dict[str, list[str]] = defaultdict(list)
+        plan_id, version, created = "", "", False
+        for entry in reply.body["entry"]:
+            resource = entry["resource"]
+            resources[resource["resourceType"]].append(resource["id"])
+            if resource["resourceType"] == "CarePlan":
+                plan_id, version = resource["id"], resource["meta"]["versionId"]
+                created = entry["response"]["status"].startswith("201")
+        return PlanReceipt(plan_id, version, created, dict(resources))
+
+    def read(self, plan_id: str, version: int | None = None) -> PlanDocument:
+        with self.fhir.store.reading() as tx:
+            plan = (tx.vread("CarePlan", plan_id, version) if version else tx.read("CarePlan", plan_id)).resource
+            assert plan is not None
+            closure = _reference_closure(tx, plan)
+        return plan_from_fhir(closure, self.context)
+
+
+def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:
+    """`root` and every resource it references, transitively (bounded depth), grouped by type."""
+    found: dict[tuple[str, str], Resource] = {(root["resourceType"], root["id"]): root}
+    frontier = [root]
+    for _ in range(MAX_REFERENCE_DEPTH):
+        next_frontier: list[Resource] = []
+        for resource in frontier:
+            for reference in iterate_references(resource):
+                target = parse_reference(reference["reference"])
+                if target is None or target in found or target[0] not in SUPPORTED_TYPES:
+                    continue
+                current = tx.read_current(*target)
+                if current is not None and current.resource is not None:
+                    found[target] = current.resource
+                    next_frontier.append(current.resource)
+        frontier = next_frontier
+    grouped: dict[str, list[Resource]] = defaultdict(list)
+    for resource in found.values():
+        grouped[resource["resourceType"]].append(resource)
+    return dict(grouped)

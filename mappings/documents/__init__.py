@@ -1,0 +1,1 @@
+"""Typed input documents: frozen dataclasses that parsers produce and mappings consume."""

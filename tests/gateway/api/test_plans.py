@@ -1,0 +1,93 @@
+"""`/plans`: plan documents stored as one FHIR transaction and read back unchanged."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+SAMPLES = sorted((Path(__file__).resolve().parents[3] / "fixtures" / "samples" / "plans").glob("*.json"))
+
+
+def sample(name: str | None = None) -> dict[str, Any]:
+    path = next(p for p in SAMPLES if name is None or p.name == name)
+    document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return document
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+async def test_plan_round_trips_through_the_store(client: httpx.AsyncClient, path: Path) -> None:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    created = await client.post("/plans", json=document)
+    assert created.status_code == 201, created.text
+    receipt = created.json()
+    assert set(receipt["resources"]) >= {"Patient", "CarePlan", "CareTeam", "Consent"}
+    read = await client.get(f"/plans/{receipt['planId']}")
+    assert read.status_code == 200
+    assert read.json() == document
+    plan = (await client.get(f"/fhir/CarePlan/{receipt['planId']}")).json()
+    assert plan["identifier"][0]["value"] == document["source"]["value"]
+
+
+async def test_posting_the_same_plan_twice_duplicates_nothing(client: httpx.AsyncClient) -> None:
+    document = sample()
+    first = (await client.post("/plans", json=document)).json()
+    second = await client.post("/plans", json=document)
+    assert second.status_code == 200
+    assert second.json()["planId"] == first["planId"]
+    assert second.json()["versionId"] == "1"
+    for resource_type, ids in first["resources"].items():
+        total = (await client.get(f"/fhir/{resource_type}?_summary=count")).json()["total"]
+        assert total == len(ids), resource_type
+
+
+async def test_put_after_a_meeting_makes_a_new_version_and_keeps_the_old(client: httpx.AsyncClient) -> None:
+    document = sample()
+    plan_id = (await client.post("/plans", json=document)).json()["planId"]
+    changed = copy.deepcopy(document)
+    changed["status"] = "completed" if document["status"] != "completed" else "active"
+    updated = await client.put(f"/plans/{plan_id}", json=changed)
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["versionId"] == "2"
+    assert (await client.get(f"/plans/{plan_id}")).json() == changed
+    assert (await client.get(f"/plans/{plan_id}?version=1")).json() == document
+    history = (await client.get(f"/fhir/CarePlan/{plan_id}/_history")).json()
+    assert history["total"] == 2
+
+
+async def test_put_with_another_plans_document_is_422(client: httpx.AsyncClient) -> None:
+    plan_id = (await client.post("/plans", json=sample())).json()["planId"]
+    other = sample()
+    other["source"] = {**other["source"], "value": other["source"]["value"] + "-other"}
+    response = await client.put(f"/plans/{plan_id}", json=other)
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["expression"] == ["/source"]
+
+
+async def test_bad_document_names_every_field_and_writes_nothing(client: httpx.AsyncClient) -> None:
+    document = sample()
+    document["citizen"]["cpr"] = "12345"
+    del document["status"]
+    document["unexpected"] = True
+    response = await client.post("/plans", json=document)
+    assert response.status_code in (400, 422)
+    outcome = response.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    pointers = {issue["expression"][0] for issue in outcome["issue"]}
+    assert {"/citizen/cpr", "/status", "/unexpected"} <= pointers
+    assert (await client.get("/fhir/_history")).json()["total"] == 0
+
+
+async def test_unknown_plan_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/plans/not-a-plan")).status_code == 404
+
+
+async def test_schema_is_published(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/plans/schema")).json()
+    assert {"source", "citizen", "team", "consent"} <= set(schema["properties"])
+    openapi = (await client.get("/openapi.json")).json()
+    assert "/plans" in openapi["paths"]
