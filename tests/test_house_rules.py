@@ -26,3 +26,10 @@ def test_ruff_lint_is_clean() -> None:
 def test_mypy_strict_is_clean(package: str) -> None:
     result = run("mypy", "-p", package)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_layers_hold() -> None:
+    """pyproject's import-linter contracts: mappings pure, gateway never imports fixtures, layers one way."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint_imports)], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,294 @@
+"""MedCom OIOXML letters in, typed documents out: XDIS91 `Correspondence` and XDIS01 `DischargeLetter`.
+
+Bytes are decoded and parsed by `gateway.inbound.xml` (charset rule, DOCTYPE refusal, limits), then checked
+against MedCom's own XSDs shipped in `schemas/` (entry `EMessage.xsd` of the letter's namespace) before any
+field is read, so every field read below exists with the type the schema gives it.
+
+OIOXML dates and times (`Date` + `Time`, hh:mm) are Danish local time; they become `Europe/Copenhagen`-aware
+datetimes, as MedCom's conversion service does (`Flow1-XDIS91_Ex_to_FHIR.xml` 2023-11-20 17:45 ⇒
+`Flow1-CareCommunication_Ex_from_OIOXML.xml` `2023-11-20T17:45:00+01:00`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from gateway.inbound.limits import Limits
+from gateway.inbound.xml import parse_xml, safe_xsd, schema_errors
+from mappings.documents.discharge import (
+    BinaryReference,
+    Citizen,
+    Correspondence,
+    Diagnosis,
+    DischargeLetter,
+    Party,
+)
+from mappings.issues import IssueError
+
+NS_2006 = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/"
+NS_2005 = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"
+DANISH_TIME = ZoneInfo("Europe/Copenhagen")
+_SCHEMA_DIR = Path(__file__).parent / "schemas"
+_SCHEMAS = {NS_2006: "2006/07/01/EMessage.xsd", NS_2005: "2005/08/07/EMessage.xsd"}
+
+
+@cache
+def _schema(namespace: str) -> etree.XMLSchema:
+    return safe_xsd(str(_SCHEMA_DIR / _SCHEMAS[namespace]))
+
+
+class _Reader:
+    """Reads one letter under a namespace, naming each field by its XPath in errors."""
+
+    def __init__(self, root: etree._Element, namespace: str) -> None:
+        self.root = root
+        self.ns = namespace
+
+    def find(self, node: etree._Element, path: str) -> etree._Element | None:
+        steps = "/".join(f"{{{self.ns}}}{step}" for step in path.split("/"))
+        return node.find(steps)
+
+    def findall(self, node: etree._Element, path: str) -> list[etree._Element]:
+        steps = "/".join(f"{{{self.ns}}}{step}" for step in path.split("/"))
+        return list(node.findall(steps))
+
+    def text(self, node: etree._Element, path: str) -> str | None:
+        found = self.find(node, path)
+        if found is None or found.text is None:
+            return None
+        value = found.text.strip()
+        return value or None
+
+    def required(self, node: etree._Element, path: str) -> str:
+        value = self.text(node, path)
+        if value is None:
+            raise IssueError.single(
+                "required",
+                f"{path} is missing or empty",
+                expression=f"{_plain_path(node)}/{path}",
+                message_id="oioxml.field-missing",
+            )
+        return value
+
+    def when(self, node: etree._Element, path: str) -> datetime | None:
+        found = self.find(node, path)
+        if found is None:
+            return None
+        day = self.required(found, "Date")
+        clock = self.required(found, "Time")
+        try:
+            return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), DANISH_TIME)
+        except ValueError:
+            raise IssueError.single(
+                "value",
+                f"{path} is not a valid date and time: {day} {clock}",
+                expression=f"{_plain_path(found)}",
+                message_id="oioxml.datetime-invalid",
+            ) from None
+
+    def required_when(self, node: etree._Element, path: str) -> datetime:
+        value = self.when(node, path)
+        if value is None:
+            raise IssueError.single(
+                "required",
+                f"{path} is missing",
+                expression=f"{_plain_path(node)}/{path}",
+                message_id="oioxml.field-missing",
+            )
+        return value
+
+
+def _plain_path(node: etree._Element) -> str:
+    """An XPath without namespace prefixes, e.g. `/Emessage/ClinicalEmail/Patient`."""
+    parts: list[str] = []
+    current: etree._Element | None = node
+    while current is not None:
+        parts.append(etree.QName(current).localname)
+        current = current.getparent()
+    return "/" + "/".join(reversed(parts))
+
+
+def formatted_text(node: etree._Element) -> str:
+    """The text of an OIOXML `FormattedTextType` (Text01) as MedCom's conversion renders it.
+
+    `Break` ends a line, `Space` is a blank, Bold/Italic/Underline/Center/Right/FixedFont keep their text.
+    Lines are stripped and empty lines dropped, matching `Flow1-CareCommunication_Ex_from_OIOXML.xml`
+    (`Sænkningsresultat<Break/><Break/>Resultaterne` ⇒ `Sænkningsresultat\\nResultaterne`).
+    """
+    pieces: list[str] = []
+
+    def walk(element: etree._Element) -> None:
+        if element.text:
+            pieces.append(element.text)
+        for child in element:
+            name = etree.QName(child).localname
+            if name == "Break":
+                pieces.append("\n")
+            elif name == "Space":
+                pieces.append(" ")
+            else:
+                walk(child)
+            if child.tail:
+                pieces.append(child.tail)
+
+    walk(node)
+    lines = (" ".join(line.split()) for line in "".join(pieces).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _party(reader: _Reader, node: etree._Element) -> Party:
+    identifier_code = reader.text(node, "IdentifierCode")
+    identifier = reader.text(node, "Identifier")
+    return Party(
+        gln=reader.text(node, "EANIdentifier"),
+        sor=identifier if identifier_code == "sorkode" else None,
+        name=reader.text(node, "OrganisationName"),
+        identifier=identifier,
+        identifier_code=identifier_code,
+        department=reader.text(node, "DepartmentName"),
+        phone=reader.text(node, "TelephoneSubscriberIdentifier"),
+    )
+
+
+def _citizen(reader: _Reader, node: etree._Element) -> Citizen:
+    cpr = reader.text(node, "CivilRegistrationNumber")
+    if cpr is None:
+        raise IssueError.single(
+            "not-supported",
+            "the patient has no CivilRegistrationNumber; notices need a real CPR number",
+            expression=f"{_plain_path(node)}/CivilRegistrationNumber",
+            message_id="oioxml.cpr-missing",
+        )
+    given = reader.text(node, "PersonGivenName")
+    return Citizen(
+        cpr=cpr,
+        family=reader.text(node, "PersonSurnameName"),
+        given=tuple(given.split()) if given else (),
+        street=reader.text(node, "StreetName"),
+        city=reader.text(node, "DistrictName") or reader.text(node, "SuburbName"),
+        postal_code=reader.text(node, "PostCodeIdentifier"),
+        deceased=reader.text(node, "EpisodeOfCareStatusCode") == "doed",
+    )
+
+
+def _texts(reader: _Reader, letter: etree._Element) -> str:
+    blocks = (formatted_text(node) for node in reader.findall(letter, "ClinicalInformation/Text01"))
+    return "\n".join(block for block in blocks if block)
+
+
+def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element) -> Correspondence:
+    envelope = reader.find(root, "Envelope")
+    letter = reader.find(email, "Letter")
+    sender = reader.find(email, "Sender")
+    receiver = reader.find(email, "Receiver")
+    patient = reader.find(email, "Patient")
+    assert envelope is not None and letter is not None  # guaranteed by the XSD
+    assert sender is not None and receiver is not None and patient is not None
+    references = tuple(
+        BinaryReference(
+            object_identifier=reader.required(bin_node, "ObjectIdentifier"),
+            object_code=reader.required(bin_node, "ObjectCode"),
+            extension_code=reader.required(bin_node, "ObjectExtensionCode"),
+            original_size=int(size) if (size := reader.text(bin_node, "OriginalObjectSize")) else None,
+        )
+        for bin_node in reader.findall(email, "Reference/BIN")
+    )
+    return Correspondence(
+        envelope_identifier=reader.required(envelope, "Identifier"),
+        sent=reader.required_when(envelope, "Sent"),
+        letter_identifier=reader.required(letter, "Identifier"),
+        authorised=reader.required_when(letter, "Authorisation"),
+        status_code=reader.required(letter, "StatusCode"),
+        episode_of_care_identifier=reader.text(letter, "EpisodeOfCareIdentifier"),
+        sender=_party(reader, sender),
+        receiver=_party(reader, receiver),
+        patient=_citizen(reader, patient),
+        episode_of_care_status=reader.text(patient, "EpisodeOfCareStatusCode"),
+        priority=reader.text(email, "AdditionalInformation/Priority"),
+        subject=reader.text(email, "AdditionalInformation/Subject"),
+        text=_texts(reader, email),
+        references=references,
+    )
+
+
+def _diagnoses(reader: _Reader, letter: etree._Element) -> tuple[Diagnosis, ...]:
+    found: list[Diagnosis] = []
+    for kind in ("Main", "MainAdditional", "Other"):
+        for node in reader.findall(letter, f"Diagnose/{kind}"):
+            code = reader.text(node, "DiagnoseCode")
+            if code is None:
+                continue
+            found.append(
+                Diagnosis(
+                    code=code,
+                    text=reader.text(node, "DiagnoseText"),
+                    main=kind != "Other",
+                    code_type=reader.text(node, "DiagnoseTypeCode"),
+                )
+            )
+    return tuple(found)
+
+
+def _discharge_letter(reader: _Reader, root: etree._Element, body: etree._Element) -> DischargeLetter:
+    envelope = reader.find(root, "Envelope")
+    letter = reader.find(body, "Letter")
+    sender = reader.find(body, "Sender")
+    receiver = reader.find(body, "Receiver")
+    patient = reader.find(body, "Patient")
+    assert envelope is not None and letter is not None  # guaranteed by the XSD
+    assert sender is not None and receiver is not None and patient is not None
+    return DischargeLetter(
+        envelope_identifier=reader.required(envelope, "Identifier"),
+        sent=reader.required_when(envelope, "Sent"),
+        letter_identifier=reader.required(letter, "Identifier"),
+        authorised=reader.required_when(letter, "Authorisation"),
+        status_code=reader.required(letter, "StatusCode"),
+        sender=_party(reader, sender),
+        receiver=_party(reader, receiver),
+        patient=_citizen(reader, patient),
+        episode_of_care_status=reader.text(patient, "EpisodeOfCareStatusCode"),
+        admitted=reader.when(body, "Admission"),
+        discharged=reader.when(body, "Discharge"),
+        diagnoses=_diagnoses(reader, body),
+        text=_texts(reader, body),
+    )
+
+
+def parse_oioxml(data: bytes, *, limits: Limits) -> Correspondence | DischargeLetter:
+    """Parse a MedCom OIOXML `Emessage`: XDIS91 (2006/07/01) or XDIS01 (2005/08/07).
+
+    Raises `IssueError` for oversized, hostile, malformed or schema-invalid input, and `not-supported` for
+    other letter types (XDIS02, XCTL03, ...), each issue located by line/column or XPath.
+    """
+    root = parse_xml(data, limits=limits)
+    qname = etree.QName(root)
+    if qname.localname != "Emessage" or qname.namespace not in _SCHEMAS:
+        raise IssueError.single(
+            "not-supported",
+            f"root element {{{qname.namespace}}}{qname.localname} is not a MedCom Emessage "
+            "(XDIS91: namespace .../2006/07/01/, XDIS01: .../2005/08/07/)",
+            expression=f"/{qname.localname}",
+            message_id="oioxml.unknown-root",
+        )
+    namespace = str(qname.namespace)
+    invalid = schema_errors(_schema(namespace), root)
+    if invalid is not None:
+        raise invalid
+    reader = _Reader(root, namespace)
+    body = root[1] if len(root) > 1 else None
+    kind = etree.QName(body).localname if body is not None else "(none)"
+    if body is not None and namespace == NS_2006 and kind == "ClinicalEmail":
+        return _correspondence(reader, root, body)
+    if body is not None and namespace == NS_2005 and kind == "DischargeLetter":
+        return _discharge_letter(reader, root, body)
+    raise IssueError.single(
+        "not-supported",
+        f"{kind} letters are not converted; the gateway accepts XDIS91 ClinicalEmail and XDIS01 DischargeLetter",
+        expression=f"/Emessage/{kind}",
+        message_id="oioxml.letter-not-supported",
+    )
