@@ -11,13 +11,15 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from gateway import __version__
-from gateway.api import error_handlers, fhir, messages, plans
+from gateway.api import error_handlers, fhir, intake, messages, plans
 from gateway.api.limits import BodySizeLimit
 from gateway.clock import Clock, IdSource, SystemClock, UuidSource
 from gateway.config import Settings
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
-from gateway.services.delivery import MessageService, build_worker, http_client
+from gateway.inbound import Limits
+from gateway.services.delivery import DirectoryFile, MessageService, build_worker, http_client
+from gateway.services.intake import IntakeService
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.sql import SqlResourceStore
@@ -75,7 +77,17 @@ def create_app(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
     app.state.messages = MessageService(engine, clock)
+    app.state.intake = IntakeService(
+        app.state.plans,
+        app.state.messages.outbox,
+        DirectoryFile(settings.effective_directory_file()),
+        clock,
+        ids,
+        limits=Limits(max_bytes=settings.max_body_bytes),
+        citizen_namespace=settings.plan_id_namespace,
+    )
     error_handlers.install(app)
+    app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type
     app.include_router(fhir.router)
     app.include_router(plans.router)
     app.include_router(messages.router)

@@ -338,6 +338,17 @@ class SqlOutbox:
 
         return await self._read(work)
 
+    def recent_for_key(self, citizen: str, recipient: str, kind: str, limit: int = 50) -> list[NoticeRecord]:
+        """Synchronous, for intake's worker thread: the newest notices of `kind` for one ordering key."""
+        with self.engine.connect() as connection, connection.begin():
+            rows = connection.execute(
+                select(n)
+                .where(n.c.citizen == citizen, n.c.recipient == recipient, n.c.kind == kind)
+                .order_by(n.c.sequence.desc())
+                .limit(limit)
+            ).mappings()
+            return [_record(row) for row in rows]
+
     def _one(self, connection: Connection, notice_id: str) -> NoticeRecord:
         row = connection.execute(select(n).where(n.c.id == notice_id)).mappings().first()
         if row is None:

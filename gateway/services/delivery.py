@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy import Engine
 
 from gateway.clock import Clock, IdSource, system_random
 from gateway.config import Settings
+from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import NoticeDetail, NoticeRecord, NoticeState
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
@@ -133,3 +135,32 @@ def notice_json(detail: NoticeDetail) -> dict[str, Any]:
         ],
         "message": notice.message,
     }
+
+
+class DirectoryFile:
+    """The recipient directory from its file, re-read when the file changes (operators edit it live)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._loaded: tuple[float, RecipientDirectory] | None = None
+
+    def __call__(self) -> RecipientDirectory:
+        if self.path is None:
+            raise IssueError.single(
+                "business-rule",
+                "No recipient directory is configured (GATEWAY_DIRECTORY_FILE, or directory.yaml in the data folder)",
+                message_id="delivery.no-directory",
+                status=422,
+            )
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as error:
+            raise IssueError.single(
+                "business-rule",
+                f"The recipient directory {self.path} cannot be read: {error.strerror}",
+                message_id="delivery.no-directory",
+                status=422,
+            ) from error
+        if self._loaded is None or self._loaded[0] != mtime:
+            self._loaded = (mtime, RecipientDirectory.from_file(self.path))
+        return self._loaded[1]

@@ -16,11 +16,23 @@ from gateway.store.ports import ResourceTransaction, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from mappings.documents.plan import PlanDocument, parse_plan_document
 from mappings.issues import IssueError
-from mappings.plan import PlanContext, plan_from_fhir, transaction_from_plan
+from mappings.plan import ConsentDecisionInput, PlanContext, plan_from_fhir, transaction_from_plan
+
+CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
+PATIENT_PRIVACY = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
 
 Resource = dict[str, Any]
 #: How far `read_plan` follows references from the CarePlan (plan -> team -> member -> organisation).
 MAX_REFERENCE_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class StoredPlan:
+    """A citizen's current plan as stored: the document, its consent and every resource it references."""
+
+    plan_id: str
+    document: PlanDocument
+    consent: ConsentDecisionInput | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,40 @@ class PlanService:
             assert plan is not None
             closure = _reference_closure(tx, plan)
         return plan_from_fhir(closure, self.context)
+
+    def current_plan_for(self, cpr: str) -> StoredPlan | None:
+        """The citizen's newest active plan (by last update) with its consent; None when there is none.
+
+        Every disclosure of plan content is decided by `may_disclose` on the consent returned here.
+        """
+        query_patient = self.fhir.parse_query("Patient", [("identifier", f"{CPR_SYSTEM}|{cpr}")])
+        with self.fhir.store.reading() as tx:
+            patients = tx.search(query_patient).matches
+            if not patients:
+                return None
+            query_plans = self.fhir.parse_query(
+                "CarePlan",
+                [("patient", patients[0].id), ("status", "active"), ("_sort", "-_lastUpdated"), ("_count", "1")],
+            )
+            plans = tx.search(query_plans).matches
+            if not plans or plans[0].resource is None:
+                return None
+            closure = _reference_closure(tx, plans[0].resource)
+        document = plan_from_fhir(closure, self.context)
+        consent = next(
+            (
+                resource
+                for resource in closure.get("Consent", [])
+                if any(
+                    (c.get("system"), c.get("code")) == PATIENT_PRIVACY
+                    for c in (resource.get("scope") or {}).get("coding", [])
+                )
+            ),
+            None,
+        )
+        everything = [resource for group in closure.values() for resource in group]
+        decision_input = None if consent is None else ConsentDecisionInput.with_resources(consent, everything)
+        return StoredPlan(plans[0].id, document, decision_input)
 
 
 def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:

@@ -1,0 +1,86 @@
+"""Message intake: `POST /messages` (any input by content type) and `POST /fhir/$process-message` (FHIR)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.errors import http_status
+from gateway.inbound import build_hl7_ack
+from gateway.services.intake import IntakeResult, IntakeService, input_kind
+from mappings.issues import IssueError
+
+router = APIRouter(tags=["Messages and delivery"])
+HL7_MEDIA = "x-application/hl7-v2+er7"
+INTAKE_RESPONSES: dict[int | str, dict[str, str]] = {
+    202: {"description": "Accepted: the message id and the notices made (or, for HL7 v2, an HL7 ACK with AA)"},
+    400: {"description": "OperationOutcome (or HL7 ACK AR): the input cannot be parsed"},
+    413: {"description": "OperationOutcome: body over the size limit"},
+    415: {"description": "OperationOutcome: unsupported content type"},
+    422: {"description": "OperationOutcome (or HL7 ACK AE): unknown recipient, notice would be invalid, ..."},
+}
+
+
+def intake_service(request: Request) -> IntakeService:
+    service: IntakeService = request.app.state.intake
+    return service
+
+
+Service = Annotated[IntakeService, Depends(intake_service)]
+
+
+def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
+    return JSONResponse(
+        result.to_json(),
+        status_code=202,
+        headers={"Location": f"{request.base_url}messages/{result.message_id}"},
+    )
+
+
+@router.post(
+    "/messages", status_code=202, summary="Accept an outgoing message; make its notices", responses=INTAKE_RESPONSES
+)
+async def accept_message(request: Request, service: Service) -> Response:
+    body = await request.body()
+    content_type = request.headers.get("content-type", "")
+    wants_v2_ack = input_kind(content_type, body) == "hl7v2" and "json" not in request.headers.get("accept", "")
+    try:
+        result = await service.accept(body, content_type)
+    except IssueError as error:
+        if not wants_v2_ack:
+            raise
+        status = http_status(error)
+        code: Literal["AE", "AR"] = "AR" if status < 422 else "AE"
+        ack = build_hl7_ack(body, code, "; ".join(i.diagnostics for i in error.issues)[:200], now=service.clock.now())
+        return Response(ack, status_code=status, media_type=HL7_MEDIA)
+    if wants_v2_ack:
+        assert result.adt is not None
+        ack = build_hl7_ack(result.adt, "AA", f"accepted as {result.message_id}", now=service.clock.now())
+        return Response(
+            ack,
+            status_code=202,
+            media_type=HL7_MEDIA,
+            headers={"Location": f"{request.base_url}messages/{result.message_id}"},
+        )
+    return _accepted(request, result)
+
+
+@router.post(
+    "/fhir/$process-message",
+    status_code=202,
+    summary="Accept a MedCom FHIR message (CareCommunication)",
+    responses=INTAKE_RESPONSES,
+)
+async def process_message(request: Request, service: Service) -> Response:
+    body = await request.body()
+    content_type = request.headers.get("content-type", "") or "application/fhir+json"
+    if input_kind(content_type, body) != "fhir":
+        raise IssueError.single(
+            "not-supported",
+            "$process-message takes application/fhir+json or +xml",
+            message_id="intake.unsupported-media-type",
+            status=415,
+        )
+    return _accepted(request, await service.accept(body, content_type))

@@ -1,0 +1,125 @@
+"""`POST /messages`: inputs become validated notices in the outbox, addressed and consent-gated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from gateway.api import create_app
+from gateway.clock import SequenceIds
+from gateway.config import Settings
+from tests.support import scenario
+
+GP = "http://gp.test/fhir/$process-message"
+MUNICIPALITY = "http://municipality.test/fhir/$process-message"
+HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: Any) -> FastAPI:
+    scenario.write_directory(tmp_path / "directory.yaml", GP, MUNICIPALITY)
+    return create_app(Settings(data_dir=tmp_path), clock=clock, ids=SequenceIds())
+
+
+async def plan(client: httpx.AsyncClient, **consent: Any) -> None:
+    document = scenario.plan_document()
+    document["consent"].update(consent)
+    assert (await client.post("/plans", json=document)).status_code == 201
+
+
+def kinds(reply: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(n["kind"], n["endpoint"]) for n in reply["notices"]]
+
+
+def resource(message: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    return next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == resource_type)
+
+
+async def test_admission_then_discharge_gives_notices_to_municipality_and_gp(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    admitted = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    assert admitted.status_code == 202, admitted.text
+    assert kinds(admitted.json()) == [("hospital-notification", MUNICIPALITY)]
+    discharged = await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)
+    assert discharged.status_code == 202, discharged.text
+    reply = discharged.json()
+    assert kinds(reply) == [
+        ("hospital-notification", MUNICIPALITY),
+        ("care-communication-discharge", GP),
+        ("care-communication-followup", MUNICIPALITY),
+    ]
+    shown = (await client.get(f"/messages/{reply['messageId']}")).json()
+    notification, to_gp, _ = (n["message"] for n in shown["notices"])
+    assert resource(notification, "Encounter")["status"] == "finished"
+    provenance_activities = [
+        p["activity"]["coding"][0]["code"]
+        for p in (e["resource"] for e in notification["entry"])
+        if p["resourceType"] == "Provenance"
+    ]
+    assert "discharge-inpatient-home" in provenance_activities and "admit-inpatient" in provenance_activities
+    texts = [p["contentString"] for p in resource(to_gp, "Communication")["payload"]]
+    assert any("Næste koordinationsmøde" in t or "koordin" in t.lower() for t in texts)
+
+
+async def test_same_message_twice_makes_no_second_set(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    first = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    again = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    assert first.json()["messageId"] == again.json()["messageId"]
+    assert again.json()["created"] is False
+    assert [n["id"] for n in again.json()["notices"]] == [n["id"] for n in first.json()["notices"]]
+    assert len((await client.get("/messages")).json()) == 1
+
+
+async def test_withdrawn_consent_keeps_plan_content_out_of_every_notice(client: httpx.AsyncClient) -> None:
+    await plan(client, decision="withdrawn")
+    await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    reply = (await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)).json()
+    assert [k for k, _ in kinds(reply)] == ["hospital-notification", "care-communication-discharge"]
+    shown = (await client.get(f"/messages/{reply['messageId']}")).json()
+    to_gp = shown["notices"][1]["message"]
+    assert len(resource(to_gp, "Communication")["payload"]) == 1
+
+
+async def test_discharge_without_a_known_admission_is_refused(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    response = await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)
+    assert response.status_code == 422
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert (await client.get("/messages")).json() == []
+
+
+async def test_citizen_without_plan_is_422_naming_the_gap(client: httpx.AsyncClient) -> None:
+    response = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.municipality-unknown"
+
+
+async def test_hl7_client_gets_an_hl7_ack(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    response = await client.post(
+        "/messages",
+        content=scenario.adt("adt_a01_inpatient_8859-1.hl7"),
+        headers={"content-type": "x-application/hl7-v2+er7"},
+    )
+    assert response.status_code == 202
+    assert b"MSA|AA|" in response.content
+    bad = await client.post("/messages", content=b"MSH|garbage", headers={"content-type": "x-application/hl7-v2+er7"})
+    assert bad.status_code == 400
+    assert b"MSA|AR|" in bad.content
+
+
+async def test_xdis91_becomes_a_care_communication_to_its_receiver(client: httpx.AsyncClient) -> None:
+    body = (scenario.SAMPLES / "inbound" / "xdis91_windows-1252.xml").read_bytes()
+    response = await client.post("/messages", content=body, headers={"content-type": "application/xml"})
+    assert response.status_code == 202, response.text
+    assert kinds(response.json()) == [("care-communication", GP)]
+
+
+async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> None:
+    response = await client.post("/messages", content=b"hello", headers={"content-type": "image/png"})
+    assert response.status_code == 415
