@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=8, ge=1, description="Attempts before a notice is dead-lettered.")
     delivery_base_delay_seconds: float = Field(default=5.0, gt=0)
     delivery_max_delay_seconds: float = Field(default=900.0, gt=0)
+    delivery_lease_seconds: float = Field(
+        default=120.0, gt=0, description="How long a claimed notice is reserved; after a crash it is sent again then."
+    )
     ack_timeout_seconds: float = Field(default=1800.0, gt=0, description="MedCom: resend after 30 minutes.")
     ack_max_resends: int = Field(default=2, ge=0, description="MedCom: at most two resends.")
     plan_id_namespace: uuid.UUID = Field(

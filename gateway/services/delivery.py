@@ -21,7 +21,7 @@ from gateway.delivery.outbox import NoticeDetail, NoticeRecord, NoticeState
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
-from gateway.delivery.worker import Worker
+from gateway.delivery.worker import Worker, WorkerSettings
 from mappings.issues import IssueError
 
 
@@ -54,6 +54,7 @@ def build_worker(
         rng=system_random(),
         policy=retry_policy(settings),
         ack_policy=ack_policy(settings),
+        settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
     )
 
 

@@ -23,6 +23,8 @@ def plan_document() -> dict[str, Any]:
     document: dict[str, Any] = json.loads((SAMPLES / "plans" / "kip-slagelse-botilbud.json").read_text("utf-8"))
     document = copy.deepcopy(document)
     document["citizen"]["cpr"] = CPR
+    # Valid whatever day the tests run (real processes read the real clock).
+    document["consent"]["period"] = {"start": "2025-03-04", "end": "2099-03-03"}
     return document
 
 
@@ -72,3 +74,17 @@ def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
 def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
     path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
     return path
+
+
+def adt_variant(name: str, control_id: str, visit_number: str) -> bytes:
+    """A sample ADT message with its own MSH-10 control id and PV1-19 visit number (a new stay)."""
+    segments = adt(name).split(b"\r")
+    out = []
+    for segment in segments:
+        fields = segment.split(b"|")
+        if fields[0] == b"MSH":
+            fields[9] = control_id.encode()
+        elif fields[0] == b"PV1":
+            fields[19] = visit_number.encode()
+        out.append(b"|".join(fields))
+    return b"\r".join(out)

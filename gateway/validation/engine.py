@@ -1,0 +1,223 @@
+"""`Validator`: compiles profiles on first use, caches the plans, and validates resources against them."""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from dataclasses import dataclass
+from importlib import resources as package_resources
+from pathlib import Path
+from typing import Any
+
+from gateway.validation.invariants import EvaluationHooks
+from gateway.validation.packages import shipped_package_files
+from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
+from gateway.validation.primitives import PRIMITIVES, compile_regex, regex_of
+from gateway.validation.registry import Closure, Registry, build_registry, default_cache_dir, version_key
+from gateway.validation.slicing import expected_value
+from gateway.validation.snapshots import ensure_snapshot
+from gateway.validation.terminology import Membership, Terminology
+from gateway.validation.validator import Run, Scope, Walker
+from mappings.issues import Issue, IssueError, has_errors, operation_outcome
+
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """The issues found; `ok` is True when none is an error or fatal."""
+
+    issues: tuple[Issue, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.issues)
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        return tuple(issue for issue in self.issues if issue.severity in ("error", "fatal"))
+
+    def operation_outcome(self) -> dict[str, Any]:
+        """The issues as a FHIR R4 OperationOutcome resource (dict)."""
+        return operation_outcome(self.issues)
+
+
+class Validator:
+    """Validates FHIR R4 JSON resources against the profiles in a `Registry`.
+
+    A profile is compiled into a check plan the first time it is needed, within the dependency closure of the
+    package that holds it, and kept for the life of the validator. Thread-safe for reads once warm; compilation
+    races only duplicate work.
+    """
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
+        self._closures: dict[str, Closure] = {}
+        self._terminologies: dict[str, Terminology] = {}
+        self._regexes: dict[str, re.Pattern[str] | None] = {}
+        self._expected: dict[tuple[int, str], Any] = {}
+        self._constraints: dict[tuple[str, str], Constraint] = {}
+        self._resource_types: dict[str, bool] = {}
+
+    # -- public -------------------------------------------------------------------------------------------------
+    def validate(
+        self, resource: Resource, profile: str | None = None, *, package: str | None = None
+    ) -> ValidationResult:
+        """Validate `resource` against `profile` (a canonical URL, optionally `|version`) and its `meta.profile`.
+
+        Without either, the resource is checked against the base R4 definition of its type. Unversioned
+        canonicals resolve within `package`'s dependency closure when given (`"medcom.fhir.dk.carecommunication"`
+        or `"name#version"`), else to the newest version shipped. Never raises for problems in the resource:
+        they are issues. A Bundle's entries are validated too, references resolved by `fullUrl`.
+        """
+        run = Run()
+        if isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            run.index_bundle(resource)
+        root = resource.get("resourceType", "Resource") if isinstance(resource, dict) else "Resource"
+        scope = None
+        if package is not None:
+            key = package if "#" in package else self._newest_package(package)
+            if key is None or key not in self.registry.packages:
+                raise IssueError.single(
+                    "not-found", f"FHIR package {package} is not shipped", message_id="validation.package-unknown"
+                )
+            scope = Scope(resource, resource, self._closure(key))
+        Walker(self, run).resource(resource, str(root), [profile] if profile else [], scope)
+        return ValidationResult(tuple(dict.fromkeys(run.issues)))
+
+    def _newest_package(self, name: str) -> str | None:
+        versions = [key for key in self.registry.packages if key.split("#")[0] == name]
+        return max(versions, key=lambda key: version_key(key.split("#")[1])) if versions else None
+
+    def warm(self, *profiles: str) -> None:
+        """Compile the given profiles now (e.g. at start-up) instead of on first use."""
+        for url in profiles:
+            self.plan(url, None)
+
+    # -- used by the walker -------------------------------------------------------------------------------------
+    def plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
+        located = self.registry.locate(url, closure)
+        if located is None or located[1].get("resourceType") != "StructureDefinition":
+            return None
+        package, definition = located
+        key = (package, str(definition.get("url")) + "|" + str(definition.get("version")))
+        if key in self._plans:
+            return self._plans[key]
+        own_closure = self._closure(package)
+        try:
+            ensure_snapshot(definition, lambda u: self.registry.resolve(u, own_closure))
+            plan: ProfilePlan | None = compile_plan(definition, package, self._constraints)
+        except IssueError:
+            plan = None
+        self._plans[key] = plan
+        return plan
+
+    def _closure(self, package: str) -> Closure:
+        if package not in self._closures:
+            self._closures[package] = self.registry.closure(package)
+        return self._closures[package]
+
+    def closure_of(self, plan: ProfilePlan) -> Closure:
+        return self._closure(plan.package)
+
+    def type_plan(self, type_ref: TypeRef, closure: Closure | None) -> ProfilePlan | None:
+        if type_ref.code in PRIMITIVES or type_ref.code.startswith("http://"):
+            return None
+        for profile in type_ref.profiles:
+            found = self.plan(profile, closure)
+            if found is not None:
+                return found
+        return self.plan(CORE_PREFIX + type_ref.code, None)
+
+    def regex(self, code: str) -> re.Pattern[str] | None:
+        if code not in self._regexes:
+            definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
+            self._regexes[code] = compile_regex(regex_of(definition)) if definition else None
+        return self._regexes[code]
+
+    def is_resource_type(self, code: str) -> bool:
+        if code not in self._resource_types:
+            definition = self.registry.resolve(CORE_PREFIX + code)
+            self._resource_types[code] = definition is not None and definition.get("kind") == "resource"
+        return self._resource_types[code]
+
+    def expected(self, slice_node: ElementPlan, path: str, closure: Closure | None) -> Any:
+        key = (id(slice_node), path)
+        if key not in self._expected:
+
+            def descend(node: ElementPlan) -> ElementPlan | None:
+                for type_ref in node.types:
+                    if type_ref.profiles:
+                        found = self.type_plan(type_ref, closure)
+                        return found.root if found else None
+                return None
+
+            self._expected[key] = expected_value(slice_node, path, descend)
+        return self._expected[key]
+
+    def terminology(self, closure: Closure | None) -> Terminology:
+        key = closure.packages[0] if closure else ""
+        if key not in self._terminologies:
+            self._terminologies[key] = Terminology(lambda u: self.registry.resolve(u, closure))
+        return self._terminologies[key]
+
+    def profile_type(self, url: str, closure: Closure | None) -> str | None:
+        definition = self.registry.resolve(url, closure)
+        return str(definition.get("type")) if definition else None
+
+    def conforms(self, run: Run, target: Resource, profile: str, scope: Scope) -> bool:
+        """Whether `target` validates without errors against `profile` (memoised per run)."""
+        key = (id(target), profile)
+        if key not in run.conformance:
+            run.conformance[key] = True  # a reference cycle counts as conformant while it is being checked
+            inner = Run(by_url=run.by_url, in_bundle=run.in_bundle, conformance=run.conformance, memo=run.memo)
+            expr = str(target.get("resourceType"))
+            Walker(self, inner).resource(target, expr, [profile], Scope(target, target, scope.closure))
+            run.conformance[key] = not has_errors(inner.issues)
+        return run.conformance[key]
+
+    def hooks(self, run: Run, scope: Scope) -> EvaluationHooks:
+        def member_of(value: Any, url: str) -> bool | None:
+            from gateway.validation.validator import _codings
+
+            terminology = self.terminology(scope.closure)
+            results = [terminology.check(url, system, code)[0] for system, code in _codings(value)]
+            if any(r is Membership.MEMBER for r in results):
+                return True
+            return None if any(r is Membership.NOT_CHECKED for r in results) or not results else False
+
+        def resolve(reference: str) -> Resource | None:
+            found = run.resolve(reference, scope)
+            if found is None:
+                run.unresolved += 1
+            return found
+
+        return EvaluationHooks(
+            resolve=resolve,
+            conforms_to=lambda resource, url: self.conforms(run, resource, url, scope),
+            member_of=member_of,
+        )
+
+
+def profiles_folder() -> Path:
+    """Our own conformance resources: the `profiles` package's folder (installed as package data)."""
+    return Path(str(package_resources.files("profiles")))
+
+
+@functools.cache
+def default_validator() -> Validator:
+    """The process-wide validator over the shipped packages and `profiles/`; built once, registry cached on disk."""
+    registry = build_registry(shipped_package_files(), [profiles_folder()], cache_dir=default_cache_dir())
+    return Validator(registry)
+
+
+def timed_default_validator() -> tuple[Validator, float]:
+    """`default_validator()` and the seconds it took (for start-up measurements)."""
+    started = time.perf_counter()
+    validator = default_validator()
+    return validator, time.perf_counter() - started
+
+
+__all__ = ["ValidationResult", "Validator", "default_validator"]

@@ -1,0 +1,240 @@
+"""Compile a StructureDefinition snapshot into a check plan: a tree of `ElementPlan`s, built once per profile.
+
+The tree mirrors the JSON: each node lists its children by JSON property name (choice elements `value[x]` under
+every `value<Type>` key), its cardinality, types, fixed/pattern value, binding, compiled constraints and slices.
+Element ids (FHIR R4 §2.13.0.9) give the tree shape: `A.b:s.c` is child `c` of slice `s` of element `A.b`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
+from gateway.validation.invariants import BrokenConstraint, Check, compile_constraint
+from gateway.validation.snapshots import element_id
+
+Resource = dict[str, Any]
+MISSING: Any = object()
+CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRef:
+    code: str
+    profiles: tuple[str, ...] = ()
+    target_profiles: tuple[str, ...] = ()
+    aggregation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    strength: str
+    value_set: str
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    key: str
+    severity: str
+    human: str
+    expression: str
+    check: Check | None
+    #: Why the constraint is not evaluated (a known defect), when `check` is None.
+    defect: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Discriminator:
+    type: str
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Slicing:
+    discriminators: tuple[Discriminator, ...]
+    rules: str
+    ordered: bool
+
+
+@dataclass(eq=False, slots=True)
+class ElementPlan:
+    id: str
+    path: str
+    name: str
+    min: int
+    max: int  # -1 means unbounded
+    types: tuple[TypeRef, ...]
+    choice: bool
+    profile: str
+    fixed: Any = MISSING
+    pattern: Any = MISSING
+    binding: Binding | None = None
+    constraints: tuple[Constraint, ...] = ()
+    children: dict[str, ElementPlan] = field(default_factory=dict)
+    json_keys: dict[str, tuple[ElementPlan, TypeRef | None]] = field(default_factory=dict)
+    slicing: Slicing | None = None
+    slices: list[ElementPlan] = field(default_factory=list)
+    slice_name: str | None = None
+    content_reference: str | None = None
+    max_length: int | None = None
+    #: Whether the JSON form is an array: decided by the *base* cardinality (FHIR R4 JSON §2.6.2.1).
+    array: bool = False
+
+    def type_for_key(self, key: str) -> TypeRef | None:
+        """The type a JSON key selects (`valueCoding` → Coding) for this element."""
+        if not self.choice:
+            return self.types[0] if self.types else None
+        suffix = key[len(self.name) :]
+        for type_ref in self.types:
+            if _capitalised(type_ref.code) == suffix:
+                return type_ref
+        return None
+
+
+@dataclass(eq=False, slots=True)
+class ProfilePlan:
+    url: str
+    type: str
+    package: str
+    root: ElementPlan
+    by_id: dict[str, ElementPlan]
+    #: The kind of the type: "resource", "complex-type", "primitive-type", "logical".
+    kind: str
+
+
+def _capitalised(code: str) -> str:
+    return code[:1].upper() + code[1:]
+
+
+def _type_refs(element: Resource) -> tuple[TypeRef, ...]:
+    refs = []
+    for type_ref in element.get("type", []):
+        code = str(type_ref.get("code", ""))
+        for extension in type_ref.get("extension", []):
+            if extension.get("url") == "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type":
+                code = str(extension.get("valueUrl") or extension.get("valueUri") or code)
+        refs.append(
+            TypeRef(
+                code=code,
+                profiles=tuple(type_ref.get("profile", [])),
+                target_profiles=tuple(type_ref.get("targetProfile", [])),
+                aggregation=tuple(type_ref.get("aggregation", [])),
+            )
+        )
+    return tuple(refs)
+
+
+def _value_of(element: Resource, prefix: str) -> Any:
+    for key, value in element.items():
+        if key.startswith(prefix):
+            return value
+    return MISSING
+
+
+def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) -> tuple[Constraint, ...]:
+    out = []
+    for item in element.get("constraint", []):
+        key, expression = str(item.get("key")), item.get("expression")
+        if key in STRUCTURAL_KEYS or not isinstance(expression, str):
+            continue
+        cached = cache.get((key, expression))
+        if cached is None:
+            human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
+            try:
+                cached = Constraint(key, severity, human, expression, compile_constraint(key, expression))
+            except BrokenConstraint as defect:
+                cached = Constraint(key, severity, human, expression, None, str(defect))
+            except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
+                cached = Constraint(key, severity, human, expression, None, f"expression does not parse: {error}")
+            cache[(key, expression)] = cached
+        out.append(cached)
+    return tuple(out)
+
+
+def compile_plan(
+    structure_definition: Resource, package: str, constraint_cache: dict[tuple[str, str], Constraint]
+) -> ProfilePlan:
+    """The check plan of a StructureDefinition that has a snapshot."""
+    url = str(structure_definition["url"])
+    elements = structure_definition["snapshot"]["element"]
+    by_id: dict[str, ElementPlan] = {}
+    root: ElementPlan | None = None
+    for element in elements:
+        identifier = element_id(element)
+        path = str(element["path"])
+        last = path.rsplit(".", 1)[-1]
+        choice = last.endswith("[x]")
+        max_text = str(element.get("max", "*"))
+        binding = element.get("binding")
+        slicing = element.get("slicing")
+        node = ElementPlan(
+            id=identifier,
+            path=path,
+            name=last[:-3] if choice else last,
+            min=int(element.get("min", 0)),
+            max=-1 if max_text == "*" else int(max_text),
+            types=_type_refs(element),
+            choice=choice,
+            profile=url,
+            fixed=_value_of(element, "fixed"),
+            pattern=_value_of(element, "pattern"),
+            binding=Binding(str(binding.get("strength")), str(binding["valueSet"]))
+            if isinstance(binding, dict) and binding.get("valueSet")
+            else None,
+            constraints=_constraints(element, constraint_cache),
+            slicing=Slicing(
+                tuple(Discriminator(str(d.get("type")), str(d.get("path"))) for d in slicing.get("discriminator", [])),
+                str(slicing.get("rules", "open")),
+                bool(slicing.get("ordered", False)),
+            )
+            if isinstance(slicing, dict)
+            else None,
+            slice_name=element.get("sliceName"),
+            content_reference=element.get("contentReference"),
+            max_length=element.get("maxLength"),
+            array=str(element.get("base", {}).get("max", max_text)) != "1",
+        )
+        by_id[identifier] = node
+        if root is None:
+            root = node
+            continue
+        head, _, tail = identifier.rpartition(".")
+        if ":" in tail:
+            base_id = f"{head}.{tail.split(':')[0]}"
+            sliced = by_id.get(base_id.split("/")[0])
+            if sliced is not None:
+                sliced.slices.append(node)
+            continue
+        parent = by_id.get(head)
+        if parent is not None:
+            parent.children[node.name] = node
+    assert root is not None
+    for node in by_id.values():
+        _index_keys(node)
+    return ProfilePlan(
+        url=url,
+        type=str(structure_definition.get("type")),
+        package=package,
+        root=root,
+        by_id=by_id,
+        kind=str(structure_definition.get("kind", "resource")),
+    )
+
+
+def _index_keys(node: ElementPlan) -> None:
+    for child in node.children.values():
+        if child.choice:
+            for type_ref in child.types:
+                node.json_keys[child.name + _capitalised(type_ref.code)] = (child, type_ref)
+        else:
+            node.json_keys[child.name] = (child, child.types[0] if len(child.types) == 1 else None)
+
+
+def find_child(node: ElementPlan, segment: str) -> ElementPlan | None:
+    """The child named `segment` (a FHIRPath name, choice elements by their stem)."""
+    return node.children.get(segment)
+
+
+ResolvePlan = Callable[[str], "ProfilePlan | None"]

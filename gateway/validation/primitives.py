@@ -1,0 +1,70 @@
+"""FHIR R4 primitive types: their JSON representation and value regexes.
+
+The regexes are the ones the R4 specification publishes on each primitive's `value` element
+(http://hl7.org/fhir/R4/datatypes.html#primitive, extension `http://hl7.org/fhir/StructureDefinition/regex`),
+read from the core package at compile time; `FALLBACK_REGEX` repeats the few the validator needs before that.
+FHIR regexes match the whole value, so they are compiled with `fullmatch`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+PRIMITIVES = frozenset(
+    {
+        "boolean", "integer", "string", "decimal", "uri", "url", "canonical", "base64Binary", "instant", "date",
+        "dateTime", "time", "code", "oid", "id", "markdown", "unsignedInt", "positiveInt", "uuid", "xhtml",
+    }
+)  # fmt: skip
+INTEGER_TYPES = frozenset({"integer", "unsignedInt", "positiveInt"})
+REGEX_EXTENSION = "http://hl7.org/fhir/StructureDefinition/regex"
+#: Types used for `id`/`url` of elements in R4 snapshots (FHIRPath system types).
+SYSTEM_STRING = "http://hl7.org/fhirpath/System.String"
+
+
+def json_type_ok(type_code: str, value: Any) -> bool:
+    """Whether `value` has the JSON form FHIR R4 JSON (§2.6.2) prescribes for `type_code`."""
+    if type_code == "boolean":
+        return isinstance(value, bool)
+    if type_code in INTEGER_TYPES:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_code == "decimal":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def compile_regex(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def regex_of(structure_definition: dict[str, Any]) -> str | None:
+    """The value regex of a primitive type's StructureDefinition (`<type>.value`), when it declares one."""
+    for element in structure_definition.get("snapshot", {}).get("element", []):
+        if element.get("path", "").endswith(".value"):
+            for type_ref in element.get("type", []):
+                for extension in type_ref.get("extension", []):
+                    if extension.get("url") == REGEX_EXTENSION:
+                        return str(extension.get("valueString"))
+    return None
+
+
+def check_primitive(type_code: str, value: Any, pattern: re.Pattern[str] | None) -> str | None:
+    """A diagnostic when `value` is not a valid `type_code`, else `None`."""
+    if not json_type_ok(type_code, value):
+        numeric = type_code in INTEGER_TYPES or type_code == "decimal"
+        expected = "boolean" if type_code == "boolean" else "number" if numeric else "string"
+        return f"value {value!r} is not a JSON {expected} ({type_code})"
+    if type_code == "positiveInt" and value < 1 or type_code == "unsignedInt" and value < 0:
+        return f"value {value!r} is out of range for {type_code}"
+    if isinstance(value, str):
+        if not value.strip() and type_code != "xhtml":
+            return f"{type_code} value must not be empty or whitespace only"
+        if pattern is not None and type_code not in ("string", "markdown", "xhtml") and not pattern.fullmatch(value):
+            return f"value {value!r} is not a valid {type_code}"
+    return None

@@ -1,0 +1,184 @@
+"""Snapshot generation: turn a differential-only StructureDefinition into one with a full snapshot.
+
+Follows the outline of FHIR R4 "Snapshot generation" (http://hl7.org/fhir/R4/profiling.html#snapshot): start from
+the base definition's snapshot (generated first when the base has none), then apply each differential element in
+order. An element is matched by `id` (FHIR R4 §2.13.0.9 element ids, `Path:sliceName.child`); a new slice is
+inserted as a copy of its sliced element after that element's existing descendants; a differential element that
+dives into a datatype (`Patient.identifier:cpr.system`) first unrolls the children of the parent's type. Values
+in the differential replace those of the base, except `constraint` and `condition`, which accumulate.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from mappings.issues import IssueError
+
+Resource = dict[str, Any]
+#: Looks up a StructureDefinition by canonical URL; `None` when unknown.
+Resolver = Callable[[str], Resource | None]
+
+_ACCUMULATED = ("constraint", "condition")
+_NOT_INHERITED = ("sliceName", "slicing")
+
+
+def element_id(element: Resource) -> str:
+    """The element's id, or one derived from path and slice name when the differential left it out."""
+    identifier = element.get("id")
+    if isinstance(identifier, str):
+        return identifier
+    path = str(element["path"])
+    return f"{path}:{element['sliceName']}" if element.get("sliceName") else path
+
+
+def _merge(target: Resource, diff: Resource) -> None:
+    for key, value in diff.items():
+        if key in ("id", "path"):
+            continue
+        if key in _ACCUMULATED:
+            existing = target.setdefault(key, [])
+            known = {item.get("key") if isinstance(item, dict) else item for item in existing}
+            existing.extend(
+                item for item in value if (item.get("key") if isinstance(item, dict) else item) not in known
+            )
+        elif key.startswith(("fixed", "pattern")):
+            for old in [k for k in target if k.startswith(("fixed", "pattern"))]:
+                del target[old]
+            target[key] = copy.deepcopy(value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _type_children(parent: Resource, parent_id: str, resolve: Resolver, profile_url: str) -> list[Resource]:
+    """The children of `parent`'s (single) type, re-rooted under `parent_id`."""
+    types = parent.get("type") or []
+    if len(types) != 1:
+        raise IssueError.single(
+            "processing",
+            f"{profile_url}: cannot unroll {parent_id}, which has {len(types)} types",
+            message_id="validation.snapshot-failed",
+        )
+    type_ref = types[0]
+    url = (type_ref.get("profile") or [None])[0] or f"http://hl7.org/fhir/StructureDefinition/{type_ref['code']}"
+    type_sd = resolve(url)
+    if type_sd is None:
+        raise IssueError.single(
+            "not-found", f"{profile_url}: type {url} of {parent_id} is unknown", message_id="validation.snapshot-failed"
+        )
+    elements = ensure_snapshot(type_sd, resolve)["snapshot"]["element"]
+    root_path = elements[0]["path"]
+    parent_path = str(parent["path"])
+    children: list[Resource] = []
+    for element in elements[1:]:
+        child = copy.deepcopy(element)
+        child["path"] = parent_path + element["path"][len(root_path) :]
+        child["id"] = parent_id + element_id(element)[len(root_path) :]
+        children.append(child)
+    return children
+
+
+def _end_of_subtree(elements: list[Resource], index: int) -> int:
+    """Index just after the element at `index` and all its descendants and slices."""
+    own = element_id(elements[index])
+    end = index + 1
+    while end < len(elements):
+        other = element_id(elements[end])
+        if not (other.startswith(own + ".") or other.startswith(own + ":")):
+            break
+        end += 1
+    return end
+
+
+def _parent_id(identifier: str) -> str:
+    return identifier.rsplit(".", 1)[0]
+
+
+def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
+    """A copy of `profile` with `snapshot.element` generated from its base and differential."""
+    url = str(profile.get("url"))
+    base_url = profile.get("baseDefinition")
+    base = resolve(str(base_url)) if base_url else None
+    if base is None:
+        raise IssueError.single(
+            "not-found", f"{url}: base definition {base_url} is unknown", message_id="validation.snapshot-failed"
+        )
+    elements = copy.deepcopy(ensure_snapshot(base, resolve)["snapshot"]["element"])
+    positions = {element_id(element): i for i, element in enumerate(elements)}
+
+    def reindex() -> None:
+        positions.clear()
+        positions.update({element_id(element): i for i, element in enumerate(elements)})
+
+    for diff in profile.get("differential", {}).get("element", []):
+        identifier = element_id(diff)
+        if identifier not in positions:
+            head, _, tail = identifier.rpartition(".")
+            if ":" in tail:
+                sliced_id = f"{head}.{tail.split(':')[0]}" if head else tail.split(":")[0]
+                if sliced_id not in positions:
+                    _unroll(elements, _parent_id(sliced_id), resolve, url, positions, reindex)
+                if sliced_id not in positions:
+                    raise IssueError.single(
+                        "processing",
+                        f"{url}: sliced element {sliced_id} not found",
+                        message_id="validation.snapshot-failed",
+                    )
+                index = positions[sliced_id]
+                new = {k: copy.deepcopy(v) for k, v in elements[index].items() if k not in _NOT_INHERITED}
+                new["id"] = identifier
+                new["sliceName"] = tail.split(":", 1)[1]
+                subtree = [new]
+                for element in elements[index + 1 :]:
+                    other = element_id(element)
+                    if not other.startswith(sliced_id + "."):
+                        break
+                    child = copy.deepcopy(element)
+                    child["id"] = identifier + other[len(sliced_id) :]
+                    subtree.append(child)
+                end = _end_of_subtree(elements, index)
+                elements[end:end] = subtree
+                reindex()
+            else:
+                _unroll(elements, _parent_id(identifier), resolve, url, positions, reindex)
+            if identifier not in positions:
+                raise IssueError.single(
+                    "processing",
+                    f"{url}: element {identifier} not found in base",
+                    message_id="validation.snapshot-failed",
+                )
+        _merge(elements[positions[identifier]], diff)
+    result = dict(profile)
+    result["snapshot"] = {"element": elements}
+    return result
+
+
+def _unroll(
+    elements: list[Resource],
+    parent_id: str,
+    resolve: Resolver,
+    url: str,
+    positions: dict[str, int],
+    reindex: Callable[[], None],
+) -> None:
+    if parent_id not in positions:
+        if "." not in parent_id:
+            return
+        _unroll(elements, _parent_id(parent_id), resolve, url, positions, reindex)
+        if parent_id not in positions:
+            return
+    index = positions[parent_id]
+    if index + 1 < len(elements) and element_id(elements[index + 1]).startswith(parent_id + "."):
+        return  # already unrolled
+    elements[index + 1 : index + 1] = _type_children(elements[index], parent_id, resolve, url)
+    reindex()
+
+
+def ensure_snapshot(profile: Resource, resolve: Resolver) -> Resource:
+    """`profile` itself when it has a snapshot, else a generated one (cached on the dict under `snapshot`)."""
+    if profile.get("snapshot", {}).get("element"):
+        return profile
+    generated = generate_snapshot(profile, resolve)
+    profile["snapshot"] = generated["snapshot"]
+    return profile

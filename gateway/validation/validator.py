@@ -1,0 +1,562 @@
+"""The profile validator: walks a FHIR R4 JSON resource (a plain dict) along compiled check plans.
+
+Checks, each reported as an `Issue` with a FHIRPath `expression` such as `Bundle.entry[2].resource.class`:
+unknown elements and array/singular form (FHIR R4 JSON §2.6.2), cardinality, types and choice types, primitive
+formats, `fixed[x]`/`pattern[x]`, slicing (open/closed, slice cardinality), required/extensible bindings,
+constraints, reference targets and `aggregation: bundled`, contained resources and Bundle entries (each against
+its `meta.profile` and the element's type profile), extensions against their definition by URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.validation.invariants import HOOKS
+from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
+from gateway.validation.primitives import PRIMITIVES, check_primitive
+from gateway.validation.registry import Closure
+from gateway.validation.slicing import (
+    EXTENSION_SLICING,
+    element_at,
+    pattern_matches,
+    walk,
+)
+from gateway.validation.terminology import Membership
+from mappings.issues import Issue, IssueCode, Severity
+
+Resource = dict[str, Any]
+#: Stands for a primitive that has extensions but no value.
+_ABSENT: Any = object()
+
+
+@dataclass(slots=True)
+class Scope:
+    """Where an element sits: its resource, the outermost resource, and the closure its profile came from."""
+
+    resource: Resource
+    root: Resource
+    closure: Closure | None
+
+
+@dataclass
+class Run:
+    """State of one `validate` call: the issues so far and the Bundle's resources by fullUrl."""
+
+    issues: list[Issue] = field(default_factory=list)
+    by_url: dict[str, Resource] = field(default_factory=dict)
+    in_bundle: bool = False
+    conformance: dict[tuple[int, str], bool] = field(default_factory=dict)
+    reported_defects: set[tuple[str, str]] = field(default_factory=set)
+    #: How many references FHIRPath `resolve()` could not follow (a failed invariant that needed one is undecided).
+    unresolved: int = 0
+    #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
+    memo: dict[tuple[int, Any, int], tuple[bool, bool]] = field(default_factory=dict)
+
+    def add(self, severity: Severity, code: IssueCode, message_id: str, expression: str, diagnostics: str) -> None:
+        self.issues.append(Issue(severity, code, diagnostics, expression, message_id))
+
+    def index_bundle(self, bundle: Resource) -> None:
+        self.in_bundle = True
+        for entry in bundle.get("entry", []) if isinstance(bundle.get("entry"), list) else []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict):
+                continue
+            full_url = entry.get("fullUrl")
+            if isinstance(full_url, str):
+                self.by_url[full_url] = resource
+            if isinstance(resource.get("id"), str):
+                self.by_url.setdefault(f"{resource.get('resourceType')}/{resource['id']}", resource)
+
+    def resolve(self, reference: str, scope: Scope | None = None) -> Resource | None:
+        """A Bundle entry by fullUrl (FHIR R4 §2.36.4.1) or `Type/id`, or a contained resource by `#id`."""
+        if reference.startswith("#") and scope is not None:
+            for holder in (scope.resource, scope.root):
+                for contained in holder.get("contained", []):
+                    if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+                        return contained
+            return None
+        found = self.by_url.get(reference)
+        if found is None and "/" in reference:
+            found = self.by_url.get("/".join(reference.rstrip("/").split("/")[-2:]))
+        return found
+
+
+class Walker:
+    """The recursive walk; `engine` supplies compiled plans, terminology and primitive regexes."""
+
+    def __init__(self, engine: Any, run: Run) -> None:
+        self.engine = engine
+        self.run = run
+
+    # -- resources ------------------------------------------------------------------------------------------------
+    def resource(
+        self, resource: Any, expr: str, profiles: list[str], scope: Scope | None, *, contained: bool = False
+    ) -> None:
+        run = self.run
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            run.add(
+                "error", "structure", "validation.not-a-resource", expr, "expected a FHIR resource with a resourceType"
+            )
+            return
+        resource_type = resource["resourceType"]
+        closure = scope.closure if scope else None
+        meta = resource.get("meta")
+        declared = (
+            [str(p) for p in meta.get("profile", [])]
+            if isinstance(meta, dict) and isinstance(meta.get("profile"), list)
+            else []
+        )
+        urls = list(dict.fromkeys([*profiles, *declared]))
+        plans: list[ProfilePlan] = []
+        for url in urls:
+            plan = self.engine.plan(url, closure)
+            if plan is None:
+                run.add(
+                    "warning",
+                    "not-supported",
+                    "validation.profile-unknown",
+                    expr,
+                    f"profile {url} is not known here; checked against the base {resource_type} definition only",
+                )
+            elif plan.type != resource_type:
+                run.add(
+                    "error",
+                    "structure",
+                    "validation.profile-type-mismatch",
+                    expr,
+                    f"a {resource_type} cannot conform to {url}, a profile on {plan.type}",
+                )
+            else:
+                plans.append(plan)
+        if not plans:
+            base = self.engine.plan(CORE_PREFIX + resource_type, None)
+            if base is None:
+                run.add(
+                    "error",
+                    "structure",
+                    "validation.unknown-resource-type",
+                    expr,
+                    f"unknown resource type {resource_type}",
+                )
+                return
+            plans.append(base)
+        for plan in plans:
+            inner = Scope(resource, scope.root if (scope and contained) else resource, self.engine.closure_of(plan))
+            self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
+            self.complex(plan.root, resource, expr, inner, is_resource=True)
+
+    # -- elements -------------------------------------------------------------------------------------------------
+    def complex(
+        self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
+    ) -> None:
+        run = self.run
+        groups: dict[int, list[tuple[Any, str, str, TypeRef | None]]] = {}
+        keys = container.json_keys
+        for key, raw in value.items():
+            if key == "resourceType" and is_resource:
+                continue
+            if key.startswith("_") and key[1:] in keys:
+                self.primitive_extensions(raw, f"{expr}.{key[1:]}", scope)
+                if key[1:] not in value:
+                    # a primitive with only extensions (data-absent-reason) is present (FHIR R4 JSON §2.6.2.7)
+                    child, type_ref = keys[key[1:]]
+                    groups.setdefault(id(child), []).append((_ABSENT, key[1:], f"{expr}.{key[1:]}", type_ref))
+                continue
+            entry = keys.get(key)
+            if entry is None:
+                run.add(
+                    "error",
+                    "structure",
+                    "validation.unknown-element",
+                    f"{expr}.{key}",
+                    f"unknown element '{key}' in {container.path} ({container.profile})",
+                )
+                continue
+            child, type_ref = entry
+            is_list = isinstance(raw, list)
+            if is_list != child.array:
+                shape = "an array" if child.array else "a single value, not an array"
+                run.add(
+                    "error",
+                    "structure",
+                    "validation.json-shape",
+                    f"{expr}.{child.name}",
+                    f"{child.path} must be {shape}",
+                )
+            items = raw if is_list else [raw]
+            stem = f"{expr}.{child.name}"
+            suffix = f".ofType({type_ref.code})" if child.choice and type_ref else ""
+            bucket = groups.setdefault(id(child), [])
+            for index, item in enumerate(items):
+                item_expr = f"{stem}[{index}]{suffix}" if child.array else f"{stem}{suffix}"
+                bucket.append((item, key, item_expr, type_ref))
+        for child in container.children.values():
+            items = groups.get(id(child), [])
+            self.cardinality(child, len(items), f"{expr}.{child.name}", child.path)
+            if not items:
+                continue
+            if child.slices or (child.name in ("extension", "modifierExtension") and child.slices):
+                self.sliced(child, items, scope)
+            else:
+                for item, key, item_expr, type_ref in items:
+                    if item is not _ABSENT:
+                        self.item(child, item, key, item_expr, type_ref, scope)
+
+    def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
+        if count < node.min:
+            self.run.add(
+                "error",
+                "required",
+                "validation.cardinality-min",
+                expr,
+                f"{label}: minimum required = {node.min}, but only found {count} ({node.profile})",
+            )
+        if node.max >= 0 and count > node.max:
+            self.run.add(
+                "error",
+                "structure",
+                "validation.cardinality-max",
+                expr,
+                f"{label}: max allowed = {node.max}, but found {count} ({node.profile})",
+            )
+
+    def primitive_extensions(self, raw: Any, expr: str, scope: Scope) -> None:
+        for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
+            if isinstance(item, dict):
+                for position, extension in enumerate(item.get("extension", [])):
+                    self.extension(extension, f"{expr}[{index}].extension[{position}]", scope)
+
+    def extension(self, extension: Any, expr: str, scope: Scope, node: ElementPlan | None = None) -> None:
+        url = extension.get("url") if isinstance(extension, dict) else None
+        plan = self.engine.plan(url, scope.closure) if isinstance(url, str) else None
+        if plan is None:
+            if isinstance(url, str):
+                self.run.add(
+                    "information",
+                    "informational",
+                    "validation.extension-unknown",
+                    expr,
+                    f"extension {url} is not known here; not checked",
+                )
+            plan = self.engine.plan(CORE_PREFIX + "Extension", None)
+        if plan is not None:
+            self.item(plan.root, extension, "extension", expr, TypeRef("Extension"), scope, skip_type_plan=True)
+
+    def item(
+        self,
+        node: ElementPlan,
+        item: Any,
+        key: str,
+        expr: str,
+        type_ref: TypeRef | None,
+        scope: Scope,
+        *,
+        skip_type_plan: bool = False,
+    ) -> None:
+        run = self.run
+        type_ref = type_ref or (node.types[0] if len(node.types) == 1 else None)
+        code = type_ref.code if type_ref else ""
+        if code in PRIMITIVES or code.startswith("http://hl7.org/fhirpath/System."):
+            problem = check_primitive(code if code in PRIMITIVES else "string", item, self.engine.regex(code))
+            if problem:
+                run.add("error", "value", "validation.primitive-format", expr, f"{node.path}: {problem}")
+                return
+            if node.max_length and isinstance(item, str) and len(item) > node.max_length:
+                run.add(
+                    "error", "too-long", "validation.max-length", expr, f"{node.path}: longer than {node.max_length}"
+                )
+        elif not isinstance(item, dict):
+            run.add("error", "structure", "validation.json-shape", expr, f"{node.path} must be a JSON object ({code})")
+            return
+        elif code == "Resource" or (code and code[0].isupper() and self.engine.is_resource_type(code)):
+            self.resource(
+                item,
+                expr,
+                [p for p in (type_ref.profiles if type_ref else ())],
+                scope,
+                contained=node.name == "contained",
+            )
+            return
+        if node.fixed is not MISSING and item != node.fixed:
+            run.add(
+                "error",
+                "value",
+                "validation.fixed-value",
+                expr,
+                f"{node.path}: value must be exactly {_show(node.fixed)} ({node.profile})",
+            )
+        if node.pattern is not MISSING and not pattern_matches(node.pattern, item):
+            run.add(
+                "error",
+                "value",
+                "validation.pattern-value",
+                expr,
+                f"{node.path}: value must match pattern {_show(node.pattern)} ({node.profile})",
+            )
+        if node.binding is not None:
+            self.binding(node, item, code, expr, scope)
+        self.constraints(node, node.constraints, item, expr, scope)
+        if not isinstance(item, dict):
+            return
+        if not any(k != "id" for k in item):
+            run.add(
+                "error",
+                "invariant",
+                "validation.invariant",
+                expr,
+                f"ele-1: All FHIR elements must have a @value or children ({node.path})",
+            )
+            return
+        if code == "Reference":
+            self.reference(node, type_ref, item, expr, scope)
+        if node.children:
+            self.complex(node, item, expr, scope)
+            return
+        if skip_type_plan:
+            return
+        if code == "Extension" and not (type_ref and type_ref.profiles):
+            self.extension(item, expr, scope)
+            return
+        type_plan = self.engine.type_plan(type_ref, scope.closure) if type_ref else None
+        if type_plan is None:
+            return
+        own = {c.key for c in node.constraints}
+        self.constraints(
+            type_plan.root, tuple(c for c in type_plan.root.constraints if c.key not in own), item, expr, scope
+        )
+        self.complex(type_plan.root, item, expr, scope)
+
+    # -- slicing --------------------------------------------------------------------------------------------------
+    def sliced(self, node: ElementPlan, items: list[tuple[Any, str, str, TypeRef | None]], scope: Scope) -> None:
+        slicing = node.slicing or EXTENSION_SLICING
+        counts = {id(s): 0 for s in node.slices}
+        for item, key, item_expr, type_ref in items:
+            chosen = next(
+                (s for s in node.slices if self.slice_matches(s, slicing.discriminators, item, key, scope)), None
+            )
+            if chosen is None:
+                if slicing.rules == "closed":
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.closed-slicing",
+                        item_expr,
+                        f"{node.path}: element matches none of the slices {[s.slice_name for s in node.slices]} "
+                        f"and the slicing is closed ({node.profile})",
+                    )
+                self.item(node, item, key, item_expr, type_ref, scope)
+                continue
+            counts[id(chosen)] += 1
+            self.item(chosen, item, key, item_expr, chosen.type_for_key(key) or type_ref, scope)
+        stem = items[0][2].rsplit("[", 1)[0] if items else node.path
+        for slice_node in node.slices:
+            self.cardinality(slice_node, counts[id(slice_node)], stem, f"{node.path}:{slice_node.slice_name}")
+
+    def slice_matches(
+        self, slice_node: ElementPlan, discriminators: tuple[Any, ...], item: Any, key: str, scope: Scope
+    ) -> bool:
+        for discriminator in discriminators:
+            kind, path = discriminator.type, discriminator.path
+            if kind in ("value", "pattern"):
+                expected = self.engine.expected(slice_node, path, scope.closure)
+                if expected is MISSING:
+                    element = element_at(slice_node, path)
+                    if element is None or element.binding is None:
+                        return False  # nothing to tell this slice by: an element cannot be shown to belong to it
+                    values = walk([item], path, lambda r: self.run.resolve(r, scope))
+                    if not any(self.in_value_set(element.binding.value_set, v, scope) for v in values):
+                        return False
+                    continue
+                values = walk([item], path, lambda r: self.run.resolve(r, scope))
+                if not any(pattern_matches(expected, v) for v in values):
+                    return False
+            elif kind == "exists":
+                element = element_at(slice_node, path)
+                present = bool(walk([item], path, lambda r: self.run.resolve(r, scope)))
+                if element is not None and ((element.min > 0 and not present) or (element.max == 0 and present)):
+                    return False
+            elif kind == "type":
+                element = element_at(slice_node, path) if path != "$this" else slice_node
+                if element is None:
+                    continue
+                if path == "$this":
+                    actual_key = key
+                else:
+                    last = path.split(".")[-1]
+                    actual_key = next((k for k in item if isinstance(item, dict) and k.startswith(last)), "")
+                if not any(actual_key.endswith(t.code[:1].upper() + t.code[1:]) for t in element.types):
+                    return False
+            elif kind == "profile":
+                element = element_at(slice_node, path) if path not in ("$this", "resolve()") else slice_node
+                wanted = [p for t in (element.types if element else ()) for p in (t.profiles or t.target_profiles)]
+                targets = walk([item], path, lambda r: self.run.resolve(r, scope))
+                if wanted and not any(
+                    self.engine.conforms(self.run, t, p, scope) for t in targets if isinstance(t, dict) for p in wanted
+                ):
+                    return False
+        return True
+
+    # -- terminology ----------------------------------------------------------------------------------------------
+    def in_value_set(self, value_set: str, value: Any, scope: Scope) -> bool:
+        terminology = self.engine.terminology(scope.closure)
+        return any(
+            terminology.check(value_set, system, code)[0] is Membership.MEMBER for system, code in _codings(value)
+        )
+
+    def binding(self, node: ElementPlan, item: Any, code: str, expr: str, scope: Scope) -> None:
+        binding = node.binding
+        if binding is None or binding.strength not in ("required", "extensible") or code in ("Quantity", "Reference"):
+            return
+        codings = _codings(item)
+        if not codings:
+            return
+        terminology = self.engine.terminology(scope.closure)
+        results = [terminology.check(binding.value_set, system, value) for system, value in codings]
+        if any(result is Membership.MEMBER for result, _ in results):
+            return
+        shown = ", ".join(f"{system}#{value}" if system else value for system, value in codings)
+        unchecked = [why for result, why in results if result is Membership.NOT_CHECKED]
+        if unchecked:
+            self.run.add(
+                "information" if binding.strength == "extensible" else "warning",
+                "informational",
+                "validation.code-not-checked",
+                expr,
+                f"{node.path}: {shown} not checked against {binding.value_set}: {unchecked[0]}",
+            )
+            return
+        severity: Severity = "error" if binding.strength == "required" else "warning"
+        self.run.add(
+            severity,
+            "code-invalid",
+            "validation.code-not-in-valueset",
+            expr,
+            f"{node.path}: {shown} is not in the {binding.strength} value set {binding.value_set} ({node.profile})",
+        )
+
+    # -- references -----------------------------------------------------------------------------------------------
+    def reference(self, node: ElementPlan, type_ref: TypeRef | None, item: Resource, expr: str, scope: Scope) -> None:
+        reference = item.get("reference")
+        if not isinstance(reference, str) or type_ref is None:
+            return
+        target = self.run.resolve(reference, scope)
+        if target is None:
+            if "bundled" in type_ref.aggregation and self.run.in_bundle and not reference.startswith("#"):
+                self.run.add(
+                    "error",
+                    "structure",
+                    "validation.reference-not-bundled",
+                    expr,
+                    f"{node.path}: {reference} is not in the Bundle, but aggregation is 'bundled' ({node.profile})",
+                )
+            return
+        profiles = [p for p in type_ref.target_profiles if p.split("|")[0] not in (CORE_PREFIX + "Resource",)]
+        if not profiles:
+            return
+        typed = [
+            p for p in profiles if self.engine.profile_type(p, scope.closure) in (target.get("resourceType"), None)
+        ]
+        if not typed:
+            self.run.add(
+                "error",
+                "structure",
+                "validation.reference-target-type",
+                expr,
+                f"{node.path}: {reference} is a {target.get('resourceType')}, "
+                f"expected one of {profiles} ({node.profile})",
+            )
+            return
+        if not any(p.startswith(CORE_PREFIX) or self.engine.conforms(self.run, target, p, scope) for p in typed):
+            self.run.add(
+                "error",
+                "structure",
+                "validation.reference-target-profile",
+                expr,
+                f"{node.path}: {reference} does not conform to {' or '.join(typed)} ({node.profile})",
+            )
+
+    # -- constraints ----------------------------------------------------------------------------------------------
+    def constraints(
+        self, node: ElementPlan, constraints: tuple[Constraint, ...], value: Any, expr: str, scope: Scope
+    ) -> None:
+        if not constraints:
+            return
+        token = HOOKS.set(self.engine.hooks(self.run, scope))
+        try:
+            for constraint in constraints:
+                self.constraint(node, constraint, value, expr, scope)
+        finally:
+            HOOKS.reset(token)
+
+    def constraint(self, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
+        run = self.run
+        label = f"{constraint.key} ({node.profile})"
+        if constraint.check is None:
+            if (constraint.key, node.profile) not in run.reported_defects:
+                run.reported_defects.add((constraint.key, node.profile))
+                run.add(
+                    "warning",
+                    "invariant",
+                    "validation.invariant-defect",
+                    expr,
+                    f"{label} not evaluated: {constraint.defect}",
+                )
+            return
+        # The same element is often checked twice (as a Bundle entry and as a reference target): memoise.
+        memo_key = (id(constraint), id(value) if isinstance(value, dict | list) else value, id(scope.root))
+        memo = run.memo.get(memo_key)
+        if memo is None:
+            unresolved_before = run.unresolved
+            try:
+                memo = (constraint.check(value, scope.resource, scope.root), run.unresolved != unresolved_before)
+            except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for what it cannot evaluate
+                memo = (True, False)
+                run.add(
+                    "warning",
+                    "invariant",
+                    "validation.invariant-error",
+                    expr,
+                    f"{label} could not be evaluated: {error}",
+                )
+            run.memo[memo_key] = memo
+        satisfied, unresolved = memo
+        if not satisfied and unresolved:
+            run.add(
+                "warning",
+                "invariant",
+                "validation.invariant-unresolved",
+                expr,
+                f"{label} not decided: it follows a reference that is not in this Bundle "
+                f"[{constraint.expression.strip()}]",
+            )
+        elif not satisfied:
+            severity: Severity = "error" if constraint.severity == "error" else "warning"
+            run.add(
+                severity,
+                "invariant",
+                "validation.invariant",
+                expr,
+                f"{label}: {constraint.human} [{constraint.expression.strip()}]",
+            )
+
+
+def _codings(value: Any) -> list[tuple[str | None, str]]:
+    if isinstance(value, str):
+        return [(None, value)]
+    if not isinstance(value, dict):
+        return []
+    if "coding" in value:
+        return [
+            (c.get("system"), c["code"])
+            for c in value.get("coding", [])
+            if isinstance(c, dict) and isinstance(c.get("code"), str)
+        ]
+    if isinstance(value.get("code"), str) and ("system" in value or "display" in value or len(value) == 1):
+        return [(value.get("system"), value["code"])]
+    return []
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 160 else text[:157] + "..."

@@ -1,0 +1,140 @@
+"""Validator behaviour beyond the MedCom examples: our own differential profiles, defects, errors as warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gateway.validation
+from gateway.validation import Validator, build_registry
+from gateway.validation.packages import shipped_package_files
+from tests.gateway.validation.conftest import HN_SLHJ, load_reference
+
+PROFILE_URL = "urn:test:StructureDefinition/test-patient"
+
+
+def _own_profile(expression: str) -> dict[str, Any]:
+    return {
+        "resourceType": "StructureDefinition",
+        "url": PROFILE_URL,
+        "name": "TestPatient",
+        "status": "draft",
+        "fhirVersion": "4.0.1",
+        "kind": "resource",
+        "abstract": False,
+        "type": "Patient",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
+        "derivation": "constraint",
+        "differential": {
+            "element": [
+                {
+                    "id": "Patient",
+                    "path": "Patient",
+                    "constraint": [{"key": "test-1", "severity": "error", "human": "test", "expression": expression}],
+                },
+                {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
+                {
+                    "id": "Patient.identifier",
+                    "path": "Patient.identifier",
+                    "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"},
+                },
+                {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr", "min": 1},
+                {
+                    "id": "Patient.identifier:cpr.system",
+                    "path": "Patient.identifier.system",
+                    "fixedUri": "urn:oid:1.2.208.176.1.2",
+                },
+            ]
+        },
+    }
+
+
+def _validator_with(tmp_path: Path, expression: str = "name.exists()") -> Validator:
+    (tmp_path / "StructureDefinition-test-patient.json").write_text(json.dumps(_own_profile(expression)))
+    core = [f for f in shipped_package_files() if "hl7.fhir.r4.core" in str(f)]
+    return Validator(build_registry(core, [tmp_path]))
+
+
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": "0101010101"}],
+    "name": [{"family": "Testesen"}],
+    "birthDate": "2001-01-01",
+}
+
+
+def test_differential_only_profile_gets_a_snapshot_and_validates(tmp_path: Path) -> None:
+    result = _validator_with(tmp_path).validate(PATIENT, PROFILE_URL)
+    assert result.ok, result.issues
+
+
+def test_own_profile_cardinality_slice_and_invariant(tmp_path: Path) -> None:
+    validator = _validator_with(tmp_path)
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:other", "value": "1"}]}
+    found = {(i.message_id, i.expression) for i in validator.validate(patient, PROFILE_URL).errors}
+    assert ("validation.cardinality-min", "Patient.birthDate") in found
+    assert ("validation.closed-slicing", "Patient.identifier[0]") in found
+    assert ("validation.cardinality-min", "Patient.identifier") in found
+    assert ("validation.invariant", "Patient") in found
+
+
+def test_fhirpath_evaluation_error_is_a_warning_with_the_key(tmp_path: Path) -> None:
+    result = _validator_with(tmp_path, "name.noSuchFunction()").validate(PATIENT, PROFILE_URL)
+    assert result.ok
+    warnings = [i for i in result.issues if i.message_id == "validation.invariant-error"]
+    assert warnings and "test-1" in warnings[0].diagnostics and warnings[0].severity == "warning"
+
+
+def test_known_broken_hospital_notification_invariants_are_warnings_naming_the_defect(validator: Validator) -> None:
+    result = validator.validate(load_reference(HN_SLHJ))
+    assert result.ok
+    defects = [i for i in result.issues if i.message_id == "validation.invariant-defect"]
+    keys = {i.diagnostics.split(" ")[0] for i in defects}
+    assert {"medcom-hospitalNotification-1", "medcom-hospitalNotification-3"} <= keys
+    assert all("http://medcomfhir.dk/fhir/" in i.diagnostics and i.severity == "warning" for i in defects)
+
+
+def test_base_resource_without_profile_checks_required_codes(validator: Validator) -> None:
+    result = validator.validate({"resourceType": "CarePlan", "status": "bogus", "intent": "plan", "subject": {}})
+    found = {(i.message_id, i.expression) for i in result.errors}
+    assert ("validation.code-not-in-valueset", "CarePlan.status") in found
+    assert ("validation.invariant", "CarePlan.subject") in found  # ele-1: an empty element
+
+
+def test_external_code_system_is_reported_as_not_checked(validator: Validator) -> None:
+    bundle = load_reference(HN_SLHJ)
+    patient = bundle["entry"][1]["resource"]
+    # Attachment.contentType has a required binding to BCP-13 MIME types, a system we do not hold
+    patient["photo"] = [{"contentType": "image/png", "url": "https://example.org/photo.png"}]
+    result = validator.validate(patient, package="medcom.fhir.dk.hospitalnotification")
+    assert any(i.message_id == "validation.code-not-checked" for i in result.issues)
+
+
+def test_operation_outcome_of_a_result(validator: Validator) -> None:
+    outcome = validator.validate({"resourceType": "Patient", "gender": "robot"}).operation_outcome()
+    assert outcome["resourceType"] == "OperationOutcome"
+    errors = [issue for issue in outcome["issue"] if issue["severity"] == "error"]
+    assert [issue["expression"] for issue in errors] == [["Patient.gender"]]
+    assert errors[0]["details"]["coding"][0]["code"] == "validation.code-not-in-valueset"
+
+
+def test_public_surface_is_pinned() -> None:
+    assert sorted(gateway.validation.__all__) == [
+        "Registry",
+        "ValidationResult",
+        "Validator",
+        "build_registry",
+        "default_validator",
+    ]
+
+
+def test_message_ids_are_documented() -> None:
+    source = (
+        Path(gateway.validation.validator.__file__).read_text() + Path(gateway.validation.engine.__file__).read_text()
+    )
+    import re
+
+    used = set(re.findall(r'"(validation\.[a-z0-9-]+)"', source))
+    documented = set(re.findall(r"`(validation\.[a-z0-9-]+)`", gateway.validation.__doc__ or ""))
+    assert used <= documented, used - documented

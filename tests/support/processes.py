@@ -1,0 +1,85 @@
+"""Real processes on loopback ports: the gateway and the fixture servers, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    """A command started in the background; `url` answers `GET /health` once it is up."""
+
+    name: str
+    command: list[str]
+    url: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, timeout: float = 30) -> Service:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(self.command, env={**os.environ, **self.env}, stdout=handle,
+                                        stderr=subprocess.STDOUT)
+        handle.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing; what a power cut does."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def gateway(data_dir: Path, directory: Path, **settings: str) -> Service:
+    port = free_port()
+    env = {
+        "GATEWAY_DATA_DIR": str(data_dir),
+        "GATEWAY_DIRECTORY_FILE": str(directory),
+        "GATEWAY_CONFIG_FILE": str(data_dir / "no-config.toml"),
+        "GATEWAY_DELIVERY_BASE_DELAY_SECONDS": "0.2",
+        "GATEWAY_DELIVERY_MAX_DELAY_SECONDS": "1",
+        "GATEWAY_DELIVERY_TIMEOUT_SECONDS": "5",
+        "GATEWAY_DELIVERY_LEASE_SECONDS": "3",
+        **{f"GATEWAY_{key.upper()}": value for key, value in settings.items()},
+    }
+    command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
+    return Service("gateway", command, f"http://127.0.0.1:{port}", env, data_dir / "gateway.log")
+
+
+def fixture(role: str, log_dir: Path, **settings: str) -> Service:
+    port = free_port()
+    env = {f"FIXTURE_{key.upper()}": value for key, value in settings.items()}
+    command = [sys.executable, "-m", "gateway", "fixtures", "serve", "--role", role, "--port", str(port)]
+    return Service(role, command, f"http://127.0.0.1:{port}", env, log_dir / f"fixture-{role}.log")
