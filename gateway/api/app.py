@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from gateway import __version__
-from gateway.api import error_handlers, fhir, intake, messages, plans
+from gateway.api import error_handlers, fhir, intake, messages, plans, validation
 from gateway.api.limits import BodySizeLimit
 from gateway.clock import Clock, IdSource, SystemClock, UuidSource
 from gateway.config import Settings
@@ -23,7 +24,14 @@ from gateway.services.intake import IntakeService
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.sql import SqlResourceStore
+from gateway.validation import default_validator
+from mappings.issues import Issue
 from mappings.plan import PlanContext
+
+
+def profile_check(message: dict[str, Any]) -> Sequence[Issue]:
+    """Every notice is validated against its MedCom profiles before it may enter the outbox (issue 5)."""
+    return default_validator().validate(message).issues
 
 
 def create_app(
@@ -84,10 +92,12 @@ def create_app(
         clock,
         ids,
         limits=Limits(max_bytes=settings.max_body_bytes),
+        check=profile_check,
         citizen_namespace=settings.plan_id_namespace,
     )
     error_handlers.install(app)
     app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type
+    app.include_router(validation.router)  # likewise `$validate`
     app.include_router(fhir.router)
     app.include_router(plans.router)
     app.include_router(messages.router)

@@ -25,7 +25,7 @@ from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
 from gateway.services.notices import NoticePlanner, PlannedNotice
 from gateway.services.plans import PlanService
-from mappings.context import MappingContext
+from mappings.context import ExplainCollector, MappingContext
 from mappings.documents.discharge import AdtEvent, CareCommunicationMessage, Correspondence, DischargeLetter
 from mappings.issues import Issue, IssueError
 from mappings.notices.hospital_notification import prior_notices_from_bundle
@@ -37,6 +37,12 @@ INBOUND_NAMESPACE = uuid.UUID("8f4f3c1e-2b0a-5d59-9a3e-6c1b8e2d4f70")
 HL7_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "application/hl7-v2+er7")
 XML_TYPES = ("application/xml", "text/xml")
 FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json")
+
+
+@dataclass(frozen=True)
+class Preview:
+    notices: tuple[PlannedNotice, ...]
+    explained: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,15 @@ class IntakeService:
         result = await self.outbox.enqueue(message_id, notices, now, inbound=inbound)
         notes = tuple(f"{p.kind} → {p.recipient.name}: {p.disclosure}" for p in planned if p.disclosure)
         return IntakeResult(message_id, result.created, kind, result.notices, notes, _adt(document))
+
+    def preview(self, body: bytes, content_type: str, *, explain: bool = False) -> Preview:
+        """What `accept` would enqueue, without storing anything (`gateway convert`); synchronous."""
+        _kind, document = self.parse(body, content_type)
+        collector = ExplainCollector() if explain else None
+        ctx = MappingContext(now=self.clock.now(), new_uuid=self.ids.new_id, explain=collector)
+        planned = self._plan(document, ctx)
+        self._validate(planned)
+        return Preview(tuple(planned), tuple(collector.pairs) if collector else ())
 
     def _plan(self, document: Any, ctx: MappingContext) -> list[PlannedNotice]:
         planner = NoticePlanner(self.directory(), self.plans)

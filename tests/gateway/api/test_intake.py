@@ -123,3 +123,48 @@ async def test_xdis91_becomes_a_care_communication_to_its_receiver(client: httpx
 async def test_unsupported_content_type_is_415(client: httpx.AsyncClient) -> None:
     response = await client.post("/messages", content=b"hello", headers={"content-type": "image/png"})
     assert response.status_code == 415
+
+
+async def test_a_whole_stay_gives_valid_notices_for_every_event(client: httpx.AsyncClient, app: FastAPI) -> None:
+    """Admission, leave, return, discharge, cancelled discharge: each notice validated against MedCom's
+    profiles at intake (a notice that would be invalid is refused with 422, so 202 means valid) and again here."""
+    from gateway.validation import default_validator
+
+    await plan(client)
+    stay = [
+        "adt_a01_inpatient_8859-1.hl7",
+        "adt_a21_leave_8859-1.hl7",
+        "adt_a22_return_8859-1.hl7",
+        "adt_a03_discharge_8859-1.hl7",
+        "adt_a13_cancel_discharge_8859-1.hl7",
+    ]
+    activities = []
+    for sample in stay:
+        reply = await client.post("/messages", content=scenario.adt(sample), headers=HL7)
+        assert reply.status_code == 202, (sample, reply.text)
+        shown = (await client.get(f"/messages/{reply.json()['messageId']}")).json()
+        for notice in shown["notices"]:
+            assert not default_validator().validate(notice["message"]).errors
+        notification = shown["notices"][0]["message"]
+        header = notification["entry"][0]["resource"]["id"]
+        current = [
+            e["resource"]
+            for e in notification["entry"]
+            if e["resource"]["resourceType"] == "Provenance"
+            and e["resource"]["target"][0]["reference"].endswith(header)
+        ]
+        activities.append(current[0]["activity"]["coding"][0]["code"])
+    assert activities[0] == "admit-inpatient"
+    assert activities[3] == "discharge-inpatient-home"
+    assert activities[4].startswith("cancel-discharge")
+
+
+async def test_a_notice_that_breaks_its_profile_is_never_stored(client: httpx.AsyncClient, app: FastAPI) -> None:
+    from mappings.issues import Issue
+
+    await plan(client)
+    app.state.intake.check = lambda message: [Issue("error", "invariant", "broken on purpose", "Bundle.entry[0]")]
+    response = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    assert response.status_code == 422
+    assert response.json()["issue"][0]["expression"] == ["notice[0].Bundle.entry[0]"]
+    assert (await client.get("/messages")).json() == []
