@@ -1,13 +1,13 @@
-"""A synthetic discharge scenario shared by the intake, end-to-end and crash tests.
+"""The synthetic discharge scenario of the README demo, shared by the intake, end-to-end and crash tests.
 
-The citizen of the HL7 v2 samples (CPR 2509479989, synthetic) gets the Slagelse sample plan; the directory knows
-the discharging hospital (sender, from MSH-4), the GP (PD1 provider number 123456, the same organisation as the
+`fixtures/samples/demo/plan.json` is the Slagelse sample plan for the citizen of the HL7 v2 samples (CPR
+2509479989, synthetic; consent valid until 2099 so real-clock runs see it). `fixtures/samples/demo/directory.yaml`
+knows the discharging hospital (sender, MSH-4), the GP (PD1 provider number 123456, the same organisation as the
 plan's GP by SOR/GLN, so the consent's actor matches) and Slagelse municipality (0330, the consent's social worker).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -16,15 +16,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "fixtures" / "samples"
+DEMO = SAMPLES / "demo"
 CPR = "2509479989"
+DEMO_GP = "http://127.0.0.1:8081/fhir/$process-message"
+DEMO_MUNICIPALITY = "http://127.0.0.1:8082/fhir/$process-message"
 
 
 def plan_document() -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SAMPLES / "plans" / "kip-slagelse-botilbud.json").read_text("utf-8"))
-    document = copy.deepcopy(document)
-    document["citizen"]["cpr"] = CPR
-    # Valid whatever day the tests run (real processes read the real clock).
-    document["consent"]["period"] = {"start": "2025-03-04", "end": "2099-03-03"}
+    document: dict[str, Any] = json.loads((DEMO / "plan.json").read_text("utf-8"))
     return document
 
 
@@ -32,55 +31,10 @@ def adt(name: str) -> bytes:
     return (SAMPLES / "inbound" / name).read_bytes()
 
 
-def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
-    return {
-        "senders": [
-            {
-                "name": "Psykiatrisk Center Øst",
-                "sor": "265161000016000",
-                "gln": "5790000209354",
-                "signatory": {"family": "Jensen", "given": ["Anne"], "phone": "38640000", "role_code": "overlaege"},
-            }
-        ],
-        "recipients": [
-            {
-                "name": "Lægerne i Slagelse Bymidte",
-                "role": "gp",
-                "endpoint": gp_endpoint,
-                "sor": "481561000016002",
-                "gln": "5790000167814",
-                "provider_number": "123456",
-            },
-            {
-                "name": "Slagelse Kommune, Socialpsykiatri",
-                "role": "municipality",
-                "endpoint": municipality_endpoint,
-                "sor": "375431000016008",
-                "gln": "5790001348120",
-                "municipality": "0330",
-            },
-            {
-                "name": "Lægehuset Ølstykke",
-                "role": "gp",
-                "endpoint": gp_endpoint,
-                "sor": "123456789012",
-                "gln": "5790000128686",
-                "provider_number": "291714",
-            },
-        ],
-    }
-
-
-def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
-    path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
-    return path
-
-
 def adt_variant(name: str, control_id: str, visit_number: str) -> bytes:
     """A sample ADT message with its own MSH-10 control id and PV1-19 visit number (a new stay)."""
-    segments = adt(name).split(b"\r")
     out = []
-    for segment in segments:
+    for segment in adt(name).split(b"\r"):
         fields = segment.split(b"|")
         if fields[0] == b"MSH":
             fields[9] = control_id.encode()
@@ -88,3 +42,17 @@ def adt_variant(name: str, control_id: str, visit_number: str) -> bytes:
             fields[19] = visit_number.encode()
         out.append(b"|".join(fields))
     return b"\r".join(out)
+
+
+def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
+    """The demo directory with the GP and municipality endpoints replaced."""
+    data: dict[str, Any] = yaml.safe_load((DEMO / "directory.yaml").read_text("utf-8"))
+    replace = {DEMO_GP: gp_endpoint, DEMO_MUNICIPALITY: municipality_endpoint}
+    for recipient in data["recipients"]:
+        recipient["endpoint"] = replace[recipient["endpoint"]]
+    return data
+
+
+def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
+    path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
+    return path
