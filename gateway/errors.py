@@ -33,7 +33,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not-found": 404,
     "deleted": 410,
     "login": 401,
-    "security": 403,
+    "security": 400,  # hostile content (DTDs, entities); authorisation failures pin 401/403 themselves
     "forbidden": 403,
     "throttled": 429,
     "too-costly": 422,

@@ -168,3 +168,64 @@ async def test_a_notice_that_breaks_its_profile_is_never_stored(client: httpx.As
     assert response.status_code == 422
     assert response.json()["issue"][0]["expression"] == ["notice[0].Bundle.entry[0]"]
     assert (await client.get("/messages")).json() == []
+
+
+async def discharge_notices(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    reply = (await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)).json()
+    notices: list[dict[str, Any]] = (await client.get(f"/messages/{reply['messageId']}")).json()["notices"]
+    return notices
+
+
+@pytest.mark.parametrize(
+    ("consent", "gp_gets_follow_up", "municipality_gets_follow_up"),
+    [
+        ({}, True, True),
+        ({"period": {"start": "2025-03-04", "end": "2026-02-01"}}, False, False),  # expired before the discharge
+        ({"period": {"start": "2026-06-01", "end": "2027-06-01"}}, False, False),  # not yet valid
+        ({"decision": "withdrawn"}, False, False),
+        ({"permitted": ["bo1", "fact1", "soc1", "sis1"]}, False, True),  # the GP is not among those chosen
+        ({"data": ["careplan", "careteam"]}, False, False),  # follow-up not among the data consented to
+    ],
+)
+async def test_consent_decides_every_disclosure_path(
+    client: httpx.AsyncClient, consent: dict[str, Any], gp_gets_follow_up: bool, municipality_gets_follow_up: bool
+) -> None:
+    await plan(client, **consent)
+    notices = await discharge_notices(client)
+    by_kind = {n["kind"]: n for n in notices}
+    assert "hospital-notification" in by_kind, "the HospitalNotification goes regardless of consent"
+    gp_payloads = resource(by_kind["care-communication-discharge"]["message"], "Communication")["payload"]
+    assert (len(gp_payloads) == 2) is gp_gets_follow_up
+    assert ("care-communication-followup" in by_kind) is municipality_gets_follow_up
+    for notice in notices:
+        if notice["kind"] == "hospital-notification":
+            text = str(notice["message"])
+            assert "koordinationsmøde" not in text.lower() and "kriseplan" not in text.lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Emessage>&e;</Emessage>', 400),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]><Emessage>&c;</Emessage>',
+            400,
+        ),
+        (b"<Emessage><unclosed></Emessage>", 400),
+        (b'<?xml version="1.0"?><Emessage xmlns="urn:wrong"/>', 400),
+    ],
+    ids=["xxe", "billion-laughs", "malformed", "wrong-namespace"],
+)
+async def test_hostile_xml_is_refused_without_expansion(client: httpx.AsyncClient, body: bytes, status: int) -> None:
+    response = await client.post("/messages", content=body, headers={"content-type": "application/xml"})
+    assert response.status_code == status, response.text
+    assert "root:" not in response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_huge_body_is_413_before_parsing(client: httpx.AsyncClient) -> None:
+    huge = b"<Emessage>" + b"x" * (11 * 1024 * 1024) + b"</Emessage>"  # over the 10 MiB default
+    response = await client.post("/messages", content=huge, headers={"content-type": "application/xml"})
+    assert response.status_code == 413
