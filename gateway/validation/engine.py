@@ -10,7 +10,7 @@ from importlib import resources as package_resources
 from pathlib import Path
 from typing import Any
 
-from gateway.validation.invariants import EvaluationHooks
+from gateway.validation.hooks import EvaluationHooks
 from gateway.validation.packages import shipped_package_files
 from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
 from gateway.validation.primitives import PRIMITIVES, compile_regex, regex_of
@@ -172,7 +172,14 @@ class Validator:
         key = (id(target), profile)
         if key not in run.conformance:
             run.conformance[key] = True  # a reference cycle counts as conformant while it is being checked
-            inner = Run(by_url=run.by_url, in_bundle=run.in_bundle, conformance=run.conformance, memo=run.memo)
+            inner = Run(
+                by_url=run.by_url,
+                in_bundle=run.in_bundle,
+                conformance=run.conformance,
+                memo=run.memo,
+                checking=True,
+                walks=run.walks,
+            )
             expr = str(target.get("resourceType"))
             Walker(self, inner).resource(target, expr, [profile], Scope(target, target, scope.closure))
             run.conformance[key] = not has_errors(inner.issues)

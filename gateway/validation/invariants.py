@@ -13,30 +13,20 @@
 
 from __future__ import annotations
 
-import contextvars
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import fhirpathpy
 from fhirpathpy.models import models
 
+from gateway.validation.fhirpath import Unsupported, compile_fhirpath, violated
+from gateway.validation.hooks import HOOKS
+
 Resource = dict[str, Any]
 #: Evaluates a constraint on (element value, %resource, %rootResource): True = satisfied, None = not evaluated.
 Check = Callable[[Any, Resource, Resource], bool]
 
-
-@dataclass(frozen=True, slots=True)
-class EvaluationHooks:
-    """What FHIRPath functions need from the running validation: reference resolution and profile checks."""
-
-    resolve: Callable[[str], Resource | None]
-    conforms_to: Callable[[Resource, str], bool]
-    member_of: Callable[[Any, str], bool | None]
-
-
-HOOKS: contextvars.ContextVar[EvaluationHooks | None] = contextvars.ContextVar("validation_hooks", default=None)
 
 #: Retired MedCom canonicals: an invariant mentioning one cannot evaluate (MedCom HospitalNotification 3.0.2).
 BROKEN_CANONICAL = "http://medcomfhir.dk/fhir/"
@@ -233,12 +223,69 @@ def _native_matches(expression: str) -> Check | None:
     return check
 
 
+#: How each distinct constraint expression is evaluated: "native", "compiled" (our FHIRPath compiler) or
+#: "fhirpathpy: <why the compiler declined>" (for the benchmark's fallback count and the equivalence test).
+EVALUATED_BY: dict[str, str] = {}
+#: How many evaluations the compiled closures handed to fhirpathpy because of the instance (process-wide).
+RUNTIME_FALLBACKS: list[int] = [0]
+_HOOKED = ("resolve(", "conformsTo(", "memberOf(")
+
+
+def needs_hooks(expression: str) -> bool:
+    """Whether evaluating `expression` calls back into the running validation (`resolve()`, `conformsTo()`...)."""
+    return any(name in expression for name in _HOOKED)
+
+
+def _wraps_primitive(expression: str) -> bool:
+    # DK-core 2.0.0 writes `value.substring(...)` in constraints placed on `Identifier.value` itself; evaluating
+    # them on `{"value": <primitive>}` gives the check its authors meant instead of an empty result.
+    return expression.lstrip("( \n").startswith("value.")
+
+
+def fhirpathpy_check(expression: str) -> Check:
+    """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against)."""
+    compiled = fhirpathpy.compile(expression, models["r4"], _OPTIONS)
+    wraps_primitive = _wraps_primitive(expression)
+
+    def check(value: Any, resource: Resource, root: Resource) -> bool:
+        target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
+        result: Any = compiled(target, {"resource": resource, "rootResource": root})
+        # Only a false result violates the constraint; an empty one means it does not apply to this instance.
+        return not (result == [False] or result is False)
+
+    return check
+
+
+def compiled_check(expression: str) -> Check:
+    """The constraint as closures from `gateway.validation.fhirpath`; raises `Unsupported` outside its subset.
+
+    An instance the closures do not model is evaluated by fhirpathpy instead (compiled on first need).
+    """
+    fast = compile_fhirpath(expression)
+    wraps_primitive = _wraps_primitive(expression)
+    slow: list[Check] = []
+
+    def check(value: Any, resource: Resource, root: Resource) -> bool:
+        target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
+        try:
+            return not violated(fast(target, resource, root))
+        except Unsupported:
+            RUNTIME_FALLBACKS[0] += 1
+            if not slow:
+                slow.append(fhirpathpy_check(expression))
+            return slow[0](value, resource, root)
+
+    return check
+
+
 def compile_constraint(key: str, expression: str) -> Check:
     """A callable for one constraint; raises `BrokenConstraint` for a known-broken one.
 
-    The callable raises whatever fhirpathpy raises on evaluation errors; the validator turns that into a warning.
+    Native Python for the per-element core invariants, else our FHIRPath compiler, else fhirpathpy. The callable
+    raises whatever fhirpathpy raises on evaluation errors; the validator turns that into a warning.
     """
     if key in NATIVE:
+        EVALUATED_BY[expression] = "native"
         return NATIVE[key]
     if BROKEN_CANONICAL in expression:
         raise BrokenConstraint(
@@ -247,16 +294,12 @@ def compile_constraint(key: str, expression: str) -> Check:
         )
     native = _native_matches(expression)
     if native is not None:
+        EVALUATED_BY[expression] = "native"
         return native
-    compiled = fhirpathpy.compile(expression, models["r4"], _OPTIONS)
-    # DK-core 2.0.0 writes `value.substring(...)` in constraints placed on `Identifier.value` itself; evaluating
-    # them on `{"value": <primitive>}` gives the check its authors meant instead of an empty result.
-    wraps_primitive = expression.lstrip("( \n").startswith("value.")
-
-    def check(value: Any, resource: Resource, root: Resource) -> bool:
-        target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
-        result: Any = compiled(target, {"resource": resource, "rootResource": root})
-        # Only a false result violates the constraint; an empty one means it does not apply to this instance.
-        return not (result == [False] or result is False)
-
+    try:
+        check = compiled_check(expression)
+    except Unsupported as why:
+        EVALUATED_BY[expression] = f"fhirpathpy: {why}"
+        return fhirpathpy_check(expression)
+    EVALUATED_BY[expression] = "compiled"
     return check

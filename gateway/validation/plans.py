@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
-from gateway.validation.invariants import BrokenConstraint, Check, compile_constraint
+from gateway.validation.invariants import BrokenConstraint, Check, compile_constraint, needs_hooks
 from gateway.validation.snapshots import element_id
 
 Resource = dict[str, Any]
@@ -43,6 +43,8 @@ class Constraint:
     check: Check | None
     #: Why the constraint is not evaluated (a known defect), when `check` is None.
     defect: str = ""
+    #: Whether evaluation calls back into the running validation (`resolve()`, `conformsTo()`, `memberOf()`).
+    needs_hooks: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +145,8 @@ def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) ->
         if cached is None:
             human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
             try:
-                cached = Constraint(key, severity, human, expression, compile_constraint(key, expression))
+                check = compile_constraint(key, expression)
+                cached = Constraint(key, severity, human, expression, check, needs_hooks=needs_hooks(expression))
             except BrokenConstraint as defect:
                 cached = Constraint(key, severity, human, expression, None, str(defect))
             except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions

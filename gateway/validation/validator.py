@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.validation.invariants import HOOKS
+from gateway.validation.hooks import HOOKS, EvaluationHooks
 from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
 from gateway.validation.primitives import PRIMITIVES, check_primitive
 from gateway.validation.registry import Closure
@@ -26,6 +26,8 @@ from gateway.validation.terminology import Membership
 from mappings.issues import Issue, IssueCode, Severity
 
 Resource = dict[str, Any]
+#: An issue as recorded for replay: severity, code, message id, expression suffix, diagnostics, defect key.
+_Recorded = tuple[Any, Any, str | None, str, str, tuple[str, str] | None]
 #: Stands for a primitive that has extensions but no value.
 _ABSENT: Any = object()
 
@@ -37,6 +39,8 @@ class Scope:
     resource: Resource
     root: Resource
     closure: Closure | None
+    #: The FHIRPath hooks for constraints evaluated here, made on first need.
+    hooks: EvaluationHooks | None = None
 
 
 @dataclass
@@ -52,6 +56,14 @@ class Run:
     unresolved: int = 0
     #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
     memo: dict[tuple[int, Any, int], tuple[bool, bool]] = field(default_factory=dict)
+    #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not reported.
+    checking: bool = False
+    #: Issues of each (resource, plans, root) walk, relative to the resource's expression, shared with nested
+    #: runs: a Bundle entry that is also a reference target is walked once (FHIR R4 validation is deterministic
+    #: for a given resource, profiles and Bundle). The flag says whether the record has every warning.
+    walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[_Recorded, ...]]] = field(default_factory=dict)
+    #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
+    defect_keys: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, severity: Severity, code: IssueCode, message_id: str, expression: str, diagnostics: str) -> None:
         self.issues.append(Issue(severity, code, diagnostics, expression, message_id))
@@ -141,10 +153,37 @@ class Walker:
                 )
                 return
             plans.append(base)
+        root = scope.root if (scope and contained) else resource
+        walk_key = (id(resource), tuple(id(plan) for plan in plans), id(root))
+        record = run.walks.get(walk_key)
+        if record is not None and (record[0] or run.checking):
+            for severity, code, message_id, suffix, diagnostics, defect in record[1]:
+                if defect is not None:
+                    if defect in run.reported_defects:
+                        continue
+                    run.reported_defects.add(defect)
+                run.issues.append(Issue(severity, code, diagnostics, expr + suffix, message_id))
+            return
+        start = len(run.issues)
         for plan in plans:
-            inner = Scope(resource, scope.root if (scope and contained) else resource, self.engine.closure_of(plan))
+            inner = Scope(resource, root, self.engine.closure_of(plan))
             self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
+        cut = len(expr)
+        run.walks[walk_key] = (
+            run.checking,
+            tuple(
+                (
+                    i.severity,
+                    i.code,
+                    i.message_id,
+                    (i.expression or "")[cut:],
+                    i.diagnostics,
+                    run.defect_keys.get(id(i)),
+                )
+                for i in run.issues[start:]
+            ),
+        )
 
     # -- elements -------------------------------------------------------------------------------------------------
     def complex(
@@ -192,10 +231,13 @@ class Walker:
                 item_expr = f"{stem}[{index}]{suffix}" if child.array else f"{stem}{suffix}"
                 bucket.append((item, key, item_expr, type_ref))
         for child in container.children.values():
-            items = groups.get(id(child), [])
-            self.cardinality(child, len(items), f"{expr}.{child.name}", child.path)
-            if not items:
+            items = groups.get(id(child))
+            if items is None:
+                if child.min > 0:
+                    self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
                 continue
+            if len(items) < child.min or 0 <= child.max < len(items):
+                self.cardinality(child, len(items), f"{expr}.{child.name}", child.path)
             if child.slices or (child.name in ("extension", "modifierExtension") and child.slices):
                 self.sliced(child, items, scope)
             else:
@@ -480,14 +522,8 @@ class Walker:
     def constraints(
         self, node: ElementPlan, constraints: tuple[Constraint, ...], value: Any, expr: str, scope: Scope
     ) -> None:
-        if not constraints:
-            return
-        token = HOOKS.set(self.engine.hooks(self.run, scope))
-        try:
-            for constraint in constraints:
-                self.constraint(node, constraint, value, expr, scope)
-        finally:
-            HOOKS.reset(token)
+        for constraint in constraints:
+            self.constraint(node, constraint, value, expr, scope)
 
     def constraint(self, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
         run = self.run
@@ -502,12 +538,18 @@ class Walker:
                     expr,
                     f"{label} not evaluated: {constraint.defect}",
                 )
+                run.defect_keys[id(run.issues[-1])] = (constraint.key, node.profile)
             return
         # The same element is often checked twice (as a Bundle entry and as a reference target): memoise.
         memo_key = (id(constraint), id(value) if isinstance(value, dict | list) else value, id(scope.root))
         memo = run.memo.get(memo_key)
         if memo is None:
             unresolved_before = run.unresolved
+            token = None
+            if constraint.needs_hooks:
+                if scope.hooks is None:
+                    scope.hooks = self.engine.hooks(run, scope)
+                token = HOOKS.set(scope.hooks)
             try:
                 memo = (constraint.check(value, scope.resource, scope.root), run.unresolved != unresolved_before)
             except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for what it cannot evaluate
@@ -519,6 +561,9 @@ class Walker:
                     expr,
                     f"{label} could not be evaluated: {error}",
                 )
+            finally:
+                if token is not None:
+                    HOOKS.reset(token)
             run.memo[memo_key] = memo
         satisfied, unresolved = memo
         if not satisfied and unresolved:

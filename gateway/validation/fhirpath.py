@@ -1,0 +1,569 @@
+"""A small FHIRPath-to-Python compiler for the invariant subset the shipped profiles use.
+
+fhirpathpy interprets its parse tree on every evaluation (~100 µs each); invariants such as `bdl-3` or MedCom's
+Bundle rules run on every message. `compile_fhirpath` turns fhirpathpy's own parse tree into closures over plain
+dicts once, at plan-compile time. The closures mirror fhirpathpy 2.2's observable behaviour, not just the
+FHIRPath N1 specification (http://hl7.org/fhirpath/N1/), so the validator's verdicts do not change: equality
+compares the first items of equally long collections, `where` keeps an item whose criterion's first result is
+truthy, choice elements resolve through the R4 model's `choiceTypePaths`, values from `resolve()` are raw
+resources (so `ofType` does not match them), operands of `and`/`or`/`implies` must be booleans.
+
+An expression outside the subset raises `Unsupported` at compile time; data the closures do not model (a
+primitive's `_element` extensions, Quantity comparison, an operand that would make fhirpathpy raise) raises
+`Unsupported` at evaluation time. Either way the caller evaluates that expression (or instance) with fhirpathpy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fhirpathpy.models import models
+from fhirpathpy.parser import parse
+
+from gateway.validation.hooks import HOOKS
+
+Resource = dict[str, Any]
+
+
+class Unsupported(Exception):
+    """The expression (or this instance) is outside what the compiler models; use fhirpathpy."""
+
+
+class Env:
+    """The environment variables of one evaluation (`%resource`, `%rootResource`)."""
+
+    __slots__ = ("resource", "root")
+
+    def __init__(self, resource: Resource, root: Resource) -> None:
+        self.resource = resource
+        self.root = root
+
+
+class Node:
+    """A navigated value and its model path, as fhirpathpy's `ResourceNode` (resources take their own type)."""
+
+    __slots__ = ("data", "path")
+
+    def __init__(self, data: Any, path: str | None) -> None:
+        if isinstance(data, dict) and "resourceType" in data:
+            path = data["resourceType"]
+        self.data = data
+        self.path = path
+
+
+Collection = list[Any]
+Fn = Callable[[Collection, Env], Collection]
+
+_MODEL: dict[str, Any] = models["r4"]
+_ELSEWHERE: dict[str, str] = _MODEL["pathsDefinedElsewhere"]
+_CHOICES: dict[str, list[str]] = _MODEL["choiceTypePaths"]
+_PATH2TYPE: dict[str, str] = _MODEL["path2Type"]
+_PARENTS: dict[str, str] = _MODEL["type2Parent"]
+#: Resource types no other type derives from: `ofType(T)` / `is(T)` is then a plain name comparison.
+_LEAF_RESOURCES = frozenset(
+    name
+    for name, parent in _PARENTS.items()
+    if parent in ("DomainResource", "Resource") and name not in set(_PARENTS.values())
+)
+
+
+def _data(item: Any) -> Any:
+    return item.data if isinstance(item, Node) else item
+
+
+def _is_some(value: Any) -> bool:
+    return value is not None and value != []
+
+
+# -- navigation ------------------------------------------------------------------------------------------------------
+def _member(key: str) -> Fn:
+    capitalised = key[0] == key[0].upper()
+    underscored = "_" + key
+    # per parent path: (choice suffixes or None, mapped child path for the non-choice case, unmapped child path)
+    paths: dict[str | None, tuple[list[str] | None, str, str]] = {}
+
+    def path_info(path: str | None) -> tuple[list[str] | None, str, str]:
+        info = paths.get(path)
+        if info is None:
+            child = f"{path}.{key}" if path else f"_.{key}"
+            child = _ELSEWHERE.get(child, child)
+            actual = _CHOICES.get(child)
+            plain = "Extension" if key == "extension" and not actual else child
+            info = (actual, _PATH2TYPE.get(plain, plain), child)
+            paths[path] = info
+        return info
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        if capitalised:
+            filtered: Collection | None = []
+            for item in focus:
+                if isinstance(item, dict):
+                    if "resourceType" not in item:
+                        raise Unsupported("type filter on an element without resourceType")
+                    if item["resourceType"] == key:
+                        filtered.append(Node(item, key))  # type: ignore[union-attr]
+                else:
+                    filtered = None  # fhirpathpy's TypeError: falls back to member navigation
+                    break
+            if filtered is not None:
+                return filtered
+        out: Collection = []
+        for item in focus:
+            path = item.path if isinstance(item, Node) else Node(item, None).path
+            data = _data(item)
+            actual, child, unmapped = path_info(path)
+            found: Any = None
+            if isinstance(data, dict):
+                if actual:
+                    for suffix in actual:
+                        found = data.get(key + suffix)
+                        if found is not None or data.get(f"_{key}{suffix}") is not None:
+                            if data.get(f"_{key}{suffix}") is not None:
+                                raise Unsupported("primitive extensions")
+                            mapped = unmapped + suffix
+                            child = _PATH2TYPE.get(mapped, mapped)
+                            break
+                else:
+                    found = data.get(key)
+                    if data.get(underscored) is not None:
+                        raise Unsupported("primitive extensions")
+            elif key == "length":
+                raise Unsupported("length of a primitive")
+            if found is None or found == []:
+                continue
+            if isinstance(found, list):
+                out.extend(Node(value, child) for value in found)
+            else:
+                out.append(Node(found, child))
+        return out
+
+    return run
+
+
+# -- helpers for fhirpathpy's parameter conventions ------------------------------------------------------------------
+def _boolean_operand(result: Collection) -> bool | None:
+    """fhirpathpy's `["Boolean"]` operand: empty → None, a boolean singleton, anything else raises."""
+    if not result:
+        return None
+    if len(result) > 1:
+        raise Unsupported("collection where a boolean is expected")
+    value = _data(result[0])
+    if value is True or value is False:
+        return bool(value)
+    raise Unsupported("non-boolean operand")
+
+
+def _string_operand(result: Collection) -> str | None:
+    if not result:
+        return None
+    if len(result) > 1:
+        raise Unsupported("collection where a string is expected")
+    value = _data(result[0])
+    if not isinstance(value, str):
+        raise Unsupported("non-string operand")
+    return value
+
+
+def _is_true(result: Collection) -> bool:
+    return len(result) == 1 and bool(_data(result[0]) == True)  # noqa: E712 - fhirpathpy compares with ==
+
+
+def _matches_type(item: Any, name: str) -> bool:
+    if isinstance(item, Node):
+        if item.path is None or item.path.startswith("System."):
+            raise Unsupported("type test on an untyped node")
+        return item.path == name
+    return False  # fhirpathpy types raw values (e.g. from resolve()) as System.<python type>
+
+
+def _string_singleton(focus: Collection) -> str:
+    if len(focus) == 1:
+        value = _data(focus[0])
+        if isinstance(value, str):
+            return value
+    raise Unsupported("string function on a non-string")
+
+
+# -- the compiler ----------------------------------------------------------------------------------------------------
+def _literal_string(node: dict[str, Any]) -> str:
+    text = str(node.get("text", ""))
+    if "\\" in text or len(text) < 2 or text[0] != "'" or text[-1] != "'":
+        raise Unsupported(f"string literal {text}")
+    return text[1:-1]
+
+
+def _string_argument(node: dict[str, Any]) -> str:
+    """A function argument that must be a plain string literal."""
+    if node.get("type") == "TermExpression":
+        term = node["children"][0]
+        if term.get("type") == "LiteralTerm" and term["children"][0].get("type") == "StringLiteral":
+            return _literal_string(term["children"][0])
+    raise Unsupported("non-literal string argument")
+
+
+def _type_argument(node: dict[str, Any]) -> str:
+    name = str(node.get("text", ""))
+    if node.get("type") != "TermExpression" or name not in _LEAF_RESOURCES:
+        raise Unsupported(f"type specifier {name}")
+    return name
+
+
+def _compile(node: dict[str, Any]) -> Fn:
+    kind = node.get("type")
+    children: list[dict[str, Any]] = node.get("children", [])
+    if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
+        return _compile(children[0])
+    if kind == "LiteralTerm":
+        return _literal(children[0])
+    if kind == "MemberInvocation":
+        return _member(str(children[0]["text"]).replace("`", ""))
+    if kind == "FunctionInvocation":
+        return _function(children[0])
+    if kind == "ExternalConstantTerm":
+        name = str(children[0]["children"][0].get("text", ""))
+        if name == "resource":
+            return lambda _focus, env: [env.resource] if env.resource is not None else []
+        if name == "rootResource":
+            return lambda _focus, env: [env.root] if env.root is not None else []
+        raise Unsupported(f"%{name}")
+    if kind == "InvocationExpression":
+        left, right = _compile(children[0]), _compile(children[1])
+        return lambda focus, env: right(left(focus, env), env)
+    if kind == "IndexerExpression":
+        return _indexer(children)
+    if kind == "EqualityExpression":
+        return _equality(str(node["terminalNodeText"][0]), _compile(children[0]), _compile(children[1]))
+    if kind in ("AndExpression", "OrExpression", "ImpliesExpression"):
+        return _logic(str(node["terminalNodeText"][0]), _compile(children[0]), _compile(children[1]))
+    if kind == "AdditiveExpression" and node["terminalNodeText"] == ["&"]:
+        return _concatenate(_compile(children[0]), _compile(children[1]))
+    raise Unsupported(f"{kind} {node.get('terminalNodeText')}")
+
+
+def _literal(node: dict[str, Any]) -> Fn:
+    kind = node.get("type")
+    if kind == "StringLiteral":
+        text = _literal_string(node)
+        return lambda _focus, _env: [text]
+    if kind == "BooleanLiteral":
+        flag = node.get("text") == "true"
+        return lambda _focus, _env: [flag]
+    if kind == "NumberLiteral" and str(node.get("text", "")).isdigit():
+        number = int(str(node["text"]))
+        return lambda _focus, _env: [number]
+    raise Unsupported(f"literal {kind}")
+
+
+def _indexer(children: list[dict[str, Any]]) -> Fn:
+    collection = _compile(children[0])
+    index_node = children[1]
+    literal = index_node["children"][0] if index_node.get("type") == "TermExpression" else {}
+    inner = literal.get("children", [{}])[0] if literal.get("type") == "LiteralTerm" else {}
+    if inner.get("type") != "NumberLiteral" or not str(inner.get("text", "")).isdigit():
+        raise Unsupported("non-literal index")
+    index = int(str(inner["text"]))
+
+    def run(focus: Collection, env: Env) -> Collection:
+        values = collection(focus, env)
+        return [values[index]] if len(values) > index else []
+
+    return run
+
+
+def _equality(operator: str, left: Fn, right: Fn) -> Fn:
+    if operator not in ("=", "!="):
+        raise Unsupported(f"operator {operator}")
+    negate = operator == "!="
+
+    def run(focus: Collection, env: Env) -> Collection:
+        a, b = left(focus, env), right(focus, env)
+        if not a or not b:
+            return []
+        if len(a) != len(b):
+            return [negate]
+        first, second = a[0], b[0]
+        if any(isinstance(x, Node) and x.path == "Quantity" for x in (first, second)):
+            raise Unsupported("Quantity comparison")
+        return [(_data(first) == _data(second)) != negate]
+
+    return run
+
+
+def _logic(operator: str, left: Fn, right: Fn) -> Fn:
+    def run(focus: Collection, env: Env) -> Collection:
+        a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
+        if operator == "and":
+            result = False if a is False or b is False else None if a is None or b is None else True
+        elif operator == "or":
+            result = True if a is True or b is True else None if a is None or b is None else False
+        elif operator == "xor":
+            result = None if a is None or b is None else a != b
+        else:  # implies
+            result = True if a is False or b is True else None if a is None or b is None else False
+        return [] if result is None else [result]
+
+    if operator not in ("and", "or", "xor", "implies"):
+        raise Unsupported(f"operator {operator}")
+    return run
+
+
+def _concatenate(left: Fn, right: Fn) -> Fn:
+    def run(focus: Collection, env: Env) -> Collection:
+        a, b = _string_operand(left(focus, env)), _string_operand(right(focus, env))
+        return [(a or "") + (b or "")]
+
+    return run
+
+
+def _function(functn: dict[str, Any]) -> Fn:
+    name = str(functn["children"][0]["text"])
+    params: list[dict[str, Any]] = functn["children"][1]["children"] if len(functn["children"]) > 1 else []
+    builder = _FUNCTIONS.get(name)
+    if builder is None:
+        raise Unsupported(f"function {name}")
+    return builder(params)
+
+
+def _no_params(fn: Callable[[Collection], Collection]) -> Callable[[list[dict[str, Any]]], Fn]:
+    def build(params: list[dict[str, Any]]) -> Fn:
+        if params:
+            raise Unsupported("unexpected arguments")
+        return lambda focus, _env: fn(focus)
+
+    return build
+
+
+def _not(focus: Collection) -> Collection:
+    if len(focus) != 1:
+        return []
+    value = _data(focus[0])
+    return [not value] if isinstance(value, bool) else [False]
+
+
+def _has_value(focus: Collection) -> Collection:
+    # our fhirpathpy extension sees unwrapped data, floats as Decimal (so not "a value")
+    return [len(focus) == 1 and isinstance(_data(focus[0]), str | int | bool)]
+
+
+def _is_distinct(focus: Collection) -> Collection:
+    if not all(isinstance(item, str) for item in focus):
+        raise Unsupported("isDistinct over non-strings")
+    return [len(focus) == len(set(focus))]
+
+
+def _resolve(focus: Collection) -> Collection:
+    hooks = HOOKS.get()
+    if hooks is None:
+        return []
+    out: Collection = []
+    for item in focus:
+        value = _data(item)
+        reference = value if isinstance(value, str) else value.get("reference") if isinstance(value, dict) else None
+        if isinstance(reference, str):
+            found = hooks.resolve(reference)
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def _one_expr(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    return _compile(params[0])
+
+
+def _build_exists(params: list[dict[str, Any]]) -> Fn:
+    if not params:
+        return lambda focus, _env: [bool(focus)]
+    where = _build_where(params)
+    return lambda focus, env: [bool(where(focus, env))]
+
+
+def _build_where(params: list[dict[str, Any]]) -> Fn:
+    criterion = _one_expr(params)
+
+    def run(focus: Collection, env: Env) -> Collection:
+        out = []
+        for item in focus:
+            result = criterion([item], env)
+            # fhirpathpy keeps the item when the first result is truthy (a navigated node always is)
+            if result and (isinstance(result[0], Node) or result[0]):
+                out.append(item)
+        return out
+
+    return run
+
+
+def _build_all(params: list[dict[str, Any]]) -> Fn:
+    criterion = _one_expr(params)
+
+    def run(focus: Collection, env: Env) -> Collection:
+        for item in focus:
+            if not _is_true(criterion([item], env)):
+                return [False]
+        return [True]
+
+    return run
+
+
+def _build_select(params: list[dict[str, Any]]) -> Fn:
+    projection = _one_expr(params)
+
+    def run(focus: Collection, env: Env) -> Collection:
+        out: Collection = []
+        for item in focus:
+            out.extend(projection([item], env))
+        return out
+
+    return run
+
+
+def _build_iif(params: list[dict[str, Any]]) -> Fn:
+    if len(params) not in (2, 3):
+        raise Unsupported("wrong arity")
+    condition, then = _compile(params[0]), _compile(params[1])
+    otherwise = _compile(params[2]) if len(params) == 3 else None
+
+    def run(focus: Collection, env: Env) -> Collection:
+        if _is_true(condition(focus, env)):
+            return then(focus, env)
+        return otherwise(focus, env) if otherwise is not None else []
+
+    return run
+
+
+def _build_of_type(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    name = _type_argument(params[0])
+    return lambda focus, _env: [item for item in focus if _matches_type(item, name)]
+
+
+def _build_is(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    name = _type_argument(params[0])
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        if not focus:
+            return []
+        if len(focus) > 1:
+            raise Unsupported("is() on a collection")
+        return [_matches_type(focus[0], name)]
+
+    return run
+
+
+def _build_extension(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    url = _string_argument(params[0])
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        out: Collection = []
+        for item in focus:
+            element = _data(item)
+            if not isinstance(element, dict):
+                continue
+            for extension in element.get("extension", []):
+                if not isinstance(extension, dict) or "url" not in extension:
+                    raise Unsupported("malformed extension")
+                if extension["url"] == url:
+                    out.append(Node(extension, "Extension"))
+                    break
+        return out
+
+    return run
+
+
+def _build_starts_with(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    prefix = _string_argument(params[0])
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        if not focus:
+            return []
+        text = _string_singleton(focus)
+        return [bool(text) and text.startswith(prefix)]
+
+    return run
+
+
+def _build_matches(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    regex = _string_argument(params[0])
+    try:
+        pattern = re.compile(regex, re.DOTALL)
+    except re.error as error:
+        raise Unsupported(f"regex {regex}") from error
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        if not regex or not focus:
+            return []
+        return [pattern.search(_string_singleton(focus)) is not None]
+
+    return run
+
+
+def _build_conforms_to(params: list[dict[str, Any]]) -> Fn:
+    if len(params) != 1:
+        raise Unsupported("wrong arity")
+    url = _string_argument(params[0])
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        hooks = HOOKS.get()
+        resources = [value for value in map(_data, focus) if isinstance(value, dict) and "resourceType" in value]
+        if hooks is None or not resources:
+            return []
+        return [all(hooks.conforms_to(resource, url) for resource in resources)]
+
+    return run
+
+
+_FUNCTIONS: dict[str, Callable[[list[dict[str, Any]]], Fn]] = {
+    "exists": _build_exists,
+    "empty": _no_params(lambda focus: [not focus]),
+    "count": _no_params(lambda focus: [len(focus)]),
+    "not": _no_params(_not),
+    "first": _no_params(lambda focus: focus[:1]),
+    "hasValue": _no_params(_has_value),
+    "isDistinct": _no_params(_is_distinct),
+    "resolve": _no_params(_resolve),
+    "where": _build_where,
+    "all": _build_all,
+    "select": _build_select,
+    "iif": _build_iif,
+    "ofType": _build_of_type,
+    "is": _build_is,
+    "extension": _build_extension,
+    "startsWith": _build_starts_with,
+    "matches": _build_matches,
+    "conformsTo": _build_conforms_to,
+}
+
+#: Which functions read the running validation's hooks (and so need them installed).
+HOOKED_FUNCTIONS = ("resolve(", "conformsTo(", "memberOf(")
+
+
+def compile_fhirpath(expression: str) -> Callable[[Any, Resource, Resource], Collection]:
+    """Closures for `expression`, called with (focus value, %resource, %rootResource); raises `Unsupported`."""
+    try:
+        tree: dict[str, Any] = parse(expression)  # type: ignore[no-untyped-call]
+    except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
+        raise Unsupported(f"does not parse: {error}") from error
+    body = _compile(tree["children"][0])
+
+    def evaluate(value: Any, resource: Resource, root: Resource) -> Collection:
+        focus = value if isinstance(value, list) else [value] if _is_some(value) else []
+        return body(focus, Env(resource, root))
+
+    return evaluate
+
+
+def violated(result: Collection) -> bool:
+    """fhirpathpy's `result == [False]`: a single item equal to False (0 and a node holding False included)."""
+    return len(result) == 1 and bool(_data(result[0]) == False)  # noqa: E712

@@ -1,0 +1,108 @@
+"""The FHIRPath compiler agrees with fhirpathpy on every invariant it accepts, over all reference examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.validation import Validator
+from gateway.validation.fhirpath import Unsupported, compile_fhirpath
+from gateway.validation.hooks import HOOKS
+from gateway.validation.invariants import EVALUATED_BY, compiled_check, fhirpathpy_check
+from gateway.validation.plans import Constraint
+from gateway.validation.validator import Walker
+from tests.gateway.validation.conftest import PACKAGE_OF_FOLDER, REFERENCE
+from tests.gateway.validation.test_examples import EXAMPLES
+
+Call = tuple[Constraint, Any, dict[str, Any], dict[str, Any], Any]
+
+
+def _outcome(check: Any, call: Call) -> tuple[str, object]:
+    constraint, value, resource, root, hooks = call
+    token = HOOKS.set(hooks)
+    try:
+        return ("value", check(value, resource, root))
+    except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions
+        return ("error", type(error).__name__)
+    finally:
+        HOOKS.reset(token)
+
+
+@pytest.fixture(scope="module")
+def recorded(validator: Validator) -> list[Call]:
+    """Every constraint evaluation the validator makes on the reference examples, with its hooks."""
+    if not EXAMPLES:
+        pytest.skip("reference material not present")
+    calls: list[Call] = []
+    original = Walker.constraint
+
+    def record(self: Walker, node: Any, constraint: Constraint, value: Any, expr: str, scope: Any) -> None:
+        original(self, node, constraint, value, expr, scope)
+        if constraint.check is not None and EVALUATED_BY.get(constraint.expression) == "compiled":
+            hooks = scope.hooks or self.engine.hooks(self.run, scope)
+            calls.append((constraint, value, scope.resource, scope.root, hooks))
+
+    Walker.constraint = record  # type: ignore[method-assign]
+    try:
+        for relative in EXAMPLES:
+            resource = json.loads((REFERENCE / relative).read_text(encoding="utf-8"))
+            validator.validate(resource, package=PACKAGE_OF_FOLDER[Path(relative).parts[0]])
+    finally:
+        Walker.constraint = original  # type: ignore[method-assign]
+    return calls
+
+
+def test_compiled_invariants_agree_with_fhirpathpy(recorded: list[Call]) -> None:
+    expressions = {call[0].expression for call in recorded}
+    assert len(expressions) >= 25  # bdl-*, MedCom Bundle rules, DK-core rules, ...
+    slow = {expression: fhirpathpy_check(expression) for expression in expressions}
+    fast = {expression: compiled_check(expression) for expression in expressions}
+    differences = []
+    for call in recorded:
+        expression = call[0].expression
+        expected, actual = _outcome(slow[expression], call), _outcome(fast[expression], call)
+        if expected != actual:
+            differences.append(f"{call[0].key}: fhirpathpy {expected}, compiled {actual}")
+    assert not differences, "\n".join(sorted(set(differences)))
+
+
+def test_the_worst_bundle_invariants_are_compiled(recorded: list[Call]) -> None:
+    keys = {call[0].key for call in recorded}
+    assert {"bdl-3", "bdl-4", "bdl-7", "medcom-hospitalNotification-2"} <= keys
+
+
+SAMPLES: list[tuple[str, Any]] = [
+    # choice element through the R4 model (Extension.value[x]), and `=` comparing first items only
+    ("extension.value.code = 'primary'", {"extension": [{"url": "u", "valueCoding": {"code": "primary"}}]}),
+    ("extension.value.code = 'primary'", {"extension": [{"url": "u", "valueCoding": {"code": "other"}}]}),
+    ("name.exists() or telecom.exists()", {"resourceType": "Patient"}),
+    ("name.exists() or telecom.exists()", {"resourceType": "Patient", "name": [{"text": "x"}]}),
+    ("type = 'document' implies timestamp.hasValue()", {"resourceType": "Bundle", "type": "document"}),
+    ("type = 'document' implies timestamp.hasValue()", {"resourceType": "Bundle", "type": "message"}),
+    ("entry.where(resource.is(Patient)).count() = 1", {"resourceType": "Bundle", "entry": []}),
+    ("iif(code.exists(), true, false)", {"resourceType": "Basic"}),
+    ("code.exists() xor text.exists()", {"code": "a", "text": "b"}),
+    ("entry[1].resource.ofType(Patient).exists()", {"entry": [{}, {"resource": {"resourceType": "Patient"}}]}),
+    ("status != 'onleave'", {"status": "onleave"}),
+    ("identifier.where(system = 'a' or system = 'b').exists()", {"identifier": [{"system": "b"}]}),
+]
+
+
+@pytest.mark.parametrize(("expression", "value"), SAMPLES)
+def test_samples_agree(expression: str, value: Any) -> None:
+    call: Call = (Constraint("x", "error", "", expression, None), value, value, value, None)
+    assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call)
+
+
+def test_primitive_extensions_are_left_to_fhirpathpy() -> None:
+    with pytest.raises(Unsupported):
+        compile_fhirpath("status.exists()")({"_status": {"extension": []}}, {}, {})
+
+
+@pytest.mark.parametrize("expression", ["today() > birthDate", "name.given.combine(name.family)", "%ucum.exists()"])
+def test_expressions_outside_the_subset_are_declined(expression: str) -> None:
+    with pytest.raises(Unsupported):
+        compile_fhirpath(expression)
