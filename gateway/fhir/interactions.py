@@ -8,21 +8,24 @@ a `transaction` Bundle runs all its entries in one database transaction.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
 from gateway.fhir import bundles
+from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.store.dates import date_range
-from gateway.store.ports import ResourceStore, ResourceTransaction, StoredResource
-from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
-from gateway.store.search_query import SearchQuery, parse_search
-from mappings.issues import IssueError
+from gateway.store.ports import HistoryPage, ResourceStore, ResourceTransaction, SearchPage, StoredResource
+from gateway.store.search_params import GATEWAY_WRITTEN, SEARCH_PARAMS, SUPPORTED_TYPES
+from gateway.store.search_query import Criterion, SearchQuery, parse_search
+from mappings.issues import Issue, IssueError
 
 Resource = dict[str, Any]
+T = TypeVar("T")
 
 PARAM_TYPES: dict[str, dict[str, str]] = {
     resource_type: {name: param.type for name, param in params.items()}
@@ -45,29 +48,89 @@ class Paging:
 
 
 class FhirService:
+    """Every public method takes an `Access` (default `OPEN`): scopes, consent-filtered visibility and the audit
+    trail are decided there, at this one choke point, for every route that reaches FHIR resources."""
+
     def __init__(self, store: ResourceStore, clock: Clock, ids: IdSource, paging: Paging | None = None) -> None:
         self.store = store
         self.clock = clock
         self.ids = ids
         self.paging = paging or Paging()
 
+    def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
+        """Run `work` in one unit of work: a write transaction when it writes or the access audits (the AuditEvent
+        is written with the operation it records); a refused operation rolls back and its denial is recorded after."""
+        try:
+            with self.store.writing() if writes or access.audits else self.store.reading() as tx:
+                return work(tx)
+        except Denied as denied:
+            access.record_denied(denied.record)
+            raise
+
     # -- instance level ------------------------------------------------------------------------------------
 
-    def read(self, base: str, resource_type: str, resource_id: str) -> FhirResponse:
+    def read(self, base: str, resource_type: str, resource_id: str, access: Access = OPEN) -> FhirResponse:
         require_type(resource_type)
-        with self.store.reading() as tx:
-            return resource_response(base, tx.read(resource_type, resource_id), 200)
+        return self.guarded(access, lambda tx: self.read_in(tx, base, resource_type, resource_id, access))
 
-    def vread(self, base: str, resource_type: str, resource_id: str, version: str) -> FhirResponse:
+    def read_in(
+        self, tx: ResourceTransaction, base: str, resource_type: str, resource_id: str, access: Access = OPEN
+    ) -> FhirResponse:
+        access.require(resource_type, "r")
+        stored = self._visible_or_hidden(tx, access, tx.read(resource_type, resource_id), "read")
+        access.record(tx, AuditRecord("R", "read", [stored]))
+        return resource_response(base, stored, 200)
+
+    def vread(
+        self, base: str, resource_type: str, resource_id: str, version: str, access: Access = OPEN
+    ) -> FhirResponse:
         require_type(resource_type)
         if not version.isdigit():
             raise IssueError.single("invalid", f"Version id {version!r} is not a number", status=404)
-        with self.store.reading() as tx:
-            return resource_response(base, tx.vread(resource_type, resource_id, int(version)), 200)
+        return self.guarded(
+            access, lambda tx: self.vread_in(tx, base, resource_type, resource_id, int(version), access)
+        )
 
-    def create(self, base: str, resource: Resource, *, if_none_exist: str | None = None) -> FhirResponse:
-        with self.store.writing() as tx:
-            return self.create_in(tx, base, resource, if_none_exist=if_none_exist)
+    def vread_in(
+        self,
+        tx: ResourceTransaction,
+        base: str,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        access: Access = OPEN,
+    ) -> FhirResponse:
+        access.require(resource_type, "r")
+        current = tx.read_current(resource_type, resource_id)
+        if current is not None:
+            self._visible_or_hidden(tx, access, current, "vread")
+        stored = tx.vread(resource_type, resource_id, version)
+        access.record(tx, AuditRecord("R", "vread", [stored]))
+        return resource_response(base, stored, 200)
+
+    def _visible_or_hidden(
+        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
+    ) -> StoredResource:
+        """`stored`, or a 404 (existence hidden) when the caller may not see it; the denial is audited."""
+        if access.visible(tx, stored):
+            return stored
+        issue = Issue(
+            "error",
+            "not-found",
+            f"{stored.resource_type}/{stored.id} is not known (or not disclosed to you)",
+            message_id="fhir.not-found",
+        )
+        record = AuditRecord("R", subtype, [stored], outcome="4", detail="not disclosed: no consent for this caller")
+        raise Denied.of(issue, 404, record)
+
+    def create(
+        self, base: str, resource: Resource, *, if_none_exist: str | None = None, access: Access = OPEN
+    ) -> FhirResponse:
+        return self.guarded(
+            access,
+            lambda tx: self.create_in(tx, base, resource, if_none_exist=if_none_exist, access=access),
+            writes=True,
+        )
 
     def create_in(
         self,
@@ -77,17 +140,28 @@ class FhirService:
         *,
         if_none_exist: str | None = None,
         resource_id: str | None = None,
+        access: Access = OPEN,
     ) -> FhirResponse:
+        resource_type = resource["resourceType"]
+        _writable(resource_type)
+        access.require(resource_type, "c")
         if if_none_exist:
-            existing = self.conditional_match(tx, resource["resourceType"], if_none_exist, "If-None-Exist")
+            existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist")
             if existing is not None:
+                self._visible_or_hidden(tx, access, existing, "create")
                 return resource_response(base, existing, 200, location=True)
-        stored = tx.create(resource, resource_id=resource_id or self.ids.new_id())
+        stored = tx.create(access.stamp(resource, None), resource_id=resource_id or self.ids.new_id())
+        access.record(tx, AuditRecord("C", "create", [stored]))
         return resource_response(base, stored, 201, location=True)
 
-    def update(self, base: str, resource: Resource, resource_id: str, *, if_match: str | None) -> FhirResponse:
-        with self.store.writing() as tx:
-            return self.update_in(tx, base, resource, resource_id, if_match=if_match)
+    def update(
+        self, base: str, resource: Resource, resource_id: str, *, if_match: str | None, access: Access = OPEN
+    ) -> FhirResponse:
+        return self.guarded(
+            access,
+            lambda tx: self.update_in(tx, base, resource, resource_id, if_match=if_match, access=access),
+            writes=True,
+        )
 
     def update_in(
         self,
@@ -97,13 +171,16 @@ class FhirService:
         resource_id: str,
         *,
         if_match: str | None,
+        access: Access = OPEN,
     ) -> FhirResponse:
+        resource_type = resource["resourceType"]
+        _writable(resource_type)
         body_id = resource.get("id")
         if body_id is None:
             raise IssueError.single(
                 "required",
                 "An update must carry the resource id in the body (FHIR R4 http.html#update)",
-                expression=f"{resource['resourceType']}.id",
+                expression=f"{resource_type}.id",
                 message_id="fhir.update-without-id",
                 status=400,
             )
@@ -111,24 +188,32 @@ class FhirService:
             raise IssueError.single(
                 "invalid",
                 f"The body's id {body_id!r} does not match the id {resource_id!r} in the URL",
-                expression=f"{resource['resourceType']}.id",
+                expression=f"{resource_type}.id",
                 message_id="fhir.id-mismatch",
                 status=400,
             )
-        stored, created = tx.update(resource, resource_id=resource_id, if_match=parse_etag(if_match))
+        current = tx.read_current(resource_type, resource_id)
+        access.require(resource_type, "u" if current is not None else "c")
+        if current is not None and not current.deleted:
+            self._visible_or_hidden(tx, access, current, "update")
+        stored, created = tx.update(
+            access.stamp(resource, current), resource_id=resource_id, if_match=parse_etag(if_match)
+        )
+        access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)
 
-    def conditional_update(self, base: str, resource: Resource, criteria: str) -> FhirResponse:
-        with self.store.writing() as tx:
-            return self.conditional_update_in(tx, base, resource, criteria)
+    def conditional_update(self, base: str, resource: Resource, criteria: str, access: Access = OPEN) -> FhirResponse:
+        return self.guarded(
+            access, lambda tx: self.conditional_update_in(tx, base, resource, criteria, access), writes=True
+        )
 
     def conditional_update_in(
-        self, tx: ResourceTransaction, base: str, resource: Resource, criteria: str
+        self, tx: ResourceTransaction, base: str, resource: Resource, criteria: str, access: Access = OPEN
     ) -> FhirResponse:
         resource_type = resource["resourceType"]
         existing = self.conditional_match(tx, resource_type, criteria, "conditional update")
         if existing is None:
-            return self.create_in(tx, base, resource, resource_id=resource.get("id"))
+            return self.create_in(tx, base, resource, resource_id=resource.get("id"), access=access)
         if resource.get("id") not in (None, existing.id):
             raise IssueError.single(
                 "invalid",
@@ -137,22 +222,29 @@ class FhirService:
                 message_id="fhir.id-mismatch",
                 status=400,
             )
-        return self.update_in(tx, base, {**resource, "id": existing.id}, existing.id, if_match=None)
+        return self.update_in(tx, base, {**resource, "id": existing.id}, existing.id, if_match=None, access=access)
 
-    def delete(self, resource_type: str, resource_id: str) -> FhirResponse:
+    def delete(self, resource_type: str, resource_id: str, access: Access = OPEN) -> FhirResponse:
         require_type(resource_type)
-        with self.store.writing() as tx:
-            return self.delete_in(tx, resource_type, resource_id)
+        return self.guarded(access, lambda tx: self.delete_in(tx, resource_type, resource_id, access), writes=True)
 
-    def delete_in(self, tx: ResourceTransaction, resource_type: str, resource_id: str) -> FhirResponse:
-        if tx.read_current(resource_type, resource_id) is None:
+    def delete_in(
+        self, tx: ResourceTransaction, resource_type: str, resource_id: str, access: Access = OPEN
+    ) -> FhirResponse:
+        _writable(resource_type)
+        access.require(resource_type, "d")
+        current = tx.read_current(resource_type, resource_id)
+        if current is None:
             raise IssueError.single(
                 "not-found",
                 f"{resource_type}/{resource_id} is not known",
                 message_id="fhir.not-found",
                 status=404,
             )
+        if not current.deleted:
+            self._visible_or_hidden(tx, access, current, "delete")
         tombstone = tx.delete(resource_type, resource_id)
+        access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
         return FhirResponse(204, None, headers)
 
@@ -168,39 +260,81 @@ class FhirService:
             max_count=self.paging.max_count,
         )
 
-    def search(self, base: str, resource_type: str, pairs: list[tuple[str, str]]) -> FhirResponse:
+    def search(
+        self, base: str, resource_type: str, pairs: list[tuple[str, str]], access: Access = OPEN
+    ) -> FhirResponse:
         query = self.parse_query(resource_type, pairs)
-        with self.store.reading() as tx:
+
+        def work(tx: ResourceTransaction) -> FhirResponse:
+            page = self.search_in(tx, query, access)
+            return FhirResponse(200, bundles.searchset(base, query, page, self.ids.new_id(), self.clock.now()))
+
+        return self.guarded(access, work)
+
+    def search_in(self, tx: ResourceTransaction, query: SearchQuery, access: Access = OPEN) -> SearchPage:
+        """A search page with everything the caller may not see silently left out (matches and includes alike)."""
+        access.require(query.resource_type, "s")
+        if not access.filters:
             page = tx.search(query)
-        return FhirResponse(200, bundles.searchset(base, query, page, self.ids.new_id(), self.clock.now()))
+        else:
+            everything = tx.search(replace(query, count=FILTER_WINDOW, offset=0, includes=(), summary_count=False))
+            visible = [m for m in everything.matches if access.visible(tx, m)]
+            chosen = visible[query.offset : query.offset + query.count]
+            included: list[StoredResource] = []
+            if chosen and query.includes:
+                ids = Criterion("_id", "token", "", tuple(m.id for m in chosen))
+                with_includes = tx.search(
+                    SearchQuery(query.resource_type, (ids,), count=len(chosen), includes=query.includes)
+                )
+                included = [i for i in with_includes.included if _readable(access, i) and access.visible(tx, i)]
+            page = SearchPage([] if query.summary_count else chosen, included, len(visible))
+        access.record(tx, AuditRecord("E", "search-type", [*page.matches, *page.included], query=urlencode(query.raw)))
+        return page
 
     def history(
-        self, base: str, resource_type: str | None, resource_id: str | None, pairs: list[tuple[str, str]]
+        self,
+        base: str,
+        resource_type: str | None,
+        resource_id: str | None,
+        pairs: list[tuple[str, str]],
+        access: Access = OPEN,
     ) -> FhirResponse:
         if resource_type:
             require_type(resource_type)
         count, offset, since = self._history_params(pairs)
-        with self.store.reading() as tx:
-            if resource_type and resource_id and tx.read_current(resource_type, resource_id) is None:
-                raise IssueError.single(
-                    "not-found",
-                    f"{resource_type}/{resource_id} is not known",
-                    message_id="fhir.not-found",
-                    status=404,
-                )
-            page = tx.history(resource_type, resource_id, since=since, count=count, offset=offset)
-        path = "".join(f"/{part}" for part in (resource_type, resource_id) if part) + "/_history"
-        body = bundles.history_bundle(
-            base,
-            path,
-            pairs,
-            page,
-            count=count,
-            offset=offset,
-            bundle_id=self.ids.new_id(),
-            now=self.clock.now(),
-        )
-        return FhirResponse(200, body)
+
+        def work(tx: ResourceTransaction) -> FhirResponse:
+            access.require(resource_type or "*", "r")
+            if resource_type and resource_id:
+                current = tx.read_current(resource_type, resource_id)
+                if current is None:
+                    raise IssueError.single(
+                        "not-found",
+                        f"{resource_type}/{resource_id} is not known",
+                        message_id="fhir.not-found",
+                        status=404,
+                    )
+                self._visible_or_hidden(tx, access, current, "history-instance")
+            if not access.filters or (resource_type and resource_id):
+                page = tx.history(resource_type, resource_id, since=since, count=count, offset=offset)
+            else:
+                everything = tx.history(resource_type, resource_id, since=since, count=FILTER_WINDOW, offset=0)
+                shown = [v for v in everything.versions if _readable(access, v) and self._shown(tx, access, v)]
+                page = HistoryPage(shown[offset : offset + count], len(shown))
+            subtype = "history-instance" if resource_id else "history-type" if resource_type else "history-system"
+            access.record(tx, AuditRecord("R", subtype, list(page.versions)))
+            path = "".join(f"/{part}" for part in (resource_type, resource_id) if part) + "/_history"
+            body = bundles.history_bundle(
+                base, path, pairs, page, count=count, offset=offset, bundle_id=self.ids.new_id(), now=self.clock.now()
+            )
+            return FhirResponse(200, body)
+
+        return self.guarded(access, work)
+
+    def _shown(self, tx: ResourceTransaction, access: Access, version: StoredResource) -> bool:
+        """A history entry is shown when the resource's current version is visible to the caller."""
+        current = tx.read_current(version.resource_type, version.id)
+        return current is not None and (current.deleted and version.resource is None or access.visible(tx, current))
 
     def _history_params(self, pairs: list[tuple[str, str]]) -> tuple[int, int, str | None]:
         count, offset, since = self.paging.default_count, 0, None
@@ -240,6 +374,29 @@ class FhirService:
                 status=412,
             )
         return page.matches[0] if page.matches else None
+
+
+#: How many matches a filtered search or history considers before paging (consent is decided per resource).
+FILTER_WINDOW = 1000
+
+
+def _readable(access: Access, stored: StoredResource) -> bool:
+    """Included or historical resources of a type the caller has no read scope for are left out silently."""
+    try:
+        access.require(stored.resource_type, "r")
+    except Denied:
+        return False
+    return True
+
+
+def _writable(resource_type: str) -> None:
+    if resource_type in GATEWAY_WRITTEN:
+        raise IssueError.single(
+            "forbidden",
+            f"{resource_type} resources are written by the gateway only",
+            message_id="fhir.read-only-type",
+            status=403,
+        )
 
 
 def require_type(resource_type: str) -> None:

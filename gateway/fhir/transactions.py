@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from gateway.fhir import bundles
-from gateway.fhir.interactions import FhirResponse, FhirService, require_type, resource_response
+from gateway.fhir.access import OPEN, Access, Denied
+from gateway.fhir.interactions import FhirResponse, FhirService, require_type
 from gateway.fhir.parsing import check_resource
 from gateway.store.ports import ResourceTransaction, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES
@@ -60,8 +61,9 @@ class Entry:
 
 
 class BundleProcessor:
-    def __init__(self, service: FhirService) -> None:
+    def __init__(self, service: FhirService, access: Access = OPEN) -> None:
         self.service = service
+        self.access = access
 
     def process(self, base: str, bundle: Any) -> FhirResponse:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -88,13 +90,17 @@ class BundleProcessor:
 
     def _transaction(self, base: str, entries: list[Entry]) -> FhirResponse:
         results: dict[int, Resource] = {}
-        with self.service.store.writing() as tx:
-            assigned = self._resolve_ids(tx, entries)
-            for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
-                try:
-                    results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
-                except IssueError as error:
-                    raise _located(error, entry) from None
+        try:
+            with self.service.store.writing() as tx:
+                assigned = self._resolve_ids(tx, entries)
+                for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+                    try:
+                        results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
+                    except IssueError as error:
+                        raise _located(error, entry) from None
+        except Denied as denied:
+            self.access.record_denied(denied.record)
+            raise
         return FhirResponse(
             200,
             _response_bundle("transaction-response", self.service.ids.new_id(), [results[e.index] for e in entries]),
@@ -108,6 +114,8 @@ class BundleProcessor:
                     with tx.savepoint():
                         results[entry.index] = response_entry(base, self._execute(tx, base, entry, {}))
                 except IssueError as error:
+                    if isinstance(error, Denied):
+                        self.access.record(tx, error.record)  # the batch goes on: record it in its transaction
                     located = _located(error, entry)
                     status = located.status or 400
                     results[entry.index] = {
@@ -156,7 +164,7 @@ class BundleProcessor:
 
     def _execute(self, tx: ResourceTransaction, base: str, entry: Entry, assigned: dict[str, str]) -> FhirResponse:
         resource_type, rest, query = entry.type_and_rest
-        service = self.service
+        service, access = self.service, self.access
         if entry.method == "POST":
             assert entry.resource is not None
             return service.create_in(
@@ -165,14 +173,15 @@ class BundleProcessor:
                 entry.resource,
                 if_none_exist=entry.if_none_exist,
                 resource_id=assigned.get(entry.full_url or ""),
+                access=access,
             )
         if entry.method == "PUT":
             assert entry.resource is not None
             if query:
-                return service.conditional_update_in(tx, base, entry.resource, query)
-            return service.update_in(tx, base, entry.resource, rest, if_match=entry.if_match)
+                return service.conditional_update_in(tx, base, entry.resource, query, access)
+            return service.update_in(tx, base, entry.resource, rest, if_match=entry.if_match, access=access)
         if entry.method == "DELETE":
-            return service.delete_in(tx, resource_type, rest)
+            return service.delete_in(tx, resource_type, rest, access)
         return self._get(tx, base, entry)
 
     def _get(self, tx: ResourceTransaction, base: str, entry: Entry) -> FhirResponse:
@@ -181,10 +190,10 @@ class BundleProcessor:
         if rest:
             parts = rest.split("/")
             if len(parts) == 3 and parts[1] == "_history" and parts[2].isdigit():
-                return resource_response(base, tx.vread(resource_type, parts[0], int(parts[2])), 200)
-            return resource_response(base, tx.read(resource_type, parts[0]), 200)
+                return self.service.vread_in(tx, base, resource_type, parts[0], int(parts[2]), self.access)
+            return self.service.read_in(tx, base, resource_type, parts[0], self.access)
         search = self.service.parse_query(resource_type, parse_qsl(query, keep_blank_values=True))
-        page = tx.search(search)
+        page = self.service.search_in(tx, search, self.access)
         body = bundles.searchset(base, search, page, self.service.ids.new_id(), self.service.clock.now())
         return FhirResponse(200, body)
 
@@ -265,6 +274,15 @@ def _response_bundle(kind: str, bundle_id: str, entries: list[Resource]) -> Reso
 
 
 def _located(error: IssueError, entry: Entry) -> IssueError:
+    located = _located_issues(error, entry)
+    if isinstance(error, Denied):
+        denied = Denied(located.issues, status=located.status, headers=located.headers)
+        denied.record = error.record
+        return denied
+    return located
+
+
+def _located_issues(error: IssueError, entry: Entry) -> IssueError:
     issues = tuple(
         Issue(
             i.severity,

@@ -34,8 +34,10 @@ class SearchParam:
         object.__setattr__(self, "evaluate", compile_fhirpath(self.expression, fhirpath_models["r4"]))
 
 
-def _params(resource_type: str, *specs: tuple[str, ParamType, str, tuple[str, ...]]) -> dict[str, SearchParam]:
-    common = {"identifier": SearchParam("identifier", "token", f"{resource_type}.identifier")}
+def _params(
+    resource_type: str, *specs: tuple[str, ParamType, str, tuple[str, ...]], identifier: bool = True
+) -> dict[str, SearchParam]:
+    common = {"identifier": SearchParam("identifier", "token", f"{resource_type}.identifier")} if identifier else {}
     return common | {name: SearchParam(name, kind, expr, targets) for name, kind, expr, targets in specs}
 
 
@@ -121,7 +123,24 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
         ("active", "token", "Organization.active", ()),
         ("partof", "reference", "Organization.partOf", ("Organization",)),
     ),
+    # The audit trail (IHE BALP AuditEvents), written by the gateway only and read with the auditor scope.
+    "AuditEvent": _params(
+        "AuditEvent",
+        ("date", "date", "AuditEvent.recorded", ()),
+        ("agent", "reference", "AuditEvent.agent.who", ()),
+        ("entity", "reference", "AuditEvent.entity.what", ()),
+        ("patient", "reference", "AuditEvent.entity.what", ("Patient",)),
+        ("type", "token", "AuditEvent.type", ()),
+        ("subtype", "token", "AuditEvent.subtype", ()),
+        ("action", "token", "AuditEvent.action", ()),
+        ("outcome", "token", "AuditEvent.outcome", ()),
+        ("agent-identifier", "token", "AuditEvent.agent.who.identifier", ()),
+        identifier=False,
+    ),
 }
+
+#: Types only the gateway itself writes: no create, update or delete through the REST API, whatever the scopes.
+GATEWAY_WRITTEN: tuple[str, ...] = ("AuditEvent",)
 
 #: Resource types the REST API serves; `SEARCH_PARAMS` has an entry for each.
 SUPPORTED_TYPES: tuple[str, ...] = tuple(SEARCH_PARAMS)

@@ -1,0 +1,101 @@
+"""Access control seam of the FHIR layer: what one request may do, see and must leave a trace of.
+
+`FhirService` asks an `Access` before and during every interaction (HAPI FHIR's consent service shape: can-see at
+one choke point). `OPEN` allows everything and records nothing: it serves internal callers and a gateway started
+explicitly without authentication. The authenticated implementation lives in `gateway.security.guard`; this module
+only defines the seam so that `gateway.fhir` does not depend on `gateway.security`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from gateway.store.ports import Resource, ResourceTransaction, StoredResource
+from mappings.issues import Issue, IssueError
+
+#: SMART v2 interaction letters: create, read, update, delete, search.
+Interaction = Literal["c", "r", "u", "d", "s"]
+#: AuditEvent.action (R4 audit-event-action): Create, Read, Update, Delete, Execute.
+AuditAction = Literal["C", "R", "U", "D", "E"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One auditable operation, rendered to a FHIR AuditEvent by the access implementation."""
+
+    action: AuditAction
+    subtype: str  # FHIR restful-interaction code (read, vread, search-type, create, ...) or our own (disclose, ...)
+    resources: Sequence[StoredResource | Resource] = ()
+    query: str | None = None
+    outcome: Literal["0", "4", "8", "12"] = "0"
+    detail: str | None = None
+
+
+class Access(Protocol):
+    @property
+    def audits(self) -> bool:
+        """True when operations must be recorded (reads then run in a write transaction, with their AuditEvent)."""
+        ...
+
+    @property
+    def filters(self) -> bool:
+        """True when `visible` may hide resources (searches then filter before paging)."""
+        ...
+
+    def require(self, resource_type: str, interaction: Interaction) -> None:
+        """Raise IssueError 403 when the caller's scopes do not allow `interaction` on `resource_type`."""
+        ...
+
+    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
+        """May the caller see this resource (citizen's consent, or the caller authored it)?"""
+        ...
+
+    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
+        """The resource as it will be stored for this caller (e.g. `meta.source` of the authoring organisation)."""
+        ...
+
+    def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
+        """Write the AuditEvent for an operation inside the operation's own transaction."""
+        ...
+
+    def record_denied(self, record: AuditRecord) -> None:
+        """Write the AuditEvent of a refused operation in a transaction of its own (the operation rolled back)."""
+        ...
+
+
+class OpenAccess:
+    audits = False
+    filters = False
+
+    def require(self, resource_type: str, interaction: Interaction) -> None:
+        return None
+
+    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
+        return True
+
+    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
+        return resource
+
+    def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
+        return None
+
+    def record_denied(self, record: AuditRecord) -> None:
+        return None
+
+
+OPEN: Access = OpenAccess()
+
+
+class Denied(IssueError):
+    """A refused operation (scope or consent). Raised inside the operation's transaction, which then rolls back;
+    the outermost caller records `record` in a transaction of its own (`Access.record_denied`)."""
+
+    record: AuditRecord
+
+    @classmethod
+    def of(cls, issue: Issue, status: int, record: AuditRecord, headers: dict[str, str] | None = None) -> Denied:
+        error = cls((issue,), status=status, headers=headers or {})
+        error.record = record
+        return error
