@@ -46,7 +46,7 @@ def mapping() -> None:
 
 async def store() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        app = create_app(Settings(data_dir=Path(folder)))
+        app = create_app(Settings(data_dir=Path(folder), insecure_no_auth=True))
         transport = httpx.ASGITransport(app=app)
         plan = {
             "resourceType": "CarePlan",

@@ -29,6 +29,15 @@ app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(messages_app, name="messages")
 console = Console()
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+LOCAL_ADMIN = "local-admin"
+token_app = typer.Typer(help="Access tokens signed by this gateway's local key", no_args_is_help=True)
+clients_app = typer.Typer(
+    help="The client registry (who may call the API, for which organisation)", no_args_is_help=True
+)
+app.add_typer(token_app, name="token")
+app.add_typer(clients_app, name="clients")
+
 DATABASE_URL = typer.Option(None, "--database-url", help="SQLAlchemy URL (env GATEWAY_DATABASE_URL)")
 DATA_DIR = typer.Option(None, "--data-dir", help="Folder for the SQLite database (env GATEWAY_DATA_DIR)")
 
@@ -44,12 +53,33 @@ def serve(
     database_url: str = DATABASE_URL,
     data_dir: str = DATA_DIR,
     worker: bool = typer.Option(None, "--worker/--no-worker", help="Run the delivery worker in this process"),
+    insecure_no_auth: bool = typer.Option(
+        None, "--insecure-no-auth", help="Serve without authentication (loopback addresses only)"
+    ),
 ) -> None:
     """Run the gateway (FHIR API, plans, messages) with uvicorn; creates and migrates the database on start."""
     from gateway.api import create_app
+    from gateway.security.masking import install_privacy_filter
 
-    settings = load_settings(host=host, port=port, database_url=database_url, data_dir=data_dir, worker_enabled=worker)
+    settings = load_settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        data_dir=data_dir,
+        worker_enabled=worker,
+        insecure_no_auth=insecure_no_auth,
+    )
     _logging(settings)
+    install_privacy_filter()
+    if settings.insecure_no_auth:
+        if settings.host not in LOOPBACK:
+            console.print(f"[red]--insecure-no-auth is refused on {settings.host}: bind to 127.0.0.1 or ::1[/red]")
+            raise typer.Exit(2)
+        logging.getLogger("gateway.security").warning(
+            "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach %s:%s reads and writes everything",
+            settings.host,
+            settings.port,
+        )
     application = create_app(settings, run_worker=settings.worker_enabled)
     typer.echo(
         f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, database "
@@ -64,7 +94,7 @@ def run_worker(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> No
     """Run only the delivery worker (for a deployment that separates intake from delivery)."""
     from gateway.clock import SystemClock, UuidSource
     from gateway.delivery.outbox_sql import SqlOutbox
-    from gateway.services.delivery import build_worker, http_client
+    from gateway.services.delivery import build_worker, delivery_audit, http_client
     from gateway.store.database import make_engine, upgrade
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
@@ -78,7 +108,9 @@ def run_worker(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> No
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         async with http_client(settings) as client:
-            await build_worker(SqlOutbox(engine), client, settings, SystemClock(), UuidSource()).run(stop)
+            clock, ids = SystemClock(), UuidSource()
+            outbox = SqlOutbox(engine, on_attempt=delivery_audit(clock, ids))
+            await build_worker(outbox, client, settings, clock, ids).run(stop)
 
     typer.echo("gateway worker: delivering; Ctrl-C stops after the current send")
     asyncio.run(main())
@@ -222,6 +254,92 @@ def messages_retry_dead(
     service = _message_service(database_url, data_dir)
     revived = asyncio.run(service.retry_dead(notice_ids or None))
     console.print(_notice_table(revived, f"{len(revived)} notices back to pending"))
+
+
+@clients_app.command("add")
+def clients_add(
+    client_id: str = typer.Argument(..., help="The client's id (its tokens' client_id)"),
+    name: str = typer.Option(..., "--name", help="The organisation's name"),
+    sor: str = typer.Option(..., "--sor", help="The organisation's SOR code"),
+    gln: str = typer.Option(..., "--gln", help="The organisation's GLN (EAN location number)"),
+    municipality: str = typer.Option(None, "--municipality", help="Municipality code, for a municipality"),
+    provider_number: str = typer.Option(None, "--provider-number", help="GP provider number (ydernummer)"),
+    scopes: list[str] = typer.Option(..., "--scope", help="SMART v2 scope, repeatable (system/CarePlan.rs ...)"),
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Register (or replace) a client in the registry file."""
+    settings = load_settings(data_dir=data_dir)
+    organisation = {
+        "name": name,
+        "sor": sor,
+        "gln": gln,
+        "municipality": municipality,
+        "provider_number": provider_number,
+    }
+    _save_client(settings, {"client_id": client_id, "organisation": organisation, "scopes": scopes})
+    typer.echo(f"client {client_id} registered in {settings.effective_clients_file()}")
+
+
+def _save_client(settings: Settings, entry: dict[str, Any]) -> None:
+    import yaml
+
+    from gateway.security.clients import ClientRegistry
+
+    path = settings.effective_clients_file()
+    data: dict[str, Any] = (yaml.safe_load(path.read_text("utf-8")) if path.is_file() else None) or {"clients": []}
+    entry["organisation"] = {k: v for k, v in entry["organisation"].items() if v is not None}
+    data["clients"] = [c for c in data.get("clients", []) if c.get("client_id") != entry["client_id"]] + [entry]
+    ClientRegistry.from_data(data)  # refuse to write a registry the gateway would not load
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+@token_app.command("create")
+def token_create(
+    client: str = typer.Option(LOCAL_ADMIN, "--client", help="A registered client id"),
+    scopes: list[str] = typer.Option(None, "--scope", help="Ask for these scopes (default: all the client has)"),
+    lifetime: int = typer.Option(None, "--lifetime", help="Seconds (default GATEWAY_TOKEN_LIFETIME_SECONDS)"),
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Print an access token for a client, signed with the gateway's local key (created on first use).
+
+    `local-admin` is registered on first use: an administrator on this machine, for everything but the audit trail.
+    """
+    from datetime import timedelta
+
+    from gateway.clock import SystemClock
+    from gateway.security.clients import ClientRegistry
+    from gateway.security.tokens import LocalSigningKey, issue_token
+
+    settings = load_settings(data_dir=data_dir)
+    path = settings.effective_clients_file()
+    registry = ClientRegistry.from_file(path) if path.is_file() else ClientRegistry({})
+    record = registry.get(client)
+    if record is None and client == LOCAL_ADMIN:
+        _save_client(settings, LOCAL_ADMIN_ENTRY)
+        record = ClientRegistry.from_file(path).get(client)
+    if record is None:
+        console.print(f"[red]client {client!r} is not registered in {path}; see `gateway clients add`[/red]")
+        raise typer.Exit(1)
+    token = issue_token(
+        LocalSigningKey.load_or_create(settings.data_dir),
+        client_id=record.client_id,
+        scopes=" ".join(scopes) if scopes else record.scopes,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        now=SystemClock().now(),
+        lifetime=timedelta(seconds=lifetime or settings.token_lifetime_seconds),
+    )
+    typer.echo(token)
+
+
+# The local administrator's organisation is a placeholder (all-zero SOR and GLN, a valid GS1 check digit): it is
+# nobody in SOR, so consent never discloses a citizen's plan to it; it sees what it wrote itself.
+LOCAL_ADMIN_ENTRY: dict[str, Any] = {
+    "client_id": LOCAL_ADMIN,
+    "organisation": {"name": "Local administrator (this machine)", "sor": "000000000000", "gln": "0000000000000"},
+    "scopes": ["system/*.cruds", "system/Messages.cru"],
+}
 
 
 SUFFIX_MEDIA = {

@@ -61,6 +61,20 @@ class Settings(BaseSettings):
         description="UUID v5 namespace for plan resource ids. Set your own secret value in production: under the "
         "public default a Patient id derived from a CPR number can be reversed by trying every CPR number.",
     )
+    insecure_no_auth: bool = Field(
+        default=False,
+        description="Serve without authentication (refused unless bound to a loopback address; logs a warning).",
+    )
+    clients_file: Path | None = Field(default=None, description="Client registry; default <data_dir>/clients.yaml")
+    jwks_file: Path | None = Field(
+        default=None, description="Keys that sign accepted tokens; default: the local key created in <data_dir>/keys"
+    )
+    token_issuer: str = "urn:careplan-gateway:local"
+    token_audience: str = "https://careplan-gateway.example/fhir"
+    token_leeway_seconds: int = Field(default=30, ge=0)
+    token_lifetime_seconds: int = Field(default=3600, gt=0)
+    rate_limit_per_minute: float = Field(default=600, gt=0, description="Per client, unless the registry says else")
+    rate_limit_burst: int = Field(default=60, ge=1)
     canonical_base: str = Field(
         default="https://careplan-gateway.example/fhir",
         description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",
@@ -86,6 +100,9 @@ class Settings(BaseSettings):
             return self.directory_file
         default = self.data_dir / "directory.yaml"
         return default if default.is_file() else None
+
+    def effective_clients_file(self) -> Path:
+        return self.clients_file or self.data_dir / "clients.yaml"
 
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -40,7 +40,7 @@ def clock() -> SteppingClock:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, max_body_bytes=64 * 1024)
+    return Settings(data_dir=tmp_path, max_body_bytes=64 * 1024, insecure_no_auth=True)
 
 
 @pytest.fixture

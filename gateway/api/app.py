@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 from gateway import __version__
 from gateway.api import error_handlers, fhir, intake, messages, plans, validation
 from gateway.api.limits import BodySizeLimit
+from gateway.api.security import Authorities
 from gateway.clock import Clock, IdSource, SystemClock, UuidSource
 from gateway.config import Settings
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
-from gateway.services.delivery import DirectoryFile, MessageService, build_worker, http_client
+from gateway.security.masking import install_privacy_filter
+from gateway.services.delivery import DirectoryFile, MessageService, build_worker, delivery_audit, http_client
 from gateway.services.intake import IntakeService
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
@@ -53,12 +55,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_privacy_filter()  # after uvicorn configured its loggers: no CPR number reaches a log line
         if not run_worker:
             yield
             return
         stop = asyncio.Event()
         async with http_client(settings) as client:
-            worker = build_worker(SqlOutbox(engine), client, settings, worker_clock, worker_ids)
+            outbox = SqlOutbox(engine, on_attempt=delivery_audit(worker_clock, worker_ids))
+            worker = build_worker(outbox, client, settings, worker_clock, worker_ids)
             task = asyncio.create_task(worker.run(stop), name="delivery-worker")
             logging.getLogger("gateway.delivery").info("delivery worker started")
             try:
@@ -81,6 +85,7 @@ def create_app(
         ids,
         Paging(settings.default_page_size, settings.max_page_size),
     )
+    app.state.authorities = Authorities.build(settings, app.state.fhir.store, clock, ids)
     app.state.plans = PlanService(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )

@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway import __version__
-from gateway.api.deps import bundle_processor, fhir_base, fhir_service
+from gateway.api.deps import fhir_base, fhir_service
 from gateway.api.render import FHIR_JSON, fhir_json, render
+from gateway.api.security import RequestAccess
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.interactions import FhirService, require_type
 from gateway.fhir.parsing import parse_json, parse_resource
@@ -54,29 +55,29 @@ async def metadata(request: Request, service: Service, base: Base) -> Response:
 
 
 @router.post("", summary="Process a transaction or batch Bundle", responses=FHIR_RESPONSES)
-async def transaction(
-    request: Request, processor: Annotated[BundleProcessor, Depends(bundle_processor)], base: Base
-) -> Response:
+async def transaction(request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
     bundle = parse_json(await _body(request))
-    return render(await run_in_threadpool(processor.process, base, bundle))
+    return render(await run_in_threadpool(BundleProcessor(service, access).process, base, bundle))
 
 
 @router.get("/_history", summary="History of all resources")
-async def system_history(request: Request, service: Service, base: Base) -> Response:
-    return render(await run_in_threadpool(service.history, base, None, None, _pairs(request)))
+async def system_history(request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
+    return render(await run_in_threadpool(service.history, base, None, None, _pairs(request), access))
 
 
 @router.get("/{resource_type}", summary="Search", responses=FHIR_RESPONSES)
-async def search(resource_type: str, request: Request, service: Service, base: Base) -> Response:
-    return render(await run_in_threadpool(service.search, base, resource_type, _pairs(request)))
+async def search(resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
+    return render(await run_in_threadpool(service.search, base, resource_type, _pairs(request), access))
 
 
 @router.post("/{resource_type}/_search", summary="Search with form-encoded parameters")
-async def search_post(resource_type: str, request: Request, service: Service, base: Base) -> Response:
+async def search_post(
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess
+) -> Response:
     # FHIR R4 search.html#search-post: the body is application/x-www-form-urlencoded.
     form = parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
     pairs = _pairs(request) + form
-    return render(await run_in_threadpool(service.search, base, resource_type, pairs))
+    return render(await run_in_threadpool(service.search, base, resource_type, pairs, access))
 
 
 @router.post("/{resource_type}", summary="Create (conditional with If-None-Exist)", responses=FHIR_RESPONSES)
@@ -85,36 +86,39 @@ async def create(
     request: Request,
     service: Service,
     base: Base,
+    access: RequestAccess,
     if_none_exist: Annotated[str | None, Header()] = None,
     prefer: Prefer = None,
 ) -> Response:
     require_type(resource_type)
     resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
     resource.pop("id", None)  # FHIR R4 http.html#create: the server ignores a client id
-    response = await run_in_threadpool(service.create, base, resource, if_none_exist=if_none_exist)
+    response = await run_in_threadpool(service.create, base, resource, if_none_exist=if_none_exist, access=access)
     return render(response, prefer)
 
 
 @router.put("/{resource_type}", summary="Conditional update (search criteria in the query)")
 async def conditional_update(
-    resource_type: str, request: Request, service: Service, base: Base, prefer: Prefer = None
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess, prefer: Prefer = None
 ) -> Response:
     require_type(resource_type)
     resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
     criteria = request.url.query
     if not criteria:
         raise IssueError.single("invalid", "A PUT to a type needs search criteria, or use PUT [type]/[id]", status=400)
-    return render(await run_in_threadpool(service.conditional_update, base, resource, criteria), prefer)
+    return render(await run_in_threadpool(service.conditional_update, base, resource, criteria, access), prefer)
 
 
 @router.get("/{resource_type}/_history", summary="History of a resource type")
-async def type_history(resource_type: str, request: Request, service: Service, base: Base) -> Response:
-    return render(await run_in_threadpool(service.history, base, resource_type, None, _pairs(request)))
+async def type_history(
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess
+) -> Response:
+    return render(await run_in_threadpool(service.history, base, resource_type, None, _pairs(request), access))
 
 
 @router.get("/{resource_type}/{resource_id}", summary="Read", responses=FHIR_RESPONSES)
-async def read(resource_type: str, resource_id: str, service: Service, base: Base) -> Response:
-    return render(await run_in_threadpool(service.read, base, resource_type, resource_id))
+async def read(resource_type: str, resource_id: str, service: Service, base: Base, access: RequestAccess) -> Response:
+    return render(await run_in_threadpool(service.read, base, resource_type, resource_id, access))
 
 
 @router.put("/{resource_type}/{resource_id}", summary="Update (If-Match for version-aware updates)")
@@ -124,26 +128,31 @@ async def update(
     request: Request,
     service: Service,
     base: Base,
+    access: RequestAccess,
     if_match: Annotated[str | None, Header()] = None,
     prefer: Prefer = None,
 ) -> Response:
     require_type(resource_type)
     resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
-    return render(await run_in_threadpool(service.update, base, resource, resource_id, if_match=if_match), prefer)
+    response = await run_in_threadpool(service.update, base, resource, resource_id, if_match=if_match, access=access)
+    return render(response, prefer)
 
 
 @router.delete("/{resource_type}/{resource_id}", summary="Delete (soft; kept in history)")
-async def delete(resource_type: str, resource_id: str, service: Service) -> Response:
-    return render(await run_in_threadpool(service.delete, resource_type, resource_id))
+async def delete(resource_type: str, resource_id: str, service: Service, access: RequestAccess) -> Response:
+    return render(await run_in_threadpool(service.delete, resource_type, resource_id, access))
 
 
 @router.get("/{resource_type}/{resource_id}/_history", summary="History of a resource")
 async def instance_history(
-    resource_type: str, resource_id: str, request: Request, service: Service, base: Base
+    resource_type: str, resource_id: str, request: Request, service: Service, base: Base, access: RequestAccess
 ) -> Response:
-    return render(await run_in_threadpool(service.history, base, resource_type, resource_id, _pairs(request)))
+    response = await run_in_threadpool(service.history, base, resource_type, resource_id, _pairs(request), access)
+    return render(response)
 
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}", summary="Read a version (vread)")
-async def vread(resource_type: str, resource_id: str, version_id: str, service: Service, base: Base) -> Response:
-    return render(await run_in_threadpool(service.vread, base, resource_type, resource_id, version_id))
+async def vread(
+    resource_type: str, resource_id: str, version_id: str, service: Service, base: Base, access: RequestAccess
+) -> Response:
+    return render(await run_in_threadpool(service.vread, base, resource_type, resource_id, version_id, access))

@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api.security import RequestAccess, require
 from gateway.errors import http_status
 from gateway.inbound import build_hl7_ack
+from gateway.security.scopes import MESSAGES
 from gateway.services.intake import IntakeResult, IntakeService, input_kind
 from mappings.issues import IssueError
 
@@ -42,12 +44,13 @@ def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
 @router.post(
     "/messages", status_code=202, summary="Accept an outgoing message; make its notices", responses=INTAKE_RESPONSES
 )
-async def accept_message(request: Request, service: Service) -> Response:
+async def accept_message(request: Request, service: Service, access: RequestAccess) -> Response:
+    require(access, MESSAGES, "c")
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     wants_v2_ack = input_kind(content_type, body) == "hl7v2" and "json" not in request.headers.get("accept", "")
     try:
-        result = await service.accept(body, content_type)
+        result = await service.accept(body, content_type, access)
     except IssueError as error:
         if not wants_v2_ack:
             raise
@@ -73,7 +76,8 @@ async def accept_message(request: Request, service: Service) -> Response:
     summary="Accept a MedCom FHIR message (CareCommunication)",
     responses=INTAKE_RESPONSES,
 )
-async def process_message(request: Request, service: Service) -> Response:
+async def process_message(request: Request, service: Service, access: RequestAccess) -> Response:
+    require(access, MESSAGES, "c")
     body = await request.body()
     content_type = request.headers.get("content-type", "") or "application/fhir+json"
     if input_kind(content_type, body) != "fhir":
@@ -83,4 +87,4 @@ async def process_message(request: Request, service: Service) -> Response:
             message_id="intake.unsupported-media-type",
             status=415,
         )
-    return _accepted(request, await service.accept(body, content_type))
+    return _accepted(request, await service.accept(body, content_type, access))

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeRecord, NoticeState
+from gateway.security.scopes import MESSAGES
 from gateway.services.delivery import MessageService
 
 router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
@@ -38,23 +40,30 @@ def _summary(record: NoticeRecord) -> dict[str, Any]:
 @router.get("", summary="Notices in the outbox, oldest first")
 async def list_notices(
     service: Service,
+    access: RequestAccess,
     state: NoticeState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[dict[str, Any]]:
+    require(access, MESSAGES, "r")
     return [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
 
 
 @router.post("/retry-dead", summary="Dead-lettered notices (all, or those named) back to pending")
-async def retry_dead(service: Service, notice: Annotated[list[str] | None, Query()] = None) -> list[dict[str, Any]]:
+async def retry_dead(
+    service: Service, access: RequestAccess, notice: Annotated[list[str] | None, Query()] = None
+) -> list[dict[str, Any]]:
+    require(access, MESSAGES, "u")
     return [_summary(record) for record in await service.retry_dead(notice)]
 
 
 @router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
-async def show(message_id: str, service: Service) -> dict[str, Any]:
+async def show(message_id: str, service: Service, access: RequestAccess) -> dict[str, Any]:
+    require(access, MESSAGES, "r")
     return await service.show(message_id)
 
 
 @router.post("/{message_id}/replay", summary="Send the message's notices again (same MessageHeader.id, new Bundle.id)")
-async def replay(message_id: str, service: Service) -> list[dict[str, Any]]:
+async def replay(message_id: str, service: Service, access: RequestAccess) -> list[dict[str, Any]]:
+    require(access, MESSAGES, "u")
     return [_summary(record) for record in await service.replay_inbound(message_id)]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.deps import fhir_base
+from gateway.api.security import RequestAccess
 from gateway.fhir.parsing import parse_json
 from gateway.services.plans import PlanService
 from mappings.documents.plan import plan_document_json_schema
@@ -46,9 +48,9 @@ async def schema() -> dict[str, Any]:
     responses=ERRORS,
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": plan_document_json_schema()}}}},
 )
-async def create_plan(request: Request, service: Service, base: Base) -> Response:
+async def create_plan(request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
     data = parse_json(await request.body())
-    receipt = await run_in_threadpool(service.accept, base, data)
+    receipt = await run_in_threadpool(partial(service.accept, base, data, access=access))
     return JSONResponse(
         receipt.to_json(),
         status_code=201 if receipt.created else 200,
@@ -57,13 +59,18 @@ async def create_plan(request: Request, service: Service, base: Base) -> Respons
 
 
 @router.put("/{plan_id}", summary="New version of a plan after a coordination meeting", responses=ERRORS)
-async def update_plan(plan_id: str, request: Request, service: Service, base: Base) -> Response:
+async def update_plan(plan_id: str, request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
     data = parse_json(await request.body())
-    receipt = await run_in_threadpool(service.accept, base, data, expected_plan_id=plan_id)
+    receipt = await run_in_threadpool(partial(service.accept, base, data, expected_plan_id=plan_id, access=access))
     return JSONResponse(receipt.to_json(), status_code=201 if receipt.created else 200)
 
 
 @router.get("/{plan_id}", summary="The plan document rebuilt from the stored FHIR resources")
-async def read_plan(plan_id: str, service: Service, version: int | None = None) -> Response:
-    document = await run_in_threadpool(service.read, plan_id, version)
+async def read_plan(
+    plan_id: str,
+    service: Service,
+    access: RequestAccess,
+    version: Annotated[int | None, Query(ge=1, le=1_000_000_000)] = None,
+) -> Response:
+    document = await run_in_threadpool(service.read, plan_id, version, access)
     return Response(document.model_dump_json(exclude_none=True), media_type="application/json")

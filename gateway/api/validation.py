@@ -7,6 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.render import fhir_json
+from gateway.api.security import RequestAccess
 from gateway.fhir.parsing import parse_json
 from gateway.services.validation import validate_resource
 
@@ -24,10 +25,12 @@ async def _validate(request: Request, resource_type: str | None, profile: str | 
 
 
 @router.post("/$validate", summary="Validate a resource against its meta.profile or `profile`", responses=RESPONSES)
-async def validate_any(request: Request, profile: str | None = None) -> Response:
+async def validate_any(request: Request, _access: RequestAccess, profile: str | None = None) -> Response:
     return await _validate(request, None, profile)
 
 
 @router.post("/{resource_type}/$validate", summary="Validate a resource of this type", responses=RESPONSES)
-async def validate_type(resource_type: str, request: Request, profile: str | None = None) -> Response:
+async def validate_type(
+    resource_type: str, request: Request, _access: RequestAccess, profile: str | None = None
+) -> Response:
     return await _validate(request, resource_type, profile)

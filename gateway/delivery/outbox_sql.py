@@ -56,9 +56,14 @@ class InboundRecord:
     body: str | None = None
 
 
+#: Called inside `record_attempt`'s transaction (the delivery audit trail is written with the attempt).
+AttemptHook = Callable[[Connection, Claim, Attempt], None]
+
+
 class SqlOutbox:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, on_attempt: AttemptHook | None = None) -> None:
         self.engine = engine
+        self.on_attempt = on_attempt
         self._postgresql = engine.dialect.name == "postgresql"
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
@@ -86,7 +91,10 @@ class SqlOutbox:
         now: datetime,
         *,
         inbound: InboundRecord | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> EnqueueResult:
+        """`also` writes more rows in the same transaction (intake's AuditEvents), only when the notices are new."""
+
         def work(connection: Connection) -> EnqueueResult:
             existing = connection.execute(
                 select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
@@ -108,6 +116,8 @@ class SqlOutbox:
                     )
                     for notice in notices:
                         connection.execute(insert(n).values(**_new_row(inbound_message_id, notice, now)))
+                    if also is not None:
+                        also(connection)
             except IntegrityError as error:
                 raise IssueError.single(
                     "conflict",
@@ -171,6 +181,8 @@ class SqlOutbox:
                 select(func.count()).select_from(t.outbox_attempt).where(t.outbox_attempt.c.notice_id == notice_id)
             ).scalar_one()
             connection.execute(insert(t.outbox_attempt).values(**_attempt_row(notice_id, number + 1, attempt)))
+            if self.on_attempt is not None:
+                self.on_attempt(connection, claim, attempt)
             current = connection.execute(select(n.c.state, n.c.lease_token, n.c.attempts).where(n.c.id == notice_id))
             row = current.mappings().first()
             if row is None or row["state"] != "sending" or row["lease_token"] != claim.token:

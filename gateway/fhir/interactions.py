@@ -21,7 +21,7 @@ from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.store.dates import date_range
 from gateway.store.ports import HistoryPage, ResourceStore, ResourceTransaction, SearchPage, StoredResource
 from gateway.store.search_params import GATEWAY_WRITTEN, SEARCH_PARAMS, SUPPORTED_TYPES
-from gateway.store.search_query import Criterion, SearchQuery, parse_search
+from gateway.store.search_query import MAX_PAGING_NUMBER, Criterion, SearchQuery, parse_search
 from mappings.issues import Issue, IssueError
 
 Resource = dict[str, Any]
@@ -85,8 +85,8 @@ class FhirService:
         self, base: str, resource_type: str, resource_id: str, version: str, access: Access = OPEN
     ) -> FhirResponse:
         require_type(resource_type)
-        if not version.isdigit():
-            raise IssueError.single("invalid", f"Version id {version!r} is not a number", status=404)
+        if not version.isdigit() or int(version) > MAX_PAGING_NUMBER:
+            raise IssueError.single("not-found", f"There is no version {version[:40]!r}", status=404)
         return self.guarded(
             access, lambda tx: self.vread_in(tx, base, resource_type, resource_id, int(version), access)
         )
@@ -107,6 +107,11 @@ class FhirService:
         stored = tx.vread(resource_type, resource_id, version)
         access.record(tx, AuditRecord("R", "vread", [stored]))
         return resource_response(base, stored, 200)
+
+    def check_visible(
+        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
+    ) -> StoredResource:
+        return self._visible_or_hidden(tx, access, stored, subtype)
 
     def _visible_or_hidden(
         self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
@@ -340,8 +345,10 @@ class FhirService:
         count, offset, since = self.paging.default_count, 0, None
         for key, value in pairs:
             if key in ("_count", "_offset"):
-                if not value.isdigit():
-                    raise IssueError.single("invalid", f"{key} must be a non-negative integer", expression=key)
+                if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
+                    raise IssueError.single(
+                        "invalid", f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}", expression=key
+                    )
                 if key == "_count":
                     count = min(int(value), self.paging.max_count)
                 else:

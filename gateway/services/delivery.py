@@ -12,16 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gateway.clock import Clock, IdSource, system_random
 from gateway.config import Settings
 from gateway.delivery.directory import RecipientDirectory
-from gateway.delivery.outbox import NoticeDetail, NoticeRecord, NoticeState
-from gateway.delivery.outbox_sql import SqlOutbox
+from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState
+from gateway.delivery.outbox_sql import AttemptHook, SqlOutbox
+from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Worker, WorkerSettings
+from gateway.store.sql import SqlResourceTransaction
+from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
 
 
@@ -56,6 +59,31 @@ def build_worker(
         ack_policy=ack_policy(settings),
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
     )
+
+
+def delivery_audit(clock: Clock, ids: IdSource) -> AttemptHook:
+    """Every delivery attempt leaves an AuditEvent (BALP export/transmit), in the attempt's own transaction."""
+
+    def write(connection: Connection, claim: Claim, attempt: Attempt) -> None:
+        notice = claim.notice
+        event = audit_event(
+            action="E",
+            subtype="deliver",
+            outcome="0" if attempt.outcome is OutcomeKind.DELIVERED else "4",
+            recorded=attempt.finished_at,
+            agent=AuditAgent("careplan-gateway-delivery", organisation_name="delivery worker"),
+            observer="careplan-gateway delivery worker",
+            reason=(
+                f"{notice.kind} (MessageHeader {notice.message_header_id}, Bundle {attempt.bundle_id}) to "
+                f"{notice.recipient}: {attempt.outcome.value}"
+                + (f" HTTP {attempt.status}" if attempt.status else "")
+                + (f" {attempt.failure}" if attempt.failure else "")
+            ),
+            event_id=ids.new_id(),
+        )
+        SqlResourceTransaction(connection, clock).create(event, resource_id=event["id"])
+
+    return write
 
 
 class MessageService:

@@ -16,15 +16,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import Clock, IdSource
 from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import NewNotice, NoticeRecord
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
+from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
 from gateway.services.notices import NoticePlanner, PlannedNotice
 from gateway.services.plans import PlanService
+from gateway.store.sql import SqlResourceTransaction
 from mappings.context import ExplainCollector, MappingContext
 from mappings.documents.discharge import AdtEvent, CareCommunicationMessage, Correspondence, DischargeLetter
 from mappings.issues import Issue, IssueError
@@ -126,7 +129,7 @@ class IntakeService:
             return kind, parse_oioxml(body, limits=self.limits)
         return kind, parse_fhir_message(body, content_type, limits=self.limits)
 
-    async def accept(self, body: bytes, content_type: str) -> IntakeResult:
+    async def accept(self, body: bytes, content_type: str, access: Access = OPEN) -> IntakeResult:
         kind, document = self.parse(body, content_type)
         message_id = str(uuid.uuid5(INBOUND_NAMESPACE, _source_key(document)))
         existing = await self.outbox.for_inbound(message_id)
@@ -145,7 +148,8 @@ class IntakeService:
             "notices": [{"kind": p.kind, "recipient": p.recipient.name, "disclosure": p.disclosure} for p in planned],
         }
         inbound = InboundRecord(content_type, summary, base64.b64encode(body).decode("ascii"))
-        result = await self.outbox.enqueue(message_id, notices, now, inbound=inbound)
+        also = self._audit(access, kind, message_id, planned) if access.audits else None
+        result = await self.outbox.enqueue(message_id, notices, now, inbound=inbound, also=also)
         notes = tuple(f"{p.kind} → {p.recipient.name}: {p.disclosure}" for p in planned if p.disclosure)
         return IntakeResult(message_id, result.created, kind, result.notices, notes, _adt(document))
 
@@ -157,6 +161,20 @@ class IntakeService:
         planned = self._plan(document, ctx)
         self._validate(planned)
         return Preview(tuple(planned), tuple(collector.pairs) if collector else ())
+
+    def _audit(
+        self, access: Access, kind: str, message_id: str, planned: list[PlannedNotice]
+    ) -> Callable[[Connection], None]:
+        """AuditEvents for the intake and for each disclosure it decided, written with the outbox rows."""
+
+        def write(connection: Connection) -> None:
+            tx = SqlResourceTransaction(connection, self.clock)
+            access.record(tx, AuditRecord("C", "create", detail=f"intake of {kind} message {message_id}"))
+            for notice in planned:
+                detail = f"{notice.kind} to {notice.recipient.name}: {notice.disclosure or 'no plan content'}"
+                access.record(tx, AuditRecord("E", "disclose", detail=detail))
+
+        return write
 
     def _plan(self, document: Any, ctx: MappingContext) -> list[PlannedNotice]:
         planner = NoticePlanner(self.directory(), self.plans)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.fhir.access import OPEN, Access
 from gateway.fhir.interactions import FhirService
 from gateway.fhir.transactions import BundleProcessor
 from gateway.store.ports import ResourceTransaction, iterate_references
@@ -22,6 +23,8 @@ CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 PATIENT_PRIVACY = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
 
 Resource = dict[str, Any]
+#: Types whose read scope `GET /plans/{id}` needs; the team's people and organisations come with the CareTeam.
+PLAN_SCOPED_TYPES = frozenset({"CarePlan", "CareTeam", "Goal", "Consent", "Patient"})
 #: How far `read_plan` follows references from the CarePlan (plan -> team -> member -> organisation).
 MAX_REFERENCE_DEPTH = 4
 
@@ -61,7 +64,9 @@ class PlanService:
         bundle = transaction_from_plan(document, self.context)
         return str(next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CarePlan"))
 
-    def accept(self, base: str, data: object, *, expected_plan_id: str | None = None) -> PlanReceipt:
+    def accept(
+        self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
+    ) -> PlanReceipt:
         """Store a plan document as one FHIR transaction; a repeat of the same plan changes nothing."""
         document = parse_plan_document(data)
         if expected_plan_id is not None and self.plan_id_for(document) != expected_plan_id:
@@ -73,7 +78,7 @@ class PlanService:
                 message_id="plan.source-mismatch",
                 status=422,
             )
-        reply = BundleProcessor(self.fhir).process(base, transaction_from_plan(document, self.context))
+        reply = BundleProcessor(self.fhir, access).process(base, transaction_from_plan(document, self.context))
         assert reply.body is not None
         resources: dict[str, list[str]] = defaultdict(list)
         plan_id, version, created = "", "", False
@@ -85,12 +90,26 @@ class PlanService:
                 created = entry["response"]["status"].startswith("201")
         return PlanReceipt(plan_id, version, created, dict(resources))
 
-    def read(self, plan_id: str, version: int | None = None) -> PlanDocument:
-        with self.fhir.store.reading() as tx:
-            plan = (tx.vread("CarePlan", plan_id, version) if version else tx.read("CarePlan", plan_id)).resource
-            assert plan is not None
-            closure = _reference_closure(tx, plan)
-        return plan_from_fhir(closure, self.context)
+    def read(self, plan_id: str, version: int | None = None, access: Access = OPEN) -> PlanDocument:
+        """The plan document; every resource it is rebuilt from must be readable and disclosed to the caller."""
+
+        def work(tx: ResourceTransaction) -> dict[str, list[Resource]]:
+            if version:
+                response = self.fhir.vread_in(tx, "", "CarePlan", plan_id, version, access)
+            else:
+                response = self.fhir.read_in(tx, "", "CarePlan", plan_id, access)
+            assert response.body is not None
+            closure = _reference_closure(tx, response.body)
+            for resource_type, resources in closure.items():
+                if resource_type in PLAN_SCOPED_TYPES:
+                    access.require(resource_type, "r")
+                for resource in resources:
+                    current = tx.read_current(resource_type, resource["id"])
+                    if current is not None and resource_type != "CarePlan":
+                        self.fhir.check_visible(tx, access, current, "read")
+            return closure
+
+        return plan_from_fhir(self.fhir.guarded(access, work), self.context)
 
     def current_plan_for(self, cpr: str) -> StoredPlan | None:
         """The citizen's newest active plan (by last update) with its consent; None when there is none.

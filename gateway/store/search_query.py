@@ -169,9 +169,13 @@ def _parse_include(
     return Include(source, param, target, reverse)
 
 
+#: Paging numbers beyond this are refused (the databases' integers are 64-bit; nobody pages a billion deep).
+MAX_PAGING_NUMBER = 1_000_000_000
+
+
 def _non_negative(key: str, value: str, issues: list[Issue]) -> int:
-    if not value.isdigit():
-        issues.append(_bad(key, f"{key} must be a non-negative integer, not {value!r}"))
+    if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
+        issues.append(_bad(key, f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}, not {value[:40]!r}"))
         return 0
     return int(value)
 

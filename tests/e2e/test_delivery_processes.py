@@ -118,5 +118,7 @@ def test_sigkill_during_delivery_loses_nothing_and_duplicates_nothing(
     assert len(resends) >= 2, "the dropped deliveries were sent again"
     assert all(r["delivery"] in ("resend", "duplicate") for r in resends)
     attempts = sum(len(n["attempts"]) for n in notices)
-    print(f"crash loop: {kills} SIGKILLs, {len(expected)} notices, {attempts} attempts recorded, "
-          f"{len(raw)} deliveries seen by the receiver, {len(resends)} of them resends, 0 lost, 0 duplicated")
+    print(
+        f"crash loop: {kills} SIGKILLs, {len(expected)} notices, {attempts} attempts recorded, "
+        f"{len(raw)} deliveries seen by the receiver, {len(resends)} of them resends, 0 lost, 0 duplicated"
+    )

@@ -32,6 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "GATEWAY_DATA_DIR": str(data_dir),
         "GATEWAY_CONFIG_FILE": str(data_dir / "none.toml"),
+        "GATEWAY_INSECURE_NO_AUTH": "true",
     }
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(

@@ -40,7 +40,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @pytest.fixture
 async def db_client(engine: Engine, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(data_dir=tmp_path), engine=engine, clock=SystemClock(), ids=SequenceIds())
+    app = create_app(
+        Settings(data_dir=tmp_path, insecure_no_auth=True), engine=engine, clock=SystemClock(), ids=SequenceIds()
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
         yield client

@@ -33,8 +33,9 @@ class Service:
 
     def start(self, timeout: float = 30) -> Service:
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(self.command, env={**os.environ, **self.env}, stdout=handle,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            self.command, env={**os.environ, **self.env}, stdout=handle, stderr=subprocess.STDOUT
+        )
         handle.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -72,6 +73,7 @@ def gateway(data_dir: Path, directory: Path, **settings: str) -> Service:
         "GATEWAY_DELIVERY_MAX_DELAY_SECONDS": "1",
         "GATEWAY_DELIVERY_TIMEOUT_SECONDS": "5",
         "GATEWAY_DELIVERY_LEASE_SECONDS": "3",
+        "GATEWAY_INSECURE_NO_AUTH": "true",
         **{f"GATEWAY_{key.upper()}": value for key, value in settings.items()},
     }
     command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]

@@ -22,7 +22,7 @@ HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
 @pytest.fixture
 def app(tmp_path: Path, clock: Any) -> FastAPI:
     scenario.write_directory(tmp_path / "directory.yaml", GP, MUNICIPALITY)
-    return create_app(Settings(data_dir=tmp_path), clock=clock, ids=SequenceIds())
+    return create_app(Settings(data_dir=tmp_path, insecure_no_auth=True), clock=clock, ids=SequenceIds())
 
 
 async def plan(client: httpx.AsyncClient, **consent: Any) -> None:

@@ -1,0 +1,248 @@
+"""Authentication, SMART scopes, consent-enforced access and the audit trail, through the API with auth on.
+
+Cast (synthetic, see tests/support/scenario.py): the region writes the citizen's plan; the citizen consents to
+Slagelse municipality (her social worker's organisation) and her GP seeing it, not Herlev municipality.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from gateway.api import create_app
+from gateway.clock import SequenceIds
+from gateway.config import Settings
+from gateway.security.tokens import LocalSigningKey, issue_token
+from tests.support import scenario
+
+CLIENTS = {
+    "region": (
+        {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
+        ["system/*.cruds", "system/Messages.cr"],
+    ),
+    "slagelse": (
+        {
+            "name": "Slagelse Kommune, Socialpsykiatri",
+            "sor": "375431000016008",
+            "gln": "5790001348120",
+            "municipality": "0330",
+        },
+        ["system/CarePlan.rs", "system/CareTeam.rs", "system/Goal.rs", "system/Consent.rs", "system/Patient.rs"],
+    ),
+    "herlev": (
+        {"name": "Herlev Kommune", "sor": "953741000016009", "gln": "5790000121441", "municipality": "0163"},
+        ["system/CarePlan.rs", "system/CareTeam.rs", "system/Goal.rs", "system/Patient.rs"],
+    ),
+    "auditor": (
+        {"name": "Region, databeskyttelse", "sor": "265161000016000", "gln": "5790000209354"},
+        ["system/AuditEvent.rs"],
+    ),
+    "slow": (
+        {"name": "Rate limited client", "sor": "123456789012", "gln": "5790000209354"},
+        ["system/Patient.rs"],
+    ),
+}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    clients = [
+        {"client_id": name, "organisation": organisation, "scopes": scopes}
+        | ({"rate_limit": 2} if name == "slow" else {})
+        for name, (organisation, scopes) in CLIENTS.items()
+    ]
+    (tmp_path / "clients.yaml").write_text(yaml.safe_dump({"clients": clients}, allow_unicode=True), "utf-8")
+    scenario.write_directory(tmp_path / "directory.yaml", "http://127.0.0.1:9/gp", "http://127.0.0.1:9/kommune")
+    return Settings(data_dir=tmp_path, rate_limit_burst=2)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Any) -> FastAPI:
+    return create_app(settings, clock=clock, ids=SequenceIds())
+
+
+@pytest.fixture
+def token(settings: Settings, clock: Any):  # type: ignore[no-untyped-def]
+    key = LocalSigningKey.load_or_create(settings.data_dir)
+
+    def make(client: str, **overrides: Any) -> dict[str, str]:
+        signing_key = overrides.pop("key", key)
+        arguments: dict[str, Any] = {
+            "client_id": client,
+            "scopes": " ".join(CLIENTS[client][1]),
+            "issuer": settings.token_issuer,
+            "audience": settings.token_audience,
+            "now": clock.now(),
+            "lifetime": timedelta(hours=1),
+        } | overrides
+        return {"Authorization": f"Bearer {issue_token(signing_key, **arguments)}"}
+
+    return make
+
+
+@pytest.fixture
+async def plan_id(client: httpx.AsyncClient, token: Any) -> str:
+    response = await client.post("/plans", json=scenario.plan_document(), headers=token("region"))
+    assert response.status_code == 201, response.text
+    return str(response.json()["planId"])
+
+
+def outcome(response: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return body
+
+
+async def test_no_token_is_401_with_bearer_challenge(client: httpx.AsyncClient) -> None:
+    response = await client.get("/fhir/CarePlan")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert outcome(response)["issue"][0]["code"] == "login"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["expired", "wrong-audience", "forged", "garbage"],
+)
+async def test_bad_tokens_are_401(
+    client: httpx.AsyncClient, token: Any, clock: Any, tmp_path: Path, tamper: str
+) -> None:
+    if tamper == "expired":
+        headers = token("slagelse", now=clock.now() - timedelta(hours=3))
+    elif tamper == "wrong-audience":
+        headers = token("slagelse", audience="https://someone-else.example/fhir")
+    elif tamper == "forged":
+        headers = token("slagelse", key=LocalSigningKey.load_or_create(tmp_path / "other"))
+    else:
+        headers = {"Authorization": "Bearer not.a.jwt"}
+    response = await client.get("/fhir/CarePlan", headers=headers)
+    assert response.status_code == 401
+    assert "Bearer ey" not in response.text
+
+
+async def test_too_few_scopes_is_403_naming_the_scope(client: httpx.AsyncClient, token: Any) -> None:
+    response = await client.post(
+        "/fhir/CarePlan",
+        json={"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": {"reference": "Patient/x"}},
+        headers=token("slagelse"),
+    )
+    assert response.status_code == 403
+    assert "system/CarePlan.c" in outcome(response)["issue"][0]["diagnostics"]
+
+
+async def test_consent_decides_who_reads_the_plan(client: httpx.AsyncClient, token: Any, plan_id: str) -> None:
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("slagelse"))).status_code == 200
+    hidden = await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("herlev"))
+    assert hidden.status_code == 404
+    for path in (f"/plans/{plan_id}", f"/fhir/CarePlan/{plan_id}/_history", f"/fhir/CarePlan/{plan_id}/_history/1"):
+        assert (await client.get(path, headers=token("herlev"))).status_code == 404, path
+    assert (await client.get(f"/plans/{plan_id}", headers=token("slagelse"))).status_code == 200
+
+
+async def test_searches_filter_silently_and_include_cannot_leak(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    query = "/fhir/CarePlan?_include=CarePlan:care-team&_include=CarePlan:goal"
+    seen = (await client.get(query, headers=token("slagelse"))).json()
+    assert seen["total"] == 1
+    assert {e["resource"]["resourceType"] for e in seen["entry"]} >= {"CarePlan", "CareTeam", "Goal"}
+    unseen = (await client.get(query, headers=token("herlev"))).json()
+    assert unseen["total"] == 0 and "entry" not in unseen
+    teams = (await client.get("/fhir/CareTeam?_revinclude=CarePlan:care-team", headers=token("herlev"))).json()
+    assert teams["total"] == 0 and "entry" not in teams
+    history = (await client.get("/fhir/CarePlan/_history", headers=token("herlev"))).json()
+    assert history["total"] == 0
+
+
+async def test_withdrawn_consent_takes_effect_at_once(client: httpx.AsyncClient, token: Any, plan_id: str) -> None:
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("slagelse"))).status_code == 200
+    withdrawn = scenario.plan_document()
+    withdrawn["consent"]["decision"] = "withdrawn"
+    assert (await client.put(f"/plans/{plan_id}", json=withdrawn, headers=token("region"))).status_code == 200
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("slagelse"))).status_code == 404
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).status_code == 200, "authored"
+
+
+async def test_audit_trail_records_reads_and_denials_for_the_auditor_only(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("slagelse"))
+    await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("herlev"))
+    await client.get("/fhir/CarePlan")  # no token
+    assert (await client.get("/fhir/AuditEvent", headers=token("slagelse"))).status_code == 403
+    trail = (await client.get("/fhir/AuditEvent?_count=200", headers=token("auditor"))).json()
+    events = [e["resource"] for e in trail["entry"]]
+
+    def by(client_id: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in events
+            if any(a.get("who", {}).get("identifier", {}).get("value") == client_id for a in e["agent"])
+        ]
+
+    read_ok = [e for e in by("slagelse") if e["action"] == "R" and e["outcome"] == "0"]
+    assert any(f"CarePlan/{plan_id}" in str(e["entity"]) for e in read_ok)
+    denied = [e for e in by("herlev") if e["outcome"] == "4"]
+    assert any(f"CarePlan/{plan_id}" in str(e.get("entity")) for e in denied)
+    assert any(e["outcome"] == "4" and "authentication refused" in e.get("outcomeDesc", "") for e in events)
+    assert by("region"), "the writes are audited too"
+
+
+async def test_audit_events_cannot_be_written_through_the_api(client: httpx.AsyncClient, token: Any) -> None:
+    event = {
+        "resourceType": "AuditEvent",
+        "type": {"code": "rest"},
+        "recorded": "2026-01-01T00:00:00Z",
+        "agent": [{"requestor": True}],
+        "source": {"observer": {"display": "x"}},
+    }
+    response = await client.post("/fhir/AuditEvent", json=event, headers=token("region"))
+    assert response.status_code == 403
+
+
+async def test_rate_limit_gives_429_with_retry_after(client: httpx.AsyncClient, token: Any) -> None:
+    statuses = [(await client.get("/fhir/Patient", headers=token("slow"))).status_code for _ in range(6)]
+    assert 429 in statuses
+    limited = await client.get("/fhir/Patient", headers=token("slow"))
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+async def test_every_route_is_behind_the_access_check(app: FastAPI) -> None:
+    from fastapi.routing import APIRoute
+
+    from gateway.api.security import PUBLIC_PATHS, access_for
+
+    def depends_on_access(route: APIRoute) -> bool:
+        stack = list(route.dependant.dependencies)
+        while stack:
+            dependency = stack.pop()
+            if dependency.call is access_for:
+                return True
+            stack.extend(dependency.dependencies)
+        return False
+
+    unguarded = [
+        route.path
+        for route in app.routes
+        if isinstance(route, APIRoute) and route.path not in PUBLIC_PATHS and not depends_on_access(route)
+    ]
+    assert unguarded == []
+
+
+async def test_no_cpr_number_reaches_the_logs(
+    client: httpx.AsyncClient, token: Any, plan_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gateway.security.masking import install_privacy_filter
+
+    install_privacy_filter()
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("gateway.test").info("request for identifier=urn:oid:1.2.208.176.1.2|%s", scenario.CPR)
+    await client.get(f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{scenario.CPR}", headers=token("slagelse"))
+    assert scenario.CPR not in caplog.text
