@@ -42,13 +42,13 @@ class Authorities:
     clock: Clock
     ids: IdSource
     verifier: TokenVerifier | None
-    registry: ClientRegistry
+    registry_file: RegistryFile | None
     limiter: RateLimiter | None
 
     @classmethod
     def build(cls, settings: Settings, store: ResourceStore, clock: Clock, ids: IdSource) -> Authorities:
         if settings.insecure_no_auth:
-            return cls(settings, store, clock, ids, None, ClientRegistry({}), None)
+            return cls(settings, store, clock, ids, None, None, None)
         jwks = (
             _jwks_from_file(settings.jwks_file)
             if settings.jwks_file
@@ -61,19 +61,32 @@ class Authorities:
             clock=clock,
             leeway_seconds=settings.token_leeway_seconds,
         )
-        clients_file = settings.effective_clients_file()
-        registry = ClientRegistry.from_file(clients_file) if clients_file.is_file() else ClientRegistry({})
-        if not len(registry):
+        registry_file = RegistryFile(settings.effective_clients_file())
+        if not len(registry_file()):
             log.warning(
-                "no clients registered (%s): every request will be refused; see `gateway clients add`", clients_file
+                "no clients registered yet (%s); `gateway token create` registers the local administrator",
+                registry_file.path,
             )
-        limiter = RateLimiter(
-            settings.rate_limit_per_minute,
-            settings.rate_limit_burst,
-            clock,
-            per_client={c.client_id: c.rate_limit for c in registry if c.rate_limit},
-        )
-        return cls(settings, store, clock, ids, verifier, registry, limiter)
+        limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, clock)
+        return cls(settings, store, clock, ids, verifier, registry_file, limiter)
+
+
+class RegistryFile:
+    """The client registry from its file, re-read when the file changes (so `gateway clients add` and
+    `gateway token create` take effect without a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._loaded: tuple[float, ClientRegistry] | None = None
+
+    def __call__(self) -> ClientRegistry:
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return ClientRegistry({})
+        if self._loaded is None or self._loaded[0] != mtime:
+            self._loaded = (mtime, ClientRegistry.from_file(self.path))
+        return self._loaded[1]
 
 
 def _jwks_from_file(path: Path) -> dict[str, Any]:
@@ -88,16 +101,17 @@ def _jwks_from_file(path: Path) -> dict[str, Any]:
 
 def access_for(request: Request) -> Access:
     authorities: Authorities = request.app.state.authorities
-    if authorities.verifier is None:
+    if authorities.verifier is None or authorities.registry_file is None:
         return OPEN
     now = authorities.clock.now()
+    registry = authorities.registry_file()
     try:
-        caller = authenticate(request.headers.get("authorization"), authorities.verifier, authorities.registry, now)
+        caller = authenticate(request.headers.get("authorization"), authorities.verifier, registry, now)
     except IssueError as error:
         _record_refused_login(authorities, request, error)
         raise
     if authorities.limiter is not None:
-        authorities.limiter.enforce(caller.client_id)
+        authorities.limiter.enforce(caller.client_id, caller.rate_limit)
     return RequestGuard(caller, authorities.store, authorities.clock, authorities.ids, str(request.base_url))
 
 

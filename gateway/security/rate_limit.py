@@ -35,10 +35,12 @@ class RateLimiter:
         self._per_client = dict(per_client or {})
         self._buckets: dict[str, _Bucket] = {}
 
-    def check(self, client_id: str) -> float | None:
-        """Take one token: None when allowed, else the seconds until the next token (nothing is taken)."""
+    def check(self, client_id: str, rate_per_minute: float | None = None) -> float | None:
+        """Take one token: None when allowed, else the seconds until the next token (nothing is taken).
+
+        `rate_per_minute` overrides the configured rate for this client (the registry's current value)."""
         now = self._clock.now()
-        per_second = self._per_client.get(client_id, self._rate) / 60.0
+        per_second = (rate_per_minute or self._per_client.get(client_id, self._rate)) / 60.0
         bucket = self._buckets.get(client_id)
         if bucket is None:
             bucket = self._buckets[client_id] = _Bucket(float(self._burst), now)
@@ -51,9 +53,9 @@ class RateLimiter:
             return None
         return (1.0 - bucket.tokens) / per_second
 
-    def enforce(self, client_id: str) -> None:
+    def enforce(self, client_id: str, rate_per_minute: float | None = None) -> None:
         """`check`, raising 429 (`throttled`, `Retry-After` in whole seconds) when the client must wait."""
-        wait = self.check(client_id)
+        wait = self.check(client_id, rate_per_minute)
         if wait is None:
             return
         seconds = max(1, math.ceil(wait))
