@@ -19,7 +19,7 @@ from mappings.issues import Issue, IssueError
 STATUS_BY_CODE: dict[str, int] = {
     "structure": 400,
     "invalid": 400,
-    "too-long": 413,
+    "too-long": 400,  # an element over its limit; a whole body over the limit pins 413 itself
     "not-supported": 400,
     "required": 400,
     "value": 400,
@@ -36,7 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "security": 400,  # hostile content (DTDs, entities); authorisation failures pin 401/403 themselves
     "forbidden": 403,
     "throttled": 429,
-    "too-costly": 422,
+    "too-costly": 400,  # e.g. an HL7 v2 message with absurdly many segments
     "exception": 500,
     "transient": 503,
     "timeout": 504,

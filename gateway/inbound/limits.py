@@ -37,6 +37,7 @@ class Limits:
                 f"message is {len(data)} bytes; the limit is {self.max_bytes} bytes",
                 expression="(body)",
                 message_id="inbound.too-large",
+                status=413,
             )
         if not data.strip():
             raise IssueError.single(
