@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -77,3 +78,40 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+OUR_LOGGERS = ("gateway", "mappings", "fixtures", "uvicorn", "alembic")
+
+
+class _Collector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(OUR_LOGGERS):
+            return
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a log line that cannot be formatted is not our concern here
+            self.lines.append(str(record.msg))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_cpr_in_any_log_line() -> Iterator[None]:
+    """Issue 7: CPR numbers never appear in logs. Every line our code (gateway, mappings, fixtures, and the uvicorn
+    and alembic loggers it drives) logs during the whole test run is collected raw, before any masking filter, and
+    checked at the end of the session: the code must not log them in the first place (the privacy filter on the
+    production handlers is a second line, tested on its own and in the real-process tests)."""
+    from gateway.security.masking import mask_cpr
+
+    collector = _Collector()
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(collector)
+    yield
+    root.removeHandler(collector)
+    root.setLevel(level)
+    leaking = [line for line in collector.lines if mask_cpr(line) != line]
+    assert not leaking, f"{len(leaking)} log lines carry a CPR number, e.g. {mask_cpr(leaking[0])!r}"

@@ -66,8 +66,13 @@ def test_discharge_reaches_gp_and_municipality(
             ids.append(reply.json()["messageId"])
         notices = wait_until_delivered(gateway.url, ids)
         assert {n["state"] for n in notices} == {"acknowledged"}, notices
+        by_cpr = httpx.get(f"{gateway.url}/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{scenario.CPR}")
+        assert by_cpr.json()["total"] == 1
     finally:
         gateway.stop()
+    log = (tmp_path / "gateway.log").read_text(errors="replace")
+    assert "GET /fhir/Patient?identifier=" in log, "the access log line is there..."
+    assert scenario.CPR not in log, "...with the CPR number masked"
     to_gp = received(gp)
     to_municipality = received(municipality)
     assert [r["event"] for r in to_gp] == ["care-communication-message"]
