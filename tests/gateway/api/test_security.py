@@ -246,3 +246,19 @@ async def test_no_cpr_number_reaches_the_logs(
     logging.getLogger("gateway.test").info("request for identifier=urn:oid:1.2.208.176.1.2|%s", scenario.CPR)
     await client.get(f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{scenario.CPR}", headers=token("slagelse"))
     assert scenario.CPR not in caplog.text
+
+
+async def test_a_failed_transaction_leaves_no_audit_of_what_it_did_not_do(
+    client: httpx.AsyncClient, token: Any
+) -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "DELETE", "url": "Patient/does-not-exist"}},
+        ],
+    }
+    assert (await client.post("/fhir", json=bundle, headers=token("region"))).status_code == 404
+    trail = (await client.get("/fhir/AuditEvent?action=C", headers=token("auditor"))).json()
+    assert trail["total"] == 0, "the create rolled back, and its AuditEvent with it"
