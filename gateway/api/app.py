@@ -21,7 +21,7 @@ from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
-from gateway.services.delivery import DirectoryFile, MessageService, build_worker, delivery_audit, http_client
+from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
@@ -93,7 +93,7 @@ def create_app(
     app.state.intake = IntakeService(
         app.state.plans,
         app.state.messages.outbox,
-        DirectoryFile(settings.effective_directory_file()),
+        directory_file(settings.effective_directory_file()),
         clock,
         ids,
         limits=Limits(max_bytes=settings.max_body_bytes),

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 
 from gateway.clock import Clock, IdSource
 from gateway.config import Settings
+from gateway.datafiles import ReloadingFile
 from gateway.fhir.access import OPEN, Access, Denied, Interaction
 from gateway.security.auth import authenticate
 from gateway.security.clients import ClientRegistry
@@ -42,7 +43,7 @@ class Authorities:
     clock: Clock
     ids: IdSource
     verifier: TokenVerifier | None
-    registry_file: RegistryFile | None
+    registry_file: ReloadingFile[ClientRegistry] | None
     limiter: RateLimiter | None
 
     @classmethod
@@ -61,7 +62,10 @@ class Authorities:
             clock=clock,
             leeway_seconds=settings.token_leeway_seconds,
         )
-        registry_file = RegistryFile(settings.effective_clients_file())
+        # Re-read on change, so `gateway clients add` and `gateway token create` take effect without a restart.
+        registry_file = ReloadingFile(
+            settings.effective_clients_file(), ClientRegistry.from_file, lambda: ClientRegistry({})
+        )
         if not len(registry_file()):
             log.warning(
                 "no clients registered yet (%s); `gateway token create` registers the local administrator",
@@ -69,24 +73,6 @@ class Authorities:
             )
         limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, clock)
         return cls(settings, store, clock, ids, verifier, registry_file, limiter)
-
-
-class RegistryFile:
-    """The client registry from its file, re-read when the file changes (so `gateway clients add` and
-    `gateway token create` take effect without a restart)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._loaded: tuple[float, ClientRegistry] | None = None
-
-    def __call__(self) -> ClientRegistry:
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError:
-            return ClientRegistry({})
-        if self._loaded is None or self._loaded[0] != mtime:
-            self._loaded = (mtime, ClientRegistry.from_file(self.path))
-        return self._loaded[1]
 
 
 def _jwks_from_file(path: Path) -> dict[str, Any]:

@@ -29,15 +29,13 @@ Unknown recipients are an `IssueError` with code `business-rule` (HTTP 422 at in
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gateway.datafiles import read_yaml_or_json
 from mappings.issues import Issue, IssueError
 
 _SOR = re.compile(r"\d{11,}")
@@ -112,19 +110,14 @@ class RecipientDirectory:
     @classmethod
     def from_file(cls, path: Path) -> RecipientDirectory:
         """Load a YAML or JSON directory file (format in the module docstring)."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise IssueError.single(
-                "not-found", f"cannot read recipient directory {path}: {exc}", message_id="directory.unreadable"
-            ) from exc
-        try:
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise IssueError.single(
-                "structure", f"{path} is not valid YAML/JSON: {exc}", message_id="directory.unparseable"
-            ) from exc
-        return cls.from_data(data)
+        return cls.from_data(
+            read_yaml_or_json(
+                path,
+                what="recipient directory",
+                unreadable="directory.unreadable",
+                unparseable="directory.unparseable",
+            )
+        )
 
     @classmethod
     def from_data(cls, data: Any) -> RecipientDirectory:

@@ -23,15 +23,13 @@ Example: `fixtures/clients.example.yaml`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gateway.datafiles import read_yaml_or_json
 from gateway.security.scopes import ScopeSet
 from mappings.issues import Issue, IssueError
 from mappings.plan.codes import GLN_SYSTEM, MUNICIPALITY_SYSTEM, PROVIDER_NUMBER_SYSTEM, SOR_SYSTEM
@@ -86,21 +84,11 @@ class ClientRegistry:
 
     @classmethod
     def from_file(cls, path: Path) -> ClientRegistry:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise IssueError.single(
-                "not-found", f"Cannot read client registry {path}: {error.strerror}", message_id="clients.unreadable"
-            ) from error
-        try:
-            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as error:
-            raise IssueError.single(
-                "structure",
-                f"Client registry {path} is not valid {path.suffix or 'YAML'}: {error}",
-                message_id="clients.syntax",
-            ) from error
-        return cls.from_data(data)
+        return cls.from_data(
+            read_yaml_or_json(
+                path, what="client registry", unreadable="clients.unreadable", unparseable="clients.syntax"
+            )
+        )
 
     @classmethod
     def from_data(cls, data: Any) -> ClientRegistry:

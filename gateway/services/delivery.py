@@ -6,7 +6,7 @@ here), the retry and acknowledgement-timeout policies.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 
 from gateway.clock import Clock, IdSource, system_random
 from gateway.config import Settings
+from gateway.datafiles import ReloadingFile
 from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState
 from gateway.delivery.outbox_sql import AttemptHook, SqlOutbox
@@ -166,30 +167,17 @@ def notice_json(detail: NoticeDetail) -> dict[str, Any]:
     }
 
 
-class DirectoryFile:
+def directory_file(path: Path | None) -> Callable[[], RecipientDirectory]:
     """The recipient directory from its file, re-read when the file changes (operators edit it live)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._loaded: tuple[float, RecipientDirectory] | None = None
+    def missing() -> RecipientDirectory:
+        raise IssueError.single(
+            "business-rule",
+            "No recipient directory is configured (GATEWAY_DIRECTORY_FILE, or directory.yaml in the data folder)"
+            if path is None
+            else f"The recipient directory {path} does not exist",
+            message_id="delivery.no-directory",
+            status=422,
+        )
 
-    def __call__(self) -> RecipientDirectory:
-        if self.path is None:
-            raise IssueError.single(
-                "business-rule",
-                "No recipient directory is configured (GATEWAY_DIRECTORY_FILE, or directory.yaml in the data folder)",
-                message_id="delivery.no-directory",
-                status=422,
-            )
-        try:
-            mtime = self.path.stat().st_mtime
-        except OSError as error:
-            raise IssueError.single(
-                "business-rule",
-                f"The recipient directory {self.path} cannot be read: {error.strerror}",
-                message_id="delivery.no-directory",
-                status=422,
-            ) from error
-        if self._loaded is None or self._loaded[0] != mtime:
-            self._loaded = (mtime, RecipientDirectory.from_file(self.path))
-        return self._loaded[1]
+    return ReloadingFile(path, RecipientDirectory.from_file, missing) if path is not None else missing
