@@ -5,16 +5,11 @@ from __future__ import annotations
 from fastapi import Request
 
 from gateway.fhir.interactions import FhirService
-from gateway.fhir.transactions import BundleProcessor
 
 
 def fhir_service(request: Request) -> FhirService:
     service: FhirService = request.app.state.fhir
     return service
-
-
-def bundle_processor(request: Request) -> BundleProcessor:
-    return BundleProcessor(fhir_service(request))
 
 
 def fhir_base(request: Request) -> str:

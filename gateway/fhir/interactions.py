@@ -77,7 +77,7 @@ class FhirService:
         self, tx: ResourceTransaction, base: str, resource_type: str, resource_id: str, access: Access = OPEN
     ) -> FhirResponse:
         access.require(resource_type, "r")
-        stored = self._visible_or_hidden(tx, access, tx.read(resource_type, resource_id), "read")
+        stored = self.check_visible(tx, access, tx.read(resource_type, resource_id), "read")
         access.record(tx, AuditRecord("R", "read", [stored]))
         return resource_response(base, stored, 200)
 
@@ -103,17 +103,12 @@ class FhirService:
         access.require(resource_type, "r")
         current = tx.read_current(resource_type, resource_id)
         if current is not None:
-            self._visible_or_hidden(tx, access, current, "vread")
+            self.check_visible(tx, access, current, "vread")
         stored = tx.vread(resource_type, resource_id, version)
         access.record(tx, AuditRecord("R", "vread", [stored]))
         return resource_response(base, stored, 200)
 
     def check_visible(
-        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
-    ) -> StoredResource:
-        return self._visible_or_hidden(tx, access, stored, subtype)
-
-    def _visible_or_hidden(
         self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
     ) -> StoredResource:
         """`stored`, or a 404 (existence hidden) when the caller may not see it; the denial is audited."""
@@ -153,7 +148,7 @@ class FhirService:
         if if_none_exist:
             existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist")
             if existing is not None:
-                self._visible_or_hidden(tx, access, existing, "create")
+                self.check_visible(tx, access, existing, "create")
                 return resource_response(base, existing, 200, location=True)
         stored = tx.create(access.stamp(resource, None), resource_id=resource_id or self.ids.new_id())
         access.record(tx, AuditRecord("C", "create", [stored]))
@@ -200,7 +195,7 @@ class FhirService:
         current = tx.read_current(resource_type, resource_id)
         access.require(resource_type, "u" if current is not None else "c")
         if current is not None and not current.deleted:
-            self._visible_or_hidden(tx, access, current, "update")
+            self.check_visible(tx, access, current, "update")
         stored, created = tx.update(
             access.stamp(resource, current), resource_id=resource_id, if_match=parse_etag(if_match)
         )
@@ -247,7 +242,7 @@ class FhirService:
                 status=404,
             )
         if not current.deleted:
-            self._visible_or_hidden(tx, access, current, "delete")
+            self.check_visible(tx, access, current, "delete")
         tombstone = tx.delete(resource_type, resource_id)
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
@@ -319,7 +314,7 @@ class FhirService:
                         message_id="fhir.not-found",
                         status=404,
                     )
-                self._visible_or_hidden(tx, access, current, "history-instance")
+                self.check_visible(tx, access, current, "history-instance")
             if not access.filters or (resource_type and resource_id):
                 page = tx.history(resource_type, resource_id, since=since, count=count, offset=offset)
             else:
