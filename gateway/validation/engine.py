@@ -60,6 +60,9 @@ class Validator:
         self._expected: dict[tuple[int, str], Any] = {}
         self._constraints: dict[tuple[str, str], Constraint] = {}
         self._resource_types: dict[str, bool] = {}
+        #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
+        self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
+        self._profile_types: dict[tuple[str, int], tuple[Closure | None, str | None]] = {}
 
     # -- public -------------------------------------------------------------------------------------------------
     def validate(
@@ -98,6 +101,14 @@ class Validator:
 
     # -- used by the walker -------------------------------------------------------------------------------------
     def plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
+        """The check plan of the profile `url` resolves to within `closure` (None when unknown or unusable)."""
+        key = (url, id(closure))
+        found = self._located.get(key)
+        if found is None or found[0] is not closure:
+            found = self._located[key] = (closure, self._plan(url, closure))
+        return found[1]
+
+    def _plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
         located = self.registry.locate(url, closure)
         if located is None or located[1].get("resourceType") != "StructureDefinition":
             return None
@@ -164,8 +175,12 @@ class Validator:
         return self._terminologies[key]
 
     def profile_type(self, url: str, closure: Closure | None) -> str | None:
-        definition = self.registry.resolve(url, closure)
-        return str(definition.get("type")) if definition else None
+        key = (url, id(closure))
+        found = self._profile_types.get(key)
+        if found is None or found[0] is not closure:
+            definition = self.registry.resolve(url, closure)
+            found = self._profile_types[key] = (closure, str(definition.get("type")) if definition else None)
+        return found[1]
 
     def conforms(self, run: Run, target: Resource, profile: str, scope: Scope) -> bool:
         """Whether `target` validates without errors against `profile` (memoised per run)."""

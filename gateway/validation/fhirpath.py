@@ -32,13 +32,15 @@ class Unsupported(Exception):
 
 
 class Env:
-    """The environment variables of one evaluation (`%resource`, `%rootResource`)."""
+    """The environment variables of one evaluation (`%resource`, `%rootResource`), and the results of its
+    focus-free subexpressions (computed once per evaluation, see `_once`)."""
 
-    __slots__ = ("resource", "root")
+    __slots__ = ("resource", "root", "cache")
 
     def __init__(self, resource: Resource, root: Resource) -> None:
         self.resource = resource
         self.root = root
+        self.cache: dict[Any, Collection] | None = None
 
 
 class Node:
@@ -111,26 +113,32 @@ def _member(key: str) -> Fn:
                 return filtered
         out: Collection = []
         for item in focus:
-            path = item.path if isinstance(item, Node) else Node(item, None).path
-            data = _data(item)
-            actual, child, unmapped = path_info(path)
+            if type(item) is Node:
+                data = item.data
+                path = item.path
+            else:
+                data = item
+                path = item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None
+            if not isinstance(data, dict):
+                if key == "length":
+                    raise Unsupported("length of a primitive")
+                continue
+            info = paths.get(path)
+            actual, child, unmapped = info if info is not None else path_info(path)
             found: Any = None
-            if isinstance(data, dict):
-                if actual:
-                    for suffix in actual:
-                        found = data.get(key + suffix)
-                        if found is not None or data.get(f"_{key}{suffix}") is not None:
-                            if data.get(f"_{key}{suffix}") is not None:
-                                raise Unsupported("primitive extensions")
-                            mapped = unmapped + suffix
-                            child = _PATH2TYPE.get(mapped, mapped)
-                            break
-                else:
-                    found = data.get(key)
-                    if data.get(underscored) is not None:
-                        raise Unsupported("primitive extensions")
-            elif key == "length":
-                raise Unsupported("length of a primitive")
+            if actual:
+                for suffix in actual:
+                    found = data.get(key + suffix)
+                    if found is not None or data.get(f"_{key}{suffix}") is not None:
+                        if data.get(f"_{key}{suffix}") is not None:
+                            raise Unsupported("primitive extensions")
+                        mapped = unmapped + suffix
+                        child = _PATH2TYPE.get(mapped, mapped)
+                        break
+            else:
+                found = data.get(key)
+                if underscored in data and data[underscored] is not None:
+                    raise Unsupported("primitive extensions")
             if found is None or found == []:
                 continue
             if isinstance(found, list):
@@ -149,9 +157,11 @@ def _boolean_operand(result: Collection) -> bool | None:
         return None
     if len(result) > 1:
         raise Unsupported("collection where a boolean is expected")
-    value = _data(result[0])
+    value = result[0]
+    if type(value) is Node:
+        value = value.data
     if value is True or value is False:
-        return bool(value)
+        return value
     raise Unsupported("non-boolean operand")
 
 
@@ -210,11 +220,73 @@ def _type_argument(node: dict[str, Any]) -> str:
     return name
 
 
-def _compile(node: dict[str, Any]) -> Fn:
+def _focus_free(node: dict[str, Any]) -> bool:
+    """Whether `node`'s value does not depend on the focus (only on literals, `%resource`, `%rootResource`)."""
     kind = node.get("type")
     children: list[dict[str, Any]] = node.get("children", [])
+    if kind in ("LiteralTerm", "ExternalConstantTerm"):
+        return True
+    if kind in ("TermExpression", "ParenthesizedTerm", "InvocationExpression", "IndexerExpression"):
+        return _focus_free(children[0])
+    if kind in _OPERATORS:
+        return all(_focus_free(child) for child in children)
+    return False
+
+
+def _mentions_constant(node: dict[str, Any]) -> bool:
+    if node.get("type") == "ExternalConstantTerm":
+        return True
+    return any(_mentions_constant(child) for child in node.get("children", []))
+
+
+def _once(fn: Fn, key: str | None = None) -> Fn:
+    """`fn` evaluated once per evaluation: a focus-free part of a criterion (`%resource.type = 'batch'` in
+    `entry.all(...)`) has the same value for every item. The cached collection is never mutated by its readers."""
+
+    def run(focus: Collection, env: Env) -> Collection:
+        cache = env.cache
+        if cache is None:
+            cache = env.cache = {}
+        found = cache.get(slot)
+        if found is None:
+            found = cache[slot] = fn(focus, env)
+        return found
+
+    # `key` names a subexpression that occurs more than once: its occurrences share one result
+    slot: Any = run if key is None else key
+    return run
+
+
+_OPERATORS = ("EqualityExpression", "AndExpression", "OrExpression", "ImpliesExpression", "AdditiveExpression")
+
+
+def _invocations(node: dict[str, Any], counts: dict[str, int]) -> None:
+    """Counts the invocation chains evaluated on the evaluation's own focus (see `_compile`'s `shared`)."""
+    kind = node.get("type")
+    children: list[dict[str, Any]] = node.get("children", [])
+    if kind == "InvocationExpression":
+        key = repr(node)
+        counts[key] = counts.get(key, 0) + 1
+        _invocations(children[0], counts)
+    elif kind in ("TermExpression", "ParenthesizedTerm", "IndexerExpression", *_OPERATORS):
+        for child in children[:1] if kind == "IndexerExpression" else children:
+            _invocations(child, counts)
+
+
+def _compile(node: dict[str, Any], hoist: bool = False, shared: frozenset[str] | None = None) -> Fn:
+    """Closures for `node`; with `hoist`, focus-free parts that read `%resource` are computed once per evaluation
+    (for criteria, which run once per item). `shared` lists the invocation chains on the evaluation's own focus
+    that occur more than once (MedCom's CareCommunication rules repeat `Bundle.entry.resource.ofType(...)`):
+    each is computed once per evaluation. Nodes reached with `shared` are evaluated on that focus."""
+    kind = node.get("type")
+    children: list[dict[str, Any]] = node.get("children", [])
+    if hoist and _focus_free(node):
+        return _once(_compile(node)) if _mentions_constant(node) else _compile(node)
+    if shared and kind == "InvocationExpression" and repr(node) in shared:
+        left, right = _compile(children[0], shared=shared), _compile(children[1])
+        return _once(lambda focus, env: right(left(focus, env), env), repr(node))
     if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
-        return _compile(children[0])
+        return _compile(children[0], hoist, shared)
     if kind == "LiteralTerm":
         return _literal(children[0])
     if kind == "MemberInvocation":
@@ -234,11 +306,11 @@ def _compile(node: dict[str, Any]) -> Fn:
     if kind == "IndexerExpression":
         return _indexer(children)
     if kind == "EqualityExpression":
-        return _equality(str(node["terminalNodeText"][0]), _compile(children[0]), _compile(children[1]))
+        return _equality(str(node["terminalNodeText"][0]), _compile(children[0], hoist), _compile(children[1], hoist))
     if kind in ("AndExpression", "OrExpression", "ImpliesExpression"):
-        return _logic(str(node["terminalNodeText"][0]), _compile(children[0]), _compile(children[1]))
+        return _logic(str(node["terminalNodeText"][0]), _compile(children[0], hoist), _compile(children[1], hoist))
     if kind == "AdditiveExpression" and node["terminalNodeText"] == ["&"]:
-        return _concatenate(_compile(children[0]), _compile(children[1]))
+        return _concatenate(_compile(children[0], hoist), _compile(children[1], hoist))
     raise Unsupported(f"{kind} {node.get('terminalNodeText')}")
 
 
@@ -256,8 +328,8 @@ def _literal(node: dict[str, Any]) -> Fn:
     raise Unsupported(f"literal {kind}")
 
 
-def _indexer(children: list[dict[str, Any]]) -> Fn:
-    collection = _compile(children[0])
+def _indexer(children: list[dict[str, Any]], shared: frozenset[str] | None = None) -> Fn:
+    collection = _compile(children[0], shared=shared)
     index_node = children[1]
     literal = index_node["children"][0] if index_node.get("type") == "TermExpression" else {}
     inner = literal.get("children", [{}])[0] if literal.get("type") == "LiteralTerm" else {}
@@ -284,27 +356,46 @@ def _equality(operator: str, left: Fn, right: Fn) -> Fn:
         if len(a) != len(b):
             return [negate]
         first, second = a[0], b[0]
-        if any(isinstance(x, Node) and x.path == "Quantity" for x in (first, second)):
-            raise Unsupported("Quantity comparison")
-        return [(_data(first) == _data(second)) != negate]
+        if type(first) is Node:
+            if first.path == "Quantity":
+                raise Unsupported("Quantity comparison")
+            first = first.data
+        if type(second) is Node:
+            if second.path == "Quantity":
+                raise Unsupported("Quantity comparison")
+            second = second.data
+        return [(first == second) != negate]
 
     return run
 
 
 def _logic(operator: str, left: Fn, right: Fn) -> Fn:
-    def run(focus: Collection, env: Env) -> Collection:
-        a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
-        if operator == "and":
-            result = False if a is False or b is False else None if a is None or b is None else True
-        elif operator == "or":
-            result = True if a is True or b is True else None if a is None or b is None else False
-        elif operator == "xor":
-            result = None if a is None or b is None else a != b
-        else:  # implies
-            result = True if a is False or b is True else None if a is None or b is None else False
-        return [] if result is None else [result]
+    # Both operands are always evaluated (as fhirpathpy does), so an operand it would reject is still rejected.
+    if operator == "and":
 
-    if operator not in ("and", "or", "xor", "implies"):
+        def run(focus: Collection, env: Env) -> Collection:
+            a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
+            return [False] if a is False or b is False else [] if a is None or b is None else [True]
+
+    elif operator == "or":
+
+        def run(focus: Collection, env: Env) -> Collection:
+            a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
+            return [True] if a is True or b is True else [] if a is None or b is None else [False]
+
+    elif operator == "xor":
+
+        def run(focus: Collection, env: Env) -> Collection:
+            a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
+            return [] if a is None or b is None else [a != b]
+
+    elif operator == "implies":
+
+        def run(focus: Collection, env: Env) -> Collection:
+            a, b = _boolean_operand(left(focus, env)), _boolean_operand(right(focus, env))
+            return [True] if a is False or b is True else [] if a is None or b is None else [False]
+
+    else:
         raise Unsupported(f"operator {operator}")
     return run
 
@@ -369,9 +460,10 @@ def _resolve(focus: Collection) -> Collection:
 
 
 def _one_expr(params: list[dict[str, Any]]) -> Fn:
+    """A criterion (evaluated once per item of the focus)."""
     if len(params) != 1:
         raise Unsupported("wrong arity")
-    return _compile(params[0])
+    return _compile(params[0], hoist=True)
 
 
 def _build_exists(params: list[dict[str, Any]]) -> Fn:
@@ -555,7 +647,9 @@ def compile_fhirpath(expression: str) -> Callable[[Any, Resource, Resource], Col
         tree: dict[str, Any] = parse(expression)  # type: ignore[no-untyped-call]
     except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
         raise Unsupported(f"does not parse: {error}") from error
-    body = _compile(tree["children"][0])
+    counts: dict[str, int] = {}
+    _invocations(tree["children"][0], counts)
+    body = _compile(tree["children"][0], shared=frozenset(key for key, count in counts.items() if count > 1))
 
     def evaluate(value: Any, resource: Resource, root: Resource) -> Collection:
         focus = value if isinstance(value, list) else [value] if _is_some(value) else []

@@ -97,22 +97,21 @@ def _ext_1(value: Any, _resource: Resource, _root: Resource) -> bool:
 
 
 def _dom_2(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return not any(isinstance(c, dict) and c.get("contained") for c in value.get("contained", []))
+    return not any(isinstance(c, dict) and c.get("contained") for c in _items(value.get("contained")))
 
 
 def _dom_4(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return not any(
-        isinstance(c, dict) and ("versionId" in c.get("meta", {}) or "lastUpdated" in c.get("meta", {}))
-        for c in value.get("contained", [])
-    )
+    metas = [_meta(c) for c in _items(value.get("contained"))]
+    return not any("versionId" in meta or "lastUpdated" in meta for meta in metas)
 
 
 def _dom_5(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return not any(isinstance(c, dict) and "security" in c.get("meta", {}) for c in value.get("contained", []))
+    return not any("security" in _meta(c) for c in _items(value.get("contained")))
 
 
 def _dom_6(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return bool(value.get("text", {}).get("div"))
+    text = value.get("text")
+    return isinstance(text, dict) and bool(text.get("div"))
 
 
 def _collect_references(data: Any, out: set[str]) -> None:
@@ -128,7 +127,7 @@ def _collect_references(data: Any, out: set[str]) -> None:
 
 
 def _dom_3(value: Any, _resource: Resource, _root: Resource) -> bool:
-    contained = [c for c in value.get("contained", []) if isinstance(c, dict)]
+    contained = [c for c in _items(value.get("contained")) if isinstance(c, dict)]
     if not contained:
         return True
     references: set[str] = set()
@@ -150,10 +149,11 @@ def _ref_1(value: Any, _resource: Resource, root: Resource) -> bool:
     reference = value.get("reference") if isinstance(value, dict) else None
     if not isinstance(reference, str) or not reference.startswith("#"):
         return True
-    return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in root.get("contained", []))
+    return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in _items(root.get("contained")))
 
 
-def _always(_value: Any, _resource: Resource, _root: Resource) -> bool:
+def always_satisfied(_value: Any, _resource: Resource, _root: Resource) -> bool:
+    """A constraint that holds for every instance (the validator leaves it out of its walk)."""
     return True
 
 
@@ -189,8 +189,8 @@ NATIVE: dict[str, Check] = {
     # published expression (http://hl7.org/fhir/R4/<type>.html#invs).
     "ref-1": _ref_1,
     # txt-1/txt-2 are `htmlChecks()`, which fhirpathpy lacks; narrative XHTML is not checked here.
-    "txt-1": _always,
-    "txt-2": _always,
+    "txt-1": always_satisfied,
+    "txt-2": always_satisfied,
     "bdl-5": _bdl_5,
     "bdl-8": _bdl_8,
     "org-1": _org_1,
@@ -303,3 +303,13 @@ def compile_constraint(key: str, expression: str) -> Check:
         return fhirpathpy_check(expression)
     EVALUATED_BY[expression] = "compiled"
     return check
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (malformed instance data, reported elsewhere) as no items."""
+    return value if isinstance(value, list) else []
+
+
+def _meta(resource: Any) -> dict[str, Any]:
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    return meta if isinstance(meta, dict) else {}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
-from gateway.validation.invariants import BrokenConstraint, Check, compile_constraint, needs_hooks
+from gateway.validation.invariants import BrokenConstraint, Check, always_satisfied, compile_constraint, needs_hooks
 from gateway.validation.snapshots import element_id
 
 Resource = dict[str, Any]
@@ -83,6 +83,10 @@ class ElementPlan:
     max_length: int | None = None
     #: Whether the JSON form is an array: decided by the *base* cardinality (FHIR R4 JSON §2.6.2.1).
     array: bool = False
+    #: The walker's per-element precomputation (`validator.Layout`, `validator.Steps` by type), made on first use:
+    #: it needs the validator (regexes, type plans), which compiling a plan does not have.
+    layout: Any = None
+    steps: dict[int, Any] = field(default_factory=dict)
 
     def type_for_key(self, key: str) -> TypeRef | None:
         """The type a JSON key selects (`valueCoding` → Coding) for this element."""
@@ -152,7 +156,8 @@ def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) ->
             except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
                 cached = Constraint(key, severity, human, expression, None, f"expression does not parse: {error}")
             cache[(key, expression)] = cached
-        out.append(cached)
+        if cached.check is not always_satisfied:  # txt-1/txt-2 (htmlChecks): nothing to evaluate per element
+            out.append(cached)
     return tuple(out)
 
 

@@ -19,8 +19,19 @@ _FUNCTION = re.compile(r"^(\w+)\((.*)\)$")
 EXTENSION_SLICING = Slicing((Discriminator("value", "url"),), "open", False)
 
 
-def split_path(path: str) -> list[str]:
-    """`extension('a.b').value.code` → [`extension('a.b')`, `value`, `code`] (dots inside quotes kept)."""
+def split_path(path: str) -> tuple[str, ...]:
+    """`extension('a.b').value.code` → (`extension('a.b')`, `value`, `code`) (dots inside quotes kept)."""
+    found = _SPLIT.get(path)
+    if found is None:
+        found = _SPLIT[path] = _split_path(path)
+    return found
+
+
+#: Discriminator paths are few and fixed by the profiles; each is split once.
+_SPLIT: dict[str, tuple[str, ...]] = {}
+
+
+def _split_path(path: str) -> tuple[str, ...]:
     parts, current, quoted, depth = [], "", False, 0
     for char in path:
         if char == "'":
@@ -35,7 +46,7 @@ def split_path(path: str) -> list[str]:
         else:
             current += char
     parts.append(current)
-    return [part.strip() for part in parts if part.strip()]
+    return tuple(part.strip() for part in parts if part.strip())
 
 
 def _argument(segment: str) -> str:
@@ -62,10 +73,9 @@ def walk(values: list[Any], path: str, resolve: Callable[[str], Any]) -> list[An
         if segment.startswith("extension("):
             url = _argument(segment)
             for value in values:
-                if isinstance(value, dict):
-                    next_values.extend(
-                        e for e in value.get("extension", []) if isinstance(e, dict) and e.get("url") == url
-                    )
+                extensions = value.get("extension") if isinstance(value, dict) else None
+                if isinstance(extensions, list):  # a malformed `extension` is the structure checks' to report
+                    next_values.extend(e for e in extensions if isinstance(e, dict) and e.get("url") == url)
         elif segment == "resolve()":
             for value in values:
                 reference = value.get("reference") if isinstance(value, dict) else None
@@ -137,7 +147,7 @@ def expected_value(slice_node: ElementPlan, path: str, descend: Callable[[Elemen
     return node.pattern
 
 
-def _dig(value: Any, segments: list[str]) -> Any:
+def _dig(value: Any, segments: tuple[str, ...]) -> Any:
     for segment in segments:
         if not isinstance(value, dict):
             return MISSING

@@ -9,12 +9,14 @@ its `meta.profile` and the element's type profile), extensions against their def
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.validation.hooks import HOOKS, EvaluationHooks
+from gateway.validation.invariants import Check
 from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
-from gateway.validation.primitives import PRIMITIVES, check_primitive
+from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, check_primitive
 from gateway.validation.registry import Closure
 from gateway.validation.slicing import (
     EXTENSION_SLICING,
@@ -30,6 +32,15 @@ Resource = dict[str, Any]
 _Recorded = tuple[Any, Any, str | None, str, str, tuple[str, str] | None]
 #: Stands for a primitive that has extensions but no value.
 _ABSENT: Any = object()
+#: The type an extension is checked as (one object: `ElementPlan.steps` is keyed by the type's `id`).
+EXTENSION_TYPE = TypeRef("Extension")
+_SINGLE = "a single value, not an array"
+#: The memoised result of a constraint that holds (shared, so the common case is one identity test).
+_SATISFIED = (True, False)
+_CONTAINERS = (dict, list)
+#: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
+_PART = -1
+_NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
 
 
 @dataclass(slots=True)
@@ -58,9 +69,10 @@ class Run:
     memo: dict[tuple[int, Any, int], tuple[bool, bool]] = field(default_factory=dict)
     #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not reported.
     checking: bool = False
-    #: Issues of each (resource, plans, root) walk, relative to the resource's expression, shared with nested
-    #: runs: a Bundle entry that is also a reference target is walked once (FHIR R4 validation is deterministic
-    #: for a given resource, profiles and Bundle). The flag says whether the record has every warning.
+    #: Issues of each (resource, plans, root) walk and of each plan's part of one, relative to the resource's
+    #: expression, shared with nested runs: a Bundle entry that is also a reference target is walked once (FHIR
+    #: R4 validation is deterministic for a given resource, profiles and Bundle). The flag says whether the
+    #: record has every warning.
     walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[_Recorded, ...]]] = field(default_factory=dict)
     #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
     defect_keys: dict[int, tuple[str, str]] = field(default_factory=dict)
@@ -92,6 +104,66 @@ class Run:
         if found is None and "/" in reference:
             found = self.by_url.get("/".join(reference.rstrip("/").split("/")[-2:]))
         return found
+
+
+@dataclass(slots=True)
+class Layout:
+    """A complex element's JSON keys and children, arranged once for the walk."""
+
+    #: JSON key → (child, the type the key selects, the `.ofType(T)` a choice element's location carries,
+    #: `.name` of the child's location, the child's position in the profile).
+    keys: dict[str, tuple[ElementPlan, TypeRef | None, str, str, int]]
+    #: Each child's position in the profile.
+    order: dict[ElementPlan, int]
+    #: The children with `min > 0` (reported when absent).
+    required: tuple[ElementPlan, ...]
+
+
+def _layout(container: ElementPlan) -> Layout:
+    children = list(container.children.values())
+    order = {child: index for index, child in enumerate(children)}
+    keys = {
+        key: (
+            child,
+            type_ref,
+            f".ofType({type_ref.code})" if child.choice and type_ref else "",
+            f".{child.name}",
+            order[child],
+        )
+        for key, (child, type_ref) in container.json_keys.items()
+    }
+    layout = Layout(keys, order, tuple(c for c in children if c.min > 0))
+    container.layout = layout
+    return layout
+
+
+@dataclass(slots=True)
+class Steps:
+    """What `Walker.item` does for one element and type, decided once (the type as given is kept alive here, so
+    its `id` keys `ElementPlan.steps` safely)."""
+
+    given: TypeRef | None
+    type_ref: TypeRef | None
+    code: str
+    #: The primitive type to check the JSON value against, or None for a complex type.
+    primitive: str | None
+    regex: re.Pattern[str] | None
+    #: Whether the primitive is a JSON string, and the regex `check_primitive` applies to it.
+    textual: bool
+    text_regex: re.Pattern[str] | None
+    resource: bool
+    profiles: tuple[str, ...]
+    #: Whether a fixed value, pattern or checked binding applies.
+    values: bool
+    binding: bool
+    constraints: tuple[Constraint, ...]
+    reference: bool
+    children: bool
+    plain_extension: bool
+    #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
+    type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
+        default_factory=dict
+    )
 
 
 class Walker:
@@ -157,53 +229,83 @@ class Walker:
         walk_key = (id(resource), tuple(id(plan) for plan in plans), id(root))
         record = run.walks.get(walk_key)
         if record is not None and (record[0] or run.checking):
-            for severity, code, message_id, suffix, diagnostics, defect in record[1]:
-                if defect is not None:
-                    if defect in run.reported_defects:
-                        continue
-                    run.reported_defects.add(defect)
-                run.issues.append(Issue(severity, code, diagnostics, expr + suffix, message_id))
+            self._replay(record[1], expr, skip_errors=False)
             return
         start = len(run.issues)
         for plan in plans:
+            # A plan walked on this resource before (a reference target checked against [target profile,
+            # declared profile] after its Bundle entry was walked against the declared one) is replayed. Its
+            # constraints are memoised by now, so a fresh walk would not repeat `invariant-error` warnings.
+            plan_key = (id(resource), (id(plan), _PART), id(root))
+            part = run.walks.get(plan_key)
+            if part is not None and (part[0] or run.checking):
+                self._replay(part[1], expr, skip_errors=True)
+                continue
+            part_start = len(run.issues)
             inner = Scope(resource, root, self.engine.closure_of(plan))
-            self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
+            for constraint in plan.root.constraints:
+                self.constraint(plan.root, constraint, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
+            run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
+        run.walks[walk_key] = (run.checking, self._recorded(start, expr))
+
+    def _recorded(self, start: int, expr: str) -> tuple[_Recorded, ...]:
+        run = self.run
         cut = len(expr)
-        run.walks[walk_key] = (
-            run.checking,
-            tuple(
-                (
-                    i.severity,
-                    i.code,
-                    i.message_id,
-                    (i.expression or "")[cut:],
-                    i.diagnostics,
-                    run.defect_keys.get(id(i)),
-                )
-                for i in run.issues[start:]
-            ),
+        return tuple(
+            (
+                i.severity,
+                i.code,
+                i.message_id,
+                (i.expression or "")[cut:],
+                i.diagnostics,
+                run.defect_keys.get(id(i)),
+            )
+            for i in run.issues[start:]
         )
+
+    def _replay(self, record: tuple[_Recorded, ...], expr: str, *, skip_errors: bool) -> None:
+        run = self.run
+        for severity, code, message_id, suffix, diagnostics, defect in record:
+            if defect is not None:
+                if defect in run.reported_defects:
+                    continue
+                run.reported_defects.add(defect)
+            elif skip_errors and message_id == "validation.invariant-error":
+                continue
+            issue = Issue(severity, code, diagnostics, expr + suffix, message_id)
+            if defect is not None and skip_errors:
+                run.defect_keys[id(issue)] = defect  # as a live walk would (the original replay never did)
+            run.issues.append(issue)
 
     # -- elements -------------------------------------------------------------------------------------------------
     def complex(
         self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
     ) -> None:
         run = self.run
-        groups: dict[int, list[tuple[Any, str, str, TypeRef | None]]] = {}
-        keys = container.json_keys
+        layout: Layout = container.layout or _layout(container)
+        keys = layout.keys
+        groups: dict[ElementPlan, list[tuple[Any, str, str, TypeRef | None]]] = {}
+        # Children are checked in the order the profile lists them, so issues come out in a stable order; JSON
+        # usually follows that order already, so sorting is mostly skipped.
+        last = -1
+        ordered = True
         for key, raw in value.items():
-            if key == "resourceType" and is_resource:
-                continue
-            if key.startswith("_") and key[1:] in keys:
-                self.primitive_extensions(raw, f"{expr}.{key[1:]}", scope)
-                if key[1:] not in value:
-                    # a primitive with only extensions (data-absent-reason) is present (FHIR R4 JSON §2.6.2.7)
-                    child, type_ref = keys[key[1:]]
-                    groups.setdefault(id(child), []).append((_ABSENT, key[1:], f"{expr}.{key[1:]}", type_ref))
-                continue
             entry = keys.get(key)
             if entry is None:
+                if key == "resourceType" and is_resource:
+                    continue
+                if key[:1] == "_" and key[1:] in keys:
+                    self.primitive_extensions(raw, f"{expr}.{key[1:]}", scope)
+                    if key[1:] not in value:
+                        # a primitive with only extensions (data-absent-reason) is present (FHIR R4 JSON §2.6.2.7)
+                        child, type_ref, _, _, position = keys[key[1:]]
+                        if child not in groups:
+                            groups[child] = []
+                            ordered = ordered and position > last
+                            last = position
+                        groups[child].append((_ABSENT, key[1:], f"{expr}.{key[1:]}", type_ref))
+                    continue
                 run.add(
                     "error",
                     "structure",
@@ -212,33 +314,43 @@ class Walker:
                     f"unknown element '{key}' in {container.path} ({container.profile})",
                 )
                 continue
-            child, type_ref = entry
-            is_list = isinstance(raw, list)
-            if is_list != child.array:
-                shape = "an array" if child.array else "a single value, not an array"
-                run.add(
-                    "error",
-                    "structure",
-                    "validation.json-shape",
-                    f"{expr}.{child.name}",
-                    f"{child.path} must be {shape}",
-                )
-            items = raw if is_list else [raw]
-            stem = f"{expr}.{child.name}"
-            suffix = f".ofType({type_ref.code})" if child.choice and type_ref else ""
-            bucket = groups.setdefault(id(child), [])
-            for index, item in enumerate(items):
-                item_expr = f"{stem}[{index}]{suffix}" if child.array else f"{stem}{suffix}"
-                bucket.append((item, key, item_expr, type_ref))
-        for child in container.children.values():
-            items = groups.get(id(child))
+            child, type_ref, suffix, dotted, position = entry
+            stem = expr + dotted
+            bucket = groups.get(child)
+            if bucket is None:
+                bucket = groups[child] = []
+                ordered = ordered and position > last
+                last = position
+            if type(raw) is list:
+                if not child.array:
+                    run.add("error", "structure", "validation.json-shape", stem, f"{child.path} must be {_SINGLE}")
+                    stem += suffix
+                    for item in raw:
+                        bucket.append((item, key, stem, type_ref))
+                    continue
+                for index, item in enumerate(raw):
+                    bucket.append((item, key, f"{stem}[{index}]{suffix}", type_ref))
+            elif child.array:
+                run.add("error", "structure", "validation.json-shape", stem, f"{child.path} must be an array")
+                bucket.append((raw, key, f"{stem}[0]{suffix}", type_ref))
+            else:
+                bucket.append((raw, key, stem + suffix if suffix else stem, type_ref))
+        present: list[ElementPlan] = list(groups)
+        for child in layout.required:
+            if child not in groups:
+                present.append(child)
+                ordered = False
+        if not ordered:
+            present.sort(key=layout.order.__getitem__)
+        for child in present:
+            items = groups.get(child)
             if items is None:
-                if child.min > 0:
-                    self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
+                self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
                 continue
-            if len(items) < child.min or 0 <= child.max < len(items):
-                self.cardinality(child, len(items), f"{expr}.{child.name}", child.path)
-            if child.slices or (child.name in ("extension", "modifierExtension") and child.slices):
+            count = len(items)
+            if count < child.min or 0 <= child.max < count:
+                self.cardinality(child, count, f"{expr}.{child.name}", child.path)
+            if child.slices:
                 self.sliced(child, items, scope)
             else:
                 for item, key, item_expr, type_ref in items:
@@ -283,7 +395,7 @@ class Walker:
                 )
             plan = self.engine.plan(CORE_PREFIX + "Extension", None)
         if plan is not None:
-            self.item(plan.root, extension, "extension", expr, TypeRef("Extension"), scope, skip_type_plan=True)
+            self.item(plan.root, extension, "extension", expr, EXTENSION_TYPE, scope, skip_type_plan=True)
 
     def item(
         self,
@@ -296,11 +408,21 @@ class Walker:
         *,
         skip_type_plan: bool = False,
     ) -> None:
+        steps: Steps | None = node.steps.get(id(type_ref))
+        if steps is None:
+            steps = self._steps(node, type_ref)
         run = self.run
-        type_ref = type_ref or (node.types[0] if len(node.types) == 1 else None)
-        code = type_ref.code if type_ref else ""
-        if code in PRIMITIVES or code.startswith("http://hl7.org/fhirpath/System."):
-            problem = check_primitive(code if code in PRIMITIVES else "string", item, self.engine.regex(code))
+        is_dict = type(item) is dict or isinstance(item, dict)
+        if steps.primitive is not None:
+            # the common valid string: non-blank and matching the type's regex (what `check_primitive` checks)
+            problem = (
+                None
+                if steps.textual
+                and type(item) is str
+                and item.strip()
+                and (not steps.text_regex or steps.text_regex.fullmatch(item))
+                else check_primitive(steps.primitive, item, steps.regex)
+            )
             if problem:
                 run.add("error", "value", "validation.primitive-format", expr, f"{node.path}: {problem}")
                 return
@@ -308,40 +430,38 @@ class Walker:
                 run.add(
                     "error", "too-long", "validation.max-length", expr, f"{node.path}: longer than {node.max_length}"
                 )
-        elif not isinstance(item, dict):
-            run.add("error", "structure", "validation.json-shape", expr, f"{node.path} must be a JSON object ({code})")
-            return
-        elif code == "Resource" or (code and code[0].isupper() and self.engine.is_resource_type(code)):
-            self.resource(
-                item,
-                expr,
-                [p for p in (type_ref.profiles if type_ref else ())],
-                scope,
-                contained=node.name == "contained",
-            )
-            return
-        if node.fixed is not MISSING and item != node.fixed:
+        elif not is_dict:
             run.add(
-                "error",
-                "value",
-                "validation.fixed-value",
-                expr,
-                f"{node.path}: value must be exactly {_show(node.fixed)} ({node.profile})",
+                "error", "structure", "validation.json-shape", expr, f"{node.path} must be a JSON object ({steps.code})"
             )
-        if node.pattern is not MISSING and not pattern_matches(node.pattern, item):
-            run.add(
-                "error",
-                "value",
-                "validation.pattern-value",
-                expr,
-                f"{node.path}: value must match pattern {_show(node.pattern)} ({node.profile})",
-            )
-        if node.binding is not None:
-            self.binding(node, item, code, expr, scope)
-        self.constraints(node, node.constraints, item, expr, scope)
-        if not isinstance(item, dict):
             return
-        if not any(k != "id" for k in item):
+        elif steps.resource:
+            self.resource(item, expr, list(steps.profiles), scope, contained=node.name == "contained")
+            return
+        if steps.values:
+            if node.fixed is not MISSING and item != node.fixed:
+                run.add(
+                    "error",
+                    "value",
+                    "validation.fixed-value",
+                    expr,
+                    f"{node.path}: value must be exactly {_show(node.fixed)} ({node.profile})",
+                )
+            if node.pattern is not MISSING and not pattern_matches(node.pattern, item):
+                run.add(
+                    "error",
+                    "value",
+                    "validation.pattern-value",
+                    expr,
+                    f"{node.path}: value must match pattern {_show(node.pattern)} ({node.profile})",
+                )
+            if steps.binding:
+                self.binding(node, item, steps.code, expr, scope)
+        for constraint in steps.constraints:
+            self.constraint(node, constraint, item, expr, scope)
+        if not is_dict:
+            return
+        if not item or (len(item) == 1 and "id" in item):
             run.add(
                 "error",
                 "invariant",
@@ -350,24 +470,72 @@ class Walker:
                 f"ele-1: All FHIR elements must have a @value or children ({node.path})",
             )
             return
-        if code == "Reference":
-            self.reference(node, type_ref, item, expr, scope)
-        if node.children:
+        if steps.reference:
+            self.reference(node, steps.type_ref, item, expr, scope)
+        if steps.children:
             self.complex(node, item, expr, scope)
             return
-        if skip_type_plan:
+        if skip_type_plan or steps.type_ref is None:
             return
-        if code == "Extension" and not (type_ref and type_ref.profiles):
+        if steps.plain_extension:
             self.extension(item, expr, scope)
             return
-        type_plan = self.engine.type_plan(type_ref, scope.closure) if type_ref else None
+        closure = scope.closure
+        typed = steps.type_plans.get(id(closure))
+        if typed is None or typed[0] is not closure:
+            typed = steps.type_plans[id(closure)] = self._type_plan(node, steps.type_ref, closure)
+        type_plan = typed[1]
         if type_plan is None:
             return
-        own = {c.key for c in node.constraints}
-        self.constraints(
-            type_plan.root, tuple(c for c in type_plan.root.constraints if c.key not in own), item, expr, scope
-        )
+        for constraint in typed[2]:
+            self.constraint(type_plan.root, constraint, item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
+
+    def _steps(self, node: ElementPlan, given: TypeRef | None) -> Steps:
+        type_ref = given or (node.types[0] if len(node.types) == 1 else None)
+        code = type_ref.code if type_ref else ""
+        primitive = None
+        regex = None
+        if code in PRIMITIVES or code.startswith("http://hl7.org/fhirpath/System."):
+            primitive = code if code in PRIMITIVES else "string"
+            regex = self.engine.regex(code)
+        binding = node.binding
+        steps = Steps(
+            given=given,
+            type_ref=type_ref,
+            code=code,
+            primitive=primitive,
+            regex=regex,
+            textual=primitive is not None and primitive not in _NON_TEXT,
+            text_regex=regex if primitive not in ("string", "markdown", "xhtml") else None,
+            resource=primitive is None
+            and (code == "Resource" or (bool(code) and code[0].isupper() and self.engine.is_resource_type(code))),
+            profiles=type_ref.profiles if type_ref else (),
+            values=node.fixed is not MISSING
+            or node.pattern is not MISSING
+            or (
+                binding is not None
+                and binding.strength in ("required", "extensible")
+                and code not in ("Quantity", "Reference")
+            ),
+            binding=binding is not None,
+            constraints=node.constraints,
+            reference=code == "Reference",
+            children=bool(node.children),
+            plain_extension=code == "Extension" and not (type_ref and type_ref.profiles),
+        )
+        node.steps[id(given)] = steps
+        return steps
+
+    def _type_plan(
+        self, node: ElementPlan, type_ref: TypeRef, closure: Closure | None
+    ) -> tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]:
+        type_plan = self.engine.type_plan(type_ref, closure)
+        if type_plan is None:
+            return closure, None, ()
+        own = {c.key for c in node.constraints}
+        extra = tuple(c for c in type_plan.root.constraints if c.key not in own)
+        return closure, type_plan, extra
 
     # -- slicing --------------------------------------------------------------------------------------------------
     def sliced(self, node: ElementPlan, items: list[tuple[Any, str, str, TypeRef | None]], scope: Scope) -> None:
@@ -527,8 +695,8 @@ class Walker:
 
     def constraint(self, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
         run = self.run
-        label = f"{constraint.key} ({node.profile})"
-        if constraint.check is None:
+        check = constraint.check
+        if check is None:
             if (constraint.key, node.profile) not in run.reported_defects:
                 run.reported_defects.add((constraint.key, node.profile))
                 run.add(
@@ -536,36 +704,20 @@ class Walker:
                     "invariant",
                     "validation.invariant-defect",
                     expr,
-                    f"{label} not evaluated: {constraint.defect}",
+                    f"{constraint.key} ({node.profile}) not evaluated: {constraint.defect}",
                 )
                 run.defect_keys[id(run.issues[-1])] = (constraint.key, node.profile)
             return
         # The same element is often checked twice (as a Bundle entry and as a reference target): memoise.
-        memo_key = (id(constraint), id(value) if isinstance(value, dict | list) else value, id(scope.root))
+        memo_key = (id(constraint), id(value) if isinstance(value, _CONTAINERS) else value, id(scope.root))
         memo = run.memo.get(memo_key)
         if memo is None:
-            unresolved_before = run.unresolved
-            token = None
-            if constraint.needs_hooks:
-                if scope.hooks is None:
-                    scope.hooks = self.engine.hooks(run, scope)
-                token = HOOKS.set(scope.hooks)
-            try:
-                memo = (constraint.check(value, scope.resource, scope.root), run.unresolved != unresolved_before)
-            except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for what it cannot evaluate
-                memo = (True, False)
-                run.add(
-                    "warning",
-                    "invariant",
-                    "validation.invariant-error",
-                    expr,
-                    f"{label} could not be evaluated: {error}",
-                )
-            finally:
-                if token is not None:
-                    HOOKS.reset(token)
+            memo = self._evaluate(node, constraint, check, value, expr, scope)
             run.memo[memo_key] = memo
+        if memo is _SATISFIED:
+            return
         satisfied, unresolved = memo
+        label = f"{constraint.key} ({node.profile})"
         if not satisfied and unresolved:
             run.add(
                 "warning",
@@ -585,6 +737,35 @@ class Walker:
                 f"{label}: {constraint.human} [{constraint.expression.strip()}]",
             )
 
+    def _evaluate(
+        self, node: ElementPlan, constraint: Constraint, check: Check, value: Any, expr: str, scope: Scope
+    ) -> tuple[bool, bool]:
+        """(satisfied, needed a reference this run cannot resolve) for one evaluation."""
+        run = self.run
+        unresolved_before = run.unresolved
+        token = None
+        if constraint.needs_hooks:
+            if scope.hooks is None:
+                scope.hooks = self.engine.hooks(run, scope)
+            token = HOOKS.set(scope.hooks)
+        try:
+            satisfied = check(value, scope.resource, scope.root)
+        except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for what it cannot evaluate
+            run.add(
+                "warning",
+                "invariant",
+                "validation.invariant-error",
+                expr,
+                f"{constraint.key} ({node.profile}) could not be evaluated: {error}",
+            )
+            return _SATISFIED
+        finally:
+            if token is not None:
+                HOOKS.reset(token)
+        if satisfied and run.unresolved == unresolved_before:
+            return _SATISFIED
+        return (bool(satisfied), run.unresolved != unresolved_before)
+
 
 def _codings(value: Any) -> list[tuple[str | None, str]]:
     if isinstance(value, str):
@@ -592,11 +773,15 @@ def _codings(value: Any) -> list[tuple[str | None, str]]:
     if not isinstance(value, dict):
         return []
     if "coding" in value:
+        codings = value["coding"]
+        # A malformed `coding` (not a list) is reported by the structure checks; here it just has no codes.
         return [
             (c.get("system"), c["code"])
-            for c in value.get("coding", [])
-            if isinstance(c, dict) and isinstance(c.get("code"), str)
+            for c in (codings if isinstance(codings, list) else [])
+            if isinstance(c, dict) and isinstance(c.get("code"), str) and isinstance(c.get("system"), str | None)
         ]
+    if not isinstance(value.get("system"), str | None):
+        return []
     if isinstance(value.get("code"), str) and ("system" in value or "display" in value or len(value) == 1):
         return [(value.get("system"), value["code"])]
     return []

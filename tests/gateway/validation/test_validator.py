@@ -138,3 +138,17 @@ def test_message_ids_are_documented() -> None:
     used = set(re.findall(r'"(validation\.[a-z0-9-]+)"', source))
     documented = set(re.findall(r"`(validation\.[a-z0-9-]+)`", gateway.validation.__doc__ or ""))
     assert used <= documented, used - documented
+
+
+def test_malformed_coding_is_an_issue_not_a_crash() -> None:
+    from gateway.validation import default_validator
+
+    patient_with_bad_coding = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": 7},
+        "category": [{"coding": "x"}],
+    }
+    result = default_validator().validate(patient_with_bad_coding)
+    assert not result.ok
+    assert any("scope" in (issue.expression or "") for issue in result.issues)
