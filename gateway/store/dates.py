@@ -38,8 +38,16 @@ def fhir_instant(moment: datetime) -> str:
 def date_range(value: str) -> tuple[str, str]:
     """The inclusive [low, high] range of instants a FHIR date/dateTime/instant string denotes.
 
-    Raises ValueError for text that is not a FHIR date; callers turn that into an Issue at their location.
+    Raises ValueError for text that is not a FHIR date (or lies outside what an instant can hold, such as
+    0001-01-01T00:30+01:00); callers turn that into an Issue at their location.
     """
+    try:
+        return _date_range(value)
+    except OverflowError as error:
+        raise ValueError(f"date out of range: {value!r}") from error
+
+
+def _date_range(value: str) -> tuple[str, str]:
     match = _DATE_RE.match(value.strip())
     if not match:
         raise ValueError(f"not a FHIR date/dateTime: {value!r}")

@@ -29,8 +29,8 @@ def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[
     if criterion.name == "_id":
         clause = r.c.id.in_(criterion.values)
         return not_(clause) if criterion.modifier == "not" else clause
-    if criterion.name == "_lastUpdated":
-        return and_(*(_date_match(r.c.last_updated, r.c.last_updated, v, "_lastUpdated") for v in criterion.values))
+    if criterion.name == "_lastUpdated":  # comma-separated values OR, like every other parameter
+        return or_(*(_date_match(r.c.last_updated, r.c.last_updated, v, "_lastUpdated") for v in criterion.values))
     table = _TABLES[criterion.type]
     owned = and_(
         table.c.resource_type == resource_type,

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from mappings.issues import Issue, IssueError
 
 SPECIAL_PARAMS = {"_id": "token", "_lastUpdated": "date"}
+#: `_id` and `_lastUpdated` live on the resource row, not in the index tables: only these modifiers make sense.
+SPECIAL_MODIFIERS = {"_id": {"", "not"}, "_lastUpdated": {""}}
 RESULT_PARAMS = {
     "_count",
     "_offset",
@@ -118,6 +120,9 @@ def parse_search(
                     message_id="search.unknown-parameter",
                 )
             )
+            continue
+        if name in SPECIAL_PARAMS and modifier not in SPECIAL_MODIFIERS[name]:
+            issues.append(_bad(key, f"{name} does not take the modifier {modifier!r}"))
             continue
         target_type = None
         if param_type == "reference" and modifier and modifier[:1].isupper():

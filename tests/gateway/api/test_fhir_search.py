@@ -161,3 +161,28 @@ async def test_string_search_is_prefix_case_and_accent_insensitive(client: httpx
 async def test_post_search_takes_form_parameters(client: httpx.AsyncClient, plans: dict[str, Any]) -> None:
     response = await client.post("/fhir/CarePlan/_search", data={"status": "draft"})
     assert ids(response.json()) == [plans["spring"]["id"]]
+
+
+async def test_last_updated_values_separated_by_commas_are_ored(
+    client: httpx.AsyncClient, plans: dict[str, Any]
+) -> None:
+    stamps = ",".join(plans[name]["meta"]["lastUpdated"] for name in ("winter", "other"))
+    assert set(ids(await search(client, f"_lastUpdated={stamps}"))) == {plans["winter"]["id"], plans["other"]["id"]}
+
+
+@pytest.mark.parametrize("query", ["_id:missing=true", "_lastUpdated:missing=true", "_id:exact=x"])
+async def test_modifiers_that_special_parameters_do_not_take_are_400(client: httpx.AsyncClient, query: str) -> None:
+    assert (await client.get(f"/fhir/CarePlan?{query}")).status_code == 400
+
+
+async def test_dates_at_the_edge_of_time_are_400_not_500(client: httpx.AsyncClient) -> None:
+    plan = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": "Patient/p"},
+        "period": {"start": "0001-01-01T00:30:00+01:00"},
+    }
+    assert (await client.post("/fhir/CarePlan", json=plan)).status_code == 201
+    assert (await client.get("/fhir/_history?_since=0001-01-01T00:00:00%2B01:00")).status_code == 400
+    assert (await client.get("/fhir/CarePlan?date=lt0001-01-01T00:00:00%2B01:00")).status_code == 400
