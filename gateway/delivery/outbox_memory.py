@@ -201,14 +201,17 @@ class MemoryOutbox:
 
     @staticmethod
     def _held_back(record: NoticeRecord, rows: Sequence[_Row], now: datetime) -> bool:
+        """A stalled send (expired lease) is never held back: it is already in flight. A pending notice waits
+        while anything of its key is in flight, or older and still pending."""
+        if record.state is NoticeState.SENDING:
+            return False
         for other in rows:
             o = other.record
             if o.id == record.id or (o.citizen, o.recipient) != (record.citizen, record.recipient):
                 continue
-            if o.sequence < record.sequence and o.state in _IN_FLIGHT:
+            if o.state is NoticeState.SENDING:
                 return True
-            live_lease = o.lease_expires_at is not None and o.lease_expires_at > now
-            if o.state is NoticeState.SENDING and live_lease:
+            if o.state is NoticeState.PENDING and o.sequence < record.sequence:
                 return True
         return False
 

@@ -44,7 +44,8 @@ from mappings.issues import IssueError
 
 T = TypeVar("T")
 n = t.outbox_notice
-_IN_FLIGHT = (NoticeState.PENDING.value, NoticeState.SENDING.value)
+#: How many claimable rows one claim looks at before giving up this round (a conflict moves on to the next).
+CLAIM_CANDIDATES = 8
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -134,49 +135,55 @@ class SqlOutbox:
         at = format_instant(now)
 
         def work(connection: Connection) -> Claim | None:
-            older = n.alias("older")
+            other = n.alias("other")
+            same_key = (other.c.citizen == n.c.citizen) & (other.c.recipient == n.c.recipient)
             statement = (
                 select(n)
                 .where(
-                    ((n.c.state == "pending") & (n.c.due_at <= at))
-                    | ((n.c.state == "sending") & (n.c.lease_expires_at <= at)),
-                    ~exists().where(
-                        older.c.citizen == n.c.citizen,
-                        older.c.recipient == n.c.recipient,
-                        older.c.sequence != n.c.sequence,
-                        ((older.c.sequence < n.c.sequence) & older.c.state.in_(_IN_FLIGHT))
-                        | ((older.c.state == "sending") & (older.c.lease_expires_at > at)),
-                    ),
+                    # A stalled send (lease expired) is taken up again first: it is already in flight.
+                    ((n.c.state == "sending") & (n.c.lease_expires_at <= at))
+                    # A pending notice waits while anything of its key is in flight or older and still pending.
+                    | (
+                        (n.c.state == "pending")
+                        & (n.c.due_at <= at)
+                        & ~exists().where(
+                            same_key,
+                            other.c.sequence != n.c.sequence,
+                            (other.c.state == "sending")
+                            | ((other.c.state == "pending") & (other.c.sequence < n.c.sequence)),
+                        )
+                    )
                 )
                 .order_by(n.c.sequence)
-                .limit(1)
+                .limit(CLAIM_CANDIDATES)
             )
             if self._postgresql:
                 statement = statement.with_for_update(skip_locked=True, of=n)
-            row = connection.execute(statement).mappings().first()
-            if row is None:
-                return None
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        update(n)
-                        .where(n.c.sequence == row["sequence"])
-                        .values(
-                            state="sending",
-                            lease_expires_at=format_instant(now + lease),
-                            lease_token=token,
-                            due_at=None,
+            for row in connection.execute(statement).mappings().all():
+                try:
+                    with connection.begin_nested():
+                        connection.execute(
+                            update(n)
+                            .where(n.c.sequence == row["sequence"])
+                            .values(
+                                state="sending",
+                                lease_expires_at=format_instant(now + lease),
+                                lease_token=token,
+                                due_at=None,
+                            )
                         )
-                    )
-            except IntegrityError:
-                return None  # another worker put a notice of this key in flight first
-            return Claim(self._one(connection, row["id"]), token)
+                except IntegrityError:
+                    continue  # another worker put a notice of this key in flight first: try the next candidate
+                return Claim(self._one(connection, row["id"]), token)
+            return None
 
         return await self._write(work)
 
     async def record_attempt(self, claim: Claim, attempt: Attempt, step: NextStep) -> bool:
         def work(connection: Connection) -> bool:
             notice_id = claim.notice.id
+            if self._postgresql:  # serialise attempts of one notice: numbering below must not collide
+                connection.execute(select(n.c.sequence).where(n.c.id == notice_id).with_for_update())
             number = connection.execute(
                 select(func.count()).select_from(t.outbox_attempt).where(t.outbox_attempt.c.notice_id == notice_id)
             ).scalar_one()

@@ -188,6 +188,25 @@ class OutboxContract:
         await outbox.retry_dead(T0, [older.id])
         assert await outbox.claim(T0, LEASE, "worker-b") is None
 
+    async def test_a_resent_older_notice_does_not_stall_the_outbox(self, outbox: Outbox) -> None:
+        """Review finding: n1 awaits its ack, n2 (same key) is claimed and its worker dies, n1 is resent. After
+        n2's lease expires, n2 must be taken up again (it is in flight), then n1, and other citizens never wait."""
+        first, second = notice(), notice()
+        unrelated = notice(citizen="citizen-2")
+        await outbox.enqueue("inbound-1", [first, second], T0)
+        await self._finish(outbox, await self._claim(outbox), AwaitAck(T0 + timedelta(minutes=30)))
+        stalled = await self._claim(outbox, token="dies")
+        assert stalled.notice.id == second.id
+        await outbox.resend(first.id, T0)
+        await outbox.enqueue("inbound-2", [unrelated], T0)
+        later = T0 + LEASE
+        taken = [await outbox.claim(later, LEASE, f"worker-{i}") for i in range(3)]
+        claimed = [c.notice.id for c in taken if c is not None]
+        assert claimed == [second.id, unrelated.id], "the stalled send first, the other citizen unblocked"
+        assert await outbox.record_attempt(taken[0], attempt(later), ACKED)
+        again = await outbox.claim(later, LEASE, "worker-9")
+        assert again is not None and again.notice.id == first.id
+
     # record_attempt
 
     async def test_acknowledged_in_the_response(self, outbox: Outbox) -> None:
