@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeRecord, NoticeState
+from gateway.fhir.access import AuditRecord
 from gateway.security.scopes import MESSAGES
 from gateway.services.delivery import MessageService
 
@@ -46,7 +47,9 @@ async def list_notices(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "r")
-    return [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+    listed = [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+    access.record_alone(AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"))
+    return listed
 
 
 @router.post("/retry-dead", summary="Dead-lettered notices (all, or those named) back to pending")
@@ -54,16 +57,22 @@ async def retry_dead(
     service: Service, access: RequestAccess, notice: Annotated[list[str] | None, Query()] = None
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    return [_summary(record) for record in await service.retry_dead(notice)]
+    revived = [_summary(record) for record in await service.retry_dead(notice)]
+    access.record_alone(AuditRecord("U", "update", detail=f"retry-dead: {[n['id'] for n in revived]}"))
+    return revived
 
 
 @router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
 async def show(message_id: str, service: Service, access: RequestAccess) -> dict[str, Any]:
     require(access, MESSAGES, "r")
-    return await service.show(message_id)
+    shown = await service.show(message_id)
+    access.record_alone(AuditRecord("R", "read", detail=f"inbound message {message_id} with its notices"))
+    return shown
 
 
 @router.post("/{message_id}/replay", summary="Send the message's notices again (same MessageHeader.id, new Bundle.id)")
 async def replay(message_id: str, service: Service, access: RequestAccess) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    return [_summary(record) for record in await service.replay_inbound(message_id)]
+    replayed = [_summary(record) for record in await service.replay_inbound(message_id)]
+    access.record_alone(AuditRecord("U", "update", detail=f"replay of {message_id}: {len(replayed)} notices"))
+    return replayed

@@ -124,5 +124,5 @@ def require(access: Access, resource_type: str, interaction: Interaction) -> Non
     try:
         access.require(resource_type, interaction)
     except Denied as denied:
-        access.record_denied(denied.record)
+        access.record_alone(denied.record)
         raise

@@ -60,8 +60,13 @@ class Access(Protocol):
         """Write the AuditEvent for an operation inside the operation's own transaction."""
         ...
 
-    def record_denied(self, record: AuditRecord) -> None:
-        """Write the AuditEvent of a refused operation in a transaction of its own (the operation rolled back)."""
+    def record_alone(self, record: AuditRecord) -> None:
+        """Write an AuditEvent in a transaction of its own: for a refused operation (which rolled back) and for
+        operations outside the FHIR store (the outbox's `/messages`)."""
+        ...
+
+    def governs(self, resource_type: str) -> bool:
+        """True when `visible` may say no for this type (then searches and histories of it are filtered)."""
         ...
 
 
@@ -81,8 +86,11 @@ class OpenAccess:
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         return None
 
-    def record_denied(self, record: AuditRecord) -> None:
+    def record_alone(self, record: AuditRecord) -> None:
         return None
+
+    def governs(self, resource_type: str) -> bool:
+        return False
 
 
 OPEN: Access = OpenAccess()
@@ -90,7 +98,7 @@ OPEN: Access = OpenAccess()
 
 class Denied(IssueError):
     """A refused operation (scope or consent). Raised inside the operation's transaction, which then rolls back;
-    the outermost caller records `record` in a transaction of its own (`Access.record_denied`)."""
+    the outermost caller records `record` in a transaction of its own (`Access.record_alone`)."""
 
     record: AuditRecord
 

@@ -8,7 +8,7 @@ a `transaction` Bundle runs all its entries in one database transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime
@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
+from gateway.errors import Gone
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.store.dates import date_range
@@ -64,7 +65,7 @@ class FhirService:
             with self.store.writing() if writes or access.audits else self.store.reading() as tx:
                 return work(tx)
         except Denied as denied:
-            access.record_denied(denied.record)
+            access.record_alone(denied.record)
             raise
 
     # -- instance level ------------------------------------------------------------------------------------
@@ -77,7 +78,10 @@ class FhirService:
         self, tx: ResourceTransaction, base: str, resource_type: str, resource_id: str, access: Access = OPEN
     ) -> FhirResponse:
         access.require(resource_type, "r")
-        stored = self.check_visible(tx, access, tx.read(resource_type, resource_id), "read")
+        current = tx.read_current(resource_type, resource_id)
+        if current is not None:
+            self.check_visible(tx, access, current, "read")  # a deleted one too: 410 would reveal it existed
+        stored = tx.read(resource_type, resource_id)
         access.record(tx, AuditRecord("R", "read", [stored]))
         return resource_response(base, stored, 200)
 
@@ -102,8 +106,9 @@ class FhirService:
     ) -> FhirResponse:
         access.require(resource_type, "r")
         current = tx.read_current(resource_type, resource_id)
-        if current is not None:
-            self.check_visible(tx, access, current, "vread")
+        if current is not None and 1 <= version <= current.version_id:
+            # Each version is judged on its own content (a later author or consent does not open older ones).
+            self.check_visible(tx, access, last_live(tx, resource_type, resource_id, version), "vread")
         stored = tx.vread(resource_type, resource_id, version)
         access.record(tx, AuditRecord("R", "vread", [stored]))
         return resource_response(base, stored, 200)
@@ -111,8 +116,10 @@ class FhirService:
     def check_visible(
         self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
     ) -> StoredResource:
-        """`stored`, or a 404 (existence hidden) when the caller may not see it; the denial is audited."""
-        if access.visible(tx, stored):
+        """`stored`, or a 404 (existence hidden) when the caller may not see it; the denial is audited.
+        A deletion is judged by the version it deleted."""
+        judged = last_live(tx, stored.resource_type, stored.id, stored.version_id) if stored.deleted else stored
+        if not access.governs(stored.resource_type) or access.visible(tx, judged):
             return stored
         issue = Issue(
             "error",
@@ -146,9 +153,8 @@ class FhirService:
         _writable(resource_type)
         access.require(resource_type, "c")
         if if_none_exist:
-            existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist")
+            existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist", access)
             if existing is not None:
-                self.check_visible(tx, access, existing, "create")
                 return resource_response(base, existing, 200, location=True)
         stored = tx.create(access.stamp(resource, None), resource_id=resource_id or self.ids.new_id())
         access.record(tx, AuditRecord("C", "create", [stored]))
@@ -194,10 +200,13 @@ class FhirService:
             )
         current = tx.read_current(resource_type, resource_id)
         access.require(resource_type, "u" if current is not None else "c")
-        if current is not None and not current.deleted:
+        author = None
+        if current is not None:
+            # Re-creating a deleted resource is an update of what was deleted: same visibility, same author.
             self.check_visible(tx, access, current, "update")
+            author = last_live(tx, resource_type, resource_id, current.version_id)
         stored, created = tx.update(
-            access.stamp(resource, current), resource_id=resource_id, if_match=parse_etag(if_match)
+            access.stamp(resource, author), resource_id=resource_id, if_match=parse_etag(if_match)
         )
         access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)
@@ -211,7 +220,7 @@ class FhirService:
         self, tx: ResourceTransaction, base: str, resource: Resource, criteria: str, access: Access = OPEN
     ) -> FhirResponse:
         resource_type = resource["resourceType"]
-        existing = self.conditional_match(tx, resource_type, criteria, "conditional update")
+        existing = self.conditional_match(tx, resource_type, criteria, "conditional update", access)
         if existing is None:
             return self.create_in(tx, base, resource, resource_id=resource.get("id"), access=access)
         if resource.get("id") not in (None, existing.id):
@@ -241,8 +250,7 @@ class FhirService:
                 message_id="fhir.not-found",
                 status=404,
             )
-        if not current.deleted:
-            self.check_visible(tx, access, current, "delete")
+        self.check_visible(tx, access, current, "delete")
         tombstone = tx.delete(resource_type, resource_id)
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
@@ -274,11 +282,10 @@ class FhirService:
     def search_in(self, tx: ResourceTransaction, query: SearchQuery, access: Access = OPEN) -> SearchPage:
         """A search page with everything the caller may not see silently left out (matches and includes alike)."""
         access.require(query.resource_type, "s")
-        if not access.filters:
+        if not access.filters or (not access.governs(query.resource_type) and not query.includes):
             page = tx.search(query)
         else:
-            everything = tx.search(replace(query, count=FILTER_WINDOW, offset=0, includes=(), summary_count=False))
-            visible = [m for m in everything.matches if access.visible(tx, m)]
+            visible = list(self._visible_matches(tx, query, access))
             chosen = visible[query.offset : query.offset + query.count]
             included: list[StoredResource] = []
             if chosen and query.includes:
@@ -315,11 +322,15 @@ class FhirService:
                         status=404,
                     )
                 self.check_visible(tx, access, current, "history-instance")
-            if not access.filters or (resource_type and resource_id):
+            unfiltered = not access.filters or (resource_type is not None and not access.governs(resource_type))
+            if unfiltered and resource_type is not None:
                 page = tx.history(resource_type, resource_id, since=since, count=count, offset=offset)
             else:
-                everything = tx.history(resource_type, resource_id, since=since, count=FILTER_WINDOW, offset=0)
-                shown = [v for v in everything.versions if _readable(access, v) and self._shown(tx, access, v)]
+                shown = [
+                    version
+                    for version in self._all_versions(tx, resource_type, resource_id, since)
+                    if _readable(access, version) and self._shown(tx, access, version)
+                ]
                 page = HistoryPage(shown[offset : offset + count], len(shown))
             subtype = "history-instance" if resource_id else "history-type" if resource_type else "history-system"
             access.record(tx, AuditRecord("R", subtype, list(page.versions)))
@@ -331,10 +342,25 @@ class FhirService:
 
         return self.guarded(access, work)
 
-    def _shown(self, tx: ResourceTransaction, access: Access, version: StoredResource) -> bool:
-        """A history entry is shown when the resource's current version is visible to the caller."""
-        current = tx.read_current(version.resource_type, version.id)
-        return current is not None and (current.deleted and version.resource is None or access.visible(tx, current))
+    @staticmethod
+    def _all_versions(
+        tx: ResourceTransaction, resource_type: str | None, resource_id: str | None, since: str | None
+    ) -> Iterator[StoredResource]:
+        offset = 0
+        while True:
+            page = tx.history(resource_type, resource_id, since=since, count=FILTER_CHUNK, offset=offset)
+            yield from page.versions
+            offset += len(page.versions)
+            if not page.versions or offset >= page.total:
+                return
+
+    @staticmethod
+    def _shown(tx: ResourceTransaction, access: Access, version: StoredResource) -> bool:
+        """Each history entry is judged on its own version (a deletion on the version it deleted)."""
+        if not access.governs(version.resource_type):
+            return True
+        judged = last_live(tx, version.resource_type, version.id, version.version_id) if version.deleted else version
+        return access.visible(tx, judged)
 
     def _history_params(self, pairs: list[tuple[str, str]]) -> tuple[int, int, str | None]:
         count, offset, since = self.paging.default_count, 0, None
@@ -362,24 +388,69 @@ class FhirService:
         return count, offset, since
 
     def conditional_match(
-        self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str
+        self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access = OPEN
     ) -> StoredResource | None:
+        """The one match of conditional criteria among what the caller may see (so a match it may not see can
+        neither be revealed nor changed by a conditional create or update); 412 for several."""
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         if not pairs:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
-        page = tx.search(self.parse_query(resource_type, [*pairs, ("_count", "2")]))
-        if page.total > 1:
+        query = self.parse_query(resource_type, pairs)
+        matches = list(self._visible_matches(tx, query, access, limit=2))
+        if len(matches) > 1:
             raise IssueError.single(
                 "multiple-matches",
-                f"{what} criteria {criteria!r} match {page.total} {resource_type} resources",
+                f"{what} criteria {criteria!r} match several {resource_type} resources",
                 message_id="fhir.multiple-matches",
                 status=412,
             )
-        return page.matches[0] if page.matches else None
+        return matches[0] if matches else None
+
+    def _visible_matches(
+        self, tx: ResourceTransaction, query: SearchQuery, access: Access, limit: int | None = None
+    ) -> Iterator[StoredResource]:
+        """Every match of `query` the caller may see, in order, read in chunks (no window to fall out of)."""
+        if not access.governs(query.resource_type):
+            chunk_query = replace(query, count=limit or FILTER_CHUNK, offset=0, includes=(), summary_count=False)
+            page = tx.search(chunk_query)
+            yield from page.matches
+            offset = len(page.matches)
+            while limit is None and offset < page.total:
+                page = tx.search(replace(chunk_query, offset=offset))
+                if not page.matches:
+                    return
+                yield from page.matches
+                offset += len(page.matches)
+            return
+        offset, found = 0, 0
+        while True:
+            page = tx.search(replace(query, count=FILTER_CHUNK, offset=offset, includes=(), summary_count=False))
+            for match in page.matches:
+                if access.visible(tx, match):
+                    yield match
+                    found += 1
+                    if limit is not None and found >= limit:
+                        return
+            offset += len(page.matches)
+            if not page.matches or offset >= page.total:
+                return
 
 
-#: How many matches a filtered search or history considers before paging (consent is decided per resource).
-FILTER_WINDOW = 1000
+#: Filtered searches and histories read matches in chunks of this size (consent is decided per resource).
+FILTER_CHUNK = 500
+
+
+def last_live(tx: ResourceTransaction, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+    """Version `version_id`, or the live version a tombstone deleted (a tombstone always follows a live one)."""
+    version = version_id
+    while version >= 1:
+        try:
+            return tx.vread(resource_type, resource_id, version)
+        except Gone:
+            version -= 1
+    raise IssueError.single(
+        "not-found", f"{resource_type}/{resource_id} has no live version", message_id="fhir.not-found", status=404
+    )
 
 
 def _readable(access: Access, stored: StoredResource) -> bool:

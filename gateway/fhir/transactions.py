@@ -99,7 +99,7 @@ class BundleProcessor:
                     except IssueError as error:
                         raise _located(error, entry) from None
         except Denied as denied:
-            self.access.record_denied(denied.record)
+            self.access.record_alone(denied.record)
             raise
         return FhirResponse(
             200,
@@ -141,13 +141,17 @@ class BundleProcessor:
             try:
                 if entry.method == "POST":
                     existing = (
-                        self.service.conditional_match(tx, resource_type, entry.if_none_exist, "ifNoneExist")
+                        self.service.conditional_match(
+                            tx, resource_type, entry.if_none_exist, "ifNoneExist", self.access
+                        )
                         if entry.if_none_exist
                         else None
                     )
                     resource_id = existing.id if existing else self.service.ids.new_id()
                 elif entry.method == "PUT" and query:
-                    existing = self.service.conditional_match(tx, resource_type, query, "conditional update")
+                    existing = self.service.conditional_match(
+                        tx, resource_type, query, "conditional update", self.access
+                    )
                     resource_id = existing.id if existing else (entry.resource.get("id") or self.service.ids.new_id())
                     entry.resource["id"] = resource_id
             except IssueError as error:

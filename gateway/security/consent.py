@@ -3,7 +3,8 @@
 A citizen's CarePlan, Goal, CareTeam and plan Consent are disclosed to an organisation only when the citizen's active
 patient-privacy Consent permits it (`mappings.plan.may_disclose`: status, period, data category, exceptions first,
 then the permitted actors), or when that organisation authored them (`meta.source` = its SOR endpoint, stamped on
-the first write). Every other type (Patient, Organization, Practitioner, ...) is not plan content and is governed by
+the first write). Only a Consent recorded by the same organisation as the content it governs counts. Every other
+type (Patient, Organization, Practitioner, ...) is not plan content and is governed by
 scopes alone. Decisions are made per request against the current Consent, so a withdrawal or an expiry takes effect
 at once; they are cached for the rest of the one request only.
 """
@@ -45,7 +46,7 @@ class ConsentPolicy:
     def __init__(self, caller: Caller, now: datetime) -> None:
         self.caller = caller
         self.now = now
-        self._decisions: dict[tuple[str, str], bool] = {}
+        self._decisions: dict[tuple[str, str, str | None], bool] = {}
 
     def can_see(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
         data = GOVERNED.get(stored.resource_type)
@@ -54,17 +55,21 @@ class ConsentPolicy:
         resource = stored.resource
         if resource is None:
             return False
-        if (resource.get("meta") or {}).get("source") == source_of(self.caller):
+        source = (resource.get("meta") or {}).get("source")
+        author = source if isinstance(source, str) else None
+        if author == source_of(self.caller):
             return True
         patient = patient_of(resource)
         if patient is None:
             return False
-        key = (patient, data)
+        key = (patient, data, author)
         if key not in self._decisions:
-            self._decisions[key] = self._consented(tx, patient, data)
+            self._decisions[key] = self._consented(tx, patient, data, author)
         return self._decisions[key]
 
-    def _consented(self, tx: ResourceTransaction, patient: str, data: str) -> bool:
+    def _consented(self, tx: ResourceTransaction, patient: str, data: str, author: str | None) -> bool:
+        """Only a Consent recorded by the organisation that wrote the plan content counts: anybody able to write
+        Consents could otherwise grant itself access (review finding)."""
         query = SearchQuery(
             "Consent",
             (
@@ -77,6 +82,8 @@ class ConsentPolicy:
         for stored in tx.search(query).matches:
             consent = stored.resource
             if consent is None or not _privacy_consent(consent):
+                continue
+            if (consent.get("meta") or {}).get("source") != author:
                 continue
             decision_input = ConsentDecisionInput.with_resources(consent, _actors(tx, consent))
             if may_disclose(decision_input, recipient, data, self.now).permit:

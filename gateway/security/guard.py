@@ -12,7 +12,7 @@ from typing import cast
 from gateway.clock import Clock, IdSource
 from gateway.fhir.access import AuditRecord, Denied, Interaction
 from gateway.security.auth import Caller, require
-from gateway.security.consent import ConsentPolicy, patient_of, source_of
+from gateway.security.consent import GOVERNED, ConsentPolicy, patient_of, source_of
 from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource
 from mappings.audit import AuditAgent, Subtype, audit_event
 from mappings.issues import IssueError
@@ -46,6 +46,9 @@ class RequestGuard:
             )
             raise Denied.of(error.issues[0], 403, record, error.headers) from None
 
+    def governs(self, resource_type: str) -> bool:
+        return resource_type in GOVERNED
+
     def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
         return self.consent.can_see(tx, stored)
 
@@ -60,7 +63,7 @@ class RequestGuard:
         event = self.event(record)
         tx.create(event, resource_id=event["id"])
 
-    def record_denied(self, record: AuditRecord) -> None:
+    def record_alone(self, record: AuditRecord) -> None:
         with self.store.writing() as tx:
             self.record(tx, record)
 

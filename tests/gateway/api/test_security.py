@@ -44,6 +44,10 @@ CLIENTS = {
         {"name": "Region, databeskyttelse", "sor": "265161000016000", "gln": "5790000209354"},
         ["system/AuditEvent.rs"],
     ),
+    "rogue": (  # a municipality that may write plans and consents, but that the citizen never consented to
+        {"name": "Rogue Kommune", "sor": "111111111111", "gln": "5790000121441", "municipality": "0101"},
+        ["system/CarePlan.cruds", "system/Consent.cruds", "system/Patient.rs", "system/Organization.cruds"],
+    ),
     "slow": (
         {"name": "Rate limited client", "sor": "123456789012", "gln": "5790000209354"},
         ["system/Patient.rs"],
@@ -262,3 +266,80 @@ async def test_a_failed_transaction_leaves_no_audit_of_what_it_did_not_do(
     assert (await client.post("/fhir", json=bundle, headers=token("region"))).status_code == 404
     trail = (await client.get("/fhir/AuditEvent?action=C", headers=token("auditor"))).json()
     assert trail["total"] == 0, "the create rolled back, and its AuditEvent with it"
+
+
+async def test_a_consent_written_by_someone_else_grants_nothing(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
+    self_granted = {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
+        },
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": plan["subject"],
+        "provision": {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": {"coding": [{"code": "IRCP"}]},
+                    "reference": {"identifier": {"system": "urn:oid:1.2.208.176.1.1", "value": "111111111111"}},
+                }
+            ],
+        },
+    }
+    assert (await client.post("/fhir/Consent", json=self_granted, headers=token("rogue"))).status_code == 201
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("rogue"))).status_code == 404
+    overwrite = {**plan, "status": "revoked"}
+    assert (await client.put(f"/fhir/CarePlan/{plan_id}", json=overwrite, headers=token("rogue"))).status_code == 404
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()["status"] == "active"
+
+
+async def test_a_deleted_plan_stays_its_authors(client: httpx.AsyncClient, token: Any, plan_id: str) -> None:
+    plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
+    assert (await client.delete(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).status_code == 204
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("herlev"))).status_code == 404, "not 410"
+    assert (await client.put(f"/fhir/CarePlan/{plan_id}", json=plan, headers=token("rogue"))).status_code == 404
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history", headers=token("rogue"))).status_code == 404
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history/1", headers=token("rogue"))).status_code == 404
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history/1", headers=token("region"))).status_code == 200
+    history = (await client.get("/fhir/CarePlan/_history", headers=token("herlev"))).json()
+    assert history["total"] == 0, "a deletion is judged by what it deleted"
+
+
+async def test_conditional_create_neither_reveals_nor_touches_what_the_caller_cannot_see(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
+    identifier = plan["identifier"][0]
+    criteria = {"If-None-Exist": f"identifier={identifier['system']}|{identifier['value']}"}
+    own = {k: v for k, v in plan.items() if k not in ("id", "meta")}
+    first = await client.post("/fhir/CarePlan", json=own, headers=token("rogue") | criteria)
+    assert first.status_code == 201, "as if there were no match: the caller cannot see the region's plan"
+    again = await client.post("/fhir/CarePlan", json=own, headers=token("rogue") | criteria)
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()["meta"]["versionId"] == "1"
+
+
+async def test_filtered_searches_page_through_everything(client: httpx.AsyncClient, token: Any) -> None:
+    entries = [
+        {
+            "resource": {"resourceType": "Organization", "name": f"Org {n}"},
+            "request": {"method": "POST", "url": "Organization"},
+        }
+        for n in range(620)
+    ]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": entries}
+    assert (await client.post("/fhir", json=batch, headers=token("rogue"))).status_code == 200
+    first = (await client.get("/fhir/Organization?_count=200&_offset=600", headers=token("rogue"))).json()
+    assert first["total"] == 620 and len(first["entry"]) == 20
+
+
+async def test_message_inspection_is_audited(client: httpx.AsyncClient, token: Any) -> None:
+    assert (await client.get("/messages", headers=token("herlev"))).status_code == 403, "no Messages.r scope"
+    assert (await client.get("/messages", headers=token("region"))).status_code == 200
+    trail = [e["resource"] for e in (await client.get("/fhir/AuditEvent", headers=token("auditor"))).json()["entry"]]
+    assert any(e["outcome"] == "4" and "Messages" in e.get("outcomeDesc", "") for e in trail)
+    assert any(e["outcome"] == "0" and "list of 0 notices" in e.get("outcomeDesc", "") for e in trail)
