@@ -139,7 +139,7 @@ class IntakeService:
             )
         now = self.clock.now()
         ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
-        planned = await run_in_threadpool(self._plan, document, ctx)
+        planned = await run_in_threadpool(self._plan, document, ctx, access)
         self._validate(planned)
         notices = [self._new_notice(p, document) for p in planned]
         summary = {
@@ -176,8 +176,8 @@ class IntakeService:
 
         return write
 
-    def _plan(self, document: Any, ctx: MappingContext) -> list[PlannedNotice]:
-        planner = NoticePlanner(self.directory(), self.plans)
+    def _plan(self, document: Any, ctx: MappingContext, access: Access = OPEN) -> list[PlannedNotice]:
+        planner = NoticePlanner(self.directory(), self.plans, access)
         if isinstance(document, AdtEvent):
             return planner.from_adt(document, ctx, self._history)
         if isinstance(document, DischargeLetter):

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from gateway.delivery.directory import Recipient, RecipientDirectory, SenderOrganisation
+from gateway.fhir.access import OPEN, Access
 from gateway.services.plans import PlanService, StoredPlan
 from mappings.context import MappingContext
 from mappings.documents.discharge import (
@@ -81,15 +82,16 @@ def disclosure_recipient(recipient: Recipient) -> DisclosureRecipient:
 
 
 class NoticePlanner:
-    def __init__(self, directory: RecipientDirectory, plans: PlanService) -> None:
+    def __init__(self, directory: RecipientDirectory, plans: PlanService, access: Access = OPEN) -> None:
         self.directory = directory
         self.plans = plans
+        self.access = access
 
     # -- HL7 v2 ----------------------------------------------------------------------------------------------
 
     def from_adt(self, adt: AdtEvent, ctx: MappingContext, history: HistoryLookup) -> list[PlannedNotice]:
         sender = self._sender(_facility_code(adt.sending_facility), "MSH-4")
-        plan = self.plans.current_plan_for(adt.patient.cpr)
+        plan = self.plans.current_plan_for(adt.patient.cpr, self.access)
         municipality = self._home_municipality(plan, "PID-3")
         episode = episode_of_care_identifier(adt.visit_number, adt.sending_facility)
         episode_notices = history(adt.patient.cpr, municipality.key, episode)
@@ -116,7 +118,7 @@ class NoticePlanner:
     def from_discharge_letter(self, letter: DischargeLetter, ctx: MappingContext) -> list[PlannedNotice]:
         sender = self._sender(letter.sender.gln or letter.sender.sor or "", "Sender/EANIdentifier")
         gp = self._recipient_of_party(letter.receiver, "Receiver")
-        plan = self.plans.current_plan_for(letter.patient.cpr)
+        plan = self.plans.current_plan_for(letter.patient.cpr, self.access)
         event = discharge_event_from_letter(
             letter, sender=party_of(sender), receiver=party_of(gp), author=self._author(sender)
         )

@@ -111,39 +111,47 @@ class PlanService:
 
         return plan_from_fhir(self.fhir.guarded(access, work), self.context)
 
-    def current_plan_for(self, cpr: str) -> StoredPlan | None:
-        """The citizen's newest active plan (by last update) with its consent; None when there is none.
+    def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
+        """The citizen's newest active plan (by last update) that `access` may see and that is a shared-plan
+        document, with its consent; None when there is none.
 
-        Every disclosure of plan content is decided by `may_disclose` on the consent returned here.
+        Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Judging the
+        plans by the caller's access keeps a plan written by another organisation from steering its notices.
         """
         query_patient = self.fhir.parse_query("Patient", [("identifier", f"{CPR_SYSTEM}|{cpr}")])
         with self.fhir.store.reading() as tx:
-            patients = tx.search(query_patient).matches
-            if not patients:
-                return None
-            query_plans = self.fhir.parse_query(
-                "CarePlan",
-                [("patient", patients[0].id), ("status", "active"), ("_sort", "-_lastUpdated"), ("_count", "1")],
-            )
-            plans = tx.search(query_plans).matches
-            if not plans or plans[0].resource is None:
-                return None
-            closure = _reference_closure(tx, plans[0].resource)
-        document = plan_from_fhir(closure, self.context)
-        consent = next(
-            (
-                resource
-                for resource in closure.get("Consent", [])
-                if any(
-                    (c.get("system"), c.get("code")) == PATIENT_PRIVACY
-                    for c in (resource.get("scope") or {}).get("coding", [])
+            for patient in tx.search(query_patient).matches:
+                query_plans = self.fhir.parse_query(
+                    "CarePlan",
+                    [("patient", patient.id), ("status", "active"), ("_sort", "-_lastUpdated"), ("_count", "20")],
                 )
-            ),
-            None,
-        )
-        everything = [resource for group in closure.values() for resource in group]
-        decision_input = None if consent is None else ConsentDecisionInput.with_resources(consent, everything)
-        return StoredPlan(plans[0].id, document, decision_input)
+                for plan in tx.search(query_plans).matches:
+                    if plan.resource is None or (access.governs("CarePlan") and not access.visible(tx, plan)):
+                        continue
+                    closure = _reference_closure(tx, plan.resource)
+                    try:
+                        document = plan_from_fhir(closure, self.context)
+                    except IssueError:
+                        continue  # a CarePlan that is not a shared-plan document (written straight to /fhir)
+                    return StoredPlan(plan.id, document, _consent_input(closure))
+        return None
+
+
+def _consent_input(closure: dict[str, list[Resource]]) -> ConsentDecisionInput | None:
+    """The plan's patient-privacy Consent, with every resource of the plan so actors match on all identifiers."""
+    consent = next(
+        (
+            resource
+            for resource in closure.get("Consent", [])
+            if any(
+                (c.get("system"), c.get("code")) == PATIENT_PRIVACY
+                for c in (resource.get("scope") or {}).get("coding", [])
+            )
+        ),
+        None,
+    )
+    everything = [resource for group in closure.values() for resource in group]
+    return None if consent is None else ConsentDecisionInput.with_resources(consent, everything)
 
 
 def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:

@@ -229,3 +229,20 @@ async def test_huge_body_is_413_before_parsing(client: httpx.AsyncClient) -> Non
     huge = b"<Emessage>" + b"x" * (11 * 1024 * 1024) + b"</Emessage>"  # over the 10 MiB default
     response = await client.post("/messages", content=huge, headers={"content-type": "application/xml"})
     assert response.status_code == 413
+
+
+async def test_a_newer_carePlan_that_is_no_shared_plan_does_not_steer_the_notices(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    patient = (await client.get(f"/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|{scenario.CPR}")).json()
+    patient_id = patient["entry"][0]["resource"]["id"]
+    stray = {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "description": "written straight to /fhir",
+    }
+    assert (await client.post("/fhir/CarePlan", json=stray)).status_code == 201
+    response = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
+    assert response.status_code == 202, response.text
+    assert kinds(response.json()) == [("hospital-notification", MUNICIPALITY)]
