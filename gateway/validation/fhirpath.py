@@ -44,15 +44,20 @@ class Env:
 
 
 class Node:
-    """A navigated value and its model path, as fhirpathpy's `ResourceNode` (resources take their own type)."""
+    """A navigated value and its model path, as fhirpathpy's `ResourceNode` (resources take their own type: see
+    `_node`, which callers use unless they have applied that rule already)."""
 
     __slots__ = ("data", "path")
 
     def __init__(self, data: Any, path: str | None) -> None:
-        if isinstance(data, dict) and "resourceType" in data:
-            path = data["resourceType"]
         self.data = data
         self.path = path
+
+
+def _node(data: Any, path: str | None) -> Node:
+    if isinstance(data, dict) and "resourceType" in data:
+        path = data["resourceType"]
+    return Node(data, path)
 
 
 Collection = list[Any]
@@ -80,22 +85,93 @@ def _is_some(value: Any) -> bool:
 
 
 # -- navigation ------------------------------------------------------------------------------------------------------
-def _member(key: str) -> Fn:
-    capitalised = key[0] == key[0].upper()
-    underscored = "_" + key
-    # per parent path: (choice suffixes or None, mapped child path for the non-choice case, unmapped child path)
-    paths: dict[str | None, tuple[list[str] | None, str, str]] = {}
+class _Step:
+    """One member name of a navigation, with its child paths per parent path (from the R4 model, made once)."""
 
-    def path_info(path: str | None) -> tuple[list[str] | None, str, str]:
-        info = paths.get(path)
-        if info is None:
-            child = f"{path}.{key}" if path else f"_.{key}"
-            child = _ELSEWHERE.get(child, child)
-            actual = _CHOICES.get(child)
-            plain = "Extension" if key == "extension" and not actual else child
-            info = (actual, _PATH2TYPE.get(plain, plain), child)
-            paths[path] = info
+    __slots__ = ("key", "underscored", "paths")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.underscored = "_" + key
+        #: per parent path: (choice suffixes or None, mapped child path for the non-choice case, unmapped child path)
+        self.paths: dict[str | None, tuple[list[str] | None, str, str]] = {}
+
+    def info(self, path: str | None) -> tuple[list[str] | None, str, str]:
+        key = self.key
+        child = f"{path}.{key}" if path else f"_.{key}"
+        child = _ELSEWHERE.get(child, child)
+        actual = _CHOICES.get(child)
+        plain = "Extension" if key == "extension" and not actual else child
+        info = self.paths[path] = (actual, _PATH2TYPE.get(plain, plain), child)
         return info
+
+    def children(self, datas: list[Any], paths: list[str | None]) -> tuple[list[Any], list[str | None]]:
+        """The values (and their paths) this member selects from each of `datas`, in order."""
+        key = self.key
+        underscored = self.underscored
+        known = self.paths
+        out_datas: list[Any] = []
+        out_paths: list[str | None] = []
+        for data, path in zip(datas, paths, strict=True):
+            if not isinstance(data, dict):
+                if key == "length":
+                    raise Unsupported("length of a primitive")
+                continue
+            info = known.get(path)
+            actual, child, unmapped = info if info is not None else self.info(path)
+            found: Any = None
+            if actual:
+                for suffix in actual:
+                    found = data.get(key + suffix)
+                    extended = data.get(f"_{key}{suffix}")
+                    if found is not None or extended is not None:
+                        if extended is not None:
+                            raise Unsupported("primitive extensions")
+                        mapped = unmapped + suffix
+                        child = _PATH2TYPE.get(mapped, mapped)
+                        break
+            else:
+                found = data.get(key)
+                if underscored in data and data[underscored] is not None:
+                    raise Unsupported("primitive extensions")
+            if found is None or found == []:
+                continue
+            if isinstance(found, list):
+                for value in found:
+                    out_datas.append(value)
+                    out_paths.append(
+                        value["resourceType"] if isinstance(value, dict) and "resourceType" in value else child
+                    )
+            else:
+                out_datas.append(found)
+                out_paths.append(
+                    found["resourceType"] if isinstance(found, dict) and "resourceType" in found else child
+                )
+        return out_datas, out_paths
+
+
+def _unwrapped(focus: Collection) -> tuple[list[Any], list[str | None]]:
+    datas: list[Any] = []
+    paths: list[str | None] = []
+    for item in focus:
+        if type(item) is Node:
+            datas.append(item.data)
+            paths.append(item.path)
+        else:
+            datas.append(item)
+            paths.append(item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None)
+    return datas, paths
+
+
+def _capitalised_member(key: str) -> bool:
+    return key[0] == key[0].upper()
+
+
+def _member(key: str) -> Fn:
+    capitalised = _capitalised_member(key)
+    step = _Step(key)
+    underscored = step.underscored
+    known = step.paths
 
     def run(focus: Collection, _env: Env) -> Collection:
         if capitalised:
@@ -123,14 +199,15 @@ def _member(key: str) -> Fn:
                 if key == "length":
                     raise Unsupported("length of a primitive")
                 continue
-            info = paths.get(path)
-            actual, child, unmapped = info if info is not None else path_info(path)
+            info = known.get(path)
+            actual, child, unmapped = info if info is not None else step.info(path)
             found: Any = None
             if actual:
                 for suffix in actual:
                     found = data.get(key + suffix)
-                    if found is not None or data.get(f"_{key}{suffix}") is not None:
-                        if data.get(f"_{key}{suffix}") is not None:
+                    extended = data.get(f"_{key}{suffix}")
+                    if found is not None or extended is not None:
+                        if extended is not None:
                             raise Unsupported("primitive extensions")
                         mapped = unmapped + suffix
                         child = _PATH2TYPE.get(mapped, mapped)
@@ -142,9 +219,31 @@ def _member(key: str) -> Fn:
             if found is None or found == []:
                 continue
             if isinstance(found, list):
-                out.extend(Node(value, child) for value in found)
+                out.extend(_node(value, child) for value in found)
             else:
-                out.append(Node(found, child))
+                out.append(_node(found, child))
+        return out
+
+    return run
+
+
+def _navigate(head: Fn, keys: list[str], of_type: str | None) -> Fn:
+    """`head.k1.k2...` (then `.ofType(T)`) in one step: the intermediate collections are plain lists, and only the
+    result is wrapped in `Node`s. Same values and paths as member by member (`_member`, `_build_of_type`)."""
+    steps = [_Step(key) for key in keys]
+
+    def run(focus: Collection, env: Env) -> Collection:
+        datas, paths = _unwrapped(head(focus, env))
+        for step in steps:
+            datas, paths = step.children(datas, paths)
+        if of_type is None:
+            return [Node(data, path) for data, path in zip(datas, paths, strict=True)]
+        out: Collection = []
+        for data, path in zip(datas, paths, strict=True):
+            if path is None or path.startswith("System."):
+                raise Unsupported("type test on an untyped node")
+            if path == of_type:
+                out.append(Node(data, path))
         return out
 
     return run
@@ -283,8 +382,7 @@ def _compile(node: dict[str, Any], hoist: bool = False, shared: frozenset[str] |
     if hoist and _focus_free(node):
         return _once(_compile(node)) if _mentions_constant(node) else _compile(node)
     if shared and kind == "InvocationExpression" and repr(node) in shared:
-        left, right = _compile(children[0], shared=shared), _compile(children[1])
-        return _once(lambda focus, env: right(left(focus, env), env), repr(node))
+        return _once(_invocation(node, shared), repr(node))
     if kind in ("TermExpression", "InvocationTerm", "ParenthesizedTerm"):
         return _compile(children[0], hoist, shared)
     if kind == "LiteralTerm":
@@ -301,17 +399,63 @@ def _compile(node: dict[str, Any], hoist: bool = False, shared: frozenset[str] |
             return lambda _focus, env: [env.root] if env.root is not None else []
         raise Unsupported(f"%{name}")
     if kind == "InvocationExpression":
-        left, right = _compile(children[0]), _compile(children[1])
-        return lambda focus, env: right(left(focus, env), env)
+        return _invocation(node, shared)
     if kind == "IndexerExpression":
-        return _indexer(children)
+        return _indexer(children, shared)
+    # operands are evaluated on the operator's own focus, so chains shared on that focus stay shared
+    operands = [_compile(child, hoist, shared) for child in children[:2]]
     if kind == "EqualityExpression":
-        return _equality(str(node["terminalNodeText"][0]), _compile(children[0], hoist), _compile(children[1], hoist))
+        return _equality(str(node["terminalNodeText"][0]), *operands)
     if kind in ("AndExpression", "OrExpression", "ImpliesExpression"):
-        return _logic(str(node["terminalNodeText"][0]), _compile(children[0], hoist), _compile(children[1], hoist))
+        return _logic(str(node["terminalNodeText"][0]), *operands)
     if kind == "AdditiveExpression" and node["terminalNodeText"] == ["&"]:
-        return _concatenate(_compile(children[0], hoist), _compile(children[1], hoist))
+        return _concatenate(*operands)
     raise Unsupported(f"{kind} {node.get('terminalNodeText')}")
+
+
+def _plain_member(node: dict[str, Any]) -> str | None:
+    """The name of a member invocation that navigates (not a capitalised type filter such as `Bundle`)."""
+    if node.get("type") != "MemberInvocation":
+        return None
+    key = str(node["children"][0]["text"]).replace("`", "")
+    return None if _capitalised_member(key) else key
+
+
+def _of_type(node: dict[str, Any]) -> str | None:
+    """T of an `ofType(T)` invocation that `_build_of_type` would accept, else None."""
+    if node.get("type") != "FunctionInvocation":
+        return None
+    functn = node["children"][0]
+    params: list[dict[str, Any]] = functn["children"][1]["children"] if len(functn["children"]) > 1 else []
+    if str(functn["children"][0]["text"]) != "ofType" or len(params) != 1:
+        return None
+    try:
+        return _type_argument(params[0])
+    except Unsupported:
+        return None
+
+
+def _invocation(node: dict[str, Any], shared: frozenset[str] | None) -> Fn:
+    """`left.right`, evaluated on the focus; a run of member names (`entry.resource`, optionally followed by
+    `.ofType(T)`) is navigated in one step (`_navigate`), up to a prefix that is shared (computed once)."""
+    children: list[dict[str, Any]] = node["children"]
+    of_type = _of_type(children[1])
+    current = children[0] if of_type is not None else node
+    keys: list[str] = []
+    while current.get("type") == "InvocationExpression" and (
+        current is node or not (shared and repr(current) in shared)
+    ):
+        key = _plain_member(current["children"][1])
+        if key is None:
+            break
+        keys.append(key)
+        current = current["children"][0]
+    if not keys or of_type is None:
+        # without a type filter that drops most of it, a fused walk saves nothing over member-by-member navigation
+        left, right = _compile(children[0], shared=shared), _compile(children[1])
+        return lambda focus, env: right(left(focus, env), env)
+    keys.reverse()
+    return _navigate(_compile(current, shared=shared), keys, of_type)
 
 
 def _literal(node: dict[str, Any]) -> Fn:
@@ -563,7 +707,7 @@ def _build_extension(params: list[dict[str, Any]]) -> Fn:
                 if not isinstance(extension, dict) or "url" not in extension:
                     raise Unsupported("malformed extension")
                 if extension["url"] == url:
-                    out.append(Node(extension, "Extension"))
+                    out.append(_node(extension, "Extension"))
                     break
         return out
 

@@ -278,6 +278,11 @@ def compiled_check(expression: str) -> Check:
     return check
 
 
+#: The native checks: pure functions of their arguments that never call back into the validation, so a holding
+#: result needs no memo (`Walker.holds` evaluates them directly).
+NATIVE_CHECKS: set[Check] = set(NATIVE.values())
+
+
 def compile_constraint(key: str, expression: str) -> Check:
     """A callable for one constraint; raises `BrokenConstraint` for a known-broken one.
 
@@ -295,6 +300,7 @@ def compile_constraint(key: str, expression: str) -> Check:
     native = _native_matches(expression)
     if native is not None:
         EVALUATED_BY[expression] = "native"
+        NATIVE_CHECKS.add(native)
         return native
     try:
         check = compiled_check(expression)

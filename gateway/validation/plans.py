@@ -11,8 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.validation.invariants import (
+    NATIVE_CHECKS,
+    BrokenConstraint,
+    Check,
+    always_satisfied,
+    compile_constraint,
+    needs_hooks,
+)
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
-from gateway.validation.invariants import BrokenConstraint, Check, always_satisfied, compile_constraint, needs_hooks
 from gateway.validation.snapshots import element_id
 
 Resource = dict[str, Any]
@@ -45,6 +52,8 @@ class Constraint:
     defect: str = ""
     #: Whether evaluation calls back into the running validation (`resolve()`, `conformsTo()`, `memberOf()`).
     needs_hooks: bool = False
+    #: Whether `check` is native Python (pure and cheap: see `invariants.NATIVE_CHECKS`).
+    native: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +159,15 @@ def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) ->
             human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
             try:
                 check = compile_constraint(key, expression)
-                cached = Constraint(key, severity, human, expression, check, needs_hooks=needs_hooks(expression))
+                cached = Constraint(
+                    key,
+                    severity,
+                    human,
+                    expression,
+                    check,
+                    needs_hooks=needs_hooks(expression),
+                    native=check in NATIVE_CHECKS,
+                )
             except BrokenConstraint as defect:
                 cached = Constraint(key, severity, human, expression, None, str(defect))
             except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions

@@ -244,7 +244,8 @@ class Walker:
             part_start = len(run.issues)
             inner = Scope(resource, root, self.engine.closure_of(plan))
             for constraint in plan.root.constraints:
-                self.constraint(plan.root, constraint, resource, expr, inner)
+                if not (constraint.native and _holds(constraint, resource, inner)):
+                    self.constraint(plan.root, constraint, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
         run.walks[walk_key] = (run.checking, self._recorded(start, expr))
@@ -458,7 +459,8 @@ class Walker:
             if steps.binding:
                 self.binding(node, item, steps.code, expr, scope)
         for constraint in steps.constraints:
-            self.constraint(node, constraint, item, expr, scope)
+            if not (constraint.native and _holds(constraint, item, scope)):
+                self.constraint(node, constraint, item, expr, scope)
         if not is_dict:
             return
         if not item or (len(item) == 1 and "id" in item):
@@ -488,7 +490,8 @@ class Walker:
         if type_plan is None:
             return
         for constraint in typed[2]:
-            self.constraint(type_plan.root, constraint, item, expr, scope)
+            if not (constraint.native and _holds(constraint, item, scope)):
+                self.constraint(type_plan.root, constraint, item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
 
     def _steps(self, node: ElementPlan, given: TypeRef | None) -> Steps:
@@ -765,6 +768,15 @@ class Walker:
         if satisfied and run.unresolved == unresolved_before:
             return _SATISFIED
         return (bool(satisfied), run.unresolved != unresolved_before)
+
+
+def _holds(constraint: Constraint, value: Any, scope: Scope) -> bool:
+    """Whether a native constraint holds: then `Walker.constraint` would report nothing, memoised or not (a native
+    check is a pure function of its arguments). False (evaluate in full) when it fails or raises."""
+    try:
+        return bool(constraint.check(value, scope.resource, scope.root))  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - reported by the full evaluation
+        return False
 
 
 def _codings(value: Any) -> list[tuple[str | None, str]]:

@@ -106,3 +106,43 @@ def test_primitive_extensions_are_left_to_fhirpathpy() -> None:
 def test_expressions_outside_the_subset_are_declined(expression: str) -> None:
     with pytest.raises(Unsupported):
         compile_fhirpath(expression)
+
+
+_MESSAGE = {
+    "resourceType": "Bundle",
+    "type": "message",
+    "entry": [
+        {"fullUrl": "urn:a", "resource": {"resourceType": "MessageHeader", "sender": {"reference": "urn:b"}}},
+        {"fullUrl": "urn:b", "resource": {"resourceType": "Organization", "name": "x"}},
+        {"fullUrl": "urn:c"},
+        {"resource": [{"resourceType": "Patient", "id": "p1"}, {"resourceType": "Patient", "id": "p2"}]},
+        {"resource": {"id": "no-type"}},
+        "not an entry",
+    ],
+}
+#: `X.a.b.ofType(T)` is navigated in one step, and chains repeated on the evaluation's focus are computed once
+#: (also through `=`, `and`, `or`, `&`): the same values, types and fallbacks as member by member.
+FUSED: list[tuple[str, Any]] = [
+    ("entry.resource.ofType(Patient).id.count() = 2", _MESSAGE),
+    ("entry.resource.ofType(Patient).id.first() = 'p1'", _MESSAGE),
+    ("Bundle.entry.resource.ofType(MessageHeader).exists()", _MESSAGE),
+    ("%resource.entry.resource.ofType(Organization).name = 'x'", _MESSAGE),
+    (
+        "entry.resource.ofType(Patient).id.first() = 'p1' and entry.resource.ofType(Patient).id.first() != 'p2'",
+        _MESSAGE,
+    ),
+    (
+        "(entry.resource.ofType(Organization).name & '-') = 'x-' or entry.resource.ofType(Organization).exists()",
+        _MESSAGE,
+    ),
+    ("entry.resource.ofType(Patient).exists()", {"resourceType": "Bundle", "entry": {"resource": {"id": "x"}}}),
+    ("entry.resource.ofType(Patient).exists()", {"resourceType": "Bundle", "entry": [{"_resource": {"id": "e"}}]}),
+    ("entry.resource.ofType(Patient).exists()", {"resourceType": "Bundle"}),
+    ("entry.resource.ofType(Patient).exists() = entry.resource.ofType(Patient).exists()", _MESSAGE),
+]
+
+
+@pytest.mark.parametrize(("expression", "value"), FUSED)
+def test_fused_navigation_and_shared_chains_agree(expression: str, value: Any) -> None:
+    call: Call = (Constraint("x", "error", "", expression, None), value, value, value, None)
+    assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call)
