@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
-from gateway.errors import Gone
+from gateway.errors import Gone, NotFound
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.store.dates import date_range
@@ -242,14 +242,7 @@ class FhirService:
     ) -> FhirResponse:
         _writable(resource_type)
         access.require(resource_type, "d")
-        current = tx.read_current(resource_type, resource_id)
-        if current is None:
-            raise IssueError.single(
-                "not-found",
-                f"{resource_type}/{resource_id} is not known",
-                message_id="fhir.not-found",
-                status=404,
-            )
+        current = _current_or_404(tx, resource_type, resource_id)
         self.check_visible(tx, access, current, "delete")
         tombstone = tx.delete(resource_type, resource_id)
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
@@ -313,14 +306,7 @@ class FhirService:
         def work(tx: ResourceTransaction) -> FhirResponse:
             access.require(resource_type or "*", "r")
             if resource_type and resource_id:
-                current = tx.read_current(resource_type, resource_id)
-                if current is None:
-                    raise IssueError.single(
-                        "not-found",
-                        f"{resource_type}/{resource_id} is not known",
-                        message_id="fhir.not-found",
-                        status=404,
-                    )
+                current = _current_or_404(tx, resource_type, resource_id)
                 self.check_visible(tx, access, current, "history-instance")
             unfiltered = not access.filters or (resource_type is not None and not access.governs(resource_type))
             if unfiltered and resource_type is not None:
@@ -438,6 +424,14 @@ class FhirService:
 
 #: Filtered searches and histories read matches in chunks of this size (consent is decided per resource).
 FILTER_CHUNK = 500
+
+
+def _current_or_404(tx: ResourceTransaction, resource_type: str, resource_id: str) -> StoredResource:
+    """The current version, tombstones included; 404 when the id was never used."""
+    current = tx.read_current(resource_type, resource_id)
+    if current is None:
+        raise NotFound.of(resource_type, resource_id)
+    return current
 
 
 def last_live(tx: ResourceTransaction, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
