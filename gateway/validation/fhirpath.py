@@ -85,6 +85,37 @@ def _is_some(value: Any) -> bool:
 
 
 # -- navigation ------------------------------------------------------------------------------------------------------
+#: Each choice element's type suffixes by position in the R4 model's `choiceTypePaths` (made on first need).
+_SUFFIX_ORDER: dict[str, dict[str, int]] = {}
+
+
+def _choice_suffix(data: Resource, key: str, path: str, suffixes: list[str]) -> str | None:
+    """The first of `suffixes` (model order) for which `data` has `key<Suffix>` or `_key<Suffix>` not null: what
+    trying each suffix in turn finds, looking only at the keys `data` has (a choice element has ~50 types)."""
+    order = _SUFFIX_ORDER.get(path)
+    if order is None:
+        order = {}
+        for index, suffix in enumerate(suffixes):
+            order.setdefault(suffix, index)
+        _SUFFIX_ORDER[path] = order
+    size = len(key)
+    best: str | None = None
+    best_index = len(suffixes)
+    for name in data:
+        if name.startswith(key):
+            suffix = name[size:]
+        elif name.startswith("_") and name.startswith(key, 1):
+            suffix = name[size + 1 :]
+        else:
+            continue
+        position = order.get(suffix)
+        if position is None or position >= best_index:
+            continue
+        if data.get(key + suffix) is not None or data.get(f"_{key}{suffix}") is not None:
+            best, best_index = suffix, position
+    return best
+
+
 class _Step:
     """One member name of a navigation, with its child paths per parent path (from the R4 model, made once)."""
 
@@ -121,15 +152,13 @@ class _Step:
             actual, child, unmapped = info if info is not None else self.info(path)
             found: Any = None
             if actual:
-                for suffix in actual:
+                suffix = _choice_suffix(data, key, unmapped, actual)
+                if suffix is not None:
                     found = data.get(key + suffix)
-                    extended = data.get(f"_{key}{suffix}")
-                    if found is not None or extended is not None:
-                        if extended is not None:
-                            raise Unsupported("primitive extensions")
-                        mapped = unmapped + suffix
-                        child = _PATH2TYPE.get(mapped, mapped)
-                        break
+                    if data.get(f"_{key}{suffix}") is not None:
+                        raise Unsupported("primitive extensions")
+                    mapped = unmapped + suffix
+                    child = _PATH2TYPE.get(mapped, mapped)
             else:
                 found = data.get(key)
                 if underscored in data and data[underscored] is not None:
@@ -203,26 +232,169 @@ def _member(key: str) -> Fn:
             actual, child, unmapped = info if info is not None else step.info(path)
             found: Any = None
             if actual:
-                for suffix in actual:
+                suffix = _choice_suffix(data, key, unmapped, actual)
+                if suffix is not None:
                     found = data.get(key + suffix)
-                    extended = data.get(f"_{key}{suffix}")
-                    if found is not None or extended is not None:
-                        if extended is not None:
-                            raise Unsupported("primitive extensions")
-                        mapped = unmapped + suffix
-                        child = _PATH2TYPE.get(mapped, mapped)
-                        break
+                    if data.get(f"_{key}{suffix}") is not None:
+                        raise Unsupported("primitive extensions")
+                    mapped = unmapped + suffix
+                    child = _PATH2TYPE.get(mapped, mapped)
             else:
                 found = data.get(key)
                 if underscored in data and data[underscored] is not None:
                     raise Unsupported("primitive extensions")
             if found is None or found == []:
                 continue
+            # `_node`, inlined (the hottest step of every evaluation)
             if isinstance(found, list):
-                out.extend(_node(value, child) for value in found)
+                for value in found:
+                    out.append(
+                        Node(
+                            value,
+                            value["resourceType"] if isinstance(value, dict) and "resourceType" in value else child,
+                        )
+                    )
+            elif isinstance(found, dict) and "resourceType" in found:
+                out.append(Node(found, found["resourceType"]))
             else:
-                out.append(_node(found, child))
+                out.append(Node(found, child))
         return out
+
+    return run
+
+
+def _member_probe(step: _Step, focus: Collection) -> tuple[int, Any, str | None]:
+    """How many values `focus.<key>` has, and the first one's data and path: what `_member`'s run would return,
+    raising as it does, without making the nodes (for `key = 'text'`, `key.exists()`, `key.empty()`)."""
+    key = step.key
+    underscored = step.underscored
+    known = step.paths
+    count = 0
+    first: Any = None
+    first_path: str | None = None
+    for item in focus:
+        if type(item) is Node:
+            data = item.data
+            path = item.path
+        else:
+            data = item
+            path = item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None
+        if not isinstance(data, dict):
+            if key == "length":
+                raise Unsupported("length of a primitive")
+            continue
+        info = known.get(path)
+        actual, child, unmapped = info if info is not None else step.info(path)
+        found: Any = None
+        if actual:
+            suffix = _choice_suffix(data, key, unmapped, actual)
+            if suffix is not None:
+                found = data.get(key + suffix)
+                if data.get(f"_{key}{suffix}") is not None:
+                    raise Unsupported("primitive extensions")
+                mapped = unmapped + suffix
+                child = _PATH2TYPE.get(mapped, mapped)
+        else:
+            found = data.get(key)
+            if underscored in data and data[underscored] is not None:
+                raise Unsupported("primitive extensions")
+        if found is None or found == []:
+            continue
+        if isinstance(found, list):
+            if not count:
+                first = found[0]
+                first_path = first["resourceType"] if isinstance(first, dict) and "resourceType" in first else child
+            count += len(found)
+        else:
+            if not count:
+                first = found
+                first_path = found["resourceType"] if isinstance(found, dict) and "resourceType" in found else child
+            count += 1
+    return count, first, first_path
+
+
+def _term_member(node: dict[str, Any]) -> str | None:
+    """The name of a term that is a bare navigating member (`system` in `system = 'x'`), else None."""
+    if node.get("type") != "TermExpression":
+        return None
+    term = node["children"][0]
+    if term.get("type") != "InvocationTerm":
+        return None
+    return _plain_member(term["children"][0])
+
+
+def _existence(node: dict[str, Any]) -> str | None:
+    """`exists` or `empty` for a parameterless `exists()` / `empty()` invocation, else None."""
+    if node.get("type") != "FunctionInvocation":
+        return None
+    functn = node["children"][0]
+    name = str(functn["children"][0]["text"])
+    if name not in ("exists", "empty") or len(functn["children"]) > 1:
+        return None
+    return name
+
+
+def _member_existence(key: str, function: str) -> Fn:
+    """`key.exists()` / `key.empty()`, the same as member navigation then the function."""
+    step = _Step(key)
+    empty = function == "empty"
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        return [(_member_probe(step, focus)[0] == 0) == empty]
+
+    return run
+
+
+def _member_alternatives(node: dict[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    """(`key`, the texts) for `key = 'a' or key = 'b' or ...` (one member, string literals), else None."""
+    kind = node.get("type")
+    if kind == "OrExpression" and node["terminalNodeText"] == ["or"]:
+        parts = [_member_alternatives(child) for child in node["children"][:2]]
+        if parts[0] is None or parts[1] is None or parts[0][0] != parts[1][0]:
+            return None
+        return parts[0][0], parts[0][1] + parts[1][1]
+    if kind != "EqualityExpression" or node["terminalNodeText"] != ["="]:
+        return None
+    key = _term_member(node["children"][0])
+    if key is None:
+        return None
+    try:
+        return key, (_string_argument(node["children"][1]),)
+    except Unsupported:
+        return None
+
+
+def _member_in(key: str, texts: tuple[str, ...]) -> Fn:
+    """`key = 'a' or key = 'b' or ...`: what `_logic` over `_member_equals` gives (every operand has the same
+    count of values, so all are empty, all false, or one is true), with one navigation."""
+    step = _Step(key)
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        count, first, path = _member_probe(step, focus)
+        if not count:
+            return []
+        if count != 1:
+            return [False]
+        if path == "Quantity":
+            raise Unsupported("Quantity comparison")
+        return [any(first == text for text in texts)]
+
+    return run
+
+
+def _member_equals(key: str, text: str, negate: bool) -> Fn:
+    """`key = 'text'` / `key != 'text'`, the same as `_equality` over member navigation and a string literal."""
+    step = _Step(key)
+
+    def run(focus: Collection, _env: Env) -> Collection:
+        count, first, path = _member_probe(step, focus)
+        if not count:
+            return []
+        if count != 1:
+            return [negate]
+        if path == "Quantity":
+            raise Unsupported("Quantity comparison")
+        return [(first == text) != negate]
 
     return run
 
@@ -399,12 +571,28 @@ def _compile(node: dict[str, Any], hoist: bool = False, shared: frozenset[str] |
             return lambda _focus, env: [env.root] if env.root is not None else []
         raise Unsupported(f"%{name}")
     if kind == "InvocationExpression":
+        key = _term_member(children[0])
+        existence = _existence(children[1])
+        if key is not None and existence is not None:
+            return _member_existence(key, existence)
         return _invocation(node, shared)
     if kind == "IndexerExpression":
         return _indexer(children, shared)
+    if kind == "OrExpression":
+        alternatives = _member_alternatives(node)
+        if alternatives is not None:
+            return _member_in(*alternatives)
     # operands are evaluated on the operator's own focus, so chains shared on that focus stay shared
     operands = [_compile(child, hoist, shared) for child in children[:2]]
     if kind == "EqualityExpression":
+        key = _term_member(children[0])
+        if key is not None and str(node["terminalNodeText"][0]) in ("=", "!="):
+            try:
+                text = _string_argument(children[1])
+            except Unsupported:
+                pass
+            else:
+                return _member_equals(key, text, str(node["terminalNodeText"][0]) == "!=")
         return _equality(str(node["terminalNodeText"][0]), *operands)
     if kind in ("AndExpression", "OrExpression", "ImpliesExpression"):
         return _logic(str(node["terminalNodeText"][0]), *operands)

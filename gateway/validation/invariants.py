@@ -97,16 +97,25 @@ def _ext_1(value: Any, _resource: Resource, _root: Resource) -> bool:
 
 
 def _dom_2(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return not any(isinstance(c, dict) and c.get("contained") for c in _items(value.get("contained")))
+    contained = value.get("contained")
+    if not contained or not isinstance(contained, list):  # the common case: nothing contained
+        return True
+    return not any(isinstance(c, dict) and c.get("contained") for c in contained)
 
 
 def _dom_4(value: Any, _resource: Resource, _root: Resource) -> bool:
-    metas = [_meta(c) for c in _items(value.get("contained"))]
+    contained = value.get("contained")
+    if not contained or not isinstance(contained, list):
+        return True
+    metas = [_meta(c) for c in contained]
     return not any("versionId" in meta or "lastUpdated" in meta for meta in metas)
 
 
 def _dom_5(value: Any, _resource: Resource, _root: Resource) -> bool:
-    return not any("security" in _meta(c) for c in _items(value.get("contained")))
+    contained = value.get("contained")
+    if not contained or not isinstance(contained, list):
+        return True
+    return not any("security" in _meta(c) for c in contained)
 
 
 def _dom_6(value: Any, _resource: Resource, _root: Resource) -> bool:

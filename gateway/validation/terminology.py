@@ -82,6 +82,10 @@ def _index_code_system(code_system: Resource) -> _CodeSystemIndex:
     return _CodeSystemIndex(ancestors, properties, code_system.get("content", "complete") == "complete")
 
 
+#: How many `Terminology.check` answers are kept.
+_CHECKED_LIMIT = 65536
+
+
 class Terminology:
     """Expands value sets from the CodeSystems `resolve` finds; expansions are cached per value set URL."""
 
@@ -89,6 +93,9 @@ class Terminology:
         self._resolve = resolve
         self._expansions: dict[str, Expansion | None] = {}
         self._systems: dict[str, _CodeSystemIndex | None] = {}
+        #: `check` answers by (value set, system, code): expansions never change once made, and a bare `code`
+        #: against a large value set is a scan.
+        self._checked: dict[tuple[str, str | None, str], tuple[Membership, str]] = {}
 
     def code_system(self, url: str) -> _CodeSystemIndex | None:
         if url not in self._systems:
@@ -177,6 +184,15 @@ class Terminology:
 
     def check(self, value_set_url: str, system: str | None, code: str) -> tuple[Membership, str]:
         """(membership, why not checked) for one code."""
+        key = (value_set_url, system, code)
+        found = self._checked.get(key)
+        if found is None:
+            found = self._check(value_set_url, system, code)
+            if len(self._checked) < _CHECKED_LIMIT:  # codes come from messages: bound what they can make us keep
+                self._checked[key] = found
+        return found
+
+    def _check(self, value_set_url: str, system: str | None, code: str) -> tuple[Membership, str]:
         expansion = self.expand(value_set_url)
         if expansion is None:
             return Membership.NOT_CHECKED, f"value set {value_set_url} is unknown"

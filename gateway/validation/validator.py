@@ -41,6 +41,9 @@ _CONTAINERS = (dict, list)
 #: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
 _PART = -1
 _NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
+#: A reference type's target profiles that say more than "a resource", by its `targetProfile` list (from the
+#: profiles, so bounded).
+_TARGETS: dict[tuple[str, ...], list[str]] = {}
 
 
 @dataclass(slots=True)
@@ -160,6 +163,12 @@ class Steps:
     reference: bool
     children: bool
     plain_extension: bool
+    #: Whether a string that `text_regex` accepts passes every check: a textual primitive with no length limit,
+    #: fixed value, pattern, binding or constraint.
+    plain_text: bool
+    #: Whether an object is only walked into: a complex type with children here and no fixed value, pattern,
+    #: binding, constraint or reference target to check.
+    plain_complex: bool
     #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
     type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
         default_factory=dict
@@ -226,7 +235,7 @@ class Walker:
                 return
             plans.append(base)
         root = scope.root if (scope and contained) else resource
-        walk_key = (id(resource), tuple(id(plan) for plan in plans), id(root))
+        walk_key = (id(resource), tuple(map(id, plans)), id(root))
         record = run.walks.get(walk_key)
         if record is not None and (record[0] or run.checking):
             self._replay(record[1], expr, skip_errors=False)
@@ -244,14 +253,21 @@ class Walker:
             part_start = len(run.issues)
             inner = Scope(resource, root, self.engine.closure_of(plan))
             for constraint in plan.root.constraints:
-                if not (constraint.native and _holds(constraint, resource, inner)):
-                    self.constraint(plan.root, constraint, resource, expr, inner)
+                if constraint.native:  # pure and cheap: a holding native check needs no memo
+                    try:
+                        if constraint.check(resource, resource, root):  # type: ignore[misc]
+                            continue
+                    except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
+                        pass
+                self.constraint(plan.root, constraint, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
         run.walks[walk_key] = (run.checking, self._recorded(start, expr))
 
     def _recorded(self, start: int, expr: str) -> tuple[_Recorded, ...]:
         run = self.run
+        if start == len(run.issues):
+            return ()
         cut = len(expr)
         return tuple(
             (
@@ -353,10 +369,26 @@ class Walker:
                 self.cardinality(child, count, f"{expr}.{child.name}", child.path)
             if child.slices:
                 self.sliced(child, items, scope)
-            else:
-                for item, key, item_expr, type_ref in items:
-                    if item is not _ABSENT:
-                        self.item(child, item, key, item_expr, type_ref, scope)
+                continue
+            steps_of = child.steps
+            for item, key, item_expr, type_ref in items:
+                if item is _ABSENT:
+                    continue
+                # `item` would find nothing to report for a well-formed string of a plain primitive: skip the call
+                steps = steps_of.get(id(type_ref))
+                if steps is not None:
+                    if (
+                        steps.plain_text
+                        and type(item) is str
+                        and item.strip()
+                        and (steps.text_regex is None or steps.text_regex.fullmatch(item))
+                    ):
+                        continue
+                    if steps.plain_complex and type(item) is dict and item and (len(item) > 1 or "id" not in item):
+                        # all `item` would do with a non-empty object of a plain complex type (ele-1 holds)
+                        self.complex(child, item, item_expr, scope)
+                        continue
+                self.item(child, item, key, item_expr, type_ref, scope)
 
     def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
         if count < node.min:
@@ -378,8 +410,9 @@ class Walker:
 
     def primitive_extensions(self, raw: Any, expr: str, scope: Scope) -> None:
         for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
-            if isinstance(item, dict):
-                for position, extension in enumerate(item.get("extension", [])):
+            extensions = item.get("extension") if isinstance(item, dict) else None
+            if isinstance(extensions, list):  # a malformed `extension` is the structure checks' to report
+                for position, extension in enumerate(extensions):
                     self.extension(extension, f"{expr}[{index}].extension[{position}]", scope)
 
     def extension(self, extension: Any, expr: str, scope: Scope, node: ElementPlan | None = None) -> None:
@@ -459,8 +492,13 @@ class Walker:
             if steps.binding:
                 self.binding(node, item, steps.code, expr, scope)
         for constraint in steps.constraints:
-            if not (constraint.native and _holds(constraint, item, scope)):
-                self.constraint(node, constraint, item, expr, scope)
+            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
+                try:
+                    if constraint.check(item, scope.resource, scope.root):  # type: ignore[misc]
+                        continue
+                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
+                    pass
+            self.constraint(node, constraint, item, expr, scope)
         if not is_dict:
             return
         if not item or (len(item) == 1 and "id" in item):
@@ -490,8 +528,13 @@ class Walker:
         if type_plan is None:
             return
         for constraint in typed[2]:
-            if not (constraint.native and _holds(constraint, item, scope)):
-                self.constraint(type_plan.root, constraint, item, expr, scope)
+            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
+                try:
+                    if constraint.check(item, scope.resource, scope.root):  # type: ignore[misc]
+                        continue
+                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
+                    pass
+            self.constraint(type_plan.root, constraint, item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
 
     def _steps(self, node: ElementPlan, given: TypeRef | None) -> Steps:
@@ -526,6 +569,19 @@ class Walker:
             reference=code == "Reference",
             children=bool(node.children),
             plain_extension=code == "Extension" and not (type_ref and type_ref.profiles),
+            plain_text=False,
+            plain_complex=False,
+        )
+        steps.plain_text = (
+            steps.textual and not node.max_length and not steps.values and not steps.binding and not steps.constraints
+        )
+        steps.plain_complex = (
+            primitive is None
+            and not steps.resource
+            and not steps.values
+            and not steps.constraints
+            and not steps.reference
+            and steps.children
         )
         node.steps[id(given)] = steps
         return steps
@@ -544,10 +600,13 @@ class Walker:
     def sliced(self, node: ElementPlan, items: list[tuple[Any, str, str, TypeRef | None]], scope: Scope) -> None:
         slicing = node.slicing or EXTENSION_SLICING
         counts = {id(s): 0 for s in node.slices}
+        discriminators = slicing.discriminators
         for item, key, item_expr, type_ref in items:
-            chosen = next(
-                (s for s in node.slices if self.slice_matches(s, slicing.discriminators, item, key, scope)), None
-            )
+            chosen = None
+            for candidate in node.slices:
+                if self.slice_matches(candidate, discriminators, item, key, scope):
+                    chosen = candidate
+                    break
             if chosen is None:
                 if slicing.rules == "closed":
                     self.run.add(
@@ -564,7 +623,9 @@ class Walker:
             self.item(chosen, item, key, item_expr, chosen.type_for_key(key) or type_ref, scope)
         stem = items[0][2].rsplit("[", 1)[0] if items else node.path
         for slice_node in node.slices:
-            self.cardinality(slice_node, counts[id(slice_node)], stem, f"{node.path}:{slice_node.slice_name}")
+            count = counts[id(slice_node)]
+            if count < slice_node.min or 0 <= slice_node.max < count:  # the label is only made for an issue
+                self.cardinality(slice_node, count, stem, f"{node.path}:{slice_node.slice_name}")
 
     def slice_matches(
         self, slice_node: ElementPlan, discriminators: tuple[Any, ...], item: Any, key: str, scope: Scope
@@ -579,6 +640,13 @@ class Walker:
                         return False  # nothing to tell this slice by: an element cannot be shown to belong to it
                     values = walk([item], path, lambda r: self.run.resolve(r, scope))
                     if not any(self.in_value_set(element.binding.value_set, v, scope) for v in values):
+                        return False
+                    continue
+                if type(expected) is str and type(item) is dict and path in item and path.isidentifier():
+                    # a string at a direct child (extensions by `url`, identifiers by `system`: the common slicings):
+                    # what `walk` and `pattern_matches` would do
+                    found = item[path]
+                    if not any(expected == v for v in (found if isinstance(found, list) else [found])):
                         return False
                     continue
                 values = walk([item], path, lambda r: self.run.resolve(r, scope))
@@ -597,7 +665,8 @@ class Walker:
                     actual_key = key
                 else:
                     last = path.split(".")[-1]
-                    actual_key = next((k for k in item if isinstance(item, dict) and k.startswith(last)), "")
+                    keys = item if isinstance(item, dict) else ()  # a malformed item has no typed key
+                    actual_key = next((k for k in keys if k.startswith(last)), "")
                 if not any(actual_key.endswith(t.code[:1].upper() + t.code[1:]) for t in element.types):
                     return False
             elif kind == "profile":
@@ -624,10 +693,13 @@ class Walker:
         codings = _codings(item)
         if not codings:
             return
-        terminology = self.engine.terminology(scope.closure)
-        results = [terminology.check(binding.value_set, system, value) for system, value in codings]
-        if any(result is Membership.MEMBER for result, _ in results):
-            return
+        check = self.engine.terminology(scope.closure).check
+        results = []
+        for system, value in codings:
+            result = check(binding.value_set, system, value)
+            if result[0] is Membership.MEMBER:  # the common case: one member code settles it
+                return
+            results.append(result)
         shown = ", ".join(f"{system}#{value}" if system else value for system, value in codings)
         unchecked = [why for result, why in results if result is Membership.NOT_CHECKED]
         if unchecked:
@@ -664,7 +736,11 @@ class Walker:
                     f"{node.path}: {reference} is not in the Bundle, but aggregation is 'bundled' ({node.profile})",
                 )
             return
-        profiles = [p for p in type_ref.target_profiles if p.split("|")[0] not in (CORE_PREFIX + "Resource",)]
+        profiles = _TARGETS.get(type_ref.target_profiles)
+        if profiles is None:
+            profiles = _TARGETS[type_ref.target_profiles] = [
+                p for p in type_ref.target_profiles if p.split("|")[0] not in (CORE_PREFIX + "Resource",)
+            ]
         if not profiles:
             return
         typed = [
@@ -768,15 +844,6 @@ class Walker:
         if satisfied and run.unresolved == unresolved_before:
             return _SATISFIED
         return (bool(satisfied), run.unresolved != unresolved_before)
-
-
-def _holds(constraint: Constraint, value: Any, scope: Scope) -> bool:
-    """Whether a native constraint holds: then `Walker.constraint` would report nothing, memoised or not (a native
-    check is a pure function of its arguments). False (evaluate in full) when it fails or raises."""
-    try:
-        return bool(constraint.check(value, scope.resource, scope.root))  # type: ignore[misc]
-    except Exception:  # noqa: BLE001 - reported by the full evaluation
-        return False
 
 
 def _codings(value: Any) -> list[tuple[str | None, str]]:

@@ -146,3 +146,74 @@ FUSED: list[tuple[str, Any]] = [
 def test_fused_navigation_and_shared_chains_agree(expression: str, value: Any) -> None:
     call: Call = (Constraint("x", "error", "", expression, None), value, value, value, None)
     assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call)
+
+
+_SHAPES: list[Any] = [
+    {},
+    {"system": "a"},
+    {"system": "b"},
+    {"system": "c"},
+    {"system": ["a"]},
+    {"system": ["a", "b"]},
+    {"system": []},
+    {"system": None},
+    {"system": {"value": "a"}},
+    {"system": "a", "_system": {"extension": []}},
+    {"resourceType": "Patient", "system": "a"},
+    {"valueQuantity": {"value": 1}},
+    [{"system": "a"}, {"system": "b"}],
+    [{"system": "a"}, "text", 3],
+    "a",
+]
+#: `member = 'text'`, `member.exists()` / `.empty()` and `member = 'a' or member = 'b'` are evaluated without
+#: making nodes; the parenthesised forms take the general route (operator over member navigation).
+SPECIALISED: list[tuple[str, str]] = [
+    ("system = 'a'", "(system) = 'a'"),
+    ("system != 'a'", "(system) != 'a'"),
+    ("system.exists()", "(system).exists()"),
+    ("system.empty()", "(system).empty()"),
+    ("system = 'a' or system = 'b'", "((system) = 'a') or ((system) = 'b')"),
+    ("system = 'a' or system = 'b' or system = 'c'", "((system) = 'a') or ((system) = 'b') or ((system) = 'c')"),
+    ("value = 'a'", "(value) = 'a'"),
+    ("value.exists()", "(value).exists()"),
+]
+
+
+def _collection(expression: str, value: Any) -> object:
+    try:
+        return [getattr(item, "data", item) for item in compile_fhirpath(expression)(value, {}, {})]
+    except Unsupported as why:
+        return ("unsupported", str(why))
+
+
+@pytest.mark.parametrize(("expression", "general"), SPECIALISED)
+def test_specialised_member_tests_agree_with_the_general_route(expression: str, general: str) -> None:
+    for value in _SHAPES:
+        assert _collection(expression, value) == _collection(general, value), value
+        call: Call = (Constraint("x", "error", "", expression, None), value, {}, {}, None)
+        assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call), value
+
+
+def test_mixed_alternatives_are_not_merged() -> None:
+    # different members, `!=`, or a non-literal operand keep the general route (and its answers)
+    for expression in ("system = 'a' or code = 'b'", "system != 'a' or system = 'b'", "system = 'a' or system = code"):
+        for value in _SHAPES:
+            call: Call = (Constraint("x", "error", "", expression, None), value, {}, {}, None)
+            assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call)
+
+
+_CHOICES: list[Any] = [
+    {"extension": [{"url": "u", "valueString": "b", "valueCode": "a"}]},  # two types: the model's order decides
+    {"extension": [{"url": "u", "valueCode": "a", "valueString": "b"}]},
+    {"extension": [{"url": "u", "valueCode": None, "valueString": "b"}]},
+    {"extension": [{"url": "u", "_valueCode": {"id": "x"}, "valueString": "b"}]},
+    {"extension": [{"url": "u", "valueNotAType": "a", "value": "a"}]},
+    {"extension": [{"url": "u", "valueCoding": {"code": "a"}}]},
+]
+
+
+@pytest.mark.parametrize("value", _CHOICES)
+@pytest.mark.parametrize("expression", ["extension.value = 'a'", "extension.value = 'b'", "extension.value.exists()"])
+def test_choice_elements_pick_the_type_fhirpathpy_picks(expression: str, value: Any) -> None:
+    call: Call = (Constraint("x", "error", "", expression, None), value, value, value, None)
+    assert _outcome(compiled_check(expression), call) == _outcome(fhirpathpy_check(expression), call)

@@ -152,3 +152,22 @@ def test_malformed_coding_is_an_issue_not_a_crash() -> None:
     result = default_validator().validate(patient_with_bad_coding)
     assert not result.ok
     assert any("scope" in (issue.expression or "") for issue in result.issues)
+
+
+def test_slice_discriminator_values_are_read_as_the_discriminator_walk_reads_them(tmp_path: Path) -> None:
+    validator = _validator_with(tmp_path)
+    identifiers = [
+        {"system": ["urn:oid:1.2.208.176.1.2"], "value": "1"},  # malformed, but a list holding the fixed system
+        {"system": 7, "value": "2"},
+        {"value": "3"},
+        {"system": "urn:oid:1.2.208.176.1.2", "value": "4"},
+    ]
+    found = {
+        (i.message_id, i.expression)
+        for i in validator.validate(dict(PATIENT, identifier=identifiers), PROFILE_URL).errors
+    }
+    assert ("validation.json-shape", "Patient.identifier[0].system") in found
+    assert ("validation.closed-slicing", "Patient.identifier[0]") not in found
+    assert ("validation.closed-slicing", "Patient.identifier[1]") in found
+    assert ("validation.closed-slicing", "Patient.identifier[2]") in found
+    assert ("validation.closed-slicing", "Patient.identifier[3]") not in found
