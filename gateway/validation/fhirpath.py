@@ -199,8 +199,6 @@ def _capitalised_member(key: str) -> bool:
 def _member(key: str) -> Fn:
     capitalised = _capitalised_member(key)
     step = _Step(key)
-    underscored = step.underscored
-    known = step.paths
 
     def run(focus: Collection, _env: Env) -> Collection:
         if capitalised:
@@ -218,31 +216,7 @@ def _member(key: str) -> Fn:
                 return filtered
         out: Collection = []
         for item in focus:
-            if type(item) is Node:
-                data = item.data
-                path = item.path
-            else:
-                data = item
-                path = item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None
-            if not isinstance(data, dict):
-                if key == "length":
-                    raise Unsupported("length of a primitive")
-                continue
-            info = known.get(path)
-            actual, child, unmapped = info if info is not None else step.info(path)
-            found: Any = None
-            if actual:
-                suffix = _choice_suffix(data, key, unmapped, actual)
-                if suffix is not None:
-                    found = data.get(key + suffix)
-                    if data.get(f"_{key}{suffix}") is not None:
-                        raise Unsupported("primitive extensions")
-                    mapped = unmapped + suffix
-                    child = _PATH2TYPE.get(mapped, mapped)
-            else:
-                found = data.get(key)
-                if underscored in data and data[underscored] is not None:
-                    raise Unsupported("primitive extensions")
+            found, child = _lookup(step, item)
             if found is None or found == []:
                 continue
             # `_node`, inlined (the hottest step of every evaluation)
@@ -263,41 +237,43 @@ def _member(key: str) -> Fn:
     return run
 
 
+def _lookup(step: _Step, item: Any) -> tuple[Any, str | None]:
+    """`item.<key>` as (value or None, its type path): the one navigation step `_member` and `_member_probe` share."""
+    key = step.key
+    if type(item) is Node:
+        data = item.data
+        path = item.path
+    else:
+        data = item
+        path = item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None
+    if not isinstance(data, dict):
+        if key == "length":
+            raise Unsupported("length of a primitive")
+        return None, None
+    info = step.paths.get(path)
+    actual, child, unmapped = info if info is not None else step.info(path)
+    if actual:
+        suffix = _choice_suffix(data, key, unmapped, actual)
+        if suffix is None:
+            return None, child
+        if data.get(f"_{key}{suffix}") is not None:
+            raise Unsupported("primitive extensions")
+        mapped = unmapped + suffix
+        return data.get(key + suffix), _PATH2TYPE.get(mapped, mapped)
+    underscored = step.underscored
+    if underscored in data and data[underscored] is not None:
+        raise Unsupported("primitive extensions")
+    return data.get(key), child
+
+
 def _member_probe(step: _Step, focus: Collection) -> tuple[int, Any, str | None]:
     """How many values `focus.<key>` has, and the first one's data and path: what `_member`'s run would return,
     raising as it does, without making the nodes (for `key = 'text'`, `key.exists()`, `key.empty()`)."""
-    key = step.key
-    underscored = step.underscored
-    known = step.paths
     count = 0
     first: Any = None
     first_path: str | None = None
     for item in focus:
-        if type(item) is Node:
-            data = item.data
-            path = item.path
-        else:
-            data = item
-            path = item["resourceType"] if isinstance(item, dict) and "resourceType" in item else None
-        if not isinstance(data, dict):
-            if key == "length":
-                raise Unsupported("length of a primitive")
-            continue
-        info = known.get(path)
-        actual, child, unmapped = info if info is not None else step.info(path)
-        found: Any = None
-        if actual:
-            suffix = _choice_suffix(data, key, unmapped, actual)
-            if suffix is not None:
-                found = data.get(key + suffix)
-                if data.get(f"_{key}{suffix}") is not None:
-                    raise Unsupported("primitive extensions")
-                mapped = unmapped + suffix
-                child = _PATH2TYPE.get(mapped, mapped)
-        else:
-            found = data.get(key)
-            if underscored in data and data[underscored] is not None:
-                raise Unsupported("primitive extensions")
+        found, child = _lookup(step, item)
         if found is None or found == []:
             continue
         if isinstance(found, list):
