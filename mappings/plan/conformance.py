@@ -33,17 +33,23 @@ _R4 = "http://hl7.org/fhir/StructureDefinition/"
 _PUBLISHER = "careplan-gateway (placeholder canonical base; .example is reserved, RFC 2606)"
 
 
-def code_system(base: str, table: Table) -> Resource:
+def _header(resource_type: str, table: Table, url: str) -> Resource:
+    """The metadata our CodeSystems and ValueSets share (in the order the published files have it)."""
     return {
-        "resourceType": "CodeSystem",
+        "resourceType": resource_type,
         "id": table.id,
-        "url": code_system_url(base, table),
+        "url": url,
         "version": VERSION,
         "name": table.name,
         "title": table.title,
         "status": "active",
         "experimental": False,
         "publisher": _PUBLISHER,
+    }
+
+
+def code_system(base: str, table: Table) -> Resource:
+    return _header("CodeSystem", table, code_system_url(base, table)) | {
         "description": table.description,
         "caseSensitive": True,
         "valueSet": value_set_url(base, table),
@@ -62,16 +68,7 @@ def code_system(base: str, table: Table) -> Resource:
 
 
 def value_set(base: str, table: Table) -> Resource:
-    return {
-        "resourceType": "ValueSet",
-        "id": table.id,
-        "url": value_set_url(base, table),
-        "version": VERSION,
-        "name": table.name,
-        "title": table.title,
-        "status": "active",
-        "experimental": False,
-        "publisher": _PUBLISHER,
+    return _header("ValueSet", table, value_set_url(base, table)) | {
         "description": f"All codes of {code_system_url(base, table)}.",
         "compose": {"include": [{"system": code_system_url(base, table)}]},
     }
