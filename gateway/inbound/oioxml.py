@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -181,14 +182,32 @@ def _texts(reader: _Reader, letter: etree._Element) -> str:
     return "\n".join(block for block in blocks if block)
 
 
-def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element) -> Correspondence:
+def _letter_header(reader: _Reader, root: etree._Element, body: etree._Element) -> dict[str, Any]:
+    """The `LetterHeader` fields every letter type reads the same way (as keyword arguments)."""
     envelope = reader.find(root, "Envelope")
-    letter = reader.find(email, "Letter")
-    sender = reader.find(email, "Sender")
-    receiver = reader.find(email, "Receiver")
-    patient = reader.find(email, "Patient")
+    letter = reader.find(body, "Letter")
+    sender = reader.find(body, "Sender")
+    receiver = reader.find(body, "Receiver")
+    patient = reader.find(body, "Patient")
     assert envelope is not None and letter is not None  # guaranteed by the XSD
     assert sender is not None and receiver is not None and patient is not None
+    return {
+        "envelope_identifier": reader.required(envelope, "Identifier"),
+        "sent": reader.required_when(envelope, "Sent"),
+        "letter_identifier": reader.required(letter, "Identifier"),
+        "authorised": reader.required_when(letter, "Authorisation"),
+        "status_code": reader.required(letter, "StatusCode"),
+        "sender": _party(reader, sender),
+        "receiver": _party(reader, receiver),
+        "patient": _citizen(reader, patient),
+        "episode_of_care_status": reader.text(patient, "EpisodeOfCareStatusCode"),
+        "text": _texts(reader, body),
+    }
+
+
+def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element) -> Correspondence:
+    letter = reader.find(email, "Letter")
+    assert letter is not None  # guaranteed by the XSD
     references = tuple(
         BinaryReference(
             object_identifier=reader.required(bin_node, "ObjectIdentifier"),
@@ -199,19 +218,10 @@ def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element
         for bin_node in reader.findall(email, "Reference/BIN")
     )
     return Correspondence(
-        envelope_identifier=reader.required(envelope, "Identifier"),
-        sent=reader.required_when(envelope, "Sent"),
-        letter_identifier=reader.required(letter, "Identifier"),
-        authorised=reader.required_when(letter, "Authorisation"),
-        status_code=reader.required(letter, "StatusCode"),
+        **_letter_header(reader, root, email),
         episode_of_care_identifier=reader.text(letter, "EpisodeOfCareIdentifier"),
-        sender=_party(reader, sender),
-        receiver=_party(reader, receiver),
-        patient=_citizen(reader, patient),
-        episode_of_care_status=reader.text(patient, "EpisodeOfCareStatusCode"),
         priority=reader.text(email, "AdditionalInformation/Priority"),
         subject=reader.text(email, "AdditionalInformation/Subject"),
-        text=_texts(reader, email),
         references=references,
     )
 
@@ -235,27 +245,11 @@ def _diagnoses(reader: _Reader, letter: etree._Element) -> tuple[Diagnosis, ...]
 
 
 def _discharge_letter(reader: _Reader, root: etree._Element, body: etree._Element) -> DischargeLetter:
-    envelope = reader.find(root, "Envelope")
-    letter = reader.find(body, "Letter")
-    sender = reader.find(body, "Sender")
-    receiver = reader.find(body, "Receiver")
-    patient = reader.find(body, "Patient")
-    assert envelope is not None and letter is not None  # guaranteed by the XSD
-    assert sender is not None and receiver is not None and patient is not None
     return DischargeLetter(
-        envelope_identifier=reader.required(envelope, "Identifier"),
-        sent=reader.required_when(envelope, "Sent"),
-        letter_identifier=reader.required(letter, "Identifier"),
-        authorised=reader.required_when(letter, "Authorisation"),
-        status_code=reader.required(letter, "StatusCode"),
-        sender=_party(reader, sender),
-        receiver=_party(reader, receiver),
-        patient=_citizen(reader, patient),
-        episode_of_care_status=reader.text(patient, "EpisodeOfCareStatusCode"),
+        **_letter_header(reader, root, body),
         admitted=reader.when(body, "Admission"),
         discharged=reader.when(body, "Discharge"),
         diagnoses=_diagnoses(reader, body),
-        text=_texts(reader, body),
     )
 
 

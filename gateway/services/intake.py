@@ -29,7 +29,13 @@ from gateway.services.notices import NoticePlanner, PlannedNotice
 from gateway.services.plans import PlanService
 from gateway.store.sql import SqlResourceTransaction
 from mappings.context import ExplainCollector, MappingContext
-from mappings.documents.discharge import AdtEvent, CareCommunicationMessage, Correspondence, DischargeLetter
+from mappings.documents.discharge import (
+    AdtEvent,
+    CareCommunicationMessage,
+    Correspondence,
+    DischargeLetter,
+    LetterHeader,
+)
 from mappings.issues import Issue, IssueError
 from mappings.notices.hospital_notification import prior_notices_from_bundle
 
@@ -228,13 +234,9 @@ class IntakeService:
         )
 
 
-def _source_key(document: Any) -> str:
-    if isinstance(document, AdtEvent):
-        return document.source_key
-    if isinstance(document, Correspondence | DischargeLetter):
-        return f"oioxml|{document.sender.gln}|{document.letter_identifier}"
-    assert isinstance(document, CareCommunicationMessage)
-    return f"fhir|{document.message_header_id}"
+def _source_key(document: AdtEvent | LetterHeader | CareCommunicationMessage) -> str:
+    """The input's own identity; each document type defines it once (`source_key`)."""
+    return document.source_key
 
 
 def _cpr(document: Any) -> str:

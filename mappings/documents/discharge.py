@@ -80,8 +80,8 @@ class BinaryAttachment:
 
 
 @dataclass(frozen=True, slots=True)
-class Correspondence:
-    """An XDIS91 correspondence letter (ClinicalEmail.xsd, namespace `.../2006/07/01/`)."""
+class LetterHeader:
+    """What every MedCom OIOXML letter carries: envelope, letter, sender, receiver, patient and its text."""
 
     envelope_identifier: str
     sent: datetime
@@ -92,8 +92,20 @@ class Correspondence:
     receiver: Party
     patient: Citizen
     text: str
-    episode_of_care_identifier: str | None = None
     episode_of_care_status: str | None = None
+
+    @property
+    def source_key(self) -> str:
+        """The letter's identity (sender GLN + letter id): its notices' MessageHeader.id and the inbound message
+        id derive from it, so converting the same letter twice is idempotent."""
+        return f"oioxml|{self.sender.gln}|{self.letter_identifier}"
+
+
+@dataclass(frozen=True, slots=True)
+class Correspondence(LetterHeader):
+    """An XDIS91 correspondence letter (ClinicalEmail.xsd, namespace `.../2006/07/01/`)."""
+
+    episode_of_care_identifier: str | None = None
     priority: str | None = None
     subject: str | None = None
     references: tuple[BinaryReference, ...] = ()
@@ -110,19 +122,9 @@ class Diagnosis:
 
 
 @dataclass(frozen=True, slots=True)
-class DischargeLetter:
+class DischargeLetter(LetterHeader):
     """An XDIS01 discharge letter (DischargeLetter.xsd, namespace `.../2005/08/07/`)."""
 
-    envelope_identifier: str
-    sent: datetime
-    letter_identifier: str
-    authorised: datetime
-    status_code: str
-    sender: Party
-    receiver: Party
-    patient: Citizen
-    text: str
-    episode_of_care_status: str | None = None
     admitted: datetime | None = None
     discharged: datetime | None = None
     diagnoses: tuple[Diagnosis, ...] = ()

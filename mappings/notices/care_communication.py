@@ -312,7 +312,7 @@ def care_communication_from_correspondence(
     if letter.episode_of_care_identifier:
         episode = _object_uuid(letter.episode_of_care_identifier)
     message = _Message(
-        source_key=f"oioxml|{letter.sender.gln}|{letter.letter_identifier}",
+        source_key=letter.source_key,
         sent=letter.sent,
         sender=resolved.sender,
         receiver=resolved.receiver,

@@ -153,7 +153,7 @@ def discharge_event_from_letter(
     """The GP CareCommunication input for an XDIS01 discharge letter (its text and discharge time)."""
     discharged = letter.discharged or letter.authorised
     return DischargeEvent(
-        source_key=f"oioxml|{letter.sender.gln}|{letter.letter_identifier}",
+        source_key=letter.source_key,
         patient=letter.patient,
         sender=sender,
         receiver=receiver,
