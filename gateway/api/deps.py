@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import Request
 
-from gateway.fhir.interactions import FhirService
+T = TypeVar("T")
 
 
-def fhir_service(request: Request) -> FhirService:
-    service: FhirService = request.app.state.fhir
-    return service
+def from_state(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency returning `app.state.<name>`, checked to be a `kind` (one accessor for every collaborator)."""
+
+    def collaborator(request: Request) -> T:
+        value = getattr(request.app.state, name)
+        if not isinstance(value, kind):
+            raise TypeError(f"app.state.{name} is {type(value).__name__}, not {kind.__name__}")
+        return value
+
+    collaborator.__name__ = f"{name}_collaborator"
+    return collaborator
 
 
 def fhir_base(request: Request) -> str:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway import __version__
-from gateway.api.deps import fhir_base, fhir_service
+from gateway.api.deps import fhir_base, from_state
 from gateway.api.render import FHIR_JSON, fhir_json, render
 from gateway.api.security import RequestAccess
 from gateway.fhir.capability import capability_statement
@@ -23,7 +23,7 @@ from mappings.issues import IssueError
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 
-Service = Annotated[FhirService, Depends(fhir_service)]
+Service = Annotated[FhirService, Depends(from_state("fhir", FhirService))]
 Base = Annotated[str, Depends(fhir_base)]
 Prefer = Annotated[str | None, Header()]
 FHIR_RESPONSES: dict[int | str, dict[str, str]] = {

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
 from gateway.errors import http_status
 from gateway.inbound import build_hl7_ack
@@ -25,12 +26,7 @@ INTAKE_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def intake_service(request: Request) -> IntakeService:
-    service: IntakeService = request.app.state.intake
-    return service
-
-
-Service = Annotated[IntakeService, Depends(intake_service)]
+Service = Annotated[IntakeService, Depends(from_state("intake", IntakeService))]
 
 
 def _accepted(request: Request, result: IntakeResult) -> JSONResponse:

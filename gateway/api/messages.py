@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
+from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeRecord, NoticeState
 from gateway.fhir.access import AuditRecord
@@ -15,12 +16,7 @@ from gateway.services.delivery import MessageService
 router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
 
 
-def message_service(request: Request) -> MessageService:
-    service: MessageService = request.app.state.messages
-    return service
-
-
-Service = Annotated[MessageService, Depends(message_service)]
+Service = Annotated[MessageService, Depends(from_state("messages", MessageService))]
 
 
 def _summary(record: NoticeRecord) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.deps import fhir_base
+from gateway.api.deps import fhir_base, from_state
 from gateway.api.security import RequestAccess
 from gateway.fhir.parsing import parse_json
 from gateway.services.plans import PlanService
@@ -28,12 +28,7 @@ ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
-def plan_service(request: Request) -> PlanService:
-    service: PlanService = request.app.state.plans
-    return service
-
-
-Service = Annotated[PlanService, Depends(plan_service)]
+Service = Annotated[PlanService, Depends(from_state("plans", PlanService))]
 
 
 @router.get("/schema", summary="JSON Schema of the plan document")
