@@ -18,6 +18,7 @@ from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from mappings.documents.plan import PlanDocument, parse_plan_document
 from mappings.issues import IssueError
 from mappings.plan import ConsentDecisionInput, PlanContext, plan_from_fhir, transaction_from_plan
+from mappings.plan.common import care_plan_id
 
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 PATIENT_PRIVACY = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
@@ -59,17 +60,12 @@ class PlanService:
         self.fhir = fhir
         self.context = context
 
-    def plan_id_for(self, document: PlanDocument) -> str:
-        """The CarePlan id the mapping derives from the document's source identifier."""
-        bundle = transaction_from_plan(document, self.context)
-        return str(next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "CarePlan"))
-
     def accept(
         self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
     ) -> PlanReceipt:
         """Store a plan document as one FHIR transaction; a repeat of the same plan changes nothing."""
         document = parse_plan_document(data)
-        if expected_plan_id is not None and self.plan_id_for(document) != expected_plan_id:
+        if expected_plan_id is not None and care_plan_id(document, self.context) != expected_plan_id:
             raise IssueError.single(
                 "business-rule",
                 f"The document's source identifier ({document.source.system}|{document.source.value}) belongs to "
