@@ -122,8 +122,21 @@ class Validator:
             plan: ProfilePlan | None = compile_plan(definition, package, self._constraints)
         except IssueError:
             plan = None
+        if plan is not None:
+            plan.ancestors = self._ancestors(definition, own_closure)
         self._plans[key] = plan
         return plan
+
+    def _ancestors(self, definition: Resource, closure: Closure) -> frozenset[str]:
+        found: list[str] = []
+        base = definition.get("baseDefinition")
+        while isinstance(base, str) and len(found) < 32:  # a chain longer than that is a cycle
+            parent = self.registry.resolve(base, closure)
+            if parent is None:
+                break
+            found.append(f"{parent.get('url')}|{parent.get('version')}")
+            base = parent.get("baseDefinition")
+        return frozenset(found)
 
     def _closure(self, package: str) -> Closure:
         if package not in self._closures:

@@ -2,6 +2,8 @@
 
 * The element-level invariants every R4 element carries (`ele-1`, `ext-1`, `dom-2`..`dom-6`) are implemented in
   Python: they are checked on every element of every resource, and fhirpathpy costs ~100 µs per evaluation.
+* The R4 core Bundle invariants (`bdl-1`..`bdl-12`) run once per Bundle, and every MedCom message is one: they
+  are Python too (`gateway.validation.bundle_invariants`, keyed by their exact published expression).
 * `matches('<regex>')` constraints on a primitive (DK-core identifier formats) run as a plain `re.search`, which is
   what fhirpathpy's `matches` does.
 * Everything else is compiled once with fhirpathpy's R4 model and extra functions fhirpathpy 2.2 lacks
@@ -20,6 +22,7 @@ from typing import Any
 import fhirpathpy
 from fhirpathpy.models import models
 
+from gateway.validation.bundle_invariants import bundle_invariant
 from gateway.validation.fhirpath import Unsupported, compile_fhirpath, violated
 from gateway.validation.hooks import HOOKS
 
@@ -306,7 +309,7 @@ def compile_constraint(key: str, expression: str) -> Check:
             f"MedCom defect: the expression refers to a retired canonical under {BROKEN_CANONICAL} "
             "(MedCom's own QA suppresses this invariant)"
         )
-    native = _native_matches(expression)
+    native = bundle_invariant(key, expression) or _native_matches(expression)
     if native is not None:
         EVALUATED_BY[expression] = "native"
         NATIVE_CHECKS.add(native)

@@ -117,6 +117,11 @@ class ProfilePlan:
     by_id: dict[str, ElementPlan]
     #: The kind of the type: "resource", "complex-type", "primitive-type", "logical".
     kind: str
+    #: `url|version` of this profile.
+    canonical: str = ""
+    #: `url|version` of every profile this one derives from (its `baseDefinition` chain, as its own package
+    #: resolves it): an instance valid against this profile is valid against each of them.
+    ancestors: frozenset[str] = frozenset()
 
 
 def _capitalised(code: str) -> str:
@@ -245,6 +250,7 @@ def compile_plan(
         root=root,
         by_id=by_id,
         kind=str(structure_definition.get("kind", "resource")),
+        canonical=f"{url}|{structure_definition.get('version')}",
     )
 
 

@@ -38,9 +38,16 @@ _SINGLE = "a single value, not an array"
 #: The memoised result of a constraint that holds (shared, so the common case is one identity test).
 _SATISFIED = (True, False)
 _CONTAINERS = (dict, list)
+#: `Layout.shapes` has not seen this key sequence yet.
+_UNKNOWN_SHAPE: Any = object()
 #: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
 _PART = -1
 _NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
+#: Key sequences of an element's objects → how to walk them (see `Layout.shapes`).
+Shapes = dict[tuple[str, ...], "tuple[ShapeChild, ...] | None"]
+#: How many distinct key sequences each complex element remembers (more are walked the general way): bounds what
+#: hostile input can make the validator keep.
+_SHAPES_PER_ELEMENT = 64
 #: A reference type's target profiles that say more than "a resource", by its `targetProfile` list (from the
 #: profiles, so bounded).
 _TARGETS: dict[tuple[str, ...], list[str]] = {}
@@ -120,6 +127,23 @@ class Layout:
     order: dict[ElementPlan, int]
     #: The children with `min > 0` (reported when absent).
     required: tuple[ElementPlan, ...]
+    #: What `Walker.complex` does for an object with exactly these keys, in this order, by `is_resource` (see
+    #: `Walker._shape`); None when the keys need the general walk.
+    shapes: tuple[Shapes, Shapes]
+
+
+@dataclass(slots=True)
+class ShapeChild:
+    """One child of a `Layout` shape, in profile order: a present JSON key, or an absent required child."""
+
+    child: ElementPlan
+    #: The JSON key, or None for a required child the shape lacks (reported with a count of 0).
+    key: str | None
+    type_ref: TypeRef | None
+    #: `.name` of the child's location and the `.ofType(T)` a choice element's location carries.
+    dotted: str
+    suffix: str
+    steps: Steps | None
 
 
 def _layout(container: ElementPlan) -> Layout:
@@ -135,7 +159,7 @@ def _layout(container: ElementPlan) -> Layout:
         )
         for key, (child, type_ref) in container.json_keys.items()
     }
-    layout = Layout(keys, order, tuple(c for c in children if c.min > 0))
+    layout = Layout(keys, order, tuple(c for c in children if c.min > 0), ({}, {}))
     container.layout = layout
     return layout
 
@@ -234,6 +258,12 @@ class Walker:
                 )
                 return
             plans.append(base)
+        if run.checking and len(plans) > 1:
+            # Deciding conformance only: a profile constrains the profiles it derives from (FHIR R4 §5.1.0.3), so
+            # a resource valid against it is valid against them, and one invalid against it fails either way.
+            # A reference target checked against [target profile, its declared profile] walks the declared one.
+            derived = frozenset().union(*(plan.ancestors for plan in plans))
+            plans = [plan for plan in plans if plan.canonical not in derived]
         root = scope.root if (scope and contained) else resource
         walk_key = (id(resource), tuple(map(id, plans)), id(root))
         record = run.walks.get(walk_key)
@@ -299,8 +329,99 @@ class Walker:
     def complex(
         self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
     ) -> None:
-        run = self.run
         layout: Layout = container.layout or _layout(container)
+        shapes = layout.shapes[is_resource]
+        names = tuple(value)
+        shape = shapes.get(names, _UNKNOWN_SHAPE)
+        if shape is _UNKNOWN_SHAPE:
+            shape = self._shape(container, layout, names, is_resource) if len(shapes) < _SHAPES_PER_ELEMENT else None
+            if len(shapes) < _SHAPES_PER_ELEMENT:
+                shapes[names] = shape
+        if shape is None:
+            self._complex(container, layout, value, expr, scope, is_resource)
+            return
+        # An object whose keys are all known, each a different child, in profile order (the common case): the
+        # general walk's result without grouping the keys by child first. A value in the wrong JSON form (an
+        # array for a single element or the other way round) is the general walk's to report, in key order.
+        for step in shape:
+            if step.key is not None and (type(value[step.key]) is list) is not step.child.array:
+                self._complex(container, layout, value, expr, scope, is_resource)
+                return
+        for step in shape:
+            child = step.child
+            key = step.key
+            if key is None:
+                self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
+                continue
+            raw = value[key]
+            stem = expr + step.dotted
+            if child.array:
+                count = len(raw)
+                if count < child.min or 0 <= child.max < count:
+                    self.cardinality(child, count, stem, child.path)
+                if child.slices:
+                    self.sliced(
+                        child,
+                        [(item, key, f"{stem}[{index}]{step.suffix}", step.type_ref) for index, item in enumerate(raw)],
+                        scope,
+                    )
+                    continue
+                for index, item in enumerate(raw):
+                    self._child_item(child, step, item, key, f"{stem}[{index}]{step.suffix}", scope)
+                continue
+            if child.min > 1 or child.max == 0:
+                self.cardinality(child, 1, stem, child.path)
+            item_expr = stem + step.suffix if step.suffix else stem
+            if child.slices:
+                self.sliced(child, [(raw, key, item_expr, step.type_ref)], scope)
+                continue
+            self._child_item(child, step, raw, key, item_expr, scope)
+
+    def _child_item(self, child: ElementPlan, step: ShapeChild, item: Any, key: str, expr: str, scope: Scope) -> None:
+        steps = step.steps
+        if steps is not None:
+            # `item` would find nothing to report for a well-formed string of a plain primitive: skip the call
+            if (
+                steps.plain_text
+                and type(item) is str
+                and item.strip()
+                and (steps.text_regex is None or steps.text_regex.fullmatch(item))
+            ):
+                return
+            if steps.plain_complex and type(item) is dict and item and (len(item) > 1 or "id" not in item):
+                # all `item` would do with a non-empty object of a plain complex type (ele-1 holds)
+                self.complex(child, item, expr, scope)
+                return
+        self.item(child, item, key, expr, step.type_ref, scope)
+
+    def _shape(
+        self, container: ElementPlan, layout: Layout, names: tuple[str, ...], is_resource: bool
+    ) -> tuple[ShapeChild, ...] | None:
+        """The children of an object with these keys, in profile order, or None when the keys need the general
+        walk: an unknown key, a primitive's `_element`, two keys of one (choice) child, keys out of profile order."""
+        present: list[ShapeChild] = []
+        last = -1
+        for key in names:
+            entry = layout.keys.get(key)
+            if entry is None:
+                if key == "resourceType" and is_resource:
+                    continue
+                return None
+            child, type_ref, suffix, dotted, position = entry
+            if position <= last:
+                return None
+            last = position
+            steps = child.steps.get(id(type_ref)) or self._steps(child, type_ref)
+            present.append(ShapeChild(child, key, type_ref, dotted, suffix, steps))
+        children = {step.child for step in present}
+        missing = [ShapeChild(child, None, None, "", "", None) for child in layout.required if child not in children]
+        return tuple(sorted([*present, *missing], key=lambda step: layout.order[step.child]))
+
+    def _complex(
+        self, container: ElementPlan, layout: Layout, value: Resource, expr: str, scope: Scope, is_resource: bool
+    ) -> None:
+        """The general walk of an object's keys: grouped by child, issues in profile order."""
+        run = self.run
         keys = layout.keys
         groups: dict[ElementPlan, list[tuple[Any, str, str, TypeRef | None]]] = {}
         # Children are checked in the order the profile lists them, so issues come out in a stable order; JSON

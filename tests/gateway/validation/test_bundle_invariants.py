@@ -1,0 +1,133 @@
+"""The native Bundle invariants give fhirpathpy's verdict on the published expressions: over the reference
+examples' Bundles and over generated Bundles that vary every element the expressions read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway.validation.bundle_invariants import BUNDLE_INVARIANTS
+from gateway.validation.invariants import compile_constraint, fhirpathpy_check
+from tests.gateway.validation.conftest import REFERENCE
+
+REFERENCE_BUNDLES = (
+    [
+        json.loads(path.read_text("utf-8"))
+        for path in sorted(REFERENCE.glob("*/examples/Bundle-*.json"))
+        if path.is_file()
+    ]
+    if REFERENCE.is_dir()
+    else []
+)
+REFERENCE_CHECKS = {pair: fhirpathpy_check(pair[1]) for pair in BUNDLE_INVARIANTS}
+
+types = st.sampled_from(
+    [
+        None,
+        "document",
+        "message",
+        "searchset",
+        "history",
+        "batch",
+        "transaction",
+        "batch-response",
+        "transaction-response",
+        "collection",
+    ]
+)
+resources = st.sampled_from(
+    [
+        None,
+        {"resourceType": "Composition"},
+        {"resourceType": "MessageHeader"},
+        {"resourceType": "Patient"},
+        {"resourceType": "Patient", "meta": {"versionId": "1"}},
+        {"resourceType": "Patient", "meta": {"versionId": "2"}},
+    ]
+)
+entries = st.fixed_dictionaries(
+    {},
+    optional={
+        "fullUrl": st.sampled_from(["urn:uuid:a", "urn:uuid:b", "urn:uuid:a1"]),
+        "resource": resources.filter(lambda r: r is not None),
+        "request": st.just({"method": "POST", "url": "Patient"}),
+        "response": st.just({"status": "201"}),
+        "search": st.just({"mode": "match"}),
+    },
+)
+
+
+@st.composite
+def bundles(draw: st.DrawFn) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"resourceType": "Bundle"}
+    kind = draw(types)
+    if kind is not None:
+        bundle["type"] = kind
+    if draw(st.booleans()):
+        bundle["entry"] = draw(st.lists(entries, max_size=4))
+    if draw(st.booleans()):
+        bundle["total"] = draw(st.integers(0, 3))
+    identifier = draw(
+        st.sampled_from(
+            [
+                None,
+                {},
+                {"system": "urn:ietf:rfc:3986"},
+                {"value": "x"},
+                {"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1"},
+            ]
+        )
+    )
+    if identifier is not None:
+        bundle["identifier"] = identifier
+    if draw(st.booleans()):
+        bundle["timestamp"] = "2026-11-23T10:00:00+01:00"
+    return bundle
+
+
+def _agree(key: str, bundle: dict[str, Any]) -> None:
+    expression = next(e for k, e in BUNDLE_INVARIANTS if k == key)
+    native = compile_constraint(key, expression)
+    assert native is BUNDLE_INVARIANTS[(key, expression)]
+    assert native(bundle, bundle, bundle) == REFERENCE_CHECKS[(key, expression)](bundle, bundle, bundle), (
+        key,
+        bundle,
+    )
+
+
+@pytest.mark.parametrize("key", sorted({key for key, _ in BUNDLE_INVARIANTS}))
+def test_native_agrees_with_fhirpathpy_on_reference_bundles(key: str) -> None:
+    if not REFERENCE_BUNDLES:
+        pytest.skip("reference material not present")
+    for bundle in REFERENCE_BUNDLES:
+        _agree(key, bundle)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(bundle=bundles())
+def test_native_agrees_with_fhirpathpy_on_generated_bundles(bundle: dict[str, Any]) -> None:
+    for key, _ in BUNDLE_INVARIANTS:
+        _agree(key, bundle)
+
+
+def test_generated_bundles_reach_both_verdicts() -> None:
+    """The generated cases are not vacuous: each invariant is violated by some of the hand-picked Bundles."""
+    violating = {
+        "bdl-1": {"resourceType": "Bundle", "type": "message", "total": 1},
+        "bdl-2": {"resourceType": "Bundle", "type": "message", "entry": [{"search": {"mode": "match"}}]},
+        "bdl-3": {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": {"resourceType": "X"}}]},
+        "bdl-4": {"resourceType": "Bundle", "type": "message", "entry": [{"response": {"status": "200"}}]},
+        "bdl-7": {"resourceType": "Bundle", "type": "message", "entry": [{"fullUrl": "a"}, {"fullUrl": "a"}]},
+        "bdl-9": {"resourceType": "Bundle", "type": "document", "identifier": {"value": "x"}},
+        "bdl-10": {"resourceType": "Bundle", "type": "document"},
+        "bdl-11": {"resourceType": "Bundle", "type": "document", "entry": [{"resource": {"resourceType": "X"}}]},
+        "bdl-12": {"resourceType": "Bundle", "type": "message", "entry": [{"resource": {"resourceType": "X"}}]},
+    }
+    for (key, expression), native in BUNDLE_INVARIANTS.items():
+        bundle = violating[key]
+        assert native(bundle, bundle, bundle) is False
+        assert REFERENCE_CHECKS[(key, expression)](bundle, bundle, bundle) is False
