@@ -618,8 +618,18 @@ def _invocation(node: dict[str, Any], shared: frozenset[str] | None) -> Fn:
         # without a type filter that drops most of it, a fused walk saves nothing over member-by-member navigation
         left, right = _compile(children[0], shared=shared), _compile(children[1])
         return lambda focus, env: right(left(focus, env), env)
+    first = _term_member(current)
+    if first is not None and not (shared and repr(current) in shared):
+        # the chain starts at the focus (`entry.resource.ofType(T)`): navigate from there, no nodes in between
+        keys.append(first)
+        keys.reverse()
+        return _navigate(_focus, keys, of_type)
     keys.reverse()
     return _navigate(_compile(current, shared=shared), keys, of_type)
+
+
+def _focus(focus: Collection, _env: Env) -> Collection:
+    return focus
 
 
 def _literal(node: dict[str, Any]) -> Fn:

@@ -44,7 +44,9 @@ _UNKNOWN_SHAPE: Any = object()
 _PART = -1
 _NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
 #: Key sequences of an element's objects → how to walk them (see `Layout.shapes`).
-Shapes = dict[tuple[str, ...], "tuple[ShapeChild, ...] | None"]
+Shapes = dict[tuple[str, ...], "Shape | None"]
+#: A key shape's walk: each key with whether its value must be an array, and the children in profile order.
+Shape = tuple[tuple[tuple[str, bool], ...], tuple["ShapeChild", ...]]
 #: How many distinct key sequences each complex element remembers (more are walked the general way): bounds what
 #: hostile input can make the validator keep.
 _SHAPES_PER_ELEMENT = 64
@@ -144,6 +146,10 @@ class ShapeChild:
     dotted: str
     suffix: str
     steps: Steps | None
+    #: Whether a non-blank string matching `regex` (or any, when None) is all there is to check: a singular
+    #: plain primitive that may occur once.
+    text: bool
+    regex: re.Pattern[str] | None
 
 
 def _layout(container: ElementPlan) -> Layout:
@@ -193,6 +199,9 @@ class Steps:
     #: Whether an object is only walked into: a complex type with children here and no fixed value, pattern,
     #: binding, constraint or reference target to check.
     plain_complex: bool
+    #: Whether an object is only walked against its type's plan: a complex type with no children here and no
+    #: fixed value, pattern, binding, constraint or reference target (a profiled Identifier, a Coding, a Period).
+    plain_typed: bool
     #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
     type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
         default_factory=dict
@@ -334,7 +343,7 @@ class Walker:
         names = tuple(value)
         shape = shapes.get(names, _UNKNOWN_SHAPE)
         if shape is _UNKNOWN_SHAPE:
-            shape = self._shape(container, layout, names, is_resource) if len(shapes) < _SHAPES_PER_ELEMENT else None
+            shape = self._shape(layout, names, is_resource) if len(shapes) < _SHAPES_PER_ELEMENT else None
             if len(shapes) < _SHAPES_PER_ELEMENT:
                 shapes[names] = shape
         if shape is None:
@@ -343,17 +352,20 @@ class Walker:
         # An object whose keys are all known, each a different child, in profile order (the common case): the
         # general walk's result without grouping the keys by child first. A value in the wrong JSON form (an
         # array for a single element or the other way round) is the general walk's to report, in key order.
-        for step in shape:
-            if step.key is not None and (type(value[step.key]) is list) is not step.child.array:
+        forms, children = shape
+        for key, array in forms:
+            if (type(value[key]) is list) is not array:
                 self._complex(container, layout, value, expr, scope, is_resource)
                 return
-        for step in shape:
-            child = step.child
+        for step in children:
             key = step.key
             if key is None:
-                self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
+                self.cardinality(step.child, 0, f"{expr}.{step.child.name}", step.child.path)
                 continue
             raw = value[key]
+            if step.text and type(raw) is str and raw.strip() and (step.regex is None or step.regex.fullmatch(raw)):
+                continue  # a well-formed string of a plain primitive, once, where once is allowed
+            child = step.child
             stem = expr + step.dotted
             if child.array:
                 count = len(raw)
@@ -378,27 +390,31 @@ class Walker:
             self._child_item(child, step, raw, key, item_expr, scope)
 
     def _child_item(self, child: ElementPlan, step: ShapeChild, item: Any, key: str, expr: str, scope: Scope) -> None:
+        """`item` for one value of a child, after the shortcuts that find there is nothing to report at this level."""
         steps = step.steps
         if steps is not None:
-            # `item` would find nothing to report for a well-formed string of a plain primitive: skip the call
             if (
                 steps.plain_text
                 and type(item) is str
                 and item.strip()
                 and (steps.text_regex is None or steps.text_regex.fullmatch(item))
             ):
-                return
-            if steps.plain_complex and type(item) is dict and item and (len(item) > 1 or "id" not in item):
-                # all `item` would do with a non-empty object of a plain complex type (ele-1 holds)
-                self.complex(child, item, expr, scope)
-                return
+                return  # a well-formed string of a plain primitive
+            if type(item) is dict and item and (len(item) > 1 or "id" not in item):  # ele-1 holds
+                if steps.plain_complex:
+                    self.complex(child, item, expr, scope)
+                    return
+                if steps.plain_typed:
+                    closure = scope.closure
+                    typed = steps.type_plans.get(id(closure))
+                    if typed is not None and typed[0] is closure and typed[1] is not None and not typed[2]:
+                        self.complex(typed[1].root, item, expr, scope)
+                        return
         self.item(child, item, key, expr, step.type_ref, scope)
 
-    def _shape(
-        self, container: ElementPlan, layout: Layout, names: tuple[str, ...], is_resource: bool
-    ) -> tuple[ShapeChild, ...] | None:
-        """The children of an object with these keys, in profile order, or None when the keys need the general
-        walk: an unknown key, a primitive's `_element`, two keys of one (choice) child, keys out of profile order."""
+    def _shape(self, layout: Layout, names: tuple[str, ...], is_resource: bool) -> Shape | None:
+        """How to walk an object with these keys, or None when they need the general walk: an unknown key, a
+        primitive's `_element`, two keys of one (choice) child, keys out of profile order."""
         present: list[ShapeChild] = []
         last = -1
         for key in names:
@@ -412,10 +428,22 @@ class Walker:
                 return None
             last = position
             steps = child.steps.get(id(type_ref)) or self._steps(child, type_ref)
-            present.append(ShapeChild(child, key, type_ref, dotted, suffix, steps))
-        children = {step.child for step in present}
-        missing = [ShapeChild(child, None, None, "", "", None) for child in layout.required if child not in children]
-        return tuple(sorted([*present, *missing], key=lambda step: layout.order[step.child]))
+            text = (
+                steps.plain_text
+                and not child.array
+                and not child.slices
+                and not suffix
+                and not (child.min > 1 or child.max == 0)
+            )
+            present.append(ShapeChild(child, key, type_ref, dotted, suffix, steps, text, steps.text_regex))
+        found = {step.child for step in present}
+        missing = [
+            ShapeChild(child, None, None, "", "", None, False, None) for child in layout.required if child not in found
+        ]
+        return (
+            tuple((step.key, step.child.array) for step in present if step.key is not None),
+            tuple(sorted([*present, *missing], key=lambda step: layout.order[step.child])),
+        )
 
     def _complex(
         self, container: ElementPlan, layout: Layout, value: Resource, expr: str, scope: Scope, is_resource: bool
@@ -692,6 +720,7 @@ class Walker:
             plain_extension=code == "Extension" and not (type_ref and type_ref.profiles),
             plain_text=False,
             plain_complex=False,
+            plain_typed=False,
         )
         steps.plain_text = (
             steps.textual and not node.max_length and not steps.values and not steps.binding and not steps.constraints
@@ -703,6 +732,16 @@ class Walker:
             and not steps.constraints
             and not steps.reference
             and steps.children
+        )
+        steps.plain_typed = (
+            primitive is None
+            and not steps.resource
+            and not steps.values
+            and not steps.constraints
+            and not steps.reference
+            and not steps.children
+            and type_ref is not None
+            and not steps.plain_extension
         )
         node.steps[id(given)] = steps
         return steps
