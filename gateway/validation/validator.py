@@ -462,7 +462,8 @@ class Walker:
                 if key == "resourceType" and is_resource:
                     continue
                 if key[:1] == "_" and key[1:] in keys:
-                    self.primitive_extensions(raw, f"{expr}.{key[1:]}", scope)
+                    if not self.primitive_element(keys[key[1:]][0], keys[key[1:]][1], key, raw, value, expr, scope):
+                        continue
                     if key[1:] not in value:
                         # a primitive with only extensions (data-absent-reason) is present (FHIR R4 JSON §2.6.2.7)
                         child, type_ref, _, _, position = keys[key[1:]]
@@ -557,12 +558,96 @@ class Walker:
                 f"{label}: max allowed = {node.max}, but found {count} ({node.profile})",
             )
 
-    def primitive_extensions(self, raw: Any, expr: str, scope: Scope) -> None:
-        for index, item in enumerate(raw if isinstance(raw, list) else [raw]):
-            extensions = item.get("extension") if isinstance(item, dict) else None
-            if isinstance(extensions, list):  # a malformed `extension` is the structure checks' to report
-                for position, extension in enumerate(extensions):
-                    self.extension(extension, f"{expr}[{index}].extension[{position}]", scope)
+    def primitive_element(
+        self,
+        child: ElementPlan,
+        type_ref: TypeRef | None,
+        key: str,
+        raw: Any,
+        value: Resource,
+        expr: str,
+        scope: Scope,
+    ) -> bool:
+        """Checks `_name`, a primitive's id and extensions (FHIR R4 JSON §2.6.2.7): an object, or for a repeating
+        primitive an array of objects or nulls as long as the array of values; walks the extensions. False when
+        `_name` is not allowed at all (the element is not a primitive)."""
+        name = key[1:]
+        stem = f"{expr}.{name}"
+        codes = [type_ref.code] if type_ref else [t.code for t in child.types]
+        if not codes or not all(code in PRIMITIVES for code in codes):
+            self.run.add(
+                "error",
+                "structure",
+                "validation.unknown-element",
+                f"{expr}.{key}",
+                f"unknown element '{key}' in {child.path.rsplit('.', 1)[0]}: {child.path} is not a primitive, so "
+                f"it has no '_' form ({child.profile})",
+            )
+            return False
+        if child.array:
+            values = value.get(name)
+            if not isinstance(raw, list):
+                self.run.add("error", "structure", "validation.json-shape", stem, f"{key} must be an array")
+                return True
+            if isinstance(values, list) and len(values) != len(raw):
+                self.run.add(
+                    "error",
+                    "structure",
+                    "validation.json-shape",
+                    stem,
+                    f"{key} has {len(raw)} items but {name} has {len(values)}: they must pair up (null where an item "
+                    "has no id or extensions)",
+                )
+            parts = [(item, f"{stem}[{index}]") for index, item in enumerate(raw) if item is not None]
+        else:
+            parts = [(raw, stem)]
+        for item, item_expr in parts:
+            if not isinstance(item, dict):
+                self.run.add(
+                    "error",
+                    "structure",
+                    "validation.json-shape",
+                    item_expr,
+                    f"{key} must hold JSON objects (id, extension)",
+                )
+                continue
+            for inner in item:
+                if inner not in ("id", "extension"):
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.unknown-element",
+                        f"{item_expr}.{inner}",
+                        f"unknown element '{inner}' in {key}: only id and extension are allowed",
+                    )
+            if "id" in item and not isinstance(item["id"], str):
+                self.run.add(
+                    "error", "structure", "validation.json-shape", f"{item_expr}.id", f"{key}.id must be a string"
+                )
+            extensions = item.get("extension")
+            if extensions is None:
+                continue
+            if not isinstance(extensions, list):
+                self.run.add(
+                    "error",
+                    "structure",
+                    "validation.json-shape",
+                    f"{item_expr}.extension",
+                    f"{key}.extension must be an array",
+                )
+                continue
+            for position, extension in enumerate(extensions):
+                if not isinstance(extension, dict):
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.json-shape",
+                        f"{item_expr}.extension[{position}]",
+                        f"{key}.extension must hold JSON objects",
+                    )
+                    continue
+                self.extension(extension, f"{item_expr}.extension[{position}]", scope)
+        return True
 
     def extension(self, extension: Any, expr: str, scope: Scope, node: ElementPlan | None = None) -> None:
         url = extension.get("url") if isinstance(extension, dict) else None

@@ -171,3 +171,57 @@ def test_slice_discriminator_values_are_read_as_the_discriminator_walk_reads_the
     assert ("validation.closed-slicing", "Patient.identifier[1]") in found
     assert ("validation.closed-slicing", "Patient.identifier[2]") in found
     assert ("validation.closed-slicing", "Patient.identifier[3]") not in found
+
+
+ABSENT = {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "masked"}
+PRIMITIVE_ELEMENT_CASES = [
+    # (the `_element` part, the issue expected, or None for a valid one)
+    ({"_gender": {"extension": 2.5}}, ("validation.json-shape", "Patient.gender.extension")),
+    ({"_gender": "unknown"}, ("validation.json-shape", "Patient.gender")),
+    ({"_gender": {"colour": "red"}}, ("validation.unknown-element", "Patient.gender.colour")),
+    ({"_gender": {"id": 3}}, ("validation.json-shape", "Patient.gender.id")),
+    ({"_gender": {"extension": [7]}}, ("validation.json-shape", "Patient.gender.extension[0]")),
+    ({"_identifier": {}}, ("validation.unknown-element", "Patient._identifier")),
+    ({"name": [{"given": ["A", "B"], "_given": [None]}]}, ("validation.json-shape", "Patient.name[0].given")),
+    ({"name": [{"given": ["A"], "_given": {"id": "g"}}]}, ("validation.json-shape", "Patient.name[0].given")),
+    ({"_gender": {"extension": [ABSENT]}}, None),
+    ({"name": [{"given": ["A", "B"], "_given": [None, {"id": "b"}]}]}, None),
+]
+
+
+def test_a_primitives_id_and_extensions_are_checked_as_json_requires() -> None:
+    """FHIR R4 JSON §2.6.2.7: `_name` is an object with id and extension (an array of those, or nulls, as long as
+    the values for a repeating primitive)."""
+    from gateway.validation import default_validator
+
+    for part, expected in PRIMITIVE_ELEMENT_CASES:
+        patient = {"resourceType": "Patient", "gender": "male", **part}
+        found = {(i.message_id, i.expression) for i in default_validator().validate(patient).errors}
+        if expected is None:
+            assert not found, (part, found)
+        else:
+            assert expected in found, (part, found)
+
+
+def test_a_reference_target_is_walked_against_the_most_derived_profile_only(validator: Validator) -> None:
+    """Conformance to a profile follows from conformance to one derived from it (same version): the HN
+    MessageHeader's plan knows the messaging MessageHeader it derives from."""
+    hn = validator.plan(
+        "http://medcomfhir.dk/ig/hospitalnotification/StructureDefinition/medcom-hospitalNotification-messageHeader",
+        None,
+    )
+    assert hn is not None
+    messaging = validator.plan(
+        "http://medcomfhir.dk/ig/messaging/StructureDefinition/medcom-messaging-messageHeader", validator.closure_of(hn)
+    )
+    assert messaging is not None and messaging.canonical in hn.ancestors
+    assert "http://hl7.org/fhir/StructureDefinition/MessageHeader|4.0.1" in hn.ancestors
+    bundle = load_reference(HN_SLHJ)
+    broken = json.loads(json.dumps(bundle))
+    header = broken["entry"][0]["resource"]
+    del header["eventCoding"]  # required by both profiles
+    result = validator.validate(broken)
+    # an invalid header is still reported: the shortcut only skips a walk a valid derived profile makes redundant
+    assert ("validation.cardinality-min", "Bundle.entry[0].resource.event") in {
+        (i.message_id, i.expression) for i in result.errors
+    }
