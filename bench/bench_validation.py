@@ -2,8 +2,8 @@
 
 Run: `.venv/bin/python bench/bench_validation.py [path/to/bundle.json ...]` (default: the MedCom
 HospitalNotification SLHJ and CareCommunication example Bundles). Prints start-up (registry load, first compile),
-the per-Bundle times measured in this one run and their ratio, and how many invariant expressions the FHIRPath
-compiler left to fhirpathpy.
+the per-Bundle times measured in this one run and their ratio, the spread of that ratio over every MedCom example
+Bundle in ../shared/reference, and how many invariant expressions the FHIRPath compiler left to fhirpathpy.
 """
 
 from __future__ import annotations
@@ -57,6 +57,21 @@ def main() -> None:
         print(f"  profile validation: {ours * 1000:.2f} ms/bundle")
         print(f"  fhir.resources R4B Bundle.model_validate: {theirs * 1000:.2f} ms/bundle")
         print(f"  ratio validation / fhir.resources parse: {ours / theirs:.2f}")
+    examples = sorted(REFERENCE.glob("medcom-*/examples/Bundle-*.json"))
+    if not sys.argv[1:] and examples:
+        ratios = []
+        for path in examples:
+            bundle = json.loads(path.read_text(encoding="utf-8"))
+            validator.validate(bundle)
+            ratios.append(
+                per_call(functools.partial(validator.validate, bundle), 10)
+                / per_call(functools.partial(Bundle.model_validate, bundle), 10)
+            )
+        ratios.sort()
+        print(
+            f"all {len(ratios)} MedCom example Bundles, ratio validation / parse: min {ratios[0]:.2f}, "
+            f"median {ratios[len(ratios) // 2]:.2f}, max {ratios[-1]:.2f}"
+        )
     kinds = [why.split(":")[0] for why in EVALUATED_BY.values()]
     print(
         f"invariant expressions: {kinds.count('native')} native, {kinds.count('compiled')} compiled, "

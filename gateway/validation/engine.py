@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import re
 import time
 from dataclasses import dataclass
 from importlib import resources as package_resources
@@ -13,7 +12,7 @@ from typing import Any
 from gateway.validation.hooks import EvaluationHooks
 from gateway.validation.packages import shipped_package_files
 from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
-from gateway.validation.primitives import PRIMITIVES, compile_regex, regex_of
+from gateway.validation.primitives import PRIMITIVES, ValuePattern, compile_regex, regex_of
 from gateway.validation.registry import Closure, Registry, build_registry, default_cache_dir, version_key
 from gateway.validation.slicing import expected_value
 from gateway.validation.snapshots import ensure_snapshot
@@ -56,7 +55,7 @@ class Validator:
         self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
         self._closures: dict[str, Closure] = {}
         self._terminologies: dict[str, Terminology] = {}
-        self._regexes: dict[str, re.Pattern[str] | None] = {}
+        self._regexes: dict[str, ValuePattern | None] = {}
         self._expected: dict[tuple[int, str], Any] = {}
         self._constraints: dict[tuple[str, str], Constraint] = {}
         self._resource_types: dict[str, bool] = {}
@@ -155,7 +154,7 @@ class Validator:
                 return found
         return self.plan(CORE_PREFIX + type_ref.code, None)
 
-    def regex(self, code: str) -> re.Pattern[str] | None:
+    def regex(self, code: str) -> ValuePattern | None:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
             self._regexes[code] = compile_regex(regex_of(definition)) if definition else None

@@ -9,14 +9,13 @@ its `meta.profile` and the element's type profile), extensions against their def
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.validation.hooks import HOOKS, EvaluationHooks
 from gateway.validation.invariants import Check
 from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
-from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, check_primitive
+from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, ValuePattern, check_primitive
 from gateway.validation.registry import Closure
 from gateway.validation.slicing import (
     EXTENSION_SLICING,
@@ -149,7 +148,7 @@ class ShapeChild:
     #: Whether a non-blank string matching `regex` (or any, when None) is all there is to check: a singular
     #: plain primitive that may occur once.
     text: bool
-    regex: re.Pattern[str] | None
+    regex: ValuePattern | None
 
 
 def _layout(container: ElementPlan) -> Layout:
@@ -180,10 +179,10 @@ class Steps:
     code: str
     #: The primitive type to check the JSON value against, or None for a complex type.
     primitive: str | None
-    regex: re.Pattern[str] | None
+    regex: ValuePattern | None
     #: Whether the primitive is a JSON string, and the regex `check_primitive` applies to it.
     textual: bool
-    text_regex: re.Pattern[str] | None
+    text_regex: ValuePattern | None
     resource: bool
     profiles: tuple[str, ...]
     #: Whether a fixed value, pattern or checked binding applies.
