@@ -378,7 +378,9 @@ class Walker:
                     )
                     continue
                 for index, item in enumerate(raw):
-                    self._child_item(child, step, item, key, f"{stem}[{index}]{step.suffix}", scope)
+                    self._child_item(
+                        child, step.steps, step.type_ref, item, key, f"{stem}[{index}]{step.suffix}", scope
+                    )
                 continue
             if child.min > 1 or child.max == 0:
                 self.cardinality(child, 1, stem, child.path)
@@ -386,11 +388,20 @@ class Walker:
             if child.slices:
                 self.sliced(child, [(raw, key, item_expr, step.type_ref)], scope)
                 continue
-            self._child_item(child, step, raw, key, item_expr, scope)
+            self._child_item(child, step.steps, step.type_ref, raw, key, item_expr, scope)
 
-    def _child_item(self, child: ElementPlan, step: ShapeChild, item: Any, key: str, expr: str, scope: Scope) -> None:
-        """`item` for one value of a child, after the shortcuts that find there is nothing to report at this level."""
-        steps = step.steps
+    def _child_item(
+        self,
+        child: ElementPlan,
+        steps: Steps | None,
+        type_ref: TypeRef | None,
+        item: Any,
+        key: str,
+        expr: str,
+        scope: Scope,
+    ) -> None:
+        """`item` for one value of a child, after the shortcuts that find there is nothing to report at this level
+        (`steps`: the child's `Steps` for `type_ref` when made already)."""
         if steps is not None:
             if (
                 steps.plain_text
@@ -409,7 +420,7 @@ class Walker:
                     if typed is not None and typed[0] is closure and typed[1] is not None and not typed[2]:
                         self.complex(typed[1].root, item, expr, scope)
                         return
-        self.item(child, item, key, expr, step.type_ref, scope)
+        self.item(child, item, key, expr, type_ref, scope)
 
     def _shape(self, layout: Layout, names: tuple[str, ...], is_resource: bool) -> Shape | None:
         """How to walk an object with these keys, or None when they need the general walk: an unknown key, a
@@ -521,23 +532,8 @@ class Walker:
                 continue
             steps_of = child.steps
             for item, key, item_expr, type_ref in items:
-                if item is _ABSENT:
-                    continue
-                # `item` would find nothing to report for a well-formed string of a plain primitive: skip the call
-                steps = steps_of.get(id(type_ref))
-                if steps is not None:
-                    if (
-                        steps.plain_text
-                        and type(item) is str
-                        and item.strip()
-                        and (steps.text_regex is None or steps.text_regex.fullmatch(item))
-                    ):
-                        continue
-                    if steps.plain_complex and type(item) is dict and item and (len(item) > 1 or "id" not in item):
-                        # all `item` would do with a non-empty object of a plain complex type (ele-1 holds)
-                        self.complex(child, item, item_expr, scope)
-                        continue
-                self.item(child, item, key, item_expr, type_ref, scope)
+                if item is not _ABSENT:
+                    self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
 
     def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
         if count < node.min:
