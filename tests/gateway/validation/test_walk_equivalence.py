@@ -18,6 +18,7 @@ from gateway.validation import Validator, default_validator
 from gateway.validation import validator as walker_module
 from tests.gateway.validation.conftest import PACKAGE_OF_FOLDER, REFERENCE
 from tests.gateway.validation.test_examples import EXAMPLES
+from tests.gateway.validation.test_validator_fuzz import paths
 
 MEDCOM = Path(__file__).resolve().parents[3] / "fixtures" / "samples" / "inbound" / "medcom"
 BUNDLES = [json.loads(p.read_text("utf-8")) for p in sorted(MEDCOM.glob("Bundle-*.json"))]
@@ -65,17 +66,6 @@ def test_fast_path_agrees_on_every_reference_example(validators: tuple[Validator
         _compare(validators, resource, PACKAGE_OF_FOLDER[Path(relative).parts[0]])
 
 
-def _locations(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _locations(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _locations(value, (*prefix, index))
-    return found
-
-
 def _at(bundle: Any, location: tuple[Any, ...]) -> Any:
     for step in location:
         bundle = bundle[step]
@@ -87,7 +77,7 @@ def _at(bundle: Any, location: tuple[Any, ...]) -> Any:
 def test_fast_path_agrees_on_mutated_messages(validators: tuple[Validator, Validator], data: st.DataObject) -> None:
     bundle = copy.deepcopy(data.draw(st.sampled_from(BUNDLES), label="bundle"))
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        location = data.draw(st.sampled_from(_locations(bundle)[1:]), label="location")
+        location = data.draw(st.sampled_from(paths(bundle)[1:]), label="location")
         parent = _at(bundle, location[:-1])
         kind = data.draw(st.sampled_from(["replace", "delete", "reverse", "wrap", "unwrap", "underscore"]))
         target = parent[location[-1]]
