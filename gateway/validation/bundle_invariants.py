@@ -173,6 +173,61 @@ BUNDLE_INVARIANTS: dict[tuple[str, str], Check] = {
 }
 
 
-def bundle_invariant(key: str, expression: str) -> Check | None:
-    """The native check for an R4 Bundle invariant with exactly its published expression, else None."""
-    return BUNDLE_INVARIANTS.get((key, " ".join(expression.split())))
+def _plain_fields(element: dict[str, Any], fields: dict[str, type]) -> bool:
+    if any(key[:1] == "_" for key in element):
+        return False
+    for name, json_type in fields.items():
+        value = element.get(name)
+        if value is not None and (not isinstance(value, json_type) or isinstance(value, bool)):
+            return False
+    return True
+
+
+def plain_bundle(bundle: Any, resource: Any) -> bool:
+    """Whether what the Bundle invariants read is in plain JSON form, the form the Python checks are written for:
+    no `_name` (a primitive's id and extensions, which FHIRPath counts as the element being there) and each value
+    of the JSON type FHIR R4 gives it. Anything else is evaluated as FHIRPath."""
+    if not isinstance(bundle, dict) or not _plain_fields(bundle, {"type": str, "total": int, "timestamp": str}):
+        return False
+    if resource is not bundle and not (isinstance(resource, dict) and _plain_fields(resource, {"type": str})):
+        return False
+    identifier = bundle.get("identifier")
+    if identifier is not None and not (
+        isinstance(identifier, dict) and _plain_fields(identifier, {"system": str, "value": str})
+    ):
+        return False
+    entries = bundle.get("entry")
+    if entries is None:
+        return True
+    if not isinstance(entries, list):
+        return False
+    for entry in entries:
+        if not isinstance(entry, dict) or not _plain_fields(entry, {"fullUrl": str}):
+            return False
+        entry_resource = entry.get("resource")
+        if entry_resource is None:
+            continue
+        if not isinstance(entry_resource, dict) or not _plain_fields(entry_resource, {}):
+            return False
+        meta = entry_resource.get("meta")
+        if meta is not None and not (isinstance(meta, dict) and _plain_fields(meta, {"versionId": str})):
+            return False
+    return True
+
+
+def bundle_invariant(key: str, expression: str, general: Callable[[], Check]) -> Check | None:
+    """The check for an R4 Bundle invariant with exactly its published expression, else None: Python for a plain
+    Bundle (`plain_bundle`), else `general()` (the FHIRPath evaluation, made on first need)."""
+    native = BUNDLE_INVARIANTS.get((key, " ".join(expression.split())))
+    if native is None:
+        return None
+    fallback: list[Check] = []
+
+    def check(bundle: Any, resource: Resource, root: Resource) -> bool:
+        if plain_bundle(bundle, resource):
+            return native(bundle, resource, root)
+        if not fallback:
+            fallback.append(general())
+        return fallback[0](bundle, resource, root)
+
+    return check

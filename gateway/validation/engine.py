@@ -127,13 +127,22 @@ class Validator:
         return plan
 
     def _ancestors(self, definition: Resource, closure: Closure) -> frozenset[str]:
+        """The profiles `definition` derives from, as far as its own package's dependencies pin them: a base found
+        only by a version substitution or the newest-version fallback may not be the one the published snapshot
+        was built on, so the chain stops there."""
+        substituted = {item.split(" -> ")[0].split("#")[0] + "#" + item.split(" -> ")[1].split(" ")[0]
+                       for item in closure.substitutions}  # fmt: skip
         found: list[str] = []
         base = definition.get("baseDefinition")
-        while isinstance(base, str) and len(found) < 32:  # a chain longer than that is a cycle
-            parent = self.registry.resolve(base, closure)
-            if parent is None:
+        while isinstance(base, str):
+            located = self.registry.locate(base, closure)
+            if located is None or located[0] not in closure.packages or located[0] in substituted:
                 break
-            found.append(f"{parent.get('url')}|{parent.get('version')}")
+            parent = located[1]
+            canonical = f"{parent.get('url')}|{parent.get('version')}"
+            if canonical in found:
+                break  # a cycle: no profile derives from itself
+            found.append(canonical)
             base = parent.get("baseDefinition")
         return frozenset(found)
 

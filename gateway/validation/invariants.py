@@ -291,6 +291,14 @@ def compiled_check(expression: str) -> Check:
     return check
 
 
+def general_check(expression: str) -> Check:
+    """The constraint as FHIRPath: compiled closures where the compiler covers it, else fhirpathpy."""
+    try:
+        return compiled_check(expression)
+    except Unsupported:
+        return fhirpathpy_check(expression)
+
+
 #: The native checks: pure functions of their arguments that never call back into the validation, so a holding
 #: result needs no memo (`Walker.holds` evaluates them directly).
 NATIVE_CHECKS: set[Check] = set(NATIVE.values())
@@ -310,7 +318,7 @@ def compile_constraint(key: str, expression: str) -> Check:
             f"MedCom defect: the expression refers to a retired canonical under {BROKEN_CANONICAL} "
             "(MedCom's own QA suppresses this invariant)"
         )
-    native = bundle_invariant(key, expression) or _native_matches(expression)
+    native = bundle_invariant(key, expression, lambda: general_check(expression)) or _native_matches(expression)
     if native is not None:
         EVALUATED_BY[expression] = "native"
         NATIVE_CHECKS.add(native)

@@ -271,7 +271,7 @@ class Walker:
             # a resource valid against it is valid against them, and one invalid against it fails either way.
             # A reference target checked against [target profile, its declared profile] walks the declared one.
             derived = frozenset().union(*(plan.ancestors for plan in plans))
-            plans = [plan for plan in plans if plan.canonical not in derived]
+            plans = [plan for plan in plans if plan.canonical not in derived] or plans
         root = scope.root if (scope and contained) else resource
         walk_key = (id(resource), tuple(map(id, plans)), id(root))
         record = run.walks.get(walk_key)
@@ -505,7 +505,10 @@ class Walker:
                     for item in raw:
                         bucket.append((item, key, stem, type_ref))
                     continue
+                companions = value.get("_" + key)
                 for index, item in enumerate(raw):
+                    if item is None and _has_companion(companions, index):
+                        item = _ABSENT  # a null value whose `_key` item carries its extensions (FHIR R4 JSON §2.6.2.7)
                     bucket.append((item, key, f"{stem}[{index}]{suffix}", type_ref))
             elif child.array:
                 run.add("error", "structure", "validation.json-shape", stem, f"{child.path} must be an array")
@@ -593,10 +596,23 @@ class Walker:
                     f"{key} has {len(raw)} items but {name} has {len(values)}: they must pair up (null where an item "
                     "has no id or extensions)",
                 )
-            parts = [(item, f"{stem}[{index}]") for index, item in enumerate(raw) if item is not None]
+            parts = [
+                (item, f"{stem}[{index}]", values[index] if isinstance(values, list) and index < len(values) else None)
+                for index, item in enumerate(raw)
+                if item is not None
+            ]
         else:
-            parts = [(raw, stem)]
-        for item, item_expr in parts:
+            parts = [(raw, stem, value.get(name))]
+        for item, item_expr, paired in parts:
+            if isinstance(item, dict) and paired is None and not item.get("extension"):
+                self.run.add(
+                    "error",
+                    "invariant",
+                    "validation.invariant",
+                    item_expr,
+                    f"ele-1: All FHIR elements must have a @value or children ({child.path}: {key} has no extension "
+                    "and there is no value)",
+                )
             if not isinstance(item, dict):
                 self.run.add(
                     "error",
@@ -1084,6 +1100,11 @@ class Walker:
         if satisfied and run.unresolved == unresolved_before:
             return _SATISFIED
         return (bool(satisfied), run.unresolved != unresolved_before)
+
+
+def _has_companion(companions: Any, index: int) -> bool:
+    """Whether a primitive array's `_name` array has an object at `index` (its id and extensions)."""
+    return isinstance(companions, list) and index < len(companions) and isinstance(companions[index], dict)
 
 
 def _codings(value: Any) -> list[tuple[str | None, str]]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.validation.bundle_invariants import BUNDLE_INVARIANTS
-from gateway.validation.invariants import compile_constraint, fhirpathpy_check
+from gateway.validation.bundle_invariants import BUNDLE_INVARIANTS, plain_bundle
+from gateway.validation.invariants import compile_constraint, fhirpathpy_check, general_check
 from tests.gateway.validation.conftest import REFERENCE
 
 REFERENCE_BUNDLES = (
@@ -91,12 +91,13 @@ def bundles(draw: st.DrawFn) -> dict[str, Any]:
 
 def _agree(key: str, bundle: dict[str, Any]) -> None:
     expression = next(e for k, e in BUNDLE_INVARIANTS if k == key)
-    native = compile_constraint(key, expression)
-    assert native is BUNDLE_INVARIANTS[(key, expression)]
+    assert plain_bundle(bundle, bundle)
+    native = BUNDLE_INVARIANTS[(key, expression)]
     assert native(bundle, bundle, bundle) == REFERENCE_CHECKS[(key, expression)](bundle, bundle, bundle), (
         key,
         bundle,
     )
+    assert compile_constraint(key, expression)(bundle, bundle, bundle) == native(bundle, bundle, bundle)
 
 
 @pytest.mark.parametrize("key", sorted({key for key, _ in BUNDLE_INVARIANTS}))
@@ -112,6 +113,44 @@ def test_native_agrees_with_fhirpathpy_on_reference_bundles(key: str) -> None:
 def test_native_agrees_with_fhirpathpy_on_generated_bundles(bundle: dict[str, Any]) -> None:
     for key, _ in BUNDLE_INVARIANTS:
         _agree(key, bundle)
+
+
+EXTENSIONS = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "x"}]}
+odd_values = st.sampled_from([None, [], "x", ["x"], 5, True, {}, [{}], EXTENSIONS])
+
+
+def _outcome(check: Any, bundle: dict[str, Any]) -> tuple[str, object]:
+    try:
+        return ("value", check(bundle, bundle, bundle))
+    except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions
+        return ("error", type(error).__name__)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(bundle=bundles(), data=st.data())
+def test_a_bundle_outside_plain_json_is_evaluated_as_fhirpath(bundle: dict[str, Any], data: st.DataObject) -> None:
+    """`_name` forms and values of the wrong JSON type anywhere the expressions read: the check gives what the
+    FHIRPath evaluation gives (a value, or the same error)."""
+    places: list[tuple[dict[str, Any], str]] = [(bundle, name) for name in ("type", "total", "timestamp")]
+    places += [(bundle, "identifier"), (bundle, "entry")]
+    if isinstance(bundle.get("identifier"), dict):
+        places += [(bundle["identifier"], "system"), (bundle["identifier"], "value")]
+    for entry in bundle.get("entry", []):
+        places += [(entry, "fullUrl"), (entry, "resource")]
+        if isinstance(entry.get("resource"), dict):
+            entry["resource"] = dict(entry["resource"])
+            places += [(entry["resource"], "meta")]
+    for _ in range(data.draw(st.integers(1, 3))):
+        holder, name = data.draw(st.sampled_from(places))
+        if data.draw(st.booleans()):
+            holder["_" + name] = data.draw(odd_values)
+        else:
+            holder[name] = data.draw(odd_values)
+    for key, expression in BUNDLE_INVARIANTS:
+        assert _outcome(compile_constraint(key, expression), bundle) == _outcome(general_check(expression), bundle), (
+            key,
+            bundle,
+        )
 
 
 def test_generated_bundles_reach_both_verdicts() -> None:

@@ -185,6 +185,9 @@ PRIMITIVE_ELEMENT_CASES = [
     ({"name": [{"given": ["A", "B"], "_given": [None]}]}, ("validation.json-shape", "Patient.name[0].given")),
     ({"name": [{"given": ["A"], "_given": {"id": "g"}}]}, ("validation.json-shape", "Patient.name[0].given")),
     ({"_gender": {"extension": [ABSENT]}}, None),
+    ({"gender": None, "_gender": {}}, ("validation.invariant", "Patient.gender")),
+    ({"gender": None, "_gender": {"id": "g"}}, ("validation.invariant", "Patient.gender")),
+    ({"name": [{"given": ["A", None], "_given": [None, {"extension": [ABSENT]}]}]}, None),
     ({"name": [{"given": ["A", "B"], "_given": [None, {"id": "b"}]}]}, None),
 ]
 
@@ -196,6 +199,7 @@ def test_a_primitives_id_and_extensions_are_checked_as_json_requires() -> None:
 
     for part, expected in PRIMITIVE_ELEMENT_CASES:
         patient = {"resourceType": "Patient", "gender": "male", **part}
+        patient = {name: value for name, value in patient.items() if value is not None}
         found = {(i.message_id, i.expression) for i in default_validator().validate(patient).errors}
         if expected is None:
             assert not found, (part, found)
