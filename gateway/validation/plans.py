@@ -90,6 +90,9 @@ class ElementPlan:
     slice_name: str | None = None
     content_reference: str | None = None
     max_length: int | None = None
+    #: Whether the element is an XML attribute (`ElementDefinition.representation` xmlAttr: `Element.id`,
+    #: `Extension.url`) or XHTML: it has no `_name` form in JSON.
+    no_extensions: bool = False
     #: Whether the JSON form is an array: decided by the *base* cardinality (FHIR R4 JSON §2.6.2.1).
     array: bool = False
     #: The walker's per-element precomputation (`validator.Layout`, `validator.Steps` by type), made on first use:
@@ -224,6 +227,7 @@ def compile_plan(
             slice_name=element.get("sliceName"),
             content_reference=element.get("contentReference"),
             max_length=element.get("maxLength"),
+            no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )
         by_id[identifier] = node

@@ -572,14 +572,14 @@ class Walker:
         name = key[1:]
         stem = f"{expr}.{name}"
         codes = [type_ref.code] if type_ref else [t.code for t in child.types]
-        if not codes or not all(code in PRIMITIVES for code in codes):
+        if not codes or not all(code in PRIMITIVES and code != "xhtml" for code in codes) or child.no_extensions:
             self.run.add(
                 "error",
                 "structure",
                 "validation.unknown-element",
                 f"{expr}.{key}",
-                f"unknown element '{key}' in {child.path.rsplit('.', 1)[0]}: {child.path} is not a primitive, so "
-                f"it has no '_' form ({child.profile})",
+                f"unknown element '{key}' in {child.path.rsplit('.', 1)[0]}: {child.path} is not a primitive "
+                f"element that can carry extensions, so it has no '_' form ({child.profile})",
             )
             return False
         if child.array:

@@ -182,6 +182,15 @@ PRIMITIVE_ELEMENT_CASES = [
     ({"_gender": {"id": 3}}, ("validation.json-shape", "Patient.gender.id")),
     ({"_gender": {"extension": [7]}}, ("validation.json-shape", "Patient.gender.extension[0]")),
     ({"_identifier": {}}, ("validation.unknown-element", "Patient._identifier")),
+    ({"name": [{"_id": {"extension": [ABSENT]}, "text": "x"}]}, ("validation.unknown-element", "Patient.name[0]._id")),
+    (
+        {"extension": [{"url": "http://example.org/x", "_url": {}, "valueString": "x"}]},
+        ("validation.unknown-element", "Patient.extension[0]._url"),
+    ),
+    (
+        {"text": {"status": "generated", "div": "<div xmlns='http://www.w3.org/1999/xhtml'>x</div>", "_div": {}}},
+        ("validation.unknown-element", "Patient.text._div"),
+    ),
     ({"name": [{"given": ["A", "B"], "_given": [None]}]}, ("validation.json-shape", "Patient.name[0].given")),
     ({"name": [{"given": ["A"], "_given": {"id": "g"}}]}, ("validation.json-shape", "Patient.name[0].given")),
     ({"_gender": {"extension": [ABSENT]}}, None),

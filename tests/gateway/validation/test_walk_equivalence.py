@@ -1,6 +1,7 @@
-"""The walker's fast path for objects of a known shape (`Walker.complex`) reports exactly what the general walk
-(`Walker._complex`) reports, issue for issue and in the same order: over every reference example and over MedCom
-messages mutated in value, in form and in key order."""
+"""The walker's fast path for objects of a known shape (`Walker.complex`), with the shortcuts that skip
+`Walker.item` for a child value (`Walker._child_item`), reports exactly what the general walk (`Walker._complex`)
+reports when every value goes through `Walker.item`, issue for issue and in the same order: over every reference
+example and over MedCom messages mutated in value, in form and in key order."""
 
 from __future__ import annotations
 
@@ -46,15 +47,32 @@ def validators() -> tuple[Validator, Validator]:
     return Validator(registry), Validator(registry)
 
 
+def _without_shortcuts(
+    self: walker_module.Walker,
+    child: Any,
+    _steps: Any,
+    type_ref: Any,
+    item: Any,
+    key: str,
+    expr: str,
+    scope: Any,
+) -> None:
+    self.item(child, item, key, expr, type_ref, scope)
+
+
 def _compare(validators: tuple[Validator, Validator], resource: dict[str, Any], package: str | None = None) -> None:
     fast, general = validators
     expected_fast = _issues(fast, copy.deepcopy(resource), package)
     limit = walker_module._SHAPES_PER_ELEMENT
+    shortcuts = walker_module.Walker._child_item
     walker_module._SHAPES_PER_ELEMENT = 0  # no shape is remembered, so every object takes the general walk
+    # and every child value goes through `Walker.item`, without the shortcuts
+    walker_module.Walker._child_item = _without_shortcuts  # type: ignore[method-assign]
     try:
         expected_general = _issues(general, copy.deepcopy(resource), package)
     finally:
         walker_module._SHAPES_PER_ELEMENT = limit
+        walker_module.Walker._child_item = shortcuts  # type: ignore[method-assign]
     assert expected_fast == expected_general
 
 
