@@ -246,6 +246,8 @@ def compile_plan(
             parent.children[node.name] = node
     assert root is not None
     for node in by_id.values():
+        _follow_content_reference(node, by_id)
+    for node in by_id.values():
         _index_keys(node)
     return ProfilePlan(
         url=url,
@@ -256,6 +258,23 @@ def compile_plan(
         kind=str(structure_definition.get("kind", "resource")),
         canonical=f"{url}|{structure_definition.get('version')}",
     )
+
+
+def _follow_content_reference(node: ElementPlan, by_id: dict[str, ElementPlan]) -> None:
+    """An element defined as another one (`contentReference: "#Bundle.link"` on `Bundle.entry.link`,
+    `"#Questionnaire.item"` on `Questionnaire.item.item`) gets that element's children, types and constraints
+    (FHIR R4 §2.29.0.1, ElementDefinition.contentReference); the tree may then be cyclic, which the walk, driven
+    by the data, does not mind."""
+    reference = node.content_reference
+    if not reference or node.children or "#" not in reference:
+        return
+    target = by_id.get(reference.split("#", 1)[1])
+    if target is None or target is node:
+        return
+    node.children = target.children
+    node.types = node.types or target.types
+    own = {constraint.key for constraint in node.constraints}
+    node.constraints = node.constraints + tuple(c for c in target.constraints if c.key not in own)
 
 
 def _index_keys(node: ElementPlan) -> None:

@@ -238,3 +238,24 @@ def test_a_reference_target_is_walked_against_the_most_derived_profile_only(vali
     assert ("validation.cardinality-min", "Bundle.entry[0].resource.event") in {
         (i.message_id, i.expression) for i in result.errors
     }
+
+
+def test_an_element_defined_by_content_reference_is_checked_as_its_target(validator: Validator) -> None:
+    """`Bundle.entry.link` is `#Bundle.link`; `Questionnaire.item.item` is `#Questionnaire.item`, nested."""
+    bundle = load_reference(HN_SLHJ)
+    broken = json.loads(json.dumps(bundle))
+    broken["entry"][1]["link"] = [{"relation": 5, "colour": "red"}]
+    found = {(i.message_id, i.expression) for i in validator.validate(broken).errors}
+    assert ("validation.unknown-element", "Bundle.entry[1].link[0].colour") in found
+    assert ("validation.primitive-format", "Bundle.entry[1].link[0].relation") in found
+    assert ("validation.cardinality-min", "Bundle.entry[1].link[0].url") in found
+    fine = json.loads(json.dumps(bundle))
+    fine["entry"][1]["link"] = [{"relation": "self", "url": "http://example.org/fhir/Patient/1"}]
+    assert validator.validate(fine).ok
+    nested = {
+        "resourceType": "Questionnaire",
+        "status": "active",
+        "item": [{"linkId": "1", "type": "group", "item": [{"linkId": "1.1", "type": "bogus"}]}],
+    }
+    found = {(i.message_id, i.expression) for i in validator.validate(nested).errors}
+    assert ("validation.code-not-in-valueset", "Questionnaire.item[0].item[0].type") in found
