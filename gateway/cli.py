@@ -351,7 +351,7 @@ SUFFIX_MEDIA = {
 }
 
 
-def _read_resource(path: Path) -> dict[str, Any]:
+def read_fhir_file(path: Path) -> dict[str, Any]:
     """A FHIR resource from a JSON or XML file (XML through fhir.resources' R4B models)."""
     data = path.read_bytes()
     if path.suffix.lower() == ".xml":
@@ -383,7 +383,7 @@ def validate_files(
     failed = 0
     for path in track(files, description="validating", console=console, disable=len(files) < 5):
         try:
-            resource = _read_resource(path)
+            resource = read_fhir_file(path)
             label = f"{resource.get('resourceType')}/{resource.get('id', '')}"
             issues = list(validate_resource(resource, profile=profile).issues)
         except (IssueError, ValueError, OSError) as error:

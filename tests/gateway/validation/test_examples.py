@@ -45,3 +45,18 @@ def test_published_example_validates_without_errors(validator: Validator, relati
         assert not result.ok
         return
     assert result.ok, "\n".join(f"{i.expression}: {i.message_id}: {i.diagnostics}" for i in result.errors)
+
+
+XML_EXAMPLES = (
+    sorted(str(p.relative_to(REFERENCE)) for p in REFERENCE.glob("*/examples-xml/*.xml")) if REFERENCE.is_dir() else []
+)
+
+
+@pytest.mark.parametrize("relative", XML_EXAMPLES)
+def test_published_xml_example_validates_without_errors(validator: Validator, relative: str) -> None:
+    """MedCom's XML examples, read as `gateway validate` reads XML (fhir.resources' R4B models to JSON)."""
+    from gateway.cli import read_fhir_file
+
+    resource = read_fhir_file(REFERENCE / relative)
+    result = validator.validate(resource, package=PACKAGE_OF_FOLDER[Path(relative).parts[0]])
+    assert result.ok, "\n".join(f"{i.expression}: {i.message_id}: {i.diagnostics}" for i in result.errors)
