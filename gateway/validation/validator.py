@@ -201,6 +201,13 @@ class Steps:
     #: Whether an object is only walked against its type's plan: a complex type with no children here and no
     #: fixed value, pattern, binding, constraint or reference target (a profiled Identifier, a Coding, a Period).
     plain_typed: bool
+    #: Whether the only check beyond the primitive's own is a required or extensible binding of a code
+    #: (`Narrative.status`, `HumanName.use`): then the value set's codes are the strings with nothing to report.
+    plain_code: bool
+    #: The string a fixed value allows when that is the only check beyond the primitive's own (`Identifier.system`).
+    fixed_text: str | None
+    #: (closure, the codes of the bound value set that the type's regex accepts) by `id(closure)`, for `plain_code`.
+    codes: dict[int, tuple[Closure | None, frozenset[str]]] = field(default_factory=dict)
     #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
     type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
         default_factory=dict
@@ -410,7 +417,17 @@ class Walker:
                 and (steps.text_regex is None or steps.text_regex.fullmatch(item))
             ):
                 return  # a well-formed string of a plain primitive
-            if type(item) is dict and item and (len(item) > 1 or "id" not in item):  # ele-1 holds
+            if type(item) is str:
+                if item == steps.fixed_text:
+                    return  # the fixed value itself
+                if steps.plain_code:
+                    closure = scope.closure
+                    codes = steps.codes.get(id(closure))
+                    if item in (
+                        codes[1] if codes is not None and codes[0] is closure else self._codes(child, steps, closure)
+                    ):
+                        return  # a code of the bound value set
+            elif type(item) is dict and item and (len(item) > 1 or "id" not in item):  # ele-1 holds
                 if steps.plain_complex:
                     self.complex(child, item, expr, scope)
                     return
@@ -817,6 +834,8 @@ class Walker:
             plain_text=False,
             plain_complex=False,
             plain_typed=False,
+            plain_code=False,
+            fixed_text=None,
         )
         steps.plain_text = (
             steps.textual and not node.max_length and not steps.values and not steps.binding and not steps.constraints
@@ -839,8 +858,32 @@ class Walker:
             and type_ref is not None
             and not steps.plain_extension
         )
+        only_primitive = steps.textual and not node.max_length and not steps.constraints
+        steps.plain_code = (
+            only_primitive
+            and node.fixed is MISSING
+            and node.pattern is MISSING
+            and binding is not None
+            and binding.strength in ("required", "extensible")
+            and code not in ("Quantity", "Reference")
+        )
+        fixed = node.fixed
+        if only_primitive and not steps.binding and node.pattern is MISSING and type(fixed) is str and fixed.strip():
+            steps.fixed_text = fixed if steps.text_regex is None or steps.text_regex.fullmatch(fixed) else None
         node.steps[id(given)] = steps
         return steps
+
+    def _codes(self, node: ElementPlan, steps: Steps, closure: Closure | None) -> frozenset[str]:
+        """The codes of `node`'s bound value set (as `closure` expands it) that pass the type's own checks."""
+        expansion = self.engine.terminology(closure).expand(node.binding.value_set) if node.binding else None
+        regex = steps.text_regex
+        found = frozenset(
+            code
+            for _, code in (expansion.codes if expansion is not None else ())
+            if code.strip() and (regex is None or regex.fullmatch(code))
+        )
+        steps.codes[id(closure)] = (closure, found)
+        return found
 
     def _type_plan(
         self, node: ElementPlan, type_ref: TypeRef, closure: Closure | None
