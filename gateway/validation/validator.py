@@ -919,7 +919,8 @@ class Walker:
                 self.item(node, item, key, item_expr, type_ref, scope)
                 continue
             counts[id(chosen)] += 1
-            self.item(chosen, item, key, item_expr, chosen.type_for_key(key) or type_ref, scope)
+            slice_type = chosen.type_for_key(key) or type_ref
+            self._child_item(chosen, chosen.steps.get(id(slice_type)), slice_type, item, key, item_expr, scope)
         stem = items[0][2].rsplit("[", 1)[0] if items else node.path
         for slice_node in node.slices:
             count = counts[id(slice_node)]
