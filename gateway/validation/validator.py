@@ -297,14 +297,7 @@ class Walker:
                 continue
             part_start = len(run.issues)
             inner = Scope(resource, root, self.engine.closure_of(plan))
-            for constraint in plan.root.constraints:
-                if constraint.native:  # pure and cheap: a holding native check needs no memo
-                    try:
-                        if constraint.check(resource, resource, root):  # type: ignore[misc]
-                            continue
-                    except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
-                        pass
-                self.constraint(plan.root, constraint, resource, expr, inner)
+            self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
         run.walks[walk_key] = (run.checking, self._recorded(start, expr))
@@ -753,14 +746,8 @@ class Walker:
                 )
             if steps.binding:
                 self.binding(node, item, steps.code, expr, scope)
-        for constraint in steps.constraints:
-            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
-                try:
-                    if constraint.check(item, scope.resource, scope.root):  # type: ignore[misc]
-                        continue
-                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
-                    pass
-            self.constraint(node, constraint, item, expr, scope)
+        if steps.constraints:
+            self.constraints(node, steps.constraints, item, expr, scope)
         if not is_dict:
             return
         if not item or (len(item) == 1 and "id" in item):
@@ -789,14 +776,8 @@ class Walker:
         type_plan = typed[1]
         if type_plan is None:
             return
-        for constraint in typed[2]:
-            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
-                try:
-                    if constraint.check(item, scope.resource, scope.root):  # type: ignore[misc]
-                        continue
-                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
-                    pass
-            self.constraint(type_plan.root, constraint, item, expr, scope)
+        if typed[2]:
+            self.constraints(type_plan.root, typed[2], item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
 
     def _steps(self, node: ElementPlan, given: TypeRef | None) -> Steps:
@@ -1070,6 +1051,12 @@ class Walker:
         self, node: ElementPlan, constraints: tuple[Constraint, ...], value: Any, expr: str, scope: Scope
     ) -> None:
         for constraint in constraints:
+            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
+                try:
+                    if constraint.check(value, scope.resource, scope.root):  # type: ignore[misc]
+                        continue
+                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
+                    pass
             self.constraint(node, constraint, value, expr, scope)
 
     def constraint(self, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
