@@ -340,26 +340,9 @@ def _member_alternatives(node: dict[str, Any]) -> tuple[str, tuple[str, ...]] | 
         return None
 
 
-def _member_in(key: str, texts: tuple[str, ...]) -> Fn:
+def _member_in(key: str, texts: tuple[str, ...], negate: bool = False) -> Fn:
     """`key = 'a' or key = 'b' or ...`: what `_logic` over `_member_equals` gives (every operand has the same
-    count of values, so all are empty, all false, or one is true), with one navigation."""
-    step = _Step(key)
-
-    def run(focus: Collection, _env: Env) -> Collection:
-        count, first, path = _member_probe(step, focus)
-        if not count:
-            return []
-        if count != 1:
-            return [False]
-        if path == "Quantity":
-            raise Unsupported("Quantity comparison")
-        return [any(first == text for text in texts)]
-
-    return run
-
-
-def _member_equals(key: str, text: str, negate: bool) -> Fn:
-    """`key = 'text'` / `key != 'text'`, the same as `_equality` over member navigation and a string literal."""
+    count of values, so all are empty, all false, or one is true), with one navigation; `negate` for `!=`."""
     step = _Step(key)
 
     def run(focus: Collection, _env: Env) -> Collection:
@@ -370,9 +353,14 @@ def _member_equals(key: str, text: str, negate: bool) -> Fn:
             return [negate]
         if path == "Quantity":
             raise Unsupported("Quantity comparison")
-        return [(first == text) != negate]
+        return [any(first == text for text in texts) != negate]
 
     return run
+
+
+def _member_equals(key: str, text: str, negate: bool) -> Fn:
+    """`key = 'text'` / `key != 'text'`, the same as `_equality` over member navigation and a string literal."""
+    return _member_in(key, (text,), negate)
 
 
 def _navigate(head: Fn, keys: list[str], of_type: str | None) -> Fn:
