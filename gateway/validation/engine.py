@@ -130,13 +130,11 @@ class Validator:
         """The profiles `definition` derives from, as far as its own package's dependencies pin them: a base found
         only by a version substitution or the newest-version fallback may not be the one the published snapshot
         was built on, so the chain stops there."""
-        substituted = {item.split(" -> ")[0].split("#")[0] + "#" + item.split(" -> ")[1].split(" ")[0]
-                       for item in closure.substitutions}  # fmt: skip
         found: list[str] = []
         base = definition.get("baseDefinition")
         while isinstance(base, str):
             located = self.registry.locate(base, closure)
-            if located is None or located[0] not in closure.packages or located[0] in substituted:
+            if located is None or located[0] not in closure.packages or located[0] in closure.substituted:
                 break
             parent = located[1]
             canonical = f"{parent.get('url')}|{parent.get('version')}"

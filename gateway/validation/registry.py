@@ -48,7 +48,10 @@ class Closure:
     """A package and its dependencies in lookup order, with the version substitutions made."""
 
     packages: tuple[str, ...]
+    #: What was substituted for what, as notes for diagnostics.
     substitutions: tuple[str, ...] = ()
+    #: The package keys chosen in place of a dependency's own version.
+    substituted: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -131,6 +134,7 @@ class Registry:
         order: list[str] = []
         names: set[str] = set()
         substitutions: list[str] = []
+        substituted: set[str] = set()
         queue = [package_key]
         while queue:
             key = queue.pop(0)
@@ -147,8 +151,9 @@ class Registry:
                     continue
                 if chosen != dep_version:
                     substitutions.append(f"{dep_name}#{dep_version} -> {chosen} (for {key})")
+                    substituted.add(f"{dep_name}#{chosen}")
                 queue.append(f"{dep_name}#{chosen}")
-        result = Closure(tuple(order), tuple(substitutions))
+        result = Closure(tuple(order), tuple(substitutions), frozenset(substituted))
         self._closures[package_key] = result
         return result
 
