@@ -1,0 +1,94 @@
+"""`gateway serve`, `gateway worker` and `gateway db`: running the service and its database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import typer
+import uvicorn
+
+from gateway.cli.common import DATA_DIR, DATABASE_URL, configure_logging, console
+from gateway.config import load_settings
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (default 127.0.0.1; env GATEWAY_HOST)"),
+    port: int = typer.Option(None, help="Port (default 8080; env GATEWAY_PORT)"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    worker: bool = typer.Option(None, "--worker/--no-worker", help="Run the delivery worker in this process"),
+    insecure_no_auth: bool = typer.Option(
+        None, "--insecure-no-auth", help="Serve without authentication (loopback addresses only)"
+    ),
+) -> None:
+    """Run the gateway (FHIR API, plans, messages) with uvicorn; creates and migrates the database on start."""
+    from gateway.api import create_app
+    from gateway.security.masking import install_privacy_filter
+
+    settings = load_settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        data_dir=data_dir,
+        worker_enabled=worker,
+        insecure_no_auth=insecure_no_auth,
+    )
+    configure_logging(settings)
+    install_privacy_filter()
+    if settings.insecure_no_auth:
+        if settings.host not in LOOPBACK:
+            console.print(f"[red]--insecure-no-auth is refused on {settings.host}: bind to 127.0.0.1 or ::1[/red]")
+            raise typer.Exit(2)
+        logging.getLogger("gateway.security").warning(
+            "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach %s:%s reads and writes everything",
+            settings.host,
+            settings.port,
+        )
+    application = create_app(settings, run_worker=settings.worker_enabled)
+    typer.echo(
+        f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, database "
+        f"{application.state.engine.url.render_as_string(hide_password=True)}, delivery worker "
+        f"{'on' if settings.worker_enabled else 'off'}"
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def run_worker(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
+    """Run only the delivery worker (for a deployment that separates intake from delivery)."""
+    from gateway.clock import SystemClock, UuidSource
+    from gateway.delivery.outbox_sql import SqlOutbox
+    from gateway.services.delivery import build_worker, delivery_audit, http_client
+    from gateway.store.database import make_engine, upgrade
+
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    configure_logging(settings)
+    engine = make_engine(settings.effective_database_url())
+    upgrade(engine)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with http_client(settings) as client:
+            clock, ids = SystemClock(), UuidSource()
+            outbox = SqlOutbox(engine, on_attempt=delivery_audit(clock, ids))
+            await build_worker(outbox, client, settings, clock, ids).run(stop)
+
+    typer.echo("gateway worker: delivering; Ctrl-C stops after the current send")
+    asyncio.run(main())
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
+    """Create or migrate the database schema to the newest version."""
+    from gateway.store.database import make_engine, upgrade
+
+    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    upgrade(make_engine(settings.effective_database_url()))
+    typer.echo("database schema is current")
