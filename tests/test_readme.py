@@ -5,6 +5,7 @@ comments say; every JSON block parses and the plan document example is one. Conv
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from tests.support.readme import (
     Block,
     blocks,
     clone_like,
+    machine_lock,
     missing_output,
     readme_blocks,
     run_block,
@@ -112,6 +114,21 @@ def test_an_unknown_directive_is_an_error_not_a_silent_run() -> None:
 )
 def test_shown_output_matches_with_wildcards_and_in_order(expected: list[str], output: str, missing: list[str]) -> None:
     assert missing_output(expected, output) == missing
+
+
+def test_a_host_network_block_runs_on_the_machines_loopback(tmp_path: Path) -> None:
+    block = Block("bash", "echo $((6 * 7))\n# 42\n", 1, "sample", {"host-network": ""})
+    code, output = run_block(block, clone_like(tmp_path / "clone"), ports=())
+    assert (code, missing_output(block.expected_output(), output)) == (0, [])
+
+
+def test_the_machine_lock_refuses_a_taken_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"port {port} is taken"), machine_lock((port,)):
+            pass
 
 
 # --- Troubleshooting: what the README shows is what the code prints -------------------------------------------

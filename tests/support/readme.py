@@ -167,18 +167,18 @@ def clone_like(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def machine_lock() -> Iterator[None]:
+def machine_lock(ports: tuple[int, ...] = PORTS) -> Iterator[None]:
     """One README block at a time on this machine's loopback (across parallel test runs), with its ports free."""
     with open(Path(tempfile.gettempdir()) / "careplan-gateway-readme.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        for port in PORTS:
+        for port in ports:
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     raise RuntimeError(f"port {port} is taken on this machine; the README's blocks need it free")
         yield
 
 
-def run_block(block: Block, folder: Path) -> tuple[int, str]:
+def run_block(block: Block, folder: Path, ports: tuple[int, ...] = PORTS) -> tuple[int, str]:
     """Run a bash block as pasted (bash, stopping at the first failing command); exit status and output."""
     script = folder / "readme-block.sh"
     script.write_text("set -euo pipefail\n" + (SERVE if "serve" in block.directives else "") + block.code, "utf-8")
@@ -189,7 +189,7 @@ def run_block(block: Block, folder: Path) -> tuple[int, str]:
         else ["bash", "readme-block.sh"]
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "FIXTURE_"))}
-    with contextlib.nullcontext() if private else machine_lock():
+    with contextlib.nullcontext() if private else machine_lock(ports):
         process = subprocess.Popen(
             command,
             cwd=folder,
