@@ -94,10 +94,12 @@ def convert_files(
 ) -> None:
     """Convert inputs to the notices intake would make (validated; nothing is stored or sent)."""
     from gateway.api import create_app
+    from gateway.store.connect import open_database
     from mappings.issues import IssueError
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
-    intake = create_app(settings).state.intake
+    engine = open_database(settings.effective_database_url(), create=True)  # the plans it reads; one-line errors
+    intake = create_app(settings, engine=engine).state.intake
     failures = 0
     for path in track(files, description="converting", console=console, disable=len(files) < 5 or out is None):
         media = SUFFIX_MEDIA.get(path.suffix.lower(), "application/octet-stream")
@@ -116,7 +118,7 @@ def convert_files(
                 out.mkdir(parents=True, exist_ok=True)
                 target = out / f"{path.stem}.{index}.{notice.kind}.{output_format}"
                 target.write_text(text, encoding="utf-8")
-                console.print(f"{path} → {target} ({notice.recipient.name})")
+                typer.echo(f"{path} → {target} ({notice.recipient.name})")
         if explain:
             typer.echo(f"{path}: where each element came from")
             print_rows(("output element", "input field"), preview.explained)

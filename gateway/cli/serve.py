@@ -9,7 +9,7 @@ import signal
 import typer
 import uvicorn
 
-from gateway.cli.common import DATA_DIR, DATABASE_SETTINGS, DATABASE_URL, configure_logging, console, settings_help
+from gateway.cli.common import DATA_DIR, DATABASE_SETTINGS, DATABASE_URL, configure_logging, errors, settings_help
 from gateway.config import Settings, load_settings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -43,7 +43,7 @@ def serve(
     install_privacy_filter()
     if settings.insecure_no_auth:
         if settings.host not in LOOPBACK:
-            console.print(f"[red]--insecure-no-auth is refused on {settings.host}: bind to 127.0.0.1 or ::1[/red]")
+            errors.print(f"Error: --insecure-no-auth is refused on {settings.host}: bind to 127.0.0.1 or ::1")
             raise typer.Exit(2)
         logging.getLogger("gateway.security").warning(
             "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach %s:%s reads and writes everything",
