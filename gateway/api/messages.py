@@ -8,30 +8,15 @@ from fastapi import APIRouter, Depends, Query
 
 from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
-from gateway.delivery.outbox import NoticeRecord, NoticeState
+from gateway.delivery.outbox import NoticeState
 from gateway.fhir.access import AuditRecord
 from gateway.security.scopes import MESSAGES
-from gateway.services.delivery import MessageService
+from gateway.services.delivery import MessageService, notice_summary
 
 router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
 
 
 Service = Annotated[MessageService, Depends(from_state("messages", MessageService))]
-
-
-def _summary(record: NoticeRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "inboundMessageId": record.inbound_message_id,
-        "kind": record.kind,
-        "recipient": record.recipient,
-        "state": record.state.value,
-        "messageHeaderId": record.message_header_id,
-        "attemptsSinceQueued": record.attempts,
-        "resends": record.resends,
-        "lastError": record.last_error,
-        "createdAt": record.created_at.isoformat(),
-    }
 
 
 @router.get("", summary="Notices in the outbox, oldest first")
@@ -43,7 +28,7 @@ async def list_notices(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "r")
-    listed = [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+    listed = [notice_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
     access.record_alone(AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"))
     return listed
 
@@ -53,7 +38,7 @@ async def retry_dead(
     service: Service, access: RequestAccess, notice: Annotated[list[str] | None, Query()] = None
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    revived = [_summary(record) for record in await service.retry_dead(notice)]
+    revived = [notice_summary(record) for record in await service.retry_dead(notice)]
     access.record_alone(AuditRecord("U", "update", detail=f"retry-dead: {[n['id'] for n in revived]}"))
     return revived
 
@@ -69,6 +54,6 @@ async def show(message_id: str, service: Service, access: RequestAccess) -> dict
 @router.post("/{message_id}/replay", summary="Send the message's notices again (same MessageHeader.id, new Bundle.id)")
 async def replay(message_id: str, service: Service, access: RequestAccess) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    replayed = [_summary(record) for record in await service.replay_inbound(message_id)]
+    replayed = [notice_summary(record) for record in await service.replay_inbound(message_id)]
     access.record_alone(AuditRecord("U", "update", detail=f"replay of {message_id}: {len(replayed)} notices"))
     return replayed

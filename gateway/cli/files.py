@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import typer
 from rich.progress import track
-from rich.table import Table
 
-from gateway.cli.common import DATA_DIR, DATABASE_URL, console
+from gateway.cli.common import DATA_DIR, DATABASE_URL, console, errors, print_json, print_rows
 from gateway.config import load_settings
 
 SUFFIX_MEDIA = {
@@ -39,56 +38,68 @@ def read_fhir_file(path: Path) -> dict[str, Any]:
 
 
 def validate_files(
-    files: list[Path] = typer.Argument(..., help="FHIR resources or Bundles (JSON or XML)"),
-    profile: str = typer.Option(None, "--profile", help="Canonical URL to validate against (default: meta.profile)"),
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="FHIR resources or Bundles (JSON or XML)"),
+    profile: str = typer.Option(
+        None, "--profile", metavar="URL", help="Canonical URL to validate against (default: meta.profile)"
+    ),
     details: bool = typer.Option(False, "--details", help="List every issue, not only the summary"),
+    json_output: bool = typer.Option(False, "--json", help="Print every file's issues as JSON"),
 ) -> None:
     """Validate files against their profiles; exit 1 when any has errors."""
     from gateway.services.validation import validate_resource
-    from mappings.issues import IssueError
+    from mappings.issues import Issue, IssueError
 
-    summary = Table(title="validation")
-    for column in ("file", "resource", "errors", "warnings", "first error"):
-        summary.add_column(column, overflow="fold")
-    failed = 0
-    for path in track(files, description="validating", console=console, disable=len(files) < 5):
+    rows: list[tuple[str, str, int, int, str]] = []
+    results: list[dict[str, Any]] = []
+    for path in track(files, description="validating", console=errors, disable=len(files) < 5 or json_output):
         try:
             resource = read_fhir_file(path)
             label = f"{resource.get('resourceType')}/{resource.get('id', '')}"
             issues = list(validate_resource(resource, profile=profile).issues)
         except (IssueError, ValueError, OSError) as error:
-            failed += 1
-            summary.add_row(str(path), "?", "1", "0", str(error)[:100])
-            continue
-        errors = [i for i in issues if i.severity in ("error", "fatal")]
-        warnings = [i for i in issues if i.severity == "warning"]
-        failed += bool(errors)
-        first = f"{errors[0].expression}: {errors[0].diagnostics}"[:100] if errors else ""
-        summary.add_row(str(path), label, str(len(errors)), str(len(warnings)), first)
-        if details:
+            label, issues = "?", [Issue("error", "structure", " ".join(str(error).split()))]
+        found = [i for i in issues if i.severity in ("error", "fatal")]
+        warned = [i for i in issues if i.severity == "warning"]
+        rows.append((str(path), label, len(found), len(warned), said_once(found[0]) if found else ""))
+        results.append({"file": str(path), "resource": label, "issues": [i.to_fhir() for i in issues]})
+        if details and not json_output:
             for issue in issues:
-                console.print(f"{path}: {issue.severity} {issue.expression or ''} {issue.diagnostics}")
-    console.print(summary)
-    if failed:
+                typer.echo(f"{path}: {issue.severity}: {said_once(issue)}")
+    if json_output:
+        print_json(results)
+    else:
+        print_rows(("file", "resource", "errors", "warnings", "first error"), rows)
+    if any(row[2] for row in rows):
         raise typer.Exit(1)
 
 
+def said_once(issue: Any) -> str:
+    """`expression: diagnostics`, without the element path the diagnostics themselves start with (said once)."""
+    text = " ".join(issue.diagnostics.split())
+    head, separator, rest = text.partition(": ")
+    if separator and " " not in head and "." in head:  # "Bundle.type: value must ..." names an element first
+        text = rest
+    return f"{issue.expression}: {text}" if issue.expression else text
+
+
 def convert_files(
-    files: list[Path] = typer.Argument(..., help="Inputs: .xml (OIOXML), .hl7/.er7/.txt (HL7 v2), .json (FHIR)"),
-    out: Path = typer.Option(None, "--out", help="Folder for the notices (default: print to stdout)"),
-    output_format: str = typer.Option("json", "--format", help="json or xml"),
+    files: list[Path] = typer.Argument(
+        ..., metavar="FILE...", help="Inputs: .xml (OIOXML), .hl7/.er7/.txt (HL7 v2), .json (FHIR)"
+    ),
+    out: Path = typer.Option(None, "--out", metavar="DIR", help="Folder for the notices (default: print to stdout)"),
+    output_format: Literal["json", "xml"] = typer.Option("json", "--format", help="Notice format"),
     explain: bool = typer.Option(False, "--explain", help="Print, per output element, the input field it came from"),
     database_url: str = DATABASE_URL,
     data_dir: str = DATA_DIR,
 ) -> None:
     """Convert inputs to the notices intake would make (validated; nothing is stored or sent)."""
     from gateway.api import create_app
+    from gateway.store.connect import open_database
     from mappings.issues import IssueError
 
-    if output_format not in ("json", "xml"):
-        raise typer.BadParameter("json or xml", param_hint="--format")
     settings = load_settings(database_url=database_url, data_dir=data_dir)
-    intake = create_app(settings).state.intake
+    engine = open_database(settings.effective_database_url(), create=True)  # the plans it reads; one-line errors
+    intake = create_app(settings, engine=engine).state.intake
     failures = 0
     for path in track(files, description="converting", console=console, disable=len(files) < 5 or out is None):
         media = SUFFIX_MEDIA.get(path.suffix.lower(), "application/octet-stream")
@@ -97,7 +108,7 @@ def convert_files(
         except IssueError as error:
             failures += 1
             for issue in error.issues:
-                console.print(f"[red]{path}: {issue.expression or ''} {issue.diagnostics}[/red]")
+                errors.print(f"{path}: {said_once(issue)}", markup=False, soft_wrap=True)
             continue
         for index, notice in enumerate(preview.notices):
             text = _render_notice(notice.message, output_format)
@@ -107,14 +118,10 @@ def convert_files(
                 out.mkdir(parents=True, exist_ok=True)
                 target = out / f"{path.stem}.{index}.{notice.kind}.{output_format}"
                 target.write_text(text, encoding="utf-8")
-                console.print(f"{path} → {target} ({notice.recipient.name})")
+                typer.echo(f"{path} → {target} ({notice.recipient.name})")
         if explain:
-            table = Table(title=f"{path}: where each element came from")
-            table.add_column("output element")
-            table.add_column("input field")
-            for output_path, source in preview.explained:
-                table.add_row(output_path, source)
-            console.print(table)
+            typer.echo(f"{path}: where each element came from")
+            print_rows(("output element", "input field"), preview.explained)
     if failures:
         raise typer.Exit(1)
 

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
@@ -59,6 +59,14 @@ class InboundRecord:
 
 #: Called inside `record_attempt`'s transaction (the delivery audit trail is written with the attempt).
 AttemptHook = Callable[[Connection, Claim, Attempt], None]
+
+
+class IdMatch(NamedTuple):
+    """An id a person may have meant: an inbound message's, or a notice's (with its inbound message)."""
+
+    kind: str
+    id: str
+    inbound_message_id: str
 
 
 class SqlOutbox:
@@ -354,6 +362,27 @@ class SqlOutbox:
                 "summary": orjson.loads(row["summary"]) if row["summary"] else {},
                 "body": row["body"],
             }
+
+        return await self._read(work)
+
+    async def ids_starting_with(self, prefix: str, limit: int = 10) -> list[IdMatch]:
+        """Inbound messages and notices whose id starts with `prefix` (at most `limit` of each), so a person can
+        name either by a unique prefix (`gateway messages show`)."""
+
+        def work(connection: Connection) -> list[IdMatch]:
+            i = t.inbound_message
+            inbound = connection.execute(
+                select(i.c.id).where(i.c.id.startswith(prefix, autoescape=True)).order_by(i.c.id).limit(limit)
+            ).scalars()
+            notices = connection.execute(
+                select(n.c.id, n.c.inbound_message_id)
+                .where(n.c.id.startswith(prefix, autoescape=True))
+                .order_by(n.c.id)
+                .limit(limit)
+            )
+            return [IdMatch("inbound message", id_, id_) for id_ in inbound] + [
+                IdMatch("notice", id_, inbound_id) for id_, inbound_id in notices
+            ]
 
         return await self._read(work)
 

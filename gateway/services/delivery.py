@@ -107,6 +107,36 @@ class MessageService:
             notices.append(notice_json(detail))
         return {"inbound": inbound, "notices": notices}
 
+    async def resolve(self, reference: str) -> str:
+        """The inbound message `reference` names: an inbound message id or a notice id, whole or a unique prefix.
+
+        A prefix that fits several inbound messages is refused with every candidate listed (like git's short ids).
+        """
+        matches = await self.outbox.ids_starting_with(reference, limit=10)
+        exact = [match for match in matches if match.id == reference]
+        meant = {match.inbound_message_id for match in exact or matches}
+        if len(meant) == 1:
+            return meant.pop()
+        if not matches:
+            raise IssueError.single(
+                "not-found",
+                f"No message or notice id starts with {reference!r}; `gateway messages list` shows them",
+                message_id="messages.unknown",
+                status=404,
+            )
+        candidates = ", ".join(f"{match.id} ({match.kind})" for match in matches)
+        raise IssueError.single(
+            "multiple-matches",
+            f"{reference!r} is the start of several ids; give more of it: {candidates}",
+            message_id="messages.ambiguous",
+            status=409,
+        )
+
+    async def settled(self) -> bool:
+        """Whether no notice is on its way any more (pending, sending, or sent and awaiting an acknowledgement)."""
+        on_the_way = (NoticeState.PENDING, NoticeState.SENDING, NoticeState.SENT)
+        return not any([await self.outbox.list_notices(state, limit=1) for state in on_the_way])
+
     async def list_notices(
         self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[NoticeRecord]:
@@ -126,6 +156,22 @@ class MessageService:
 
     async def retry_dead(self, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
         return await self.outbox.retry_dead(self.clock.now(), notice_ids)
+
+
+def notice_summary(record: NoticeRecord) -> dict[str, Any]:
+    """A notice as `GET /messages` and `gateway messages list --json` show it."""
+    return {
+        "id": record.id,
+        "inboundMessageId": record.inbound_message_id,
+        "kind": record.kind,
+        "recipient": record.recipient,
+        "state": record.state.value,
+        "messageHeaderId": record.message_header_id,
+        "attemptsSinceQueued": record.attempts,
+        "resends": record.resends,
+        "lastError": record.last_error,
+        "createdAt": record.created_at.isoformat(),
+    }
 
 
 def notice_json(detail: NoticeDetail) -> dict[str, Any]:
