@@ -8,6 +8,7 @@ from gateway.cli.access import LOCAL_ADMIN, clients_app, token_app
 from gateway.cli.files import convert_files, read_fhir_file, validate_files
 from gateway.cli.fixtures import fixtures_app
 from gateway.cli.messages import messages_app
+from gateway.cli.pages import sign_in_link
 from gateway.cli.serve import db_app, run_worker, serve
 
 __all__ = ["LOCAL_ADMIN", "app", "main", "read_fhir_file"]
@@ -17,6 +18,7 @@ app.command()(serve)
 app.command("worker")(run_worker)
 app.command("validate")(validate_files)
 app.command("convert")(convert_files)
+app.command("sign-in-link")(sign_in_link)
 app.add_typer(db_app, name="db")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(messages_app, name="messages")
