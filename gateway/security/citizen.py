@@ -58,7 +58,7 @@ class CitizenAccess:
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         allowed = (
-            (interaction == "r" and resource_type in READABLE)
+            (interaction in ("r", "s") and resource_type in READABLE)
             or (interaction in ("c", "u") and resource_type in WRITABLE)
             or (interaction in ("r", "s") and resource_type == "AuditEvent")
         )
