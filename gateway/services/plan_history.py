@@ -5,7 +5,8 @@ team what changed since the previous meeting, each resource of an earlier plan i
 version was written: `mappings.plan.transaction_from_plan` writes the plan's resources in one transaction,
 everything the CarePlan references before it and its Consents (the consent, crisis plans) after it
 ("referenced before referencing"). So for CarePlan version v written at L(v): a Consent is its newest version
-written before L(v+1) (or the current one), any other resource its newest version written at or before L(v).
+written before L(v+1) (or the current one), a Goal or CareTeam its newest version written at or before L(v); the
+people and organisations the plan names are read as they are now (see VERSIONED).
 
 Every version used is judged by the caller's `Access` as a `vread` of it, and the reading is audited.
 """
@@ -24,6 +25,9 @@ from mappings.plan import PlanContext, plan_from_fhir
 
 #: A plan rarely has more versions than this; older ones are not looked at for "the previous meeting".
 MAX_VERSIONS = 200
+#: The plan's own content is taken as it was; the people and organisations it names as they are now (their
+#: names and telephone numbers are what a reader needs today), which also keeps the page fast (bench/bench_pages.py).
+VERSIONED = frozenset({"CarePlan", "CareTeam", "Goal", "Consent"})
 
 
 @dataclass(frozen=True)
@@ -50,11 +54,12 @@ class PlanHistory:
             current = tx.read("CarePlan", plan_id)
             self.fhir.check_visible(tx, access, current, "read")
             versions = _versions(tx, "CarePlan", plan_id)
+            cache: dict[tuple[str, str], list[StoredResource]] = {}
             used: list[StoredResource] = []
-            document = self._document_at(tx, access, versions, 0, used)
+            document = self._document_at(tx, access, versions, 0, used, cache)
             previous, previous_version = None, None
             for index in range(1, len(versions)):
-                earlier = self._document_at(tx, access, versions, index, used)
+                earlier = self._document_at(tx, access, versions, index, used, cache)
                 if earlier.coordination.meeting_date != document.coordination.meeting_date:
                     previous, previous_version = earlier, versions[index].version_id
                     break
@@ -72,6 +77,7 @@ class PlanHistory:
         versions: list[StoredResource],
         index: int,
         used: list[StoredResource],
+        cache: dict[tuple[str, str], list[StoredResource]],
     ) -> PlanDocument:
         """The plan as written with CarePlan `versions[index]` (versions newest first)."""
         plan = versions[index]
@@ -80,10 +86,19 @@ class PlanHistory:
 
         def resolve(resource_type: str, resource_id: str) -> StoredResource | None:
             bound = consents_until if resource_type == "Consent" else until
+            if resource_type not in VERSIONED or (index == 0 and resource_type != "CarePlan"):
+                chosen: StoredResource | None = tx.read_current(resource_type, resource_id)  # the plan as it is now
+                if chosen is not None and chosen.resource is not None:
+                    self.fhir.check_visible(tx, access, chosen, "read")
+                    used.append(chosen)
+                return chosen
+            key = (resource_type, resource_id)
+            if key not in cache:
+                cache[key] = _versions(tx, resource_type, resource_id)
             chosen = next(
                 (
                     version
-                    for version in _versions(tx, resource_type, resource_id)
+                    for version in cache[key]
                     if bound is None
                     or version.last_updated < bound
                     or (resource_type != "Consent" and version.last_updated == bound)

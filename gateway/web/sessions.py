@@ -29,6 +29,8 @@ from gateway.store.dates import format_instant
 from gateway.store.tables import web_session, web_sign_in
 
 SessionKind = Literal["citizen", "organisation"]
+#: How stale `last_seen_at` may get before a request writes it again (the idle timeout's resolution).
+TOUCH = timedelta(minutes=1)
 T = TypeVar("T")
 
 
@@ -154,26 +156,30 @@ class SessionStore:
         return token, Session(kind, subject, csrf, row["token_hash"])
 
     def get(self, token: str | None) -> Session | None:
-        """The live session behind a cookie value (its idle clock restarted), or None (unknown, idle, expired)."""
+        """The live session behind a cookie value (its idle clock restarted), or None (unknown, idle, expired).
+
+        Reading a session is a read; its `last_seen_at` is written at most once a minute (TOUCH), so a page view
+        does not serialise on a write lock (SQLite has one writer)."""
         if not token:
             return None
         hashed = token_hash(token)
         now = self.clock.now()
-        fresh_since = format_instant(now - self.times.idle)
-
-        def work(connection: Connection) -> Session | None:
+        with self.engine.connect() as connection, connection.begin():
             row = connection.execute(select(web_session).where(web_session.c.token_hash == hashed)).first()
-            if row is None:
-                return None
-            if row.expires_at <= format_instant(now) or row.last_seen_at < fresh_since:
-                connection.execute(delete(web_session).where(web_session.c.token_hash == hashed))
-                return None
-            connection.execute(
-                update(web_session).where(web_session.c.token_hash == hashed).values(last_seen_at=format_instant(now))
+        if row is None:
+            return None
+        if row.expires_at <= format_instant(now) or row.last_seen_at < format_instant(now - self.times.idle):
+            self._write(lambda c: c.execute(delete(web_session).where(web_session.c.token_hash == hashed)))
+            return None
+        if row.last_seen_at < format_instant(now - TOUCH):
+            self._write(
+                lambda c: c.execute(
+                    update(web_session)
+                    .where(web_session.c.token_hash == hashed)
+                    .values(last_seen_at=format_instant(now))
+                )
             )
-            return Session(row.kind, row.subject, row.csrf, hashed)
-
-        return self._write(work)
+        return Session(row.kind, row.subject, row.csrf, hashed)
 
     def close(self, session: Session) -> None:
         self._write(
