@@ -15,8 +15,8 @@ import copy
 import json
 import tempfile
 import time
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,9 @@ import httpx
 import yaml
 
 from gateway.api import create_app
+from gateway.clock import SystemClock
 from gateway.config import Settings
 from gateway.security.tokens import LocalSigningKey, issue_token
-from gateway.clock import SystemClock
 from gateway.web.pdf import plan_pdf
 from gateway.web.templating import render
 from gateway.web.views import plan_view
