@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
@@ -18,6 +19,7 @@ from gateway.services.plan_history import PlanHistory
 from gateway.services.plans import PlanService
 from gateway.web.context import WebContext
 from gateway.web.narrative import PlanNarrator, xhtml_problems
+from gateway.web.oidc import OidcClient, OidcSettings
 from gateway.web.pages import PageServices
 from gateway.web.pdf import plan_pdf
 from gateway.web.right_of_use import RightOfUse
@@ -37,6 +39,22 @@ def plan_pdf_bytes(clock: Clock) -> PdfRenderer:
         return plan_pdf(plan_view(document, plan_id, version), clock.now())
 
     return render
+
+
+def oidc_client(settings: Settings, clock: Clock, secrets: SecretSource) -> OidcClient | None:
+    """The OpenID Connect client when an issuer is configured; its one `httpx.AsyncClient` lives with the app."""
+    if not settings.oidc_issuer or not settings.oidc_client_id:
+        return None
+    oidc = OidcSettings(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        scope=settings.oidc_scope,
+        redirect_uri=f"{settings.effective_public_url()}/app/oidc/callback",
+        cpr_claim=settings.oidc_cpr_claim,
+        client_claim=settings.oidc_client_claim,
+    )
+    return OidcClient(oidc, httpx.AsyncClient(timeout=httpx.Timeout(10.0)), clock, secrets)
 
 
 def install(
@@ -68,6 +86,7 @@ def install(
         ids=ids,
         registry=registry,
         secure_cookies=settings.effective_public_url().startswith("https://"),
+        oidc=oidc_client(settings, clock, secrets),
     )
     app.include_router(router)
     app.mount("/app/static", StaticFiles(directory=STATIC), name="static")

@@ -18,6 +18,7 @@ from gateway.security.citizen import CitizenAccess
 from gateway.security.clients import ClientRegistry
 from gateway.security.guard import RequestGuard
 from gateway.store.ports import ResourceStore
+from gateway.web.oidc import OidcClient
 from gateway.web.pages import PageServices
 from gateway.web.right_of_use import RightOfUse
 from gateway.web.sessions import Session, SessionStore
@@ -40,7 +41,7 @@ class WebContext:
     ids: IdSource
     registry: Callable[[], ClientRegistry] | None
     secure_cookies: bool
-    oidc: object | None = None
+    oidc: OidcClient | None = None
 
 
 @dataclass(frozen=True)

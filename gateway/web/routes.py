@@ -15,12 +15,13 @@ Errors are pages too (`PageRoute`), with the status the API would give.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any, cast
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -32,12 +33,14 @@ from gateway.security.guard import RequestGuard
 from gateway.services.plans import PlanReceipt
 from gateway.web.context import PageCaller, SignInRequired, WebContext, page_caller, web_context
 from gateway.web.right_of_use import WishKind
-from gateway.web.sessions import Session
+from gateway.web.sessions import Session, SessionKind
 from gateway.web.templating import render
 from gateway.web.words import DANISH_TIME
 from mappings.issues import IssueError
 
 COOKIE = "gateway_session"
+#: A CPR number's shape (10 digits); the plan document checks the date part where a CPR number enters a plan.
+CPR = re.compile(r"[0-9]{10}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -127,6 +130,11 @@ async def sign_in(token: str, web: Web) -> Response:
 def signed_in(web: WebContext, cookie: str, session: Session) -> Response:
     target = "/app/mig" if session.kind == "citizen" else "/app/plans"
     response = RedirectResponse(target, 303, headers=HEADERS)
+    _set_cookie(response, web, cookie)
+    return response
+
+
+def _set_cookie(response: Response, web: WebContext, cookie: str) -> None:
     response.set_cookie(
         COOKIE,
         cookie,
@@ -136,6 +144,35 @@ def signed_in(web: WebContext, cookie: str, session: Session) -> Response:
         httponly=True,
         samesite="strict",
     )
+
+
+@router.get("/oidc/login")
+async def oidc_login(web: Web, as_: Annotated[str, Query(alias="as")] = "citizen") -> Response:
+    if web.oidc is None:
+        return message("Log ind", "Log ind med OpenID Connect er ikke sat op her.", status=404)
+    kind: SessionKind = "organisation" if as_ == "organisation" else "citizen"
+    url, state, pending = await web.oidc.start(kind)
+    await run_in_threadpool(web.sessions.remember_login, state, pending)
+    return RedirectResponse(url, 303, headers=HEADERS)
+
+
+@router.get("/oidc/callback")
+async def oidc_callback(web: Web, code: str = "", state: str = "") -> Response:
+    """The identity provider's redirect back (a cross-site navigation: a SameSite=Strict cookie set here is sent
+    from the next same-site request on, so this answers with a page that continues, not with a redirect)."""
+    pending = await run_in_threadpool(web.sessions.recall_login, state) if web.oidc and state else None
+    if web.oidc is None or pending is None or not code:
+        return message("Log ind mislykkedes", "Prøv at logge ind igen.", status=400)
+    claims = await web.oidc.finish(code, pending)
+    subject = web.oidc.subject(pending.kind, claims)
+    if pending.kind == "organisation" and (web.registry is None or web.registry().get(subject) is None):
+        return message("Log ind mislykkedes", "Din organisation er ikke tilmeldt her.", status=403)
+    if pending.kind == "citizen" and not CPR.fullmatch(subject):
+        return message("Log ind mislykkedes", "Dit CPR-nummer kom ikke med.", status=401)
+    cookie, session = await run_in_threadpool(web.sessions.open, pending.kind, subject)
+    target = "/app/mig" if session.kind == "citizen" else "/app/plans"
+    response = page("continue.html", title="Du er logget ind", target=target)
+    _set_cookie(response, web, cookie)
     return response
 
 

@@ -64,6 +64,7 @@ class PendingLogin:
 
     nonce: str
     code_verifier: str
+    kind: SessionKind = "citizen"
 
 
 class SessionStore:
@@ -127,7 +128,7 @@ class SessionStore:
     # -- pending OpenID Connect logins --------------------------------------------------------------------------
 
     def remember_login(self, state: str, pending: PendingLogin) -> None:
-        data = json.dumps({"nonce": pending.nonce, "code_verifier": pending.code_verifier})
+        data = json.dumps({"nonce": pending.nonce, "code_verifier": pending.code_verifier, "kind": pending.kind})
         self._insert_sign_in(state, "oidc", data, self.times.link)
 
     def recall_login(self, state: str) -> PendingLogin | None:
@@ -135,7 +136,8 @@ class SessionStore:
         if found is None:
             return None
         data = json.loads(found[1])
-        return PendingLogin(str(data["nonce"]), str(data["code_verifier"]))
+        kind: SessionKind = "organisation" if data.get("kind") == "organisation" else "citizen"
+        return PendingLogin(str(data["nonce"]), str(data["code_verifier"]), kind)
 
     # -- sessions ----------------------------------------------------------------------------------------------
 
