@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,9 @@ from gateway.web.pdf import plan_pdf
 from gateway.web.templating import render
 from gateway.web.views import plan_view
 from mappings.documents.plan import parse_plan_document
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_plan_and_store import per_call as per_call_sync  # noqa: E402  (one timing loop for the benchmarks)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "fixtures" / "samples" / "demo" / "plan.json"
@@ -64,14 +68,6 @@ async def per_call(function: Callable[[], Awaitable[object]], repeat: int) -> fl
     start = time.perf_counter()
     for _ in range(repeat):
         await function()
-    return (time.perf_counter() - start) / repeat
-
-
-def sync_per_call(function: Callable[[], object], repeat: int) -> float:
-    function()
-    start = time.perf_counter()
-    for _ in range(repeat):
-        function()
     return (time.perf_counter() - start) / repeat
 
 
@@ -114,9 +110,9 @@ async def main() -> None:
             citizen = await per_call(citizen_page, 50)
     parsed = parse_plan_document(document)
     view = plan_view(parsed, plan_id, 2)
-    template = sync_per_call(lambda: render("team.html", title="x", plan=view, changes=[], previous=None,
+    template = per_call_sync(lambda: render("team.html", title="x", plan=view, changes=[], previous=None,
                                             organisation="x", notices=[], shared=[], session=None), 200)  # fmt: skip
-    pdf = sync_per_call(lambda: plan_pdf(view, SystemClock().now()), 10)
+    pdf = per_call_sync(lambda: plan_pdf(view, SystemClock().now()), 10)
     print("plan: 10 goals, 20 interventions, 10 team members; 2 versions (the diff has something to show)")
     print(f"  API GET /plans/{{id}}        {read * 1e3:7.1f} ms   1.0x")
     print(f"  team page /app/plans/{{id}}  {team * 1e3:7.1f} ms  {team / read:5.1f}x")

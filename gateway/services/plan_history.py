@@ -1,4 +1,4 @@
-"""Earlier versions of a plan as whole documents: what the plan said at the previous coordination meeting.
+"""Earlier versions of a plan as whole documents: what the plan said when the previous coordination meeting agreed it.
 
 `GET /plans/{id}?version=N` rebuilds an old CarePlan with the *current* Goals, CareTeam and Consent. To show the
 team what changed since the previous meeting, each resource of an earlier plan is taken as it was when that plan
@@ -57,12 +57,11 @@ class PlanHistory:
             cache: dict[tuple[str, str], list[StoredResource]] = {}
             used: list[StoredResource] = []
             document = self._document_at(tx, access, versions, 0, used, cache)
+            earliest = _first_version_of_previous_meeting(versions)
             previous, previous_version = None, None
-            for index in range(1, len(versions)):
-                earlier = self._document_at(tx, access, versions, index, used, cache)
-                if earlier.coordination.meeting_date != document.coordination.meeting_date:
-                    previous, previous_version = earlier, versions[index].version_id
-                    break
+            if earliest is not None:
+                previous = self._document_at(tx, access, versions, earliest, used, cache)
+                previous_version = versions[earliest].version_id
             access.record(tx, AuditRecord("R", "vread", used[:50]))
             assert current.resource is not None
             author = (current.resource.get("meta") or {}).get("source")
@@ -120,6 +119,19 @@ class PlanHistory:
                 message_id="pages.not-a-plan",
                 status=404,
             ) from error
+
+
+def _first_version_of_previous_meeting(versions: list[StoredResource]) -> int | None:
+    """Index (newest first) of the plan as written at the previous coordination meeting: the earliest version
+    whose meeting (`CarePlan.created`, `mappings.plan.care_plan`) is the one before the current version's, so that
+    what changed between the meetings (a wish the citizen added, a consent change) counts as changed."""
+    meetings = [(version.resource or {}).get("created") for version in versions]
+    previous = next((index for index, meeting in enumerate(meetings) if meeting != meetings[0]), None)
+    if previous is None:
+        return None
+    while previous + 1 < len(meetings) and meetings[previous + 1] == meetings[previous]:
+        previous += 1
+    return previous
 
 
 def _versions(tx: ResourceTransaction, resource_type: str, resource_id: str) -> list[StoredResource]:

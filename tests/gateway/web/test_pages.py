@@ -216,3 +216,18 @@ async def test_every_page_route_needs_a_session_or_is_on_the_public_list() -> No
     routes = [route for route in router.routes if isinstance(route, APIRoute)]
     assert len(routes) >= 10
     assert [r.path for r in routes if r.path not in PUBLIC_PAGES and not needs_session(r)] == []
+
+
+async def test_changes_between_meetings_count_from_the_plan_the_previous_meeting_agreed(
+    client: httpx.AsyncClient, sign_in: Any, plan_id: str, token: Any
+) -> None:
+    await sign_in("citizen", scenario.CPR)
+    csrf = csrf_of((await client.get("/app/mig")).text)
+    wish = {"csrf": csrf, "kind": "need", "text": "En fast tid hos lægen hver måned."}
+    assert (await client.post(f"/app/mig/{plan_id}/wishes", data=wish)).status_code == 303
+    document = (await client.get(f"/plans/{plan_id}", headers=token("region"))).json()
+    document["coordination"] |= {"meeting_date": "2025-06-03", "next_meeting": "2025-09-02"}
+    assert (await client.put(f"/plans/{plan_id}", json=document, headers=token("region"))).status_code == 200
+    await sign_in("organisation", "slagelse")
+    html = (await client.get(f"/app/plans/{plan_id}")).text
+    assert "Ny</span> Ønsker, drømme og behov: Behov: En fast tid hos lægen hver måned." in html
