@@ -104,6 +104,15 @@ class PlanWriteHooks:
         return self._narrate(bundle, document)
 
     def stored(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
+        """Share the plan if it records a new meeting. The plan is already stored: a refusal here (no directory
+        entry, a store conflict) is logged and the write still succeeds; repeating the write shares it then."""
+        try:
+            self.share(receipt, document, access)
+        except IssueError as error:
+            issue = error.issues[0]
+            log.warning("plan %s: not shared (%s at %s)", receipt.plan_id, issue.message_id, issue.expression)
+
+    def share(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
         versions = self.history.with_previous_meeting(receipt.plan_id)  # the gateway's own look, not the caller's
         if versions.previous is None:
             return  # the plan's first meeting: its participants wrote it

@@ -149,16 +149,14 @@ class PageServices:
 
 
 def _recipient_name(notice: NoticeRecord) -> str:
-    """The receiving organisation's name as the message names it (MessageHeader.destination), else its key."""
-    header = notice.message.get("entry", [{}])[0].get("resource", {})
-    for destination in header.get("destination", []):
-        receiver = destination.get("receiver", {})
-        if receiver.get("display"):
-            return str(receiver["display"])
-    for entry in notice.message.get("entry", []):
+    """The receiving organisation's name, from the Organization `MessageHeader.destination.receiver` points at."""
+    entries = notice.message.get("entry", [])
+    header = entries[0].get("resource", {}) if entries else {}
+    receiver = str((header.get("destination") or [{}])[0].get("receiver", {}).get("reference", ""))
+    for entry in entries:
         resource = entry.get("resource", {})
-        if resource.get("resourceType") == "Organization" and resource.get("id") in str(header.get("destination")):
-            return str(resource.get("name", notice.recipient))
+        if f"{resource.get('resourceType')}/{resource.get('id')}" == receiver and resource.get("name"):
+            return str(resource["name"])
     return notice.recipient
 
 

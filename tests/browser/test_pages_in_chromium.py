@@ -235,14 +235,15 @@ def test_team_page_for_the_plans_author_in_the_browser(
     page.goto(sign_in_link(gateway, "--client", "region"))
     page.get_by_role("button", name="Log ind").click()
     page.wait_for_url("**/app/plans")
+    look(page, "07-organisation-home")
     page.goto(f"{gateway.url}/app/plans/{plan_id}")
     assert page.get_by_role("heading", name="Ændret siden sidste koordinationsmøde").is_visible()
     assert page.get_by_text("Status: Ikke startet → Færdig").is_visible()
     assert page.get_by_role("heading", name="Borgerens beskeder").is_visible()
-    look(page, "07-team")
+    look(page, "08-team")
     page.goto(f"{gateway.url}/app/plans/not-a-plan")
     assert page.get_by_role("heading", level=1).inner_text() == "Siden findes ikke"
-    look(page, "08-not-found")
+    look(page, "09-not-found")
 
 
 def test_screenshot_folder_is_ignored_by_git() -> None:
