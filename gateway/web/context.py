@@ -71,7 +71,8 @@ def _not_here() -> IssueError:
     return IssueError.single("forbidden", "Siden er ikke til dig", message_id="pages.wrong-kind", status=403)
 
 
-def web_context(request: Request) -> WebContext:
+async def web_context(request: Request) -> WebContext:
+    """The pages' collaborators (async: no I/O, so FastAPI need not hand it to a worker thread)."""
     web = request.app.state.web
     assert isinstance(web, WebContext)
     return web
@@ -81,7 +82,8 @@ def page_caller(request: Request) -> PageCaller:
     """The signed-in person, or `SignInRequired` (the page then says so)."""
     from gateway.web.routes import COOKIE
 
-    web = web_context(request)
+    web = request.app.state.web
+    assert isinstance(web, WebContext)
     session = web.sessions.get(request.cookies.get(COOKIE))
     if session is None:
         raise SignInRequired()

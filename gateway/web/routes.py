@@ -15,6 +15,7 @@ Errors are pages too (`PageRoute`), with the status the API would give.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Coroutine
 from datetime import date
@@ -192,8 +193,10 @@ async def citizen_page(request: Request, web: Web, caller: Caller, gemt: str | N
     if plan_id is None:
         return message("Din plan", "Du har ingen fælles plan endnu.", session=caller.session)
     team = await run_in_threadpool(web.pages.plan, plan_id, access)
-    log = await run_in_threadpool(web.pages.audit_log, _base(request), team.versions.current, access)
-    shared = await web.pages.shared(plan_id, team.versions.current)
+    log, shared = await asyncio.gather(
+        run_in_threadpool(web.pages.audit_log, _base(request), team.versions.current, access),
+        web.pages.shared(plan_id, team.versions.current),
+    )
     return page(
         "citizen.html",
         title="Din plan",
@@ -256,8 +259,10 @@ async def team_page(plan_id: str, web: Web, caller: Caller) -> Response:
     guard = caller.organisation()
     team = await run_in_threadpool(web.pages.plan, plan_id, guard)
     author = team.versions.author == source_of(guard.caller)
-    notices = await web.pages.notices(team.versions.current) if author else None
-    shared = await web.pages.shared(plan_id, team.versions.current)
+    shared, notices = await asyncio.gather(
+        web.pages.shared(plan_id, team.versions.current),
+        web.pages.notices(team.versions.current) if author else _nothing(),
+    )
     return page(
         "team.html",
         title=f"Fælles plan for {team.plan.citizen}",
@@ -269,6 +274,10 @@ async def team_page(plan_id: str, web: Web, caller: Caller) -> Response:
         shared=shared,
         session=caller.session,
     )
+
+
+async def _nothing() -> None:
+    return None
 
 
 @router.get("/plans/{plan_id}/plan.pdf")

@@ -154,7 +154,19 @@ class SessionStore:
             "last_seen_at": format_instant(now),
             "expires_at": format_instant(now + self.times.absolute),
         }
-        self._write(lambda connection: connection.execute(insert(web_session).values(**row)))
+
+        def work(connection: Connection) -> None:
+            # Sign-in is also when the dead rows go: ended sessions and links past their time (used or not).
+            stale = format_instant(now - self.times.idle)
+            connection.execute(
+                delete(web_session).where(
+                    (web_session.c.expires_at <= row["created_at"]) | (web_session.c.last_seen_at < stale)
+                )
+            )
+            connection.execute(delete(web_sign_in).where(web_sign_in.c.expires_at <= row["created_at"]))
+            connection.execute(insert(web_session).values(**row))
+
+        self._write(work)
         return token, Session(kind, subject, csrf, row["token_hash"])
 
     def get(self, token: str | None) -> Session | None:

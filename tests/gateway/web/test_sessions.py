@@ -78,3 +78,14 @@ def test_a_pending_openid_login_is_recalled_once(store: SessionStore) -> None:
     assert store.recall_login("state-1") == PendingLogin("nonce-1", "verifier-1")
     assert store.recall_login("state-1") is None
     assert store.recall_login("never-issued") is None
+
+
+def test_signing_in_clears_ended_sessions_and_old_links(store: SessionStore, clock: FixedClock) -> None:
+    store.create_link("citizen", "2509479989")
+    store.open("citizen", "2509479989")
+    clock.advance(TIMES.absolute + timedelta(minutes=1))
+    store.open("organisation", "region")
+    with store.engine.connect() as connection:
+        sessions = connection.execute(select(web_session.c.subject)).scalars().all()
+        links = connection.execute(select(web_sign_in)).all()
+    assert (sessions, links) == (["region"], [])
