@@ -202,7 +202,7 @@ def test_citizen_signs_in_reads_adds_a_wish_withdraws_consent_and_prints(
     page.get_by_role("button", name="Luk for Peter Æbelø").click()
     page.wait_for_url("**/app/mig?gemt=consent")
     assert httpx.get(gp_read, headers=token(gateway, "gp")).status_code == 404, "effective on the next request"
-    assert page.get_by_role("button", name="Giv Peter Æbelø lov").is_visible()
+    assert page.get_by_role("button", name="Giv lov til Peter Æbelø").is_visible()
     look(page, "04-citizen-after")
 
     pdf = browser.request.get(f"{gateway.url}/app/mig/{plan_id}/plan.pdf")
