@@ -128,6 +128,9 @@ class PlanWriteHooks:
         signatory = sender.signatory
         author = Author(signatory.family, signatory.given, signatory.phone, signatory.role_code)
         addressees, notes = self.addressees(document, directory, sender)
+        inbound_id = shared_inbound_id(receipt.plan_id, document)
+        if addressees and self._already_shared(inbound_id, addressees[0], document):
+            return  # a later write of the same meeting's plan (the PDF is not rendered again)
         now = self.clock.now()
         ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
         pdf = base64.b64encode(self.render_pdf(document, receipt.plan_id, int(receipt.version_id))).decode("ascii")
@@ -153,7 +156,7 @@ class PlanWriteHooks:
             "notices": [{"kind": KIND, "recipient": a.recipient.name, "disclosure": a.reason} for a in addressees],
             "notes": notes,
         }
-        self._enqueue(shared_inbound_id(receipt.plan_id, document), notices, now, summary, access)
+        self._enqueue(inbound_id, notices, now, summary, access)
 
     def addressees(
         self, document: PlanDocument, directory: RecipientDirectory, sender: SenderOrganisation
@@ -181,6 +184,11 @@ class PlanWriteHooks:
                 continue
             chosen[recipient.key] = Addressee(recipient, f"{decision.code}: {decision.reason}")
         return list(chosen.values()), notes
+
+    def _already_shared(self, inbound_id: str, addressee: Addressee, document: PlanDocument) -> bool:
+        citizen = self.citizen_key(document.citizen.cpr)
+        recent = self.outbox.recent_for_key(citizen, addressee.recipient.key, KIND, limit=20)
+        return any(notice.inbound_message_id == inbound_id for notice in recent)
 
     def _notice(self, recipient: Recipient, message: Resource, document: PlanDocument) -> NewNotice:
         return NewNotice(

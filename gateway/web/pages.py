@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.delivery.outbox import NoticeRecord
@@ -26,6 +26,8 @@ from mappings.documents.plan import PlanDocument
 from mappings.plan.codes import CPR_SYSTEM
 from mappings.plan.common import patient_id
 
+#: How far back "who looked at my plan" goes (the page says so).
+LOG_PERIOD = timedelta(days=365)
 NOTICE_STATE = {
     "pending": "venter på at blive sendt",
     "sending": "sendes nu",
@@ -115,7 +117,14 @@ class PageServices:
         """Who looked at or changed the citizen's plan, newest first, from the AuditEvents about their Patient
         (sundhed.dk's "Min log"). The citizen's own visits are left out."""
         patient = patient_id(document, self.plans.context)
-        pairs = [("patient", patient), ("_sort", "-_lastUpdated"), ("_count", "100")]
+        since = (self.fhir.clock.now() - LOG_PERIOD).date().isoformat()
+        pairs = [
+            ("patient", patient),
+            ("date", f"ge{since}"),
+            ("agent-identifier:not", f"{CPR_SYSTEM}|{document.citizen.cpr}"),  # not the citizen's own visits
+            ("_sort", "-_lastUpdated"),
+            ("_count", "100"),
+        ]
         bundle = self.fhir.search(base, "AuditEvent", pairs, access).body or {}
         rows: list[LogRow] = []
         for entry in bundle.get("entry", []):
