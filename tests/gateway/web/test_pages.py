@@ -231,3 +231,15 @@ async def test_changes_between_meetings_count_from_the_plan_the_previous_meeting
     await sign_in("organisation", "slagelse")
     html = (await client.get(f"/app/plans/{plan_id}")).text
     assert "Ny</span> Ønsker, drømme og behov: Behov: En fast tid hos lægen hver måned." in html
+
+
+async def test_a_sign_in_or_form_posted_from_another_site_is_refused(
+    app: FastAPI, client: httpx.AsyncClient, sign_in: Any, plan_id: str
+) -> None:
+    link = app.state.web.sessions.create_link("citizen", scenario.CPR)
+    elsewhere = {"Origin": "https://evil.example"}
+    assert (await client.post(f"/app/sign-in/{link}", headers=elsewhere)).status_code == 403
+    assert (await client.post(f"/app/sign-in/{link}", headers={"Origin": "http://gateway.test"})).status_code == 303
+    csrf = csrf_of((await client.get("/app/mig")).text)
+    form = {"csrf": csrf, "kind": "wish", "text": "Fra et andet sted"}
+    assert (await client.post(f"/app/mig/{plan_id}/wishes", data=form, headers=elsewhere)).status_code == 403
