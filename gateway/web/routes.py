@@ -9,7 +9,8 @@
 | `GET .../plan.pdf` | both | the plan as PDF |
 | `POST /app/sign-out` | both | ends the session |
 
-Every form carries the session's CSRF token; every response forbids framing and caching and sends no referrer.
+Every form carries the session's CSRF token and is refused when posted from another site; every response forbids
+framing and caching and sends no referrer to other sites.
 Errors are pages too (`PageRoute`), with the status the API would give.
 """
 
@@ -45,7 +46,9 @@ CPR = re.compile(r"[0-9]{10}")
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: Chromium sends `Origin: null` on a form post from a no-referrer page, and the
+    # Origin check below needs the real one; other sites still never see our URLs (sign-in links carry a token).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 SAVED = {
@@ -99,7 +102,11 @@ def _same_origin(request: Request) -> None:
     """Refuse a form posted from another site (OWASP CSRF Cheat Sheet, "Verifying Origin With Standard Headers"):
     besides the CSRF token for signed-in forms, this is what stops a login CSRF on the sign-in button."""
     origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
+    fetched_from = request.headers.get("sec-fetch-site")  # Fetch Metadata, sent by current browsers
+    if (origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/")) or fetched_from in (
+        "cross-site",
+        "same-site",
+    ):
         raise IssueError.single(
             "forbidden", "Formularen kom fra et andet websted.", message_id="pages.origin", status=403
         )

@@ -239,6 +239,7 @@ async def test_a_sign_in_or_form_posted_from_another_site_is_refused(
     link = app.state.web.sessions.create_link("citizen", scenario.CPR)
     elsewhere = {"Origin": "https://evil.example"}
     assert (await client.post(f"/app/sign-in/{link}", headers=elsewhere)).status_code == 403
+    assert (await client.post(f"/app/sign-in/{link}", headers={"Sec-Fetch-Site": "cross-site"})).status_code == 403
     assert (await client.post(f"/app/sign-in/{link}", headers={"Origin": "http://gateway.test"})).status_code == 303
     csrf = csrf_of((await client.get("/app/mig")).text)
     form = {"csrf": csrf, "kind": "wish", "text": "Fra et andet sted"}
