@@ -86,6 +86,37 @@ class Settings(BaseSettings):
         description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",
     )
 
+    public_url: str | None = Field(
+        default=None,
+        description="The gateway's address as people reach it (sign-in links, the OpenID Connect redirect); "
+        "default http://<host>:<port>.",
+    )
+    web_sign_in_link_seconds: int = Field(
+        default=600, ge=30, description="A printed sign-in link works once, for this long."
+    )
+    web_session_idle_seconds: int = Field(
+        default=900, ge=60, description="A page session ends after this long without a request."
+    )
+    web_session_max_seconds: int = Field(
+        default=8 * 3600, ge=60, description="... and at the latest this long after signing in."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer for signing in to the pages (authorization code + PKCE); unset: only "
+        "`gateway sign-in-link` links.",
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scope: str = "openid"
+    oidc_cpr_claim: str = Field(
+        default="dk:gov:saml:attribute:CprNumberIdentifier",
+        description="The ID token claim with a citizen's CPR number (NemLog-in's name for it).",
+    )
+    oidc_client_claim: str = Field(
+        default="careplan_gateway_client",
+        description="The ID token claim naming the registered client an organisation's user acts for.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -109,6 +140,9 @@ class Settings(BaseSettings):
 
     def effective_clients_file(self) -> Path:
         return self.clients_file or self.data_dir / "clients.yaml"
+
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def effective_database_url(self) -> str:
         if self.database_url:

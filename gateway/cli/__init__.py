@@ -18,6 +18,7 @@ from gateway.cli.common import CONVERT_SETTINGS, DATABASE_SETTINGS, WORKER_SETTI
 from gateway.cli.files import convert_files, read_fhir_file, validate_files
 from gateway.cli.fixtures import fixtures_app
 from gateway.cli.messages import messages_app
+from gateway.cli.pages import sign_in_link
 from gateway.cli.serve import db_app, run_worker, serve
 from mappings.issues import IssueError
 
@@ -34,6 +35,7 @@ app.command(epilog=settings_help())(serve)
 app.command("worker", epilog=settings_help(*DATABASE_SETTINGS, *WORKER_SETTINGS))(run_worker)
 app.command("validate")(validate_files)
 app.command("convert", epilog=settings_help(*DATABASE_SETTINGS, *CONVERT_SETTINGS))(convert_files)
+app.command("sign-in-link")(sign_in_link)
 app.add_typer(db_app, name="db")
 app.add_typer(fixtures_app, name="fixtures")
 app.add_typer(messages_app, name="messages")

@@ -68,27 +68,32 @@ class RequestGuard:
             self.record(tx, record)
 
     def event(self, record: AuditRecord) -> Resource:
-        what: list[str] = []
-        patient: str | None = None
-        for item in record.resources:
-            resource = item.resource if isinstance(item, StoredResource) else item
-            resource_type = item.resource_type if isinstance(item, StoredResource) else item.get("resourceType")
-            resource_id = item.id if isinstance(item, StoredResource) else item.get("id")
-            what.append(f"{resource_type}/{resource_id}")
-            if resource is not None:
-                if resource_type == "Patient":
-                    patient = patient or str(resource_id)
-                patient = patient or patient_of(resource)
-        return audit_event(
-            action=record.action,
-            subtype=cast(Subtype, record.subtype),
-            outcome=record.outcome,
-            recorded=self.clock.now(),
-            agent=self.agent,
-            observer=self.observer,
-            what=what[:50],
-            patient=f"Patient/{patient}" if patient else None,
-            query=record.query,
-            reason=record.detail,
-            event_id=self.ids.new_id(),
-        )
+        return audit_event_for(record, self.agent, self.observer, self.clock, self.ids)
+
+
+def audit_event_for(record: AuditRecord, agent: AuditAgent, observer: str, clock: Clock, ids: IdSource) -> Resource:
+    """The AuditEvent of one operation by `agent`: every `Access` renders its records with this one function."""
+    what: list[str] = []
+    patient: str | None = None
+    for item in record.resources:
+        resource = item.resource if isinstance(item, StoredResource) else item
+        resource_type = item.resource_type if isinstance(item, StoredResource) else item.get("resourceType")
+        resource_id = item.id if isinstance(item, StoredResource) else item.get("id")
+        what.append(f"{resource_type}/{resource_id}")
+        if resource is not None:
+            if resource_type == "Patient":
+                patient = patient or str(resource_id)
+            patient = patient or patient_of(resource)
+    return audit_event(
+        action=record.action,
+        subtype=cast(Subtype, record.subtype),
+        outcome=record.outcome,
+        recorded=clock.now(),
+        agent=agent,
+        observer=observer,
+        what=what[:50],
+        patient=f"Patient/{patient}" if patient else None,
+        query=record.query,
+        reason=record.detail,
+        event_id=ids.new_id(),
+    )

@@ -7,13 +7,14 @@ nothing, idempotent by the plan's source identifier), and reads of a stored plan
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.fhir.access import OPEN, Access
 from gateway.fhir.interactions import FhirService
 from gateway.fhir.transactions import BundleProcessor
-from gateway.store.ports import ResourceTransaction, iterate_references
+from gateway.store.ports import ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from mappings.documents.plan import PlanDocument, parse_plan_document
 from mappings.issues import IssueError
@@ -24,6 +25,8 @@ CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 PATIENT_PRIVACY = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
 
 Resource = dict[str, Any]
+#: (resource type, id) -> the version to use, or None.
+Resolver = Callable[[str, str], StoredResource | None]
 #: Types whose read scope `GET /plans/{id}` needs; the team's people and organisations come with the CareTeam.
 PLAN_SCOPED_TYPES = frozenset({"CarePlan", "CareTeam", "Goal", "Consent", "Patient"})
 #: How far `read_plan` follows references from the CarePlan (plan -> team -> member -> organisation).
@@ -55,10 +58,23 @@ class PlanReceipt:
         }
 
 
+class PlanHooks(Protocol):
+    """What the plan write path does besides storing it (`gateway.services.plan_sharing`, wired by `create_app`)."""
+
+    def narrate(self, bundle: Resource, document: PlanDocument) -> Resource:
+        """The transaction Bundle with a generated narrative in each resource."""
+        ...
+
+    def stored(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
+        """After the plan's transaction committed: share the plan after a new coordination meeting."""
+        ...
+
+
 class PlanService:
-    def __init__(self, fhir: FhirService, context: PlanContext) -> None:
+    def __init__(self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None) -> None:
         self.fhir = fhir
         self.context = context
+        self.hooks = hooks
 
     def accept(
         self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
@@ -74,7 +90,10 @@ class PlanService:
                 message_id="plan.source-mismatch",
                 status=422,
             )
-        reply = BundleProcessor(self.fhir, access).process(base, transaction_from_plan(document, self.context))
+        bundle = transaction_from_plan(document, self.context)
+        if self.hooks is not None:
+            bundle = self.hooks.narrate(bundle, document)
+        reply = BundleProcessor(self.fhir, access).process(base, bundle)
         assert reply.body is not None
         resources: dict[str, list[str]] = defaultdict(list)
         plan_id, version, created = "", "", False
@@ -84,7 +103,10 @@ class PlanService:
             if resource["resourceType"] == "CarePlan":
                 plan_id, version = resource["id"], resource["meta"]["versionId"]
                 created = entry["response"]["status"].startswith("201")
-        return PlanReceipt(plan_id, version, created, dict(resources))
+        receipt = PlanReceipt(plan_id, version, created, dict(resources))
+        if self.hooks is not None:
+            self.hooks.stored(receipt, document, access)
+        return receipt
 
     def read(self, plan_id: str, version: int | None = None, access: Access = OPEN) -> PlanDocument:
         """The plan document; every resource it is rebuilt from must be readable and disclosed to the caller."""
@@ -95,7 +117,7 @@ class PlanService:
             else:
                 response = self.fhir.read_in(tx, "", "CarePlan", plan_id, access)
             assert response.body is not None
-            closure = _reference_closure(tx, response.body)
+            closure = reference_closure(tx, response.body)
             for resource_type, resources in closure.items():
                 if resource_type in PLAN_SCOPED_TYPES:
                     access.require(resource_type, "r")
@@ -124,7 +146,7 @@ class PlanService:
                 for plan in tx.search(query_plans).matches:
                     if plan.resource is None or (access.governs("CarePlan") and not access.visible(tx, plan)):
                         continue
-                    closure = _reference_closure(tx, plan.resource)
+                    closure = reference_closure(tx, plan.resource)
                     try:
                         document = plan_from_fhir(closure, self.context)
                     except IssueError:
@@ -150,8 +172,13 @@ def _consent_input(closure: dict[str, list[Resource]]) -> ConsentDecisionInput |
     return None if consent is None else ConsentDecisionInput.with_resources(consent, everything)
 
 
-def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:
-    """`root` and every resource it references, transitively (bounded depth), grouped by type."""
+def reference_closure(
+    tx: ResourceTransaction, root: Resource, resolve: Resolver | None = None
+) -> dict[str, list[Resource]]:
+    """`root` and every resource it references, transitively (bounded depth), grouped by type. `resolve` picks the
+    version of a referenced resource (default: the current one; `gateway.services.plan_history` picks the one of
+    an earlier plan version)."""
+    resolve = resolve or tx.read_current
     found: dict[tuple[str, str], Resource] = {(root["resourceType"], root["id"]): root}
     frontier = [root]
     for _ in range(MAX_REFERENCE_DEPTH):
@@ -161,7 +188,7 @@ def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, lis
                 target = parse_reference(reference["reference"])
                 if target is None or target in found or target[0] not in SUPPORTED_TYPES:
                     continue
-                current = tx.read_current(*target)
+                current = resolve(*target)
                 if current is not None and current.resource is not None:
                     found[target] = current.resource
                     next_frontier.append(current.resource)

@@ -171,3 +171,28 @@ outbox_attempt = Table(
     Column("status", Integer, nullable=True),
     Column("detail", Text, nullable=False),
 )
+
+# -- page sessions (gateway.web.sessions) ------------------------------------------------------------------------
+# Only SHA-256 hashes of sign-in links and session cookies are stored: a copy of the database opens no session.
+
+web_sign_in = Table(
+    "web_sign_in",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # citizen | organisation | oidc (a pending OIDC login)
+    Column("subject", String(200), nullable=False),  # CPR number, client id, or the OIDC state's data
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+    Column("used_at", String(INSTANT_LEN), nullable=True),
+)
+
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(INSTANT_LEN), nullable=False),
+    Column("last_seen_at", String(INSTANT_LEN), nullable=False),
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+)
