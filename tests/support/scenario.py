@@ -1,9 +1,11 @@
-"""The synthetic discharge scenario of the README demo, shared by the intake, end-to-end and crash tests.
+"""The synthetic admission/discharge scenario of the README demo, shared by the intake, end-to-end and crash tests.
 
-`fixtures/samples/demo/plan.json` is the Slagelse sample plan for the citizen of the HL7 v2 samples (CPR
-2509479989, synthetic; consent valid until 2099 so real-clock runs see it). `fixtures/samples/demo/directory.yaml`
-knows the discharging hospital (sender, MSH-4), the GP (PD1 provider number 123456, the same organisation as the
-plan's GP by SOR/GLN, so the consent's actor matches) and Slagelse municipality (0330, the consent's social worker).
+One citizen throughout: Søren Ærling Østergård (CPR 2509479989, synthetic, male), living at Botilbuddet
+Solsikken in Slagelse (municipality 0330), GP Lægerne i Slagelse Bymidte (provider number 123456), admitted to and
+discharged from Psykiatrisk Center Øst (MSH-4 SOR 265161000016000). `fixtures/samples/demo/plan.json` is his
+plan, kept by the FACT team (source SOR 329631000016003); its consent (valid until 2099 so real-clock runs see it)
+permits the ward, the GP, the municipality and the coordinator's botilbud. `fixtures/samples/demo/directory.yaml`
+knows each of them.
 """
 
 from __future__ import annotations
