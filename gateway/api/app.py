@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,10 +22,12 @@ from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
+from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
+from gateway.store.held import SqlHoldingArea
 from gateway.store.sql import SqlResourceStore
 from gateway.validation import default_validator
 from mappings.issues import Issue
@@ -90,6 +93,7 @@ def create_app(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
     app.state.messages = MessageService(engine, clock)
+    app.state.assembly = Assembly(SqlHoldingArea(engine), timedelta(seconds=settings.xbin01_wait_seconds))
     app.state.intake = IntakeService(
         app.state.plans,
         app.state.messages.outbox,
@@ -99,6 +103,7 @@ def create_app(
         limits=Limits(max_bytes=settings.max_body_bytes),
         check=profile_check,
         citizen_namespace=settings.plan_id_namespace,
+        assembly=app.state.assembly,
     )
     error_handlers.install(app)
     app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type

@@ -11,12 +11,14 @@ from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeRecord, NoticeState
 from gateway.fhir.access import AuditRecord
 from gateway.security.scopes import MESSAGES
+from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService
 
 router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
 
 
 Service = Annotated[MessageService, Depends(from_state("messages", MessageService))]
+Holding = Annotated[Assembly, Depends(from_state("assembly", Assembly))]
 
 
 def _summary(record: NoticeRecord) -> dict[str, Any]:
@@ -34,9 +36,14 @@ def _summary(record: NoticeRecord) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Notices in the outbox, oldest first")
+@router.get(
+    "",
+    summary="Notices in the outbox, oldest first; without `state`, also the letters held for their XBIN01 binaries "
+    "(state `held`, or `refused` with the reason once their time ran out)",
+)
 async def list_notices(
     service: Service,
+    holding: Holding,
     access: RequestAccess,
     state: NoticeState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -44,6 +51,9 @@ async def list_notices(
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "r")
     listed = [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+    if state is None and offset == 0:
+        now = service.clock.now()
+        listed += [held.to_json(now, holding.expired_reason(held)) for held in await holding.holding.listing(limit)]
     access.record_alone(AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"))
     return listed
 

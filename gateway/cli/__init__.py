@@ -5,7 +5,8 @@ from __future__ import annotations
 import typer
 
 from gateway.cli.access import LOCAL_ADMIN, clients_app, token_app
-from gateway.cli.files import convert_files, read_fhir_file, validate_files
+from gateway.cli.convert import convert_files
+from gateway.cli.files import read_fhir_file, validate_files
 from gateway.cli.fixtures import fixtures_app
 from gateway.cli.messages import messages_app
 from gateway.cli.serve import db_app, run_worker, serve

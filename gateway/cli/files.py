@@ -1,4 +1,4 @@
-"""`gateway validate` and `gateway convert`: offline work on files (nothing stored or sent)."""
+"""`gateway validate`: offline work on files (nothing stored or sent); `gateway convert` is in `convert.py`."""
 
 from __future__ import annotations
 
@@ -10,16 +10,7 @@ import typer
 from rich.progress import track
 from rich.table import Table
 
-from gateway.cli.common import DATA_DIR, DATABASE_URL, console
-from gateway.config import load_settings
-
-SUFFIX_MEDIA = {
-    ".xml": "application/xml",
-    ".hl7": "x-application/hl7-v2+er7",
-    ".er7": "x-application/hl7-v2+er7",
-    ".txt": "text/plain",
-    ".json": "application/fhir+json",
-}
+from gateway.cli.common import console
 
 
 def read_fhir_file(path: Path) -> dict[str, Any]:
@@ -71,58 +62,3 @@ def validate_files(
     console.print(summary)
     if failed:
         raise typer.Exit(1)
-
-
-def convert_files(
-    files: list[Path] = typer.Argument(..., help="Inputs: .xml (OIOXML), .hl7/.er7/.txt (HL7 v2), .json (FHIR)"),
-    out: Path = typer.Option(None, "--out", help="Folder for the notices (default: print to stdout)"),
-    output_format: str = typer.Option("json", "--format", help="json or xml"),
-    explain: bool = typer.Option(False, "--explain", help="Print, per output element, the input field it came from"),
-    database_url: str = DATABASE_URL,
-    data_dir: str = DATA_DIR,
-) -> None:
-    """Convert inputs to the notices intake would make (validated; nothing is stored or sent)."""
-    from gateway.api import create_app
-    from mappings.issues import IssueError
-
-    if output_format not in ("json", "xml"):
-        raise typer.BadParameter("json or xml", param_hint="--format")
-    settings = load_settings(database_url=database_url, data_dir=data_dir)
-    intake = create_app(settings).state.intake
-    failures = 0
-    for path in track(files, description="converting", console=console, disable=len(files) < 5 or out is None):
-        media = SUFFIX_MEDIA.get(path.suffix.lower(), "application/octet-stream")
-        try:
-            preview = intake.preview(path.read_bytes(), media, explain=explain)
-        except IssueError as error:
-            failures += 1
-            for issue in error.issues:
-                console.print(f"[red]{path}: {issue.expression or ''} {issue.diagnostics}[/red]")
-            continue
-        for index, notice in enumerate(preview.notices):
-            text = _render_notice(notice.message, output_format)
-            if out is None:
-                typer.echo(text)
-            else:
-                out.mkdir(parents=True, exist_ok=True)
-                target = out / f"{path.stem}.{index}.{notice.kind}.{output_format}"
-                target.write_text(text, encoding="utf-8")
-                console.print(f"{path} → {target} ({notice.recipient.name})")
-        if explain:
-            table = Table(title=f"{path}: where each element came from")
-            table.add_column("output element")
-            table.add_column("input field")
-            for output_path, source in preview.explained:
-                table.add_row(output_path, source)
-            console.print(table)
-    if failures:
-        raise typer.Exit(1)
-
-
-def _render_notice(message: dict[str, Any], output_format: str) -> str:
-    if output_format == "json":
-        return orjson.dumps(message, option=orjson.OPT_INDENT_2).decode()
-    from fhir.resources.R4B.bundle import Bundle
-
-    xml: bytes | str = Bundle.model_validate(message).model_dump_xml()
-    return xml.decode("utf-8") if isinstance(xml, bytes) else xml

@@ -31,6 +31,7 @@ from gateway.inbound.limits import Limits
 from gateway.inbound.oioxml import DANISH_TIME
 from mappings.conceptmaps import translate
 from mappings.documents.discharge import AdtEvent, Citizen, EncounterClass, GeneralPractitioner
+from mappings.explain import Origin
 
 SUPPORTED_TRIGGERS = ("A01", "A03", "A13", "A21", "A22")
 _CHARSETS = {
@@ -126,6 +127,17 @@ def parse_hl7_datetime(value: str, location: str) -> datetime:
     sign = 1 if offset[0] == "+" else -1
     delta = timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
     return naive.replace(tzinfo=timezone(sign * delta))
+
+
+_PATIENT_SOURCES = (
+    ("cpr", Origin("input", "PID-3.1 (the repetition assigned by CPR)")),
+    ("family", Origin("input", "PID-5.1")),
+    ("given", Origin("input", "PID-5.2, PID-5.3")),
+    ("street", Origin("input", "PID-11.1")),
+    ("city", Origin("input", "PID-11.3")),
+    ("postal_code", Origin("input", "PID-11.5")),
+    ("deceased", Origin("input", "PID-30 (or PID-29)")),
+)
 
 
 def _optional_datetime(segment: Segment | None, field: int) -> datetime | None:
@@ -227,6 +239,7 @@ def parse_hl7v2(data: bytes, *, limits: Limits) -> AdtEvent:
             city=pid.get(11, 3) or None,
             postal_code=pid.get(11, 5) or None,
             deceased=death_indicator,
+            sources=_PATIENT_SOURCES,
         ),
         patient_class=patient_class,
         encounter_class=encounter_class if encounter_class in get_args(EncounterClass) else None,  # type: ignore[arg-type]

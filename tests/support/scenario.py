@@ -58,3 +58,28 @@ def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
 def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
     path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
     return path
+
+
+#: MedCom's conversion example Flow 1 (`fixtures/samples/inbound/medcom/Flow1-*`): the parties MedCom's conversion
+#: service found in the SOR directory for it (its output names them), and the letter's author.
+FLOW1_SENDER = {
+    "name": "MedCom testcenter",
+    "sor": "359001000016000",
+    "gln": "5790001382445",
+    "signatory": {"family": "Petersen", "given": ["K."], "phone": "65432030", "role_code": "overlaege"},
+}
+FLOW1_RECEIVER = {"name": "Social og Sundhed Odense Kommune", "role": "municipality", "sor": "328051000016008",
+                  "gln": "5790000121441"}  # fmt: skip
+
+
+def write_flow1_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
+    """The demo directory plus MedCom's Flow 1 sender and receiver (the receiver at the municipality endpoint)."""
+    data = directory(gp_endpoint, municipality_endpoint)
+    data["senders"].append(FLOW1_SENDER)
+    data["recipients"].append(FLOW1_RECEIVER | {"endpoint": municipality_endpoint})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    return path
+
+
+def medcom(name: str) -> bytes:
+    return (SAMPLES / "inbound" / "medcom" / name).read_bytes()
