@@ -233,18 +233,21 @@ def _letter_header(reader: _Reader, root: etree._Element, body: etree._Element) 
     }
 
 
+def _object(reader: _Reader, node: etree._Element) -> dict[str, Any]:
+    """What an XDIS91 `Reference/BIN` and an XBIN01 `BinaryObject` both say of a binary object."""
+    size = reader.text(node, "OriginalObjectSize")
+    return {
+        "object_identifier": reader.required(node, "ObjectIdentifier"),
+        "object_code": reader.required(node, "ObjectCode"),
+        "extension_code": reader.required(node, "ObjectExtensionCode"),
+        "original_size": int(size) if size else None,
+    }
+
+
 def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element) -> Correspondence:
     letter = reader.find(email, "Letter")
     assert letter is not None  # guaranteed by the XSD
-    references = tuple(
-        BinaryReference(
-            object_identifier=reader.required(bin_node, "ObjectIdentifier"),
-            object_code=reader.required(bin_node, "ObjectCode"),
-            extension_code=reader.required(bin_node, "ObjectExtensionCode"),
-            original_size=int(size) if (size := reader.text(bin_node, "OriginalObjectSize")) else None,
-        )
-        for bin_node in reader.findall(email, "Reference/BIN")
-    )
+    references = tuple(BinaryReference(**_object(reader, node)) for node in reader.findall(email, "Reference/BIN"))
     return Correspondence(
         **_letter_header(reader, root, email),
         episode_of_care_identifier=reader.text(letter, "EpisodeOfCareIdentifier"),
@@ -292,11 +295,7 @@ def _binary_letter(reader: _Reader, root: etree._Element, body: etree._Element) 
         patient = body  # SystemInformation letters carry no Patient
     objects = tuple(
         BinaryObject(
-            object_identifier=reader.required(node, "ObjectIdentifier"),
-            object_code=reader.required(node, "ObjectCode"),
-            extension_code=reader.required(node, "ObjectExtensionCode"),
-            data_base64="".join(reader.required(node, "Object_Base64Encoded").split()),
-            original_size=int(size) if (size := reader.text(node, "OriginalObjectSize")) else None,
+            **_object(reader, node), data_base64="".join(reader.required(node, "Object_Base64Encoded").split())
         )
         for node in reader.findall(body, "BinaryObject")
     )

@@ -29,8 +29,18 @@ CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 REPLACEMENT_CPR_SYSTEMS = ("urn:oid:1.2.208.176.1.6.1.1", "urn:oid:1.2.208.176.1.6.1.3")
 
 
+class Sourced:
+    """`origin(field)`: where a field of the input came from, from the dataclass's `sources` (for `--explain`)."""
+
+    __slots__ = ()
+    sources: tuple[tuple[str, Origin], ...]
+
+    def origin(self, name: str) -> Origin:
+        return dict(self.sources).get(name) or Origin("unexplained", name)
+
+
 @dataclass(frozen=True, slots=True)
-class Party:
+class Party(Sourced):
     """An organisation as an input names it, optionally completed from the SOR directory.
 
     MedCom messaging requires both SOR (`urn:oid:1.2.208.176.1.1`) and GLN/EAN identifiers on sender and
@@ -49,12 +59,9 @@ class Party:
     #: Where each field came from, by field name (`sor`, `gln`, `name`, `phone`).
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
-    def origin(self, name: str) -> Origin:
-        return dict(self.sources).get(name) or Origin("unexplained", name)
-
 
 @dataclass(frozen=True, slots=True)
-class Citizen:
+class Citizen(Sourced):
     """The patient: CPR number (`urn:oid:1.2.208.176.1.2`) and what the input says about name and address.
 
     `cpr_system` is the CPR OID, or a replacement-CPR system (X-eCPR `urn:oid:1.2.208.176.1.6.1.1`, D-eCPR
@@ -71,9 +78,6 @@ class Citizen:
     cpr_system: str = CPR_SYSTEM
     #: Where each field came from, by field name (`cpr`, `family`, `given`, `street`, `city`, `postal_code`).
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
-
-    def origin(self, name: str) -> Origin:
-        return dict(self.sources).get(name) or Origin("unexplained", name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +271,7 @@ class PriorNotice:
 
 
 @dataclass(frozen=True, slots=True)
-class HospitalStayEvent:
+class HospitalStayEvent(Sourced):
     """One HospitalNotification use case (STIN, SLHJ, AN_STOR, ...) for one stay.
 
     `source_key` is the input's identity (e.g. MSH-3/4/10); `MessageHeader.id` is a UUID v5 of it.
@@ -297,9 +301,6 @@ class HospitalStayEvent:
     #: Where each field came from (for `--explain`), e.g. `("admitted", Origin("input", "PV1-44"))`.
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
-    def origin(self, name: str) -> Origin:
-        return dict(self.sources).get(name) or Origin("unexplained", name)
-
 
 @dataclass(frozen=True, slots=True)
 class Author:
@@ -319,7 +320,7 @@ class Author:
 
 
 @dataclass(frozen=True, slots=True)
-class DischargeEvent:
+class DischargeEvent(Sourced):
     """A discharge to report to the GP (or municipality) as a CareCommunication."""
 
     source_key: str
@@ -335,12 +336,9 @@ class DischargeEvent:
     #: Where `discharged`, `episode` and `encounter_class` came from (for `--explain`).
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
-    def origin(self, name: str) -> Origin:
-        return dict(self.sources).get(name) or Origin("unexplained", name)
-
 
 @dataclass(frozen=True, slots=True)
-class AdmissionEvent:
+class AdmissionEvent(Sourced):
     """An admission (STIN/STAA) to tell the plan's people about: the coordinator's organisation, and the admitting
     organisation that receives the crisis plan. `text` says who was admitted where and when."""
 
@@ -353,9 +351,6 @@ class AdmissionEvent:
     episode_of_care_identifier: str | None = None
     encounter_class: EncounterClass | None = None
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
-
-    def origin(self, name: str) -> Origin:
-        return dict(self.sources).get(name) or Origin("unexplained", name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -260,10 +260,9 @@ def _check(event: HospitalStayEvent) -> dict[str, Any]:
     if row["entityRole"] is not None and not event.history and not event.first_of_stay:
         raise _fail(
             "business-rule",
-            f"{event.use_case} follows an earlier notice of the stay, but this gateway sent none for this stay "
-            "(MedCom: every later notice carries the stay's Provenance history). If the stay began before this "
-            "gateway reported it, send the message again as the stay's first notice: POST /messages?first-of-stay=true "
-            "(gateway convert --first-of-stay); see the README, 'A stay this gateway did not see begin'",
+            f"{event.use_case}: this gateway sent no earlier notice of this stay; if the stay began before it "
+            "reported it, send again with ?first-of-stay=true (gateway convert --first-of-stay; README: 'A stay this "
+            "gateway did not see begin'). MedCom: every later notice carries the stay's Provenance history",
             "history",
             "hn.history-missing",
         )

@@ -264,3 +264,24 @@ async def test_a_newer_carePlan_that_is_no_shared_plan_does_not_steer_the_notice
     assert response.status_code == 202, response.text
     assert kinds(response.json())[0] == ("hospital-notification", MUNICIPALITY)
     assert ("care-communication-crisisplan", GP) in kinds(response.json())
+
+
+async def test_a_stay_not_seen_begin_goes_through_as_the_stays_first_notice(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    refused = await client.post(
+        "/messages",
+        content=scenario.adt("adt_a03_discharge_8859-1.hl7"),
+        headers={"content-type": "x-application/hl7-v2+er7"},
+    )
+    assert refused.status_code == 422
+    assert b"MSA|AE|" in refused.content and b"first-of-stay=true" in refused.content, "the way through, in the ACK"
+    reply = await client.post(
+        "/messages?first-of-stay=true", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7
+    )
+    assert reply.status_code == 202, reply.text
+    assert any("first notice" in note for note in reply.json()["notes"])
+    shown = (await client.get(f"/messages/{reply.json()['messageId']}")).json()
+    assert shown["inbound"]["summary"]["firstOfStay"] is True
+    notification = shown["notices"][0]["message"]
+    provenances = [e["resource"] for e in notification["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert len(provenances) == 1 and "entity" not in provenances[0]
