@@ -52,7 +52,6 @@ from mappings.notices.follow_up import follow_up_from_plan
 from mappings.notices.hospital_notification import hospital_notification_from_event
 from mappings.notices.messaging import derived_uuid
 from mappings.notices.stay_events import (
-    EPISODE_ORIGIN,
     discharge_event_from_adt,
     discharge_event_from_letter,
     episode_of_care_identifier,
@@ -187,8 +186,8 @@ class NoticePlanner:
                 )
             message = hospital_notification_from_event(event, ctx)
             planning.add("hospital-notification", municipality, message, ctx)
-        if event is not None and event.use_case in ("STIN", "STAA") and plan is not None:
-            self._admission(adt, event, sender, plan, ctx, planning)
+        if event is not None and plan is not None:
+            self._admission(event, sender, plan, ctx, planning)
         if adt.trigger == "A03" and not adt.patient.deceased:
             gp = self._gp_of_adt(adt, plan)
             discharge = discharge_event_from_adt(
@@ -199,34 +198,38 @@ class NoticePlanner:
 
     def _admission(
         self,
-        adt: AdtEvent,
         event: HospitalStayEvent,
         sender: SenderOrganisation,
         plan: StoredPlan,
         ctx: MappingContext,
         planning: Planning,
     ) -> None:
-        who = " ".join((*adt.patient.given, adt.patient.family or "")).strip() or "Borgeren"
+        """The consented notices of an admission: any input whose HospitalNotification starts a stay (STIN, STAA)."""
+        if event.use_case not in ("STIN", "STAA"):
+            return
+        patient = event.patient
+        who = " ".join((*patient.given, patient.family or "")).strip() or "Borgeren"
+        names = ", ".join(o.source for o in (patient.origin("given"), patient.origin("family")))
         text = stay_text(
             who,
             "indlagt på",
             event.sender.name or "sygehuset",
             event.admitted,
             (
-                ("PID-5.2, PID-5.3, PID-5.1", who),
-                ("sending organisation's name (directory, by MSH-4)", event.sender.name or ""),
-                ("PV1-44", event.admitted.isoformat()),
+                (names, who),
+                ("the admitting organisation's name (directory)", event.sender.name or ""),
+                (event.origin("admitted").source, event.admitted.isoformat()),
             ),
         )
         admission = AdmissionEvent(
-            source_key=adt.source_key,
-            patient=adt.patient,
+            source_key=event.source_key,
+            patient=patient,
             hospital=event.sender,
             admitted=event.admitted,
             text=text,
             episode_of_care_identifier=event.episode_of_care_identifier,
             encounter_class=event.encounter_class,
-            sources=(("episode", EPISODE_ORIGIN), ("encounter_class", Origin("input", "PV1-2"))),
+            sources=(("episode", event.origin("episode")), ("encounter_class", event.origin("encounter_class"))),
         )
         stay = self._stay_notices()
         for notice in stay.admission(admission, sender, plan, ctx):
