@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from bench.bench_inbound_hl7v2 import per_call as _per_call  # noqa: E402
 from gateway.api import create_app  # noqa: E402
 from gateway.clock import SequenceIds  # noqa: E402
 from gateway.config import Settings  # noqa: E402
@@ -25,17 +24,6 @@ from mappings.context import MappingContext  # noqa: E402
 from tests.support import scenario  # noqa: E402
 
 HL7 = "x-application/hl7-v2+er7"
-
-
-def _per_call(function: Callable[[], object], rounds: int = 30) -> float:
-    function()
-    best = float("inf")
-    for _ in range(3):  # best of three: the machine is shared
-        start = time.perf_counter()
-        for _ in range(rounds):
-            function()
-        best = min(best, (time.perf_counter() - start) / rounds)
-    return best
 
 
 def main() -> None:
@@ -50,11 +38,11 @@ def main() -> None:
     ctx = MappingContext(now=intake.clock.now(), new_uuid=intake.ids.new_id)
     planning = intake._plan(adt, ctx, OPEN, False, ())
 
-    whole = _per_call(lambda: intake.preview(body, HL7))
-    parse = _per_call(lambda: intake.parse(body, HL7))
-    plan = _per_call(lambda: intake.plans.current_plan_for(adt.patient.cpr))
-    build = _per_call(lambda: intake._plan(adt, ctx, OPEN, False, ())) - plan
-    check = _per_call(lambda: [intake.check(n.message) for n in planning.notices])
+    whole = _per_call(lambda: intake.preview(body, HL7), rounds=30)
+    parse = _per_call(lambda: intake.parse(body, HL7), rounds=30)
+    plan = _per_call(lambda: intake.plans.current_plan_for(adt.patient.cpr), rounds=30)
+    build = _per_call(lambda: intake._plan(adt, ctx, OPEN, False, ()), rounds=30) - plan
+    check = _per_call(lambda: [intake.check(n.message) for n in planning.notices], rounds=30)
     print(f"one A03 previewed, {len(planning.notices)} notices     {whole * 1e3:7.2f} ms  1.00")
     for label, cost in (
         ("parse (hl7apy)", parse),
