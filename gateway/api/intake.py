@@ -68,7 +68,10 @@ async def accept_message(
         return Response(ack, status_code=status, media_type=HL7_MEDIA)
     if wants_v2_ack:
         assert result.adt is not None
-        ack = build_hl7_ack(result.adt, "AA", f"accepted as {result.message_id}", now=service.clock.now())
+        said = f"accepted as {result.message_id}"
+        if result.withheld:  # what consent kept back is in GET /messages/{id}; the ACK text has 80 characters
+            said += f"; {len(result.withheld)} withheld"
+        ack = build_hl7_ack(result.adt, "AA", said, now=service.clock.now())
         return Response(
             ack,
             status_code=202,

@@ -73,9 +73,14 @@ def convert_files(
         raise typer.BadParameter("table or json", param_hint="--explain-format")
     as_json = explain_format == "json"
     settings = load_settings(database_url=database_url, data_dir=data_dir)
-    intake = preview_intake(
-        settings, SystemClock(), UuidSource(), profile_check, plan_file=plan, directory_file=directory
-    )
+    try:
+        intake = preview_intake(
+            settings, SystemClock(), UuidSource(), profile_check, plan_file=plan, directory_file=directory
+        )
+    except IssueError as error:
+        for item in _errors(error):
+            err.print(f"[red]{item['expression']} {item['diagnostics']}[/red]")
+        raise typer.Exit(1) from None
     binaries, letters = _binaries(intake, files)
     reports: list[_Report] = []
     failures = 0

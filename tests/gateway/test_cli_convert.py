@@ -118,3 +118,11 @@ def test_explain_as_a_table_names_each_elements_origin(tmp_path: Path, data_dir:
     assert result.exit_code == 0, result.output
     assert "Bundle.entry[1].resource.identifier[0].value" in result.stdout
     assert "PID-3.1" in result.stdout and "generated id" in result.stdout and "unexplained" not in result.stdout
+
+
+def test_a_plan_file_that_is_no_plan_is_one_clear_error(tmp_path: Path, data_dir: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"source": {}}', "utf-8")
+    result = runner.invoke(app, ["convert", str(ADT / "adt_a01_inpatient_8859-1.hl7"), "--plan", str(bad)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "/source" in result.output

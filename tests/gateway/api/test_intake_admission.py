@@ -171,3 +171,16 @@ async def test_withheld_disclosures_are_audited(tmp_path: Path, clock: Any) -> N
         trail = await client.get("/fhir/AuditEvent?_count=200", headers=token("auditor", "system/AuditEvent.rs"))
     texts = [str(e["resource"]) for e in trail.json()["entry"]]
     assert any("withheld: care-communication-crisisplan" in t and "consent.data-not-covered" in t for t in texts)
+
+
+async def test_an_hl7_client_hears_of_what_was_withheld_in_its_ack(client: httpx.AsyncClient) -> None:
+    document = scenario.plan_document()
+    document["consent"]["data"] = ["careplan", "careteam", "followup"]
+    assert (await client.post("/plans", json=document)).status_code == 201
+    response = await client.post(
+        "/messages",
+        content=scenario.adt("adt_a01_inpatient_8859-1.hl7"),
+        headers={"content-type": "x-application/hl7-v2+er7"},
+    )
+    assert response.status_code == 202
+    assert b"MSA|AA|" in response.content and b"; 1 withheld" in response.content
