@@ -26,8 +26,9 @@ from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
 from gateway.services.attachments import Assembly
-from gateway.services.notices import Directory, NoticePlanner, PlannedNotice, Planning, PlanSource
+from gateway.services.notices import NoticePlanner
 from gateway.services.offline import OfflineDirectory
+from gateway.services.planning import Directory, PlannedNotice, Planning, PlanSource
 from gateway.services.results import Document, IntakeResult, Preview, inbound_id
 from gateway.store.sql import SqlResourceTransaction
 from mappings.context import ExplainCollector, MappingContext

@@ -21,12 +21,10 @@ Every consent decision is `may_disclose` for the recipient's SOR code; what is n
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from gateway.delivery.directory import Recipient, SenderOrganisation
 from gateway.fhir.access import OPEN, Access
-from gateway.services.offline import is_offline
+from gateway.services.planning import Directory, Planning, PlanSource, party_of
 from gateway.services.plans import StoredPlan
 from gateway.services.stay_notices import StayNotices, Withheld, decide
 from mappings.context import MappingContext
@@ -44,7 +42,7 @@ from mappings.documents.discharge import (
     PriorNotice,
     ResolvedParties,
 )
-from mappings.explain import Explained, Origin
+from mappings.explain import Origin
 from mappings.issues import Issue, IssueError
 from mappings.notices.correspondence import care_communication_from_correspondence
 from mappings.notices.danish_text import stay_text
@@ -59,81 +57,9 @@ from mappings.notices.stay_events import (
 )
 from mappings.notices.stay_messages import discharge_care_communication, municipality_care_communication
 
-Resource = dict[str, Any]
 #: (citizen CPR, recipient key, episode-of-care identifier, this input's own MessageHeader.id) -> the stay's earlier
 #: notices to that recipient (never this input's own notice: converting an input again must not repeat it).
 HistoryLookup = Callable[[str, str, str, str], tuple[PriorNotice, ...]]
-
-
-class Directory(Protocol):
-    """Where notices go: the recipient directory, or `OfflineDirectory` for a preview without one."""
-
-    def find(
-        self,
-        *,
-        sor: str | None = None,
-        gln: str | None = None,
-        municipality: str | None = None,
-        provider_number: str | None = None,
-    ) -> Recipient: ...
-
-    def sender(self, code: str) -> SenderOrganisation: ...
-
-
-class PlanSource(Protocol):
-    """The citizen's current shared plan (stored, or given to an offline preview as a file)."""
-
-    def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None: ...
-
-
-@dataclass(frozen=True)
-class PlannedNotice:
-    """A notice built and addressed, not yet validated or stored."""
-
-    kind: str
-    recipient: Recipient
-    message: Resource
-    disclosure: str | None = None  # why plan content is (or is not) included, for the operator
-    explained: tuple[Explained, ...] = ()
-
-
-@dataclass
-class Planning:
-    """The notices an input becomes, what was withheld and why, and anything else the operator should know."""
-
-    notices: list[PlannedNotice] = field(default_factory=list)
-    withheld: list[Withheld] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def add(
-        self, kind: str, recipient: Recipient, message: Resource, ctx: MappingContext, disclosure: str | None = None
-    ) -> None:
-        explained = ctx.explain.for_bundle(message) if ctx.explain is not None else ()
-        self.notices.append(PlannedNotice(kind, recipient, message, disclosure, explained))
-
-
-def party_of(organisation: Recipient | SenderOrganisation, found_by: str) -> Party:
-    """A directory entry as a message party; every field's origin is the directory (an offline preview's entry
-    carries only the identifier the input gave, and says so)."""
-    if not is_offline(organisation):
-        origin = Origin("directory", f"recipient directory entry of {found_by}")
-        return Party(
-            gln=organisation.gln,
-            sor=organisation.sor,
-            name=organisation.name,
-            sources=(("gln", origin), ("sor", origin), ("name", origin)),
-        )
-    unknown = Origin("directory", f"{found_by}: unknown without the recipient directory")
-    given = Origin("input", f"{found_by} (offline: the identifier as the input gives it)")
-    return Party(
-        gln=organisation.gln or None,
-        sor=organisation.sor or None,
-        sources=(
-            ("gln", given if organisation.gln else unknown),
-            ("sor", given if organisation.sor else unknown),
-            ("name", unknown),
-        ),  # fmt: skip
-    )
 
 
 def _facility_code(facility: str) -> str:

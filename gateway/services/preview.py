@@ -24,8 +24,8 @@ from gateway.fhir.access import OPEN, Access
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
 from gateway.services.intake import IntakeService, NoticeCheck
-from gateway.services.notices import Directory, PlanSource
 from gateway.services.offline import FilePlans, OfflineDirectory
+from gateway.services.planning import Directory, PlanSource
 from gateway.services.plans import PlanService, StoredPlan
 from gateway.store import tables as t
 from gateway.store.database import make_engine

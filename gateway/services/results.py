@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.delivery.outbox import NoticeRecord
-from gateway.services.notices import PlannedNotice
+from gateway.services.planning import PlannedNotice
 from gateway.services.stay_notices import Withheld
 from mappings.documents.discharge import (
     AdtEvent,

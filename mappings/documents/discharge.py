@@ -11,7 +11,8 @@ services add what only the directory or the store knows (SOR/GLN of the parties,
 * `HospitalStayEvent` / `PriorNotice` - one HospitalNotification use case with the stay's history.
 * `BinaryLetter` / `BinaryObject` - MedCom OIOXML XBIN01 binary letter (`Emessage/BinaryLetter`): the attachments
   an XDIS91 refers to.
-* `DischargeEvent`, `Author`, `PlanFollowUp`, `CrisisPlan` - inputs of the CareCommunications about a stay.
+* `DischargeEvent`, `AdmissionEvent`, `Author` - inputs of the CareCommunications about a stay (what they carry
+  from the plan is in `mappings.documents.plan_facts`).
 
 `sources` on `Party` and `Citizen` say where each field came from (`mappings.explain.Origin`), for `--explain`.
 """
@@ -19,7 +20,7 @@ services add what only the directory or the store knows (SOR/GLN of the parties,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from mappings.explain import Origin, Text
@@ -351,46 +352,6 @@ class AdmissionEvent(Sourced):
     episode_of_care_identifier: str | None = None
     encounter_class: EncounterClass | None = None
     sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class InterventionDue:
-    """One intervention agreed at the coordination meeting and due before the next one."""
-
-    description: str
-    due: date | None = None
-    responsible: str | None = None
-    #: The intervention's key in the plan (`interventions[<key>]`), for `--explain`.
-    key: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PlanFollowUp:
-    """The agreed follow-up from the shared plan, filled by the lead only where the citizen's consent permits.
-
-    Coordinator (stafetholder) and next coordination meeting (a date: the plan names no time), the interventions
-    due until then, and whether a crisis plan (kriseplan / forhåndstilkendegivelse) exists - its presence, not its
-    content.
-    """
-
-    coordinator_name: str
-    coordinator_role: str | None = None
-    coordinator_phone: str | None = None
-    next_meeting: date | None = None
-    interventions_due: tuple[InterventionDue, ...] = ()
-    crisis_plan_present: bool = False
-    #: The plan field the coordinator's name was read from, e.g. `team[bo1].name`.
-    coordinator_field: str = "coordination.coordinator"
-
-
-@dataclass(frozen=True, slots=True)
-class CrisisPlan:
-    """A crisis plan or advance directive as the citizen made it in a stable phase (`kind`: `crisis-plan` or
-    `advance-directive`), delivered at admission only where the citizen's consent permits `crisisplan`."""
-
-    kind: str
-    text: str
-    made_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from mappings.documents.discharge import CrisisPlan, PlanFollowUp
+from mappings.documents.plan_facts import CrisisPlan, PlanFollowUp
 from mappings.explain import Text
 
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")

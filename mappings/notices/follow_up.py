@@ -8,8 +8,8 @@ only where the consent permits `crisisplan`, `crisis_plans_of`).
 
 from __future__ import annotations
 
-from mappings.documents.discharge import CrisisPlan, InterventionDue, PlanFollowUp
 from mappings.documents.plan import PersonName, PlanDocument, TeamMember
+from mappings.documents.plan_facts import CrisisPlan, InterventionDue, PlanFollowUp
 
 _OPEN = ("not-started", "scheduled", "in-progress", "on-hold")
 _ROLE_TEXT = {

@@ -18,7 +18,8 @@ inputs say (`mappings.notices.danish_text`). Payload and message times are the t
 from __future__ import annotations
 
 from mappings.context import MappingContext
-from mappings.documents.discharge import AdmissionEvent, Author, CrisisPlan, DischargeEvent, Party, PlanFollowUp
+from mappings.documents.discharge import AdmissionEvent, Author, DischargeEvent, Party
+from mappings.documents.plan_facts import CrisisPlan, PlanFollowUp
 from mappings.explain import Origin, Text
 from mappings.notices.care_communication import CLOCK, CareMessage, Payload, care_communication
 from mappings.notices.danish_text import crisis_plan_text, follow_up_text

@@ -78,9 +78,10 @@ def test_discharge_reaches_gp_and_municipality(
     # The demo directory routes the admitting ward to the GP fixture (the crisis plan) and the coordinator's botilbud
     # to the municipality fixture (admission and discharge), beside the GP letter, the follow-up and the two notices.
     assert [r["event"] for r in to_gp] == ["care-communication-message"] * 2
-    assert sorted(r["event"] for r in to_municipality) == ["care-communication-message"] * 3 + [
-        "hospital-notification-message"
-    ] * 2
+    assert (
+        sorted(r["event"] for r in to_municipality)
+        == ["care-communication-message"] * 3 + ["hospital-notification-message"] * 2
+    )
     assert all(r["ack_code"] == "ok" for r in to_gp + to_municipality)
 
 

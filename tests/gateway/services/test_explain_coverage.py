@@ -21,7 +21,7 @@ from gateway.clock import SequenceIds
 from gateway.config import Settings
 from gateway.inbound.limits import Limits
 from gateway.inbound.oioxml import parse_oioxml
-from gateway.services.notices import PlannedNotice
+from gateway.services.planning import PlannedNotice
 from mappings.documents.discharge import BinaryLetter
 from mappings.explain import KINDS
 from mappings.notices.danish_text import danish_date, danish_datetime

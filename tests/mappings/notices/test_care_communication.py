@@ -20,11 +20,10 @@ from mappings.documents.discharge import (
     Citizen,
     Correspondence,
     DischargeEvent,
-    InterventionDue,
     Party,
-    PlanFollowUp,
     ResolvedParties,
 )
+from mappings.documents.plan_facts import InterventionDue, PlanFollowUp
 from mappings.explain import Text
 from mappings.issues import IssueError
 from mappings.notices.correspondence import care_communication_from_correspondence
