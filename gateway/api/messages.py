@@ -68,9 +68,17 @@ async def retry_dead(
     return revived
 
 
-@router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
-async def show(message_id: str, service: Service, access: RequestAccess) -> dict[str, Any]:
+@router.get(
+    "/{message_id}",
+    summary="An inbound message, its notices, every delivery attempt and acknowledgement (or, for a letter still held "
+    "for its XBIN01 binaries, what it waits for)",
+)
+async def show(message_id: str, service: Service, holding: Holding, access: RequestAccess) -> dict[str, Any]:
     require(access, MESSAGES, "r")
+    held = await holding.holding.get(message_id)
+    if held is not None and held.state != "completed":
+        access.record_alone(AuditRecord("R", "read", detail=f"held inbound message {message_id}"))
+        return {"held": held.to_json(service.clock.now(), holding.expired_reason(held)), "notices": []}
     shown = await service.show(message_id)
     access.record_alone(AuditRecord("R", "read", detail=f"inbound message {message_id} with its notices"))
     return shown

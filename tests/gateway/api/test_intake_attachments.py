@@ -63,6 +63,8 @@ async def test_letter_waits_for_its_binary_then_becomes_medcoms_carecommunicatio
     listed = (await client.get("/messages")).json()
     assert [(item["kind"], item["state"]) for item in listed] == [("xdis91-waiting-for-xbin01", "held")]
     assert listed[0]["objects"] == [ATTACHMENT_UUID.replace("-", "")]
+    waiting = (await client.get(f"/messages/{held['messageId']}")).json()
+    assert waiting["held"]["state"] == "held" and waiting["held"]["expiresAt"]
 
     completed = await post(client, BINARY)
     assert [n["kind"] for n in completed["notices"]] == ["care-communication"]
@@ -108,7 +110,8 @@ async def test_a_letter_whose_binary_does_not_come_in_time_is_refused_with_the_r
     again = await client.post("/messages", content=scenario.medcom(LETTER), headers=XML)
     assert again.status_code == 422
     assert again.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.xbin01-timeout"
-    assert (await client.get(f"/messages/{held['messageId']}")).status_code == 404, "a held letter is not a notice"
+    shown = (await client.get(f"/messages/{held['messageId']}")).json()
+    assert shown["notices"] == [] and shown["held"]["state"] == "refused", "a held letter is not a notice"
 
 
 async def test_an_xbin01_is_schema_checked_like_any_letter(client: httpx.AsyncClient) -> None:
