@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     )
     ack_timeout_seconds: float = Field(default=1800.0, gt=0, description="MedCom: resend after 30 minutes.")
     ack_max_resends: int = Field(default=2, ge=0, description="MedCom: at most two resends.")
+    xbin01_wait_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long an XDIS91 waits for its XBIN01 binaries (and they for it) before it is refused; "
+        "MedCom's conversion service waits 60 minutes.",
+    )
     plan_id_namespace: uuid.UUID = Field(
         default=uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11"),
         description="UUID v5 namespace for plan resource ids. Set your own secret value in production: under the "

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,12 +22,14 @@ from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
+from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService
 from gateway.services.plan_history import PlanHistory
 from gateway.services.plan_sharing import PlanWriteHooks
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
+from gateway.store.held import SqlHoldingArea
 from gateway.store.sql import SqlResourceStore
 from gateway.validation import default_validator
 from gateway.web import PlanNarrator
@@ -94,6 +97,7 @@ def create_app(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
     app.state.messages = MessageService(engine, clock)
+    app.state.assembly = Assembly(SqlHoldingArea(engine), timedelta(seconds=settings.xbin01_wait_seconds))
     app.state.intake = IntakeService(
         app.state.plans,
         app.state.messages.outbox,
@@ -103,6 +107,7 @@ def create_app(
         limits=Limits(max_bytes=settings.max_body_bytes),
         check=profile_check,
         citizen_namespace=settings.plan_id_namespace,
+        assembly=app.state.assembly,
     )
     app.state.plans.hooks = PlanWriteHooks(
         PlanHistory(app.state.fhir, app.state.plans.context),

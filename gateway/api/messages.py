@@ -11,17 +11,24 @@ from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeState
 from gateway.fhir.access import AuditRecord
 from gateway.security.scopes import MESSAGES
+from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService, notice_summary
 
 router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
 
 
 Service = Annotated[MessageService, Depends(from_state("messages", MessageService))]
+Holding = Annotated[Assembly, Depends(from_state("assembly", Assembly))]
 
 
-@router.get("", summary="Notices in the outbox, oldest first")
+@router.get(
+    "",
+    summary="Notices in the outbox, oldest first; without `state`, also the letters held for their XBIN01 binaries "
+    "(state `held`, or `refused` with the reason once their time ran out)",
+)
 async def list_notices(
     service: Service,
+    holding: Holding,
     access: RequestAccess,
     state: NoticeState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -29,6 +36,9 @@ async def list_notices(
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "r")
     listed = [notice_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
+    if state is None and offset == 0:
+        now = service.clock.now()
+        listed += [held.to_json(now, holding.expired_reason(held)) for held in await holding.holding.listing(limit)]
     access.record_alone(AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"))
     return listed
 
@@ -43,9 +53,17 @@ async def retry_dead(
     return revived
 
 
-@router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
-async def show(message_id: str, service: Service, access: RequestAccess) -> dict[str, Any]:
+@router.get(
+    "/{message_id}",
+    summary="An inbound message, its notices, every delivery attempt and acknowledgement (or, for a letter still held "
+    "for its XBIN01 binaries, what it waits for)",
+)
+async def show(message_id: str, service: Service, holding: Holding, access: RequestAccess) -> dict[str, Any]:
     require(access, MESSAGES, "r")
+    held = await holding.holding.get(message_id)
+    if held is not None and held.state != "completed":
+        access.record_alone(AuditRecord("R", "read", detail=f"held inbound message {message_id}"))
+        return {"held": held.to_json(service.clock.now(), holding.expired_reason(held)), "notices": []}
     shown = await service.show(message_id)
     access.record_alone(AuditRecord("R", "read", detail=f"inbound message {message_id} with its notices"))
     return shown

@@ -15,7 +15,8 @@ import typer
 from gateway import __version__
 from gateway.cli.access import LOCAL_ADMIN, clients_app, token_app
 from gateway.cli.common import CONVERT_SETTINGS, DATABASE_SETTINGS, WORKER_SETTINGS, errors, settings_help
-from gateway.cli.files import convert_files, read_fhir_file, validate_files
+from gateway.cli.convert import convert_files
+from gateway.cli.files import read_fhir_file, validate_files
 from gateway.cli.fixtures import fixtures_app
 from gateway.cli.messages import messages_app
 from gateway.cli.pages import sign_in_link

@@ -36,8 +36,8 @@ from gateway.delivery.directory import Recipient, RecipientDirectory, SenderOrga
 from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import Access, AuditRecord
-from gateway.services.notices import disclosure_recipient, party_of
 from gateway.services.plan_history import PlanHistory
+from gateway.services.planning import party_of
 from gateway.services.plans import PlanReceipt
 from gateway.store.database import IMMEDIATE
 from gateway.store.sql import SqlResourceTransaction
@@ -47,6 +47,7 @@ from mappings.documents.plan import Organisation, PlanDocument
 from mappings.issues import Issue, IssueError
 from mappings.notices.plan_shared import SharedPlan, care_communication_from_shared_plan
 from mappings.plan import ConsentDecisionInput, PlanContext, may_disclose
+from mappings.plan import Recipient as DisclosureRecipient
 from mappings.plan.consent import consent_from_plan
 from mappings.plan.transaction import resources_from_plan
 
@@ -136,7 +137,14 @@ class PlanWriteHooks:
         pdf = base64.b64encode(self.render_pdf(document, receipt.plan_id, int(receipt.version_id))).decode("ascii")
         notices: list[NewNotice] = []
         for addressee in addressees:
-            shared = SharedPlan(receipt.plan_id, document, party_of(sender), party_of(addressee.recipient), author, pdf)
+            shared = SharedPlan(
+                receipt.plan_id,
+                document,
+                party_of(sender, "the plan's author"),
+                party_of(addressee.recipient, "a team organisation"),
+                author,
+                pdf,
+            )
             message = care_communication_from_shared_plan(shared, ctx)
             problems = [i for i in (self.check(message) if self.check else ()) if i.severity in ("error", "fatal")]
             if problems:
@@ -178,7 +186,7 @@ class PlanWriteHooks:
                 continue
             if recipient.sor == sender.sor or recipient.key in chosen:
                 continue
-            decision = may_disclose(consent, disclosure_recipient(recipient), "careplan", now)
+            decision = may_disclose(consent, DisclosureRecipient(sor=recipient.sor), "careplan", now)
             if not decision.permit:
                 notes.append(f"{organisation.name}: ikke sendt (intet samtykke: {decision.code})")
                 continue

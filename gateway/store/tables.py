@@ -196,3 +196,22 @@ web_session = Table(
     Column("last_seen_at", String(INSTANT_LEN), nullable=False),
     Column("expires_at", String(INSTANT_LEN), nullable=False),
 )
+
+# -- held letters (gateway.store.held, issue 15): an XDIS91 waiting for its XBIN01 attachments, or an XBIN01
+# waiting for its XDIS91. Not notices: nothing here is in the outbox until the letter is complete.
+
+held_inbound = Table(
+    "held_inbound",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("object_keys", Text, nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", String(INSTANT_LEN), nullable=False),
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_held_inbound_sender_state", held_inbound.c.sender, held_inbound.c.state)

@@ -25,15 +25,15 @@ from datetime import date
 from mappings.context import MappingContext
 from mappings.documents.discharge import Author, Citizen, Party
 from mappings.documents.plan import PlanDocument
-from mappings.notices.care_communication import _bundle, _Message, _Payload  # one CareCommunication layout
+from mappings.explain import CONSTANT, Origin, Text
+from mappings.notices.care_communication import CLOCK, Attachment, CareMessage, Payload, care_communication
+from mappings.notices.danish_text import danish_date
 from mappings.notices.messaging import Resource
 
 CATEGORY = "carecoordination"
 PDF = "application/pdf"
-MONTHS = (
-    "januar", "februar", "marts", "april", "maj", "juni",
-    "juli", "august", "september", "oktober", "november", "december",
-)  # fmt: skip
+#: Every fact of the shared plan's texts comes from the plan document.
+PLAN = Origin("plan", "the plan document (coordination, interventions, team)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ class SharedPlan:
 
 
 def _long_date(value: date) -> str:
-    return f"{value.day}. {MONTHS[value.month - 1]} {value.year}"
+    """One date format across our Danish texts (`danish_text`: dd.mm.åååå, as MedCom's examples write dates)."""
+    return danish_date(value)
 
 
 def _member_name(document: PlanDocument, key: str) -> str:
@@ -92,30 +93,31 @@ def care_communication_from_shared_plan(shared: SharedPlan, ctx: MappingContext)
         cpr=document.citizen.cpr, family=document.citizen.name.family, given=tuple(document.citizen.name.given)
     )
     meeting = document.coordination.meeting_date.isoformat()
-    payloads = (
-        _Payload("decisions", ctx.now, text=decisions_text(document)),
-        _Payload(
-            "plan-pdf",
-            ctx.now,
-            attachment={
-                "contentType": PDF,
-                "data": shared.pdf_base64,
-                "title": f"Fælles plan {document.source.value} {meeting}.pdf",
-            },
+    meeting_field = ("coordination.meeting_date", meeting)
+    decisions = Text(decisions_text(document), (meeting_field, ("coordination", "coordinator, next_meeting")))
+    pdf = Attachment(
+        PDF,
+        shared.pdf_base64,
+        f"Fælles plan {document.source.value} {meeting}.pdf",
+        origins=(
+            ("contentType", CONSTANT),
+            ("data", Origin("plan", "the plan version rendered as PDF")),
+            ("title", Origin("plan", "source.value, coordination.meeting_date", (meeting_field,))),
         ),
     )
-    message = _Message(
+    message = CareMessage(
         source_key=f"plan-shared|{shared.plan_id}|{meeting}|{shared.receiver.sor}",
         sent=ctx.now,
         sender=shared.sender,
         receiver=shared.receiver,
         citizen=citizen,
         category=CATEGORY,
-        topic=plan_topic(document),
+        topic=Text(plan_topic(document), (("source.value", document.source.value), meeting_field)),
+        topic_kind="plan",
         author=shared.author,
-        payloads=payloads,
+        payloads=(
+            Payload("decisions", ctx.now, CLOCK, text=decisions, text_kind="plan"),
+            Payload("plan-pdf", ctx.now, CLOCK, attachment=pdf),
+        ),
     )
-    ctx.record("Communication.topic.text", "plan source identifier + coordination.meeting_date")
-    ctx.record("Communication.payload[0].contentString", "coordination + interventions (what was decided)")
-    ctx.record("Communication.payload[1].contentAttachment", "the plan rendered as PDF")
-    return _bundle(message, ctx)
+    return care_communication(message, ctx)

@@ -222,9 +222,7 @@ def test_citizen_signs_in_reads_adds_a_wish_withdraws_consent_and_prints(
     look(page, "06-signed-out")
 
 
-def test_team_page_for_the_plans_author_in_the_browser(
-    browser: Any, gateway: processes.Service, plan_id: str
-) -> None:
+def test_team_page_for_the_plans_author_in_the_browser(browser: Any, gateway: processes.Service, plan_id: str) -> None:
     document = httpx.get(f"{gateway.url}/plans/{plan_id}", headers=token(gateway, "region")).json()
     document["coordination"] |= {"meeting_date": "2025-06-03", "next_meeting": "2025-09-02"}
     document["interventions"][1]["status"] = "completed"

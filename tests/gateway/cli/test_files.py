@@ -60,6 +60,6 @@ def test_explain_is_plain_columns(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["convert", str(source), "--explain", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    start = lines.index(f"{source}: where each element came from")
-    assert lines[start + 1].split() == ["output", "element", "input", "field"]
+    start = lines.index(f"{source}: notice 0 (care-communication): where each element came from")
+    assert lines[start + 1].split() == ["output", "element", "origin", "input", "field"]
     assert all(len(line.split("  ")) >= 2 for line in lines[start + 2 :] if line)

@@ -44,14 +44,14 @@ def test_category_topic_text_and_pdf_attachment() -> None:
         "system": "http://medcomfhir.dk/ig/terminology/CodeSystem/medcom-careCommunication-categoryCodes",
         "code": "carecoordination",
     }
-    assert found["topic"]["text"] == "Fælles plan KIP-2025-000417: koordinationsmøde 3. juni 2025"
+    assert found["topic"]["text"] == "Fælles plan KIP-2024-000417: koordinationsmøde 03.06.2025"
     text = found["payload"][0]["contentString"]
-    assert text.startswith("Aftalt på koordinationsmødet 3. juni 2025:")
-    assert "Næste koordinationsmøde: 2. september 2025" in text
+    assert text.startswith("Aftalt på koordinationsmødet 03.06.2025:")
+    assert "Næste koordinationsmøde: 02.09.2025" in text
     assert "- Medicingennemgang og somatisk helbredstjek (blodprøver, vægt, blodtryk). (ansvarlig: Peter Æbelø" in text
     attachment = found["payload"][1]["contentAttachment"]
     assert (attachment["contentType"], attachment["data"]) == ("application/pdf", PDF)
-    assert attachment["title"] == "Fælles plan KIP-2025-000417 2025-06-03.pdf"
+    assert attachment["title"] == "Fælles plan KIP-2024-000417 2025-06-03.pdf"
 
 
 def test_same_meeting_and_receiver_is_the_same_message_and_another_receiver_another() -> None:
