@@ -13,7 +13,7 @@ import pytest
 from fixtures.messages import empty_message
 from gateway.clock import FixedClock, SequenceIds
 from gateway.delivery.outbox import Attempt, Claim, NewNotice, NextStep, NoticeState
-from gateway.delivery.outbox_memory import MemoryOutbox
+from tests.support.outbox_memory import MemoryOutbox
 from gateway.delivery.outcome import AttemptOutcome, Failure
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.worker import Worker

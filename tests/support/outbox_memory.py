@@ -1,4 +1,4 @@
-"""`MemoryOutbox`: the outbox in process memory, for tests and single-process demos.
+"""`MemoryOutbox`: the outbox in process memory, a test double (not part of `gateway.delivery`'s public API).
 
 Real code, not a mock: it keeps every rule of the `Outbox` contract (see `outbox.py`) and passes the same
 contract suite as the SQL outbox. Each method runs without awaiting, so on one event loop it is atomic, which
