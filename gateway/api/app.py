@@ -89,7 +89,7 @@ def create_app(
     app.state.plans = PlanService(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
-    app.state.messages = MessageService(engine, clock)
+    app.state.messages = MessageService(engine, clock, ids, check=profile_check)
     app.state.intake = IntakeService(
         app.state.plans,
         app.state.messages.outbox,

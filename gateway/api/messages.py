@@ -1,15 +1,18 @@
-"""`/messages`: where every message is (inbound, notices, attempts, acknowledgements), replay and retry."""
+"""`/messages`: where every message is (inbound, notices, attempts, acknowledgements); replay, retry, skip, correct.
+
+Each route's AuditEvent is written in the database transaction of what it reads or changes.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
 from gateway.delivery.outbox import NoticeRecord, NoticeState
-from gateway.fhir.access import AuditRecord
 from gateway.security.scopes import MESSAGES
 from gateway.services.delivery import MessageService
 
@@ -19,14 +22,21 @@ router = APIRouter(prefix="/messages", tags=["Messages and delivery"])
 Service = Annotated[MessageService, Depends(from_state("messages", MessageService))]
 
 
-def _summary(record: NoticeRecord) -> dict[str, Any]:
+class SkipRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="Why the notice is given up (audited)")
+
+
+def summary(record: NoticeRecord) -> dict[str, Any]:
+    """A notice as `GET /messages` lists it (and `gateway messages list --json` prints it)."""
     return {
         "id": record.id,
         "inboundMessageId": record.inbound_message_id,
         "kind": record.kind,
         "recipient": record.recipient,
         "state": record.state.value,
+        "heldBehind": record.held_behind,
         "messageHeaderId": record.message_header_id,
+        "corrects": record.corrects,
         "attemptsSinceQueued": record.attempts,
         "resends": record.resends,
         "lastError": record.last_error,
@@ -34,7 +44,7 @@ def _summary(record: NoticeRecord) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Notices in the outbox, oldest first")
+@router.get("", summary="Notices in the outbox, oldest first (a pending one held behind a dead notice names it)")
 async def list_notices(
     service: Service,
     access: RequestAccess,
@@ -43,9 +53,7 @@ async def list_notices(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "r")
-    listed = [_summary(record) for record in await service.list_notices(state, limit=limit, offset=offset)]
-    access.record_alone(AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"))
-    return listed
+    return [summary(record) for record in await service.list_notices(state, limit=limit, offset=offset, access=access)]
 
 
 @router.post("/retry-dead", summary="Dead-lettered notices (all, or those named) back to pending")
@@ -53,22 +61,48 @@ async def retry_dead(
     service: Service, access: RequestAccess, notice: Annotated[list[str] | None, Query()] = None
 ) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    revived = [_summary(record) for record in await service.retry_dead(notice)]
-    access.record_alone(AuditRecord("U", "update", detail=f"retry-dead: {[n['id'] for n in revived]}"))
-    return revived
+    return [summary(record) for record in await service.retry_dead(notice, access=access)]
+
+
+@router.post(
+    "/notices/{notice_id}/skip",
+    summary="Give up a dead notice for good; the notices held behind it go on",
+    responses={409: {"description": "OperationOutcome: the notice is not dead"}},
+)
+async def skip(
+    notice_id: str, request: Annotated[SkipRequest, Body()], service: Service, access: RequestAccess
+) -> dict[str, Any]:
+    require(access, MESSAGES, "u")
+    return summary(await service.skip(notice_id, request.reason, access=access))
+
+
+@router.post(
+    "/notices/{notice_id}/correct",
+    summary="Send a dead (refused) notice as a new message in its place: new MessageHeader.id, Provenance revision",
+    responses={
+        409: {"description": "OperationOutcome: the notice is not dead"},
+        422: {"description": "OperationOutcome: the corrected message breaks its profile"},
+    },
+)
+async def correct(
+    notice_id: str,
+    service: Service,
+    access: RequestAccess,
+    corrected: Annotated[
+        dict[str, Any] | None, Body(description="The corrected message Bundle (default: as refused)")
+    ] = None,
+) -> dict[str, Any]:
+    require(access, MESSAGES, "u")
+    return summary(await service.correct(notice_id, corrected, access=access))
 
 
 @router.get("/{message_id}", summary="An inbound message, its notices, every delivery attempt and acknowledgement")
 async def show(message_id: str, service: Service, access: RequestAccess) -> dict[str, Any]:
     require(access, MESSAGES, "r")
-    shown = await service.show(message_id)
-    access.record_alone(AuditRecord("R", "read", detail=f"inbound message {message_id} with its notices"))
-    return shown
+    return await service.show(message_id, access=access)
 
 
 @router.post("/{message_id}/replay", summary="Send the message's notices again (same MessageHeader.id, new Bundle.id)")
 async def replay(message_id: str, service: Service, access: RequestAccess) -> list[dict[str, Any]]:
     require(access, MESSAGES, "u")
-    replayed = [_summary(record) for record in await service.replay_inbound(message_id)]
-    access.record_alone(AuditRecord("U", "update", detail=f"replay of {message_id}: {len(replayed)} notices"))
-    return replayed
+    return [summary(record) for record in await service.replay_inbound(message_id, access=access)]

@@ -113,7 +113,7 @@ def _record_refused_login(authorities: Authorities, request: Request, error: Iss
         event_id=authorities.ids.new_id(),
     )
     with authorities.store.writing() as tx:
-        tx.create(event, resource_id=event["id"])
+        tx.audit(event)
 
 
 RequestAccess = Annotated[Access, Depends(access_for)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,14 +20,24 @@ messages_app = typer.Typer(help="Where every message is; replay and retry", no_a
 
 
 def _message_service(database_url: str | None, data_dir: str | None) -> Any:
-    from gateway.clock import SystemClock
+    from gateway.api.app import profile_check
+    from gateway.clock import SystemClock, UuidSource
     from gateway.services.delivery import MessageService
     from gateway.store.database import make_engine, upgrade
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
     engine = make_engine(settings.effective_database_url())
     upgrade(engine)
-    return MessageService(engine, SystemClock())
+    return MessageService(engine, SystemClock(), UuidSource(), check=profile_check)
+
+
+def _operator(service: Any) -> Any:
+    """What an operator does here is audited like an API client's action, with the OS user as the agent."""
+    from gateway.security.operator import OperatorAccess
+    from gateway.store.sql import SqlResourceStore
+
+    store = SqlResourceStore(service.outbox.engine, service.clock)
+    return OperatorAccess(getpass.getuser(), store, service.clock, service.ids)
 
 
 def _notice_table(records: list[Any], title: str) -> Table:
@@ -38,12 +50,20 @@ def _notice_table(records: list[Any], title: str) -> Table:
             r.inbound_message_id,
             r.kind,
             r.recipient,
-            r.state.value,
+            _state(r),
             str(r.attempts),
             str(r.resends),
             r.last_error or "",
         )
     return table
+
+
+def _state(record: Any) -> str:
+    if record.held_behind:
+        return f"{record.state.value}: held behind a dead notice ({record.held_behind})"
+    if record.refused:
+        return f"{record.state.value}: refused (fatal-error); correct or skip it"
+    return str(record.state.value)
 
 
 @messages_app.command("list")
@@ -107,7 +127,7 @@ def messages_replay(message_ids: list[str], database_url: str = DATABASE_URL, da
     service = _message_service(database_url, data_dir)
     replayed: list[Any] = []
     for message_id in track(message_ids, description="replaying", console=console, disable=len(message_ids) < 2):
-        replayed += asyncio.run(service.replay_inbound(message_id))
+        replayed += asyncio.run(service.replay_inbound(message_id, access=_operator(service)))
     console.print(_notice_table(replayed, f"{len(replayed)} notices queued again"))
 
 
@@ -117,7 +137,59 @@ def messages_retry_dead(
     database_url: str = DATABASE_URL,
     data_dir: str = DATA_DIR,
 ) -> None:
-    """Dead-lettered notices back to pending with a fresh attempt budget."""
+    """Dead-lettered notices back to pending with a fresh attempt budget (refused ones: correct or skip them)."""
+    from mappings.issues import IssueError
+
     service = _message_service(database_url, data_dir)
-    revived = asyncio.run(service.retry_dead(notice_ids or None))
+    try:
+        revived = asyncio.run(service.retry_dead(notice_ids or None, access=_operator(service)))
+    except IssueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
     console.print(_notice_table(revived, f"{len(revived)} notices back to pending"))
+    refused = [r for r in asyncio.run(service.list_notices(NoticeState.DEAD, limit=500)) if r.refused]
+    if refused:
+        console.print(
+            f"{len(refused)} notices refused with fatal-error stay dead: "
+            "`gateway messages correct ID` or `gateway messages skip ID --reason ...`"
+        )
+
+
+@messages_app.command("skip")
+def messages_skip(
+    notice_id: str,
+    reason: str = typer.Option(..., "--reason", help="Why the notice is given up (kept in the audit trail)"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Give up a dead notice for good; the notices held behind it go on (audited with the reason)."""
+    from mappings.issues import IssueError
+
+    service = _message_service(database_url, data_dir)
+    try:
+        skipped = asyncio.run(service.skip(notice_id, reason, access=_operator(service)))
+    except IssueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(_notice_table([skipped], "skipped"))
+
+
+@messages_app.command("correct")
+def messages_correct(
+    notice_id: str,
+    file: Path = typer.Option(None, "--file", help="The corrected message Bundle (JSON); default: as refused"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+) -> None:
+    """Send a dead (refused) notice as a new message in its place: a new MessageHeader.id, a Provenance naming the
+    refused one (revision), validated before it is queued (audited)."""
+    from mappings.issues import IssueError
+
+    service = _message_service(database_url, data_dir)
+    try:
+        corrected = orjson.loads(file.read_bytes()) if file is not None else None
+        record = asyncio.run(service.correct(notice_id, corrected, access=_operator(service)))
+    except (IssueError, OSError, orjson.JSONDecodeError) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(_notice_table([record], f"queued as MessageHeader {record.message_header_id}"))

@@ -93,6 +93,10 @@ class ResourceTransaction(Protocol):
         """A nested unit of work that can fail alone (FHIR `batch` entries)."""
         ...
 
+    def audit(self, event: Resource) -> None:
+        """Append an AuditEvent (with its `id`) to the audit trail, in this unit of work."""
+        ...
+
 
 class ResourceStore(Protocol):
     def reading(self) -> AbstractContextManager[ResourceTransaction]: ...
