@@ -48,6 +48,8 @@ class WorkerSettings:
     lease: timedelta = timedelta(minutes=2)
     idle_seconds: float = 1.0
     ack_batch: int = 100
+    #: How often the worker asks the outbox to repair bookkeeping left stale by older writers (`Outbox.repair`).
+    repair_every: timedelta = timedelta(minutes=1)
 
 
 class Worker:
@@ -73,9 +75,17 @@ class Worker:
         self._settings = settings or WorkerSettings()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal."""
+        """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal.
+
+        Setting `stop` drains: the send in progress is finished and recorded, then the loop ends."""
+        repaired: datetime | None = None
         while not stop.is_set():
             try:
+                now = self._clock.now()
+                if repaired is None or now - repaired >= self._settings.repair_every:
+                    repaired = now
+                    if fixed := await self._outbox.repair(now):
+                        logger.warning("repaired the queue bookkeeping of %d ordering keys", fixed)
                 worked = await self.run_once()
                 await self.check_acks()
             except Exception:  # the worker loop is one of the few places allowed to catch everything
