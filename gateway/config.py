@@ -46,6 +46,14 @@ class Settings(BaseSettings):
         description="Recipient directory (YAML/JSON, see gateway/delivery/directory.py); default: "
         "<data_dir>/directory.yaml if present.",
     )
+    intake_processes: int = Field(
+        default=2,
+        ge=0,
+        description="Worker processes that parse inbound messages off the event loop (0: a thread instead).",
+    )
+    intake_time_budget_seconds: float = Field(
+        default=10.0, gt=0, description="Longest an inbound message may take to parse; then it is refused (400)."
+    )
     worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `gateway serve`.")
     delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="Total HTTP timeout per send.")
     delivery_max_attempts: int = Field(default=8, ge=1, description="Attempts before a notice is dead-lettered.")

@@ -23,6 +23,7 @@ from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService
+from gateway.services.parsing import parsing
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.sql import SqlResourceStore
@@ -99,6 +100,7 @@ def create_app(
         limits=Limits(max_bytes=settings.max_body_bytes),
         check=profile_check,
         citizen_namespace=settings.plan_id_namespace,
+        parsing=parsing(settings.intake_processes, settings.intake_time_budget_seconds),
     )
     error_handlers.install(app)
     app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type

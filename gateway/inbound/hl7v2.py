@@ -174,9 +174,25 @@ def _segments(text: str, limits: Limits) -> tuple[list[_Segment], _Delimiters]:
                     f"field is {len(value)} characters; the limit is {limits.max_hl7_field_length}",
                     "hl7v2.field-too-long",
                 )
+            if value.count(delimiters.repetition) >= limits.max_hl7_repetitions and name != "MSH":
+                raise _issue(
+                    "too-costly",
+                    f"{name}-{position}",
+                    f"field repeats {value.count(delimiters.repetition) + 1} times; the limit is "
+                    f"{limits.max_hl7_repetitions}",
+                    "hl7v2.too-many-repetitions",
+                )
         if not re.fullmatch(r"[A-Z][A-Z0-9]{2}", name):
             raise _issue("structure", f"segment {index}", f"{name!r} is not a segment name", "hl7v2.segment")
         segments.append(_Segment(name, parts, delimiters))
+    elements = sum(text.count(c) for c in (field_separator, *encoding[:2], encoding[3]))
+    if elements > limits.max_hl7_elements:
+        raise _issue(
+            "too-costly",
+            "MSH",
+            f"message has {elements} fields, repetitions and components; the limit is {limits.max_hl7_elements}",
+            "hl7v2.too-many-elements",
+        )
     return segments, delimiters
 
 

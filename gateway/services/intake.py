@@ -24,8 +24,9 @@ from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import NewNotice, NoticeRecord
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord
-from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
+from gateway.inbound import Limits
 from gateway.services.notices import NoticePlanner, PlannedNotice
+from gateway.services.parsing import Parsing, ThreadParsing, parse_input
 from gateway.services.plans import PlanService
 from gateway.store.sql import SqlResourceTransaction
 from mappings.context import ExplainCollector, MappingContext
@@ -113,6 +114,7 @@ class IntakeService:
         limits: Limits,
         check: NoticeCheck | None = None,
         citizen_namespace: uuid.UUID,
+        parsing: Parsing | None = None,
     ) -> None:
         self.plans = plans
         self.outbox = outbox
@@ -122,6 +124,8 @@ class IntakeService:
         self.limits = limits
         self.check = check
         self.citizen_namespace = citizen_namespace
+        #: Parsing and profile checks run off the event loop (services/parsing.py): no input stalls the server.
+        self.parsing = parsing or ThreadParsing(budget_seconds=60)
 
     def citizen_key(self, cpr: str) -> str:
         """The outbox's pseudonymous citizen key: no CPR number in the ordering key or the operator's lists."""
@@ -129,14 +133,11 @@ class IntakeService:
 
     def parse(self, body: bytes, content_type: str) -> tuple[str, Any]:
         kind = input_kind(content_type, body)
-        if kind == "hl7v2":
-            return kind, parse_hl7v2(body, limits=self.limits)
-        if kind == "oioxml":
-            return kind, parse_oioxml(body, limits=self.limits)
-        return kind, parse_fhir_message(body, content_type, limits=self.limits)
+        return kind, parse_input(kind, body, content_type, self.limits)
 
     async def accept(self, body: bytes, content_type: str, access: Access = OPEN) -> IntakeResult:
-        kind, document = self.parse(body, content_type)
+        kind = input_kind(content_type, body)
+        document = await self.parsing.parse(kind, body, content_type, self.limits)
         message_id = str(uuid.uuid5(INBOUND_NAMESPACE, _source_key(document)))
         existing = await self.outbox.for_inbound(message_id)
         if existing:
@@ -146,7 +147,7 @@ class IntakeService:
         now = self.clock.now()
         ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
         planned = await run_in_threadpool(self._plan, document, ctx, access)
-        self._validate(planned)
+        await run_in_threadpool(self._validate, planned)
         notices = [self._new_notice(p, document) for p in planned]
         summary = {
             "input": kind,

@@ -56,3 +56,16 @@ def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
 def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
     path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
     return path
+
+
+def oversized_a01(repetitions: int = 30_000, fields: int = 8) -> bytes:
+    """The demo A01 with `fields` PID fields of `repetitions` repetitions each (issue 16: 0.5 MB, 65 s of hl7apy)."""
+    out = []
+    for segment in adt("adt_a01_inpatient_8859-1.hl7").split(b"\r"):
+        parts = segment.split(b"|")
+        if parts[0] == b"PID":
+            parts += [b""] * (30 - len(parts))
+            for position in (6, 9, 10, 12, 13, 14, 15, 16)[:fields]:
+                parts[position] = b"~".join([b"X"] * repetitions)
+        out.append(b"|".join(parts))
+    return b"\r".join(out)
