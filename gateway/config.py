@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=200, ge=1)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON objects")
+    ready_max_worker_lag_seconds: float = Field(
+        default=300.0, gt=0, description="/ready reports the delivery worker as lagging beyond this"
+    )
     directory_file: Path | None = Field(
         default=None,
         description="Recipient directory (YAML/JSON, see gateway/delivery/directory.py); default: "
@@ -83,6 +87,18 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = Field(default=3600, gt=0)
     rate_limit_per_minute: float = Field(default=600, gt=0, description="Per client, unless the registry says else")
     rate_limit_burst: int = Field(default=60, ge=1)
+    auth_failures_per_minute: int = Field(
+        default=20, ge=1, description="Failed authentications per source address and minute before 429"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the rate limits and failed-login counts shared by several gateway instances "
+        "(e.g. redis://127.0.0.1:6379/0); unset: each process counts on its own.",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For names the client (the source address of the failed-login limit)",
+    )
     canonical_base: str = Field(
         default="https://careplan-gateway.example/fhir",
         description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",

@@ -80,6 +80,38 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The Redis server on 127.0.0.1:6379 (its URL). In CI an unreachable server fails the run instead of skipping."""
+    import redis
+
+    url = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI and was not reachable: {error}")
+        pytest.skip(f"Redis not reachable at {url}")
+    finally:
+        client.close()
+    yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_server: str) -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis, its keys deleted afterwards."""
+    import redis
+
+    prefix = f"gateway-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_server)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
 OUR_LOGGERS = ("gateway", "mappings", "fixtures", "uvicorn", "alembic")
 
 

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
 from gateway.errors import http_status
+from gateway.fhir.access import Access
 from gateway.inbound import build_hl7_ack
 from gateway.security.scopes import MESSAGES
 from gateway.services.intake import IntakeResult, IntakeService, input_kind
@@ -37,6 +38,22 @@ def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
     )
 
 
+async def _counted(
+    request: Request, service: IntakeService, body: bytes, content_type: str, access: Access
+) -> IntakeResult:
+    """`service.accept`, counted in `gateway_intake_total` by input kind and outcome."""
+    counter = request.app.state.metrics.intake
+    kind = "unknown"
+    try:
+        kind = input_kind(content_type, body)
+        result = await service.accept(body, content_type, access)
+    except IssueError:
+        counter.labels(kind, "refused").inc()
+        raise
+    counter.labels(kind, "accepted" if result.created else "repeat").inc()
+    return result
+
+
 @router.post(
     "/messages", status_code=202, summary="Accept an outgoing message; make its notices", responses=INTAKE_RESPONSES
 )
@@ -46,7 +63,7 @@ async def accept_message(request: Request, service: Service, access: RequestAcce
     content_type = request.headers.get("content-type", "")
     wants_v2_ack = input_kind(content_type, body) == "hl7v2" and "json" not in request.headers.get("accept", "")
     try:
-        result = await service.accept(body, content_type, access)
+        result = await _counted(request, service, body, content_type, access)
     except IssueError as error:
         if not wants_v2_ack:
             raise
@@ -83,4 +100,4 @@ async def process_message(request: Request, service: Service, access: RequestAcc
             message_id="intake.unsupported-media-type",
             status=415,
         )
-    return _accepted(request, await service.accept(body, content_type, access))
+    return _accepted(request, await _counted(request, service, body, content_type, access))

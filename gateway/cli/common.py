@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 from rich.console import Console
 
@@ -15,5 +13,10 @@ DATABASE_URL = typer.Option(None, "--database-url", help="SQLAlchemy URL (env GA
 DATA_DIR = typer.Option(None, "--data-dir", help="Folder for the SQLite database (env GATEWAY_DATA_DIR)")
 
 
+LOG_FORMAT = typer.Option(None, "--log-format", help="text or json (env GATEWAY_LOG_FORMAT)")
+
+
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from gateway.logs import configure
+
+    configure(settings.log_level, settings.log_format)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, select, tuple_, update
+from sqlalchemy import Connection, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.delivery.outbox import OPEN_STATES, NoticeState
@@ -115,3 +115,17 @@ def stale(connection: Connection, limit: int) -> list[Key]:
     found = {(row.citizen, row.recipient) for row in connection.execute(unqueued)}
     found |= {(row.citizen, row.recipient) for row in connection.execute(released)}
     return sorted(found)[:limit]
+
+
+def depths(connection: Connection) -> dict[str, int]:
+    """Notices per unfinished state, and `held` (pending behind a dead notice); finished ones are not counted
+    (the state index serves these counts without reading the finished history)."""
+    unfinished = ("pending", "sending", "sent", "dead")
+    counted = connection.execute(select(n.c.state, func.count()).where(n.c.state.in_(unfinished)).group_by(n.c.state))
+    found = dict.fromkeys(unfinished, 0) | {state: int(count) for state, count in counted}
+    held = connection.execute(
+        select(func.count())
+        .select_from(n.join(q, (q.c.citizen == n.c.citizen) & (q.c.recipient == n.c.recipient)))
+        .where(n.c.state == NoticeState.PENDING.value, q.c.held_by.is_not(None))
+    ).scalar_one()
+    return found | {"held": int(held)}

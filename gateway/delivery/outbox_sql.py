@@ -446,24 +446,8 @@ class SqlOutbox:
             return [rows.record(row) for row in found]
 
     async def depths(self) -> dict[str, int]:
-        """Notices per unfinished state, and `held` (pending behind a dead notice), for metrics."""
-
-        def work(connection: Connection) -> dict[str, int]:
-            unfinished = ("pending", "sending", "sent", "dead")
-            counted = connection.execute(
-                select(n.c.state, func.count()).where(n.c.state.in_(unfinished)).group_by(n.c.state)
-            )
-            depths = dict.fromkeys(unfinished, 0) | {state: int(count) for state, count in counted}
-            q = t.outbox_queue
-            held = connection.execute(
-                select(func.count())
-                .select_from(n.join(q, (q.c.citizen == n.c.citizen) & (q.c.recipient == n.c.recipient)))
-                .where(n.c.state == "pending", q.c.held_by.is_not(None))
-            ).scalar_one()
-            depths["held"] = int(held)
-            return depths
-
-        return await self._read(work)
+        """Notices per unfinished state, and `held` (pending behind a dead notice)."""
+        return await self._read(queue.depths)
 
     async def repair(self, now: datetime, limit: int = 500) -> int:
         """Refresh the queue rows of keys left inconsistent by writers that do not keep them (an older gateway

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,6 +52,10 @@ class WorkerSettings:
     repair_every: timedelta = timedelta(minutes=1)
 
 
+#: Told about every recorded attempt and the step it led to (metrics); must not raise.
+Observer = Callable[[Claim, Attempt, NextStep], None]
+
+
 class Worker:
     def __init__(
         self,
@@ -64,6 +68,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         ack_policy: AckTimeoutPolicy | None = None,
         settings: WorkerSettings | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -73,6 +78,7 @@ class Worker:
         self._policy = policy or RetryPolicy()
         self._ack_policy = ack_policy or AckTimeoutPolicy()
         self._settings = settings or WorkerSettings()
+        self._observe = observe
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal.
@@ -123,6 +129,8 @@ class Worker:
         step = self._next_step(claim, outcome, attempt)
         if not await _finish(self._outbox.record_attempt(claim, attempt, step)):
             logger.warning("lease on notice %s expired before its result was recorded", claim.notice.id)
+        if self._observe is not None:
+            self._observe(claim, attempt, step)
         return True
 
     async def check_acks(self) -> int:

@@ -24,7 +24,7 @@ from gateway.delivery.outbox_sql import AttemptHook, AuditHook, SqlOutbox
 from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
-from gateway.delivery.worker import Worker, WorkerSettings
+from gateway.delivery.worker import Observer, Worker, WorkerSettings
 from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.store import audit_log
 from gateway.store.sql import SqlResourceTransaction
@@ -54,7 +54,13 @@ def ack_policy(settings: Settings) -> AckTimeoutPolicy:
 
 
 def build_worker(
-    outbox: SqlOutbox, client: httpx.AsyncClient, settings: Settings, clock: Clock, ids: IdSource
+    outbox: SqlOutbox,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    *,
+    observe: Observer | None = None,
 ) -> Worker:
     return Worker(
         outbox,
@@ -65,6 +71,7 @@ def build_worker(
         policy=retry_policy(settings),
         ack_policy=ack_policy(settings),
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
+        observe=observe,
     )
 
 

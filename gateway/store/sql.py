@@ -65,8 +65,8 @@ class SqlResourceTransaction:
 
     # -- the audit trail (its own append-only table: gateway.store.audit_log) --------------------------------
 
-    def audit(self, event: Resource) -> None:
-        audit_log.append(self.connection, event)
+    def audit(self, event: Resource, *, once: bool = False) -> bool:
+        return audit_log.append(self.connection, event, once=once)
 
     # -- reads ---------------------------------------------------------------------------------------------
 
