@@ -95,6 +95,7 @@ class Settings(BaseSettings):
         description="Redis for the rate limits and failed-login counts shared by several gateway instances "
         "(e.g. redis://127.0.0.1:6379/0); unset: each process counts on its own.",
     )
+    redis_prefix: str = Field(default="gateway:", description="Prefix of this gateway's keys in Redis")
     forwarded_allow_ips: str = Field(
         default="127.0.0.1",
         description="Proxies whose X-Forwarded-For names the client (the source address of the failed-login limit)",

@@ -25,7 +25,7 @@ from gateway.security.masking import install_privacy_filter
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService, NoticeCheck
 from gateway.services.metrics import Metrics
-from gateway.services.parsing import parsing
+from gateway.services.parsing import parsing, stop_pools
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.sql import SqlResourceStore
@@ -138,6 +138,7 @@ def _lifespan(
                 stop.set()
                 await asyncio.wait_for(asyncio.gather(*tasks), timeout=settings.delivery_timeout_seconds + 5)
                 await asyncio.to_thread(authorities.flush_failed_logins, observer, everything=True)
+                stop_pools()
 
     return lifespan
 

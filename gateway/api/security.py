@@ -79,8 +79,11 @@ class Authorities:
             )
         shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.5) if settings.redis_url else None
         rate, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
-        limiter: Limiter = RedisRateLimiter(shared, rate, burst, clock) if shared else RateLimiter(rate, burst, clock)
-        failures = failed_logins(shared, settings.auth_failures_per_minute)
+        prefix = settings.redis_prefix
+        limiter: Limiter = (
+            RedisRateLimiter(shared, rate, burst, clock, prefix=prefix) if shared else RateLimiter(rate, burst, clock)
+        )
+        failures = failed_logins(shared, settings.auth_failures_per_minute, prefix)
         return cls(settings, store, clock, ids, verifier, registry_file, limiter, failures)
 
     def flush_failed_logins(self, observer: str, *, everything: bool = False) -> int:

@@ -158,5 +158,5 @@ def flush(counts: FailedLogins, store: ResourceStore, now: datetime, observer: s
     return flushed
 
 
-def failed_logins(client: redis.Redis | None, limit: int) -> FailedLogins:
-    return RedisFailedLogins(client, limit) if client is not None else MemoryFailedLogins(limit)
+def failed_logins(client: redis.Redis | None, limit: int, prefix: str = "gateway:") -> FailedLogins:
+    return RedisFailedLogins(client, limit, prefix=prefix) if client is not None else MemoryFailedLogins(limit)

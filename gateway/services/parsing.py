@@ -7,7 +7,8 @@ delivery worker. So intake hands parsing to a `Parsing`:
 * `ProcessParsing` (the default) runs the parser in a pool of worker processes (pebble's `ProcessPool`): the
   event loop only waits, the CPU work runs beside it, and an input over its time budget has its worker process
   killed and replaced (threads cannot be stopped), answered as `too-costly`. One pool per worker count is shared
-  by everything in the process (like the event loop, it is a process-wide resource) and stopped at exit.
+  by everything in the process (like the event loop, it is a process-wide resource), stopped at exit or when the
+  server shuts down (`stop_pools`).
 * `ThreadParsing` runs it in a worker thread (for `GATEWAY_INTAKE_PROCESSES=0`): off the event loop too, but the
   budget only bounds the wait; the thread finishes its work. The parsers' own size and element limits
   (`gateway.inbound.Limits`) keep that work small.
@@ -126,7 +127,8 @@ def _warm_up() -> None:
 
 
 @atexit.register
-def _stop_pools() -> None:
+def stop_pools() -> None:
+    """Stop the worker processes (at exit, and when a server shuts down: a signal may end it before atexit)."""
     with _pools_lock:
         for pool in _pools.values():
             pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated

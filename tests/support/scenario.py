@@ -69,3 +69,16 @@ def oversized_a01(repetitions: int = 30_000, fields: int = 8) -> bytes:
                 parts[position] = b"~".join([b"X"] * repetitions)
         out.append(b"|".join(parts))
     return b"\r".join(out)
+
+
+def plan_for(cpr: str) -> dict[str, Any]:
+    """The demo plan for another (synthetic) citizen: same team and consent, its own CPR and plan id."""
+    document = plan_document()
+    document["citizen"]["cpr"] = cpr
+    document["source"]["value"] = f"KIP-{cpr}"
+    return document
+
+
+def adt_for(name: str, cpr: str, control_id: str, visit_number: str) -> bytes:
+    """`adt_variant` for another citizen: PID-3's CPR number replaced as well."""
+    return adt_variant(name, control_id, visit_number).replace(CPR.encode(), cpr.encode())
