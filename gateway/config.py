@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8080
+    request_threads: int = Field(
+        default=32,
+        ge=4,
+        description="Threads for blocking work (database, validation) per process; the database pool keeps as "
+        "many connections open (plus 4 more at peaks).",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=200, ge=1)

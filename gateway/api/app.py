@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
@@ -59,7 +61,7 @@ def create_app(
     run_worker: bool = False,
 ) -> FastAPI:
     """The gateway application. `run_worker` starts the delivery worker with the app's lifespan (`serve`)."""
-    engine = engine or make_engine(settings.effective_database_url())
+    engine = engine or make_engine(settings.effective_database_url(), pool_size=settings.request_threads)
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
@@ -122,6 +124,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_privacy_filter()  # after uvicorn configured its loggers: no CPR number reaches a log line
+        size_thread_pools(settings.request_threads)
         stop = asyncio.Event()
         observer = f"http://{settings.host}:{settings.port}/"
         authorities: Authorities = app.state.authorities
@@ -141,6 +144,14 @@ def _lifespan(
                 stop_pools()
 
     return lifespan
+
+
+def size_thread_pools(threads: int) -> None:
+    """Both places blocking work runs get `threads` threads, as many as the database pool has connections:
+    Starlette's `run_in_threadpool` (anyio's limiter, 40 by default) and `asyncio.to_thread` (the loop's default
+    executor, min(32, cores + 4) by default: 6 here, which capped the outbox's concurrent transactions)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="gateway"))
 
 
 async def _every(seconds: float, stop: asyncio.Event, work: Callable[[str], int], observer: str) -> None:

@@ -88,7 +88,7 @@ def run_worker(
     settings = load_settings(database_url=database_url, data_dir=data_dir, log_format=log_format)
     configure_logging(settings)
     install_privacy_filter()
-    engine = make_engine(settings.effective_database_url())
+    engine = make_engine(settings.effective_database_url(), pool_size=4)  # one send at a time, a few reads
     upgrade(engine)
     clock, ids, metrics = SystemClock(), UuidSource(), Metrics()
     if metrics_port:
