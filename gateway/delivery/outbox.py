@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gateway.delivery.outcome import OutcomeKind
+from mappings.issues import IssueError
 from mappings.notices.acknowledgement import AckCode
 
 
@@ -246,3 +247,42 @@ class Outbox(Protocol):
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         """The notices made from one inbound message (empty if unknown)."""
         ...
+
+
+# -- rules every implementation applies the same way --------------------------------------------------------
+
+
+def require_dead(current: NoticeRecord, what: str) -> None:
+    if current.state is not NoticeState.DEAD:
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} is {current.state}; only a dead notice can be {what}",
+            message_id="outbox.not-dead",
+        )
+
+
+def refuse_if_refused(current: NoticeRecord, what: str) -> None:
+    """MedCom: a receiver answers a resend of a MessageHeader.id with its original acknowledgement, so a notice
+    refused with `fatal-error` would be refused again: it must be corrected (a new message) or skipped."""
+    if current.refused:
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} was refused by its receiver (fatal-error) and cannot be {what} unchanged: "
+            "correct it (a new message) or skip it",
+            message_id="outbox.refused",
+        )
+
+
+def message_header_id(message: dict[str, Any]) -> str:
+    try:
+        header_id = message["entry"][0]["resource"]["id"]
+    except (KeyError, IndexError, TypeError):
+        header_id = None
+    if not isinstance(header_id, str) or not header_id:
+        raise IssueError.single(
+            "required",
+            "a message Bundle needs a MessageHeader with an id as its first entry",
+            expression="Bundle.entry[0].resource.id",
+            message_id="outbox.no-message-header",
+        )
+    return header_id

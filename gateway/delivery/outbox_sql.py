@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.delivery import outbox_queue as queue
+from gateway.delivery import outbox_reads as reads
 from gateway.delivery import outbox_rows as rows
 from gateway.delivery.outbox import (
     AckRecord,
@@ -35,6 +36,9 @@ from gateway.delivery.outbox import (
     NoticeDetail,
     NoticeRecord,
     NoticeState,
+    message_header_id,
+    refuse_if_refused,
+    require_dead,
 )
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
@@ -99,7 +103,7 @@ class SqlOutbox:
 
         def work(connection: Connection) -> EnqueueResult:
             queue.lock(connection, keys)
-            existing = self._enqueued(connection, inbound_message_id)
+            existing = reads.enqueued(connection, inbound_message_id)
             if existing is not None:
                 return existing
             record = inbound or InboundRecord("", {})
@@ -121,7 +125,7 @@ class SqlOutbox:
                         also(connection)
             except IntegrityError as error:
                 # The same message accepted concurrently by another instance won the race: answer as a repeat.
-                existing = self._enqueued(connection, inbound_message_id)
+                existing = reads.enqueued(connection, inbound_message_id)
                 if existing is not None:
                     return existing
                 raise IssueError.single(
@@ -130,15 +134,9 @@ class SqlOutbox:
                     message_id="outbox.duplicate-notice",
                 ) from error
             queue.refresh(connection, keys)
-            return EnqueueResult(True, tuple(self._by_ids(connection, [x.id for x in notices])))
+            return EnqueueResult(True, tuple(reads.by_ids(connection, [x.id for x in notices])))
 
         return await self._write(work)
-
-    def _enqueued(self, connection: Connection, inbound_message_id: str) -> EnqueueResult | None:
-        ids = connection.execute(
-            select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-        ).scalar()
-        return None if ids is None else EnqueueResult(False, tuple(self._by_ids(connection, orjson.loads(ids))))
 
     # -- claim and record ------------------------------------------------------------------------------------
 
@@ -163,7 +161,7 @@ class SqlOutbox:
                     )
                 )
                 queue.refresh(connection, [key])
-                return Claim(self._one(connection, row.id), token)
+                return Claim(reads.one(connection, row.id), token)
             return None
 
         return await self._write(work)
@@ -226,17 +224,7 @@ class SqlOutbox:
 
     async def overdue_acks(self, now: datetime, limit: int) -> list[NoticeRecord]:
         at = format_instant(now)
-
-        def work(connection: Connection) -> list[NoticeRecord]:
-            found = connection.execute(
-                rows.notices_with_queue()
-                .where(n.c.state == "sent", n.c.ack_due_at.is_not(None), n.c.ack_due_at <= at)
-                .order_by(n.c.ack_due_at, n.c.sequence)
-                .limit(limit)
-            ).mappings()
-            return [rows.record(row) for row in found]
-
-        return await self._read(work)
+        return await self._read(lambda connection: reads.overdue(connection, at, limit))
 
     async def resend(self, notice_id: str, now: datetime, *, audit: AuditHook | None = None) -> NoticeRecord:
         def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
@@ -246,7 +234,7 @@ class SqlOutbox:
                     f"notice {notice_id} is {current.state}: it is already on its way",
                     message_id="outbox.not-resendable",
                 )
-            _refuse_if_refused(current, "sent again")
+            refuse_if_refused(current, "sent again")
             return {
                 "state": "pending",
                 "due_at": format_instant(now),
@@ -271,7 +259,7 @@ class SqlOutbox:
 
     async def skip(self, notice_id: str, reason: str, now: datetime, *, audit: AuditHook | None = None) -> NoticeRecord:
         def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
-            _require_dead(current, "skipped")
+            require_dead(current, "skipped")
             return {"state": "skipped", "last_error": f"{current.last_error or 'dead'}; skipped: {reason}"}
 
         return await self._change(notice_id, apply, audit)
@@ -279,10 +267,10 @@ class SqlOutbox:
     async def correct(
         self, notice_id: str, message: dict[str, Any], now: datetime, *, audit: AuditHook | None = None
     ) -> NoticeRecord:
-        header_id = _header_id(message)
+        header_id = message_header_id(message)
 
         def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
-            _require_dead(current, "corrected")
+            require_dead(current, "corrected")
             return {
                 "state": "pending",
                 "message": orjson.dumps(message).decode(),
@@ -319,14 +307,14 @@ class SqlOutbox:
             dead = [rows.record(r) for r in connection.execute(rows.notices_with_queue().where(condition)).mappings()]
             for record in dead:
                 if notice_ids is not None:
-                    _refuse_if_refused(record, "retried")
+                    refuse_if_refused(record, "retried")
             ids = [r.id for r in sorted(dead, key=lambda r: r.sequence) if not r.refused]
             if ids:
                 connection.execute(
                     update(n).where(n.c.id.in_(ids)).values(state="pending", due_at=format_instant(now), attempts=0)
                 )
             queue.refresh(connection, keys)
-            revived = self._by_ids(connection, ids)
+            revived = reads.by_ids(connection, ids)
             if audit is not None:
                 audit(connection, revived)
             return revived
@@ -355,27 +343,19 @@ class SqlOutbox:
     ) -> NoticeRecord:
         """Lock the notice's key, re-read the notice under the lock, apply the values `apply` returns (None: no
         change) and refresh the key's queue row."""
-        before = self._one(connection, notice_id)
+        before = reads.one(connection, notice_id)
         key = (before.citizen, before.recipient)
         queue.lock(connection, [key])
-        values = apply(connection, self._one(connection, notice_id))
+        values = apply(connection, reads.one(connection, notice_id))
         if values:
             connection.execute(update(n).where(n.c.id == notice_id).values(**values))
             queue.refresh(connection, [key])
-        return self._one(connection, notice_id)
+        return reads.one(connection, notice_id)
 
-    # -- queries ---------------------------------------------------------------------------------------------
+    # -- queries (gateway.delivery.outbox_reads) ------------------------------------------------------------
 
     async def get(self, notice_id: str) -> NoticeDetail | None:
-        return await self._read(lambda connection: self._detail(connection, notice_id))
-
-    def _detail(self, connection: Connection, notice_id: str) -> NoticeDetail | None:
-        row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
-        if row is None:
-            return None
-        a = t.outbox_attempt
-        attempts = connection.execute(select(a).where(a.c.notice_id == notice_id).order_by(a.c.number))
-        return NoticeDetail(rows.record(row), tuple(rows.attempt_record(r) for r in attempts.mappings()))
+        return await self._read(lambda connection: reads.detail(connection, notice_id))
 
     async def list_notices(
         self,
@@ -386,64 +366,33 @@ class SqlOutbox:
         audit: AuditHook | None = None,
     ) -> list[NoticeRecord]:
         def work(connection: Connection) -> list[NoticeRecord]:
-            statement = rows.notices_with_queue().order_by(n.c.sequence).limit(limit).offset(offset)
-            if state is not None:
-                statement = statement.where(n.c.state == state.value)
-            listed = [rows.record(row) for row in connection.execute(statement).mappings()]
+            found = reads.listed(connection, state, limit, offset)
             if audit is not None:
-                audit(connection, listed)
-            return listed
+                audit(connection, found)
+            return found
 
         return await (self._read(work) if audit is None else self._write(work))
 
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
-        def work(connection: Connection) -> list[NoticeRecord]:
-            ids = connection.execute(
-                select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-            ).scalar()
-            return self._by_ids(connection, orjson.loads(ids)) if ids else []
-
-        return await self._read(work)
+        return await self._read(lambda connection: reads.for_inbound(connection, inbound_message_id))
 
     async def inbound(
         self, inbound_message_id: str, *, audit: AuditHook | None = None
     ) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
-        """The stored inbound message (id, received time, content type, summary, body) and its notices with
-        their attempts, read in one transaction; None if unknown."""
+        """The stored inbound message and its notices with their attempts, in one transaction; None if unknown."""
 
         def work(connection: Connection) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
-            row = (
-                connection.execute(select(t.inbound_message).where(t.inbound_message.c.id == inbound_message_id))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            stored = {
-                "id": row["id"],
-                "receivedAt": row["received_at"],
-                "contentType": row["content_type"],
-                "summary": orjson.loads(row["summary"]) if row["summary"] else {},
-                "body": row["body"],
-            }
-            details = [self._detail(connection, notice_id) for notice_id in orjson.loads(row["notice_ids"])]
-            shown = [detail for detail in details if detail is not None]
-            if audit is not None:
-                audit(connection, [detail.notice for detail in shown])
-            return stored, shown
+            found = reads.inbound(connection, inbound_message_id)
+            if found is not None and audit is not None:
+                audit(connection, [d.notice for d in found[1]])
+            return found
 
         return await (self._read(work) if audit is None else self._write(work))
 
     def recent_for_key(self, citizen: str, recipient: str, kind: str, limit: int = 50) -> list[NoticeRecord]:
         """Synchronous, for intake's worker thread: the newest notices of `kind` for one ordering key."""
         with self.engine.connect() as connection, connection.begin():
-            found = connection.execute(
-                rows.notices_with_queue()
-                .where(n.c.citizen == citizen, n.c.recipient == recipient, n.c.kind == kind)
-                .order_by(n.c.sequence.desc())
-                .limit(limit)
-            ).mappings()
-            return [rows.record(row) for row in found]
+            return reads.recent(connection, citizen, recipient, kind, limit)
 
     async def depths(self) -> dict[str, int]:
         """Notices per unfinished state, and `held` (pending behind a dead notice)."""
@@ -464,53 +413,3 @@ class SqlOutbox:
     async def oldest_ready(self) -> datetime | None:
         """When the longest-waiting deliverable notice became deliverable (worker lag); None if none waits."""
         return rows.instant(await self._read(queue.oldest_ready))
-
-    def _one(self, connection: Connection, notice_id: str) -> NoticeRecord:
-        row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
-        if row is None:
-            raise IssueError.single(
-                "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
-            )
-        return rows.record(row)
-
-    def _by_ids(self, connection: Connection, ids: Sequence[str]) -> list[NoticeRecord]:
-        if not ids:
-            return []
-        found = connection.execute(rows.notices_with_queue().where(n.c.id.in_(list(ids))).order_by(n.c.sequence))
-        return [rows.record(row) for row in found.mappings()]
-
-
-def _require_dead(current: NoticeRecord, what: str) -> None:
-    if current.state is not NoticeState.DEAD:
-        raise IssueError.single(
-            "conflict",
-            f"notice {current.id} is {current.state}; only a dead notice can be {what}",
-            message_id="outbox.not-dead",
-        )
-
-
-def _refuse_if_refused(current: NoticeRecord, what: str) -> None:
-    """MedCom: a receiver answers a resend of a MessageHeader.id with its original acknowledgement, so a notice
-    refused with `fatal-error` would be refused again: it must be corrected (a new message) or skipped."""
-    if current.refused:
-        raise IssueError.single(
-            "conflict",
-            f"notice {current.id} was refused by its receiver (fatal-error) and cannot be {what} unchanged: "
-            "correct it (a new message) or skip it",
-            message_id="outbox.refused",
-        )
-
-
-def _header_id(message: dict[str, Any]) -> str:
-    try:
-        header_id = message["entry"][0]["resource"]["id"]
-    except (KeyError, IndexError, TypeError):
-        header_id = None
-    if not isinstance(header_id, str) or not header_id:
-        raise IssueError.single(
-            "required",
-            "a message Bundle needs a MessageHeader with an id as its first entry",
-            expression="Bundle.entry[0].resource.id",
-            message_id="outbox.no-message-header",
-        )
-    return header_id

@@ -30,6 +30,9 @@ from gateway.delivery.outbox import (
     NoticeRecord,
     NoticeState,
     Retry,
+    message_header_id,
+    refuse_if_refused,
+    require_dead,
 )
 from mappings.issues import IssueError
 
@@ -159,8 +162,7 @@ class MemoryOutbox:
                 f"notice {notice_id} is {row.record.state}: it is already on its way",
                 message_id="outbox.not-resendable",
             )
-        if row.record.refused:
-            raise IssueError.single("conflict", "refused by its receiver: correct or skip", message_id="outbox.refused")
+        refuse_if_refused(row.record, "sent again")
         row.record = dataclasses.replace(
             row.record,
             state=NoticeState.PENDING,
@@ -191,8 +193,9 @@ class MemoryOutbox:
             for row in sorted(self._rows.values(), key=lambda r: r.record.sequence)
             if row.record.state is NoticeState.DEAD and (wanted is None or row.record.id in wanted)
         ]
-        if wanted is not None and any(row.record.refused for row in chosen):
-            raise IssueError.single("conflict", "refused by its receiver: correct or skip", message_id="outbox.refused")
+        if wanted is not None:
+            for row in chosen:
+                refuse_if_refused(row.record, "retried")
         revived: list[NoticeRecord] = []
         for row in chosen:
             if not row.record.refused:
@@ -209,7 +212,7 @@ class MemoryOutbox:
 
     async def correct(self, notice_id: str, message: dict[str, Any], now: datetime) -> NoticeRecord:
         row = self._dead_row(notice_id)
-        header_id = message["entry"][0]["resource"]["id"]
+        header_id = message_header_id(message)
         if header_id in self._by_header:
             raise IssueError.single("conflict", "MessageHeader.id used before", message_id="outbox.duplicate-notice")
         self._by_header[header_id] = notice_id
@@ -234,10 +237,7 @@ class MemoryOutbox:
 
     def _dead_row(self, notice_id: str) -> _Row:
         row = self._row(notice_id)
-        if row.record.state is not NoticeState.DEAD:
-            raise IssueError.single(
-                "conflict", f"notice {notice_id} is {row.record.state}, not dead", message_id="outbox.not-dead"
-            )
+        require_dead(row.record, "changed")
         return row
 
     async def get(self, notice_id: str) -> NoticeDetail | None:
