@@ -16,9 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_concurrent_posts_for_one_citizen_with_the_worker_running(tmp_path: Path) -> None:
     gp, municipality = processes.fixture("gp", tmp_path).start(), processes.fixture("municipality", tmp_path).start()
-    directory = scenario.write_directory(
-        tmp_path / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
-    )
+    directory = processes.directory(tmp_path, gp, municipality)
     api = processes.gateway(tmp_path, directory, name="api", worker_enabled="false").start(timeout=90)
     worker = processes.worker(tmp_path, directory).start(timeout=90)
     try:

@@ -22,23 +22,6 @@ pytestmark = pytest.mark.e2e
 HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
 
 
-@pytest.fixture
-def receivers(tmp_path: Path) -> Iterator[tuple[processes.Service, processes.Service]]:
-    gp = processes.fixture("gp", tmp_path).start()
-    municipality = processes.fixture("municipality", tmp_path).start()
-    try:
-        yield gp, municipality
-    finally:
-        gp.stop()
-        municipality.stop()
-
-
-def directory(tmp_path: Path, gp: processes.Service, municipality: processes.Service) -> Path:
-    return scenario.write_directory(
-        tmp_path / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
-    )
-
-
 def notices_of(gateway: processes.Service, message_id: str) -> list[dict[str, Any]]:
     return list(httpx.get(f"{gateway.url}/messages/{message_id}", timeout=10).json()["notices"])
 
@@ -60,7 +43,7 @@ def test_an_unacknowledged_notice_is_resent_twice_then_dead_lettered(
     # The municipality stores every message and never sends the acknowledgement it promises (202, no body).
     assert httpx.post(f"{municipality.url}/faults", json={"kind": "no-ack", "count": 10}).is_success
     gateway = processes.gateway(
-        tmp_path, directory(tmp_path, gp, municipality), ack_timeout_seconds="2", ack_max_resends="2"
+        tmp_path, processes.directory(tmp_path, gp, municipality), ack_timeout_seconds="2", ack_max_resends="2"
     ).start()
     try:
         assert httpx.post(f"{gateway.url}/plans", json=scenario.plan_document()).status_code == 201
@@ -85,7 +68,9 @@ def test_sigterm_drains_the_send_in_flight_and_the_requests_in_flight(
 ) -> None:
     gp, municipality = receivers
     assert httpx.post(f"{municipality.url}/faults", json={"kind": "delay", "seconds": 3, "count": 1}).is_success
-    gateway = processes.gateway(tmp_path, directory(tmp_path, gp, municipality), delivery_timeout_seconds="10")
+    gateway = processes.gateway(
+        tmp_path, processes.directory(tmp_path, gp, municipality), delivery_timeout_seconds="10"
+    )
     gateway.start()
     try:
         assert httpx.post(f"{gateway.url}/plans", json=scenario.plan_document()).status_code == 201
@@ -117,7 +102,9 @@ def test_sigterm_drains_the_send_in_flight_and_the_requests_in_flight(
     # uvicorn re-raises the signal once it has shut down gracefully, so the exit status is "ended by SIGTERM".
     assert returncode in (0, -signal.SIGTERM)
     assert "Finished server process" in (tmp_path / "gateway.log").read_text(errors="replace")
-    restarted = processes.gateway(tmp_path, directory(tmp_path, gp, municipality), worker_enabled="false").start()
+    restarted = processes.gateway(
+        tmp_path, processes.directory(tmp_path, gp, municipality), worker_enabled="false"
+    ).start()
     try:
         (notice,) = notices_of(restarted, admission)
     finally:

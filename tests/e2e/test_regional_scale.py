@@ -12,17 +12,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support import processes, scenario
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -30,32 +26,6 @@ HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
 CITIZENS = ("0102801111", "0203802222", "0304803333", "0405804444")
 STAYS = 3
 MIN_KILLS = 20
-
-
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of this test's own (the session's is shared with the other PostgreSQL tests)."""
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"gateway_e2e_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def receivers(tmp_path: Path) -> Iterator[tuple[processes.Service, processes.Service]]:
-    gp = processes.fixture("gp", tmp_path).start()
-    municipality = processes.fixture("municipality", tmp_path).start()
-    try:
-        yield gp, municipality
-    finally:
-        gp.stop()
-        municipality.stop()
 
 
 class Posting:
@@ -145,7 +115,7 @@ _DONE = threading.Thread(target=lambda: None)
 
 
 def test_two_apis_and_two_workers_on_postgresql_survive_a_crash_loop(
-    tmp_path: Path, database: str, receivers: tuple[processes.Service, processes.Service]
+    tmp_path: Path, fresh_postgres_url: str, receivers: tuple[processes.Service, processes.Service]
 ) -> None:
     gp, municipality = receivers
     # Every delivery takes a moment, so kills land mid-send; the municipality first stores two deliveries and hangs
@@ -154,10 +124,8 @@ def test_two_apis_and_two_workers_on_postgresql_survive_a_crash_loop(
     for receiver, faults in ((gp, [slow]), (municipality, [{"kind": "drop", "after": True, "count": 2}, slow])):
         for fault in faults:
             assert httpx.post(f"{receiver.url}/faults", json=fault).is_success
-    directory = scenario.write_directory(
-        tmp_path / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
-    )
-    shared = {"database_url": database}
+    directory = processes.directory(tmp_path, gp, municipality)
+    shared = {"database_url": fresh_postgres_url}
     apis = [processes.gateway(tmp_path, directory, name=f"api-{n}", worker_enabled="false", **shared) for n in (1, 2)]
     workers = [processes.worker(tmp_path, directory, name=f"worker-{n}", **shared) for n in (1, 2)]
     apis[0].start(timeout=90)  # the first one migrates the new database

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -15,24 +13,10 @@ from sqlalchemy import Engine, select
 from gateway.delivery.outbox import Claim
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.store import tables as t
-from gateway.store.database import make_engine, upgrade
-from gateway.store.tables import metadata
 from tests.gateway.delivery.outbox_contract import notice
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'race.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-    yield engine
-    engine.dispose()
 
 
 def claim_together(outboxes: list[SqlOutbox], rounds: int) -> list[Claim]:
@@ -57,7 +41,8 @@ def claim_together(outboxes: list[SqlOutbox], rounds: int) -> list[Claim]:
     return claims
 
 
-async def test_two_workers_claiming_at_once_never_share_a_notice_or_a_key(engine: Engine) -> None:
+async def test_two_workers_claiming_at_once_never_share_a_notice_or_a_key(outbox_engine: Engine) -> None:
+    engine = outbox_engine
     outbox = SqlOutbox(engine)
     citizens = [f"citizen-{n}" for n in range(12)]
     for n, citizen in enumerate(citizens):
@@ -74,13 +59,10 @@ async def test_two_workers_claiming_at_once_never_share_a_notice_or_a_key(engine
         assert sorted(sending.scalars()) == sorted(ids)
 
 
-@pytest.mark.postgres
-async def test_a_key_locked_by_one_worker_is_skipped_not_waited_for(postgres_url: str) -> None:
-    engine = make_engine(postgres_url)
-    upgrade(engine)
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
+async def test_a_key_locked_by_one_worker_is_skipped_not_waited_for(outbox_engine: Engine) -> None:
+    if outbox_engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite lets one writer in at a time")
+    engine = outbox_engine
     outbox = SqlOutbox(engine)
     first, second = notice("busy"), notice("free")
     await outbox.enqueue("inbound-1", [first], T0)
@@ -92,4 +74,3 @@ async def test_a_key_locked_by_one_worker_is_skipped_not_waited_for(postgres_url
         claim = await asyncio.wait_for(outbox.claim(T0 + timedelta(seconds=5), LEASE, "worker-b"), timeout=10)
         assert claim is not None and claim.notice.id == second.id
         assert await asyncio.wait_for(outbox.claim(T0 + timedelta(seconds=5), LEASE, "worker-c"), timeout=10) is None
-    engine.dispose()

@@ -98,3 +98,12 @@ def fixture(role: str, log_dir: Path, **settings: str) -> Service:
     env = {f"FIXTURE_{key.upper()}": value for key, value in settings.items()}
     command = [sys.executable, "-m", "gateway", "fixtures", "serve", "--role", role, "--port", str(port)]
     return Service(role, command, f"http://127.0.0.1:{port}", env, log_dir / f"fixture-{role}.log")
+
+
+def directory(data_dir: Path, gp: Service, municipality: Service) -> Path:
+    """The demo recipient directory with the two fixture receivers' endpoints, written to `data_dir`."""
+    from tests.support.scenario import write_directory
+
+    return write_directory(
+        data_dir / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
+    )
