@@ -240,11 +240,7 @@ def _reference_id(criterion: Criterion, value: str, expected_type: str) -> str:
 
 def _index_value(criterion: Criterion, value: str) -> ColumnElement[bool]:
     if criterion.name == "agent-identifier":
-        system, bar, code = value.rpartition("|") if "|" in value else ("", "", value)
-        if not bar:
-            return idx.c.value == code
-        by_system = idx.c.system.is_(None) if system == "" else idx.c.system == system
-        return and_(by_system, idx.c.value == code) if code else by_system
+        return _token(criterion.name, idx.c.system, idx.c.value, value)
     parsed = parse_reference(value)
     if parsed is not None:
         if criterion.target_type and criterion.target_type != parsed[0]:
