@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -37,14 +37,32 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Bind address of `gateway serve`.")
     port: int = Field(default=8080, description="Port of `gateway serve`.")
+    request_threads: int = Field(
+        default=32,
+        ge=4,
+        description="Threads for blocking work (database, validation) per process; the database pool keeps as "
+        "many connections open (plus 4 more at peaks).",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     default_page_size: int = Field(default=20, ge=1, description="Search results per page without _count.")
     max_page_size: int = Field(default=200, ge=1, description="The largest _count a search accepts.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON objects.")
+    ready_max_worker_lag_seconds: float = Field(
+        default=300.0, gt=0, description="/ready reports the delivery worker as lagging beyond this."
+    )
     directory_file: Path | None = Field(
         default=None,
         description="Recipient directory, a YAML or JSON file (example: fixtures/directory.example.yaml); "
         "default: <data_dir>/directory.yaml if present, else none (discharges are refused).",
+    )
+    intake_processes: int = Field(
+        default=2,
+        ge=0,
+        description="Worker processes that parse inbound messages off the event loop (0: a thread instead).",
+    )
+    intake_time_budget_seconds: float = Field(
+        default=10.0, gt=0, description="Longest an inbound message may take to parse; then it is refused (400)."
     )
     worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `gateway serve`.")
     delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="Total HTTP timeout per send.")
@@ -87,6 +105,19 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = Field(default=3600, gt=0, description="Lifetime of `gateway token create` tokens.")
     rate_limit_per_minute: float = Field(default=600, gt=0, description="Per client, unless the registry says else")
     rate_limit_burst: int = Field(default=60, ge=1, description="Requests a client may make at once.")
+    auth_failures_per_minute: int = Field(
+        default=20, ge=1, description="Failed authentications per source address and minute before 429"
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the rate limits and failed-login counts shared by several gateway instances "
+        "(e.g. redis://127.0.0.1:6379/0); unset: each process counts on its own.",
+    )
+    redis_prefix: str = Field(default="gateway:", description="Prefix of this gateway's keys in Redis")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For names the client (the source address of the failed-login limit)",
+    )
     canonical_base: str = Field(
         default="https://careplan-gateway.example/fhir",
         description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",

@@ -49,7 +49,7 @@ RestSubtype = Literal[
     "batch",
     "operation",
 ]
-Subtype = RestSubtype | Literal["disclose", "deliver"]
+Subtype = RestSubtype | Literal["disclose", "deliver", "login"]
 
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
@@ -173,6 +173,9 @@ def audit_event(
         code, display = _LIFECYCLE[subtype]
         event_type = _coding(DICOM, "110106", "Export")
         subtypes = [_coding(ISO_21089_LIFECYCLE, code, display)]
+    elif subtype == "login":  # BALP Login (ITI.BasicAudit, AuditEvent type DCM#110114, subtype DCM#110122)
+        event_type = _coding(DICOM, "110114", "User Authentication")
+        subtypes = [_coding(DICOM, "110122", "Login")]
     else:
         event_type = _coding(AUDIT_EVENT_TYPE, "rest", "Restful Operation")
         subtypes = [_coding(RESTFUL_INTERACTION, subtype, subtype)]

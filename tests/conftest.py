@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,28 +59,84 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped afterwards."""
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped afterwards.
 
     In CI (CI=true) an unreachable server fails the run instead of skipping: these tests must run there.
     """
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_database("gateway_test"))
+        except Exception as error:  # noqa: BLE001 - any connection failure means "no server here"
+            if os.environ.get("CI"):
+                pytest.fail(f"PostgreSQL is required in CI and was not reachable: {error}")
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_url: str) -> Iterator[str]:
+    """A database of the test's own (the session's is shared by the other PostgreSQL tests)."""
+    with throwaway_database("gateway_test_own") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The Redis server on 127.0.0.1:6379 (its URL). In CI an unreachable server fails the run instead of skipping."""
+    import redis
+
+    url = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_timeout=2)
     try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:  # noqa: BLE001 - any connection failure means "no server here"
-        admin.dispose()
+        client.ping()
+    except redis.RedisError as error:
         if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and was not reachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}")
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+            pytest.fail(f"Redis is required in CI and was not reachable: {error}")
+        pytest.skip(f"Redis not reachable at {url}")
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        client.close()
+    yield url
+
+
+@pytest.fixture
+def redis_prefix(redis_server: str) -> Iterator[str]:
+    """A key prefix of this test's own in the shared Redis, its keys deleted afterwards."""
+    import redis
+
+    prefix = f"gateway-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_server)
+    keys = list(client.scan_iter(f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """A command run in-process (`gateway serve` refusing to start, say) configures the root logger; the next test
+    must not inherit its handler or its level."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers, root.level = handlers, level
 
 
 OUR_LOGGERS = ("gateway", "mappings", "fixtures", "uvicorn", "alembic")

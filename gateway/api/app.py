@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from gateway import __version__, web
-from gateway.api import error_handlers, fhir, intake, messages, plans, validation
+from gateway.api import error_handlers, fhir, intake, messages, operations, plans, validation
 from gateway.api.limits import BodySizeLimit
+from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.security import Authorities
 from gateway.clock import Clock, IdSource, SecretSource, SystemClock, SystemSecrets, UuidSource
 from gateway.config import Settings
@@ -24,7 +27,9 @@ from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
 from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
-from gateway.services.intake import IntakeService
+from gateway.services.intake import IntakeService, NoticeCheck
+from gateway.services.metrics import Metrics
+from gateway.services.parsing import parsing, stop_pools
 from gateway.services.plan_history import PlanHistory
 from gateway.services.plan_sharing import PlanWriteHooks
 from gateway.services.plans import PlanService
@@ -42,6 +47,16 @@ def profile_check(message: dict[str, Any]) -> Sequence[Issue]:
     return default_validator().validate(message).issues
 
 
+def timed(check: NoticeCheck, metrics: Metrics) -> NoticeCheck:
+    """`check`, its time per notice observed as `gateway_validation_seconds`."""
+
+    def run(message: dict[str, Any]) -> Sequence[Issue]:
+        with metrics.validation_seconds.time():
+            return check(message)
+
+    return run
+
+
 def create_app(
     settings: Settings,
     *,
@@ -53,39 +68,23 @@ def create_app(
     run_worker: bool = False,
 ) -> FastAPI:
     """The gateway application. `run_worker` starts the delivery worker with the app's lifespan (`serve`)."""
-    engine = engine or make_engine(settings.effective_database_url())
+    engine = engine or make_engine(settings.effective_database_url(), pool_size=settings.request_threads)
     if migrate:
         upgrade(engine)
     clock = clock or SystemClock()
     ids = ids or UuidSource()
-    worker_clock, worker_ids = clock, ids
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        install_privacy_filter()  # after uvicorn configured its loggers: no CPR number reaches a log line
-        if not run_worker:
-            yield
-            return
-        stop = asyncio.Event()
-        async with http_client(settings) as client:
-            outbox = SqlOutbox(engine, on_attempt=delivery_audit(worker_clock, worker_ids))
-            worker = build_worker(outbox, client, settings, worker_clock, worker_ids)
-            task = asyncio.create_task(worker.run(stop), name="delivery-worker")
-            logging.getLogger("gateway.delivery").info("delivery worker started")
-            try:
-                yield
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, timeout=settings.delivery_timeout_seconds + 5)
-
+    metrics = Metrics()
+    metrics.watch_outbox(engine, clock)
     app = FastAPI(
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, engine, clock, ids, metrics, run_worker),
         title="Care-plan interoperability gateway",
         version=__version__,
         description="FHIR R4 store for shared citizen plans (CarePlan, CareTeam, Consent) and MedCom notices.",
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.clock = clock
+    app.state.metrics = metrics
     app.state.fhir = FhirService(
         SqlResourceStore(engine, clock),
         clock,
@@ -96,7 +95,8 @@ def create_app(
     app.state.plans = PlanService(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
-    app.state.messages = MessageService(engine, clock)
+    check = timed(profile_check, metrics)
+    app.state.messages = MessageService(engine, clock, ids, check=check)
     app.state.assembly = Assembly(SqlHoldingArea(engine), timedelta(seconds=settings.xbin01_wait_seconds))
     app.state.intake = IntakeService(
         app.state.plans,
@@ -105,9 +105,10 @@ def create_app(
         clock,
         ids,
         limits=Limits(max_bytes=settings.max_body_bytes),
-        check=profile_check,
+        check=check,
         citizen_namespace=settings.plan_id_namespace,
         assembly=app.state.assembly,
+        parsing=parsing(settings.intake_processes, settings.intake_time_budget_seconds),
     )
     app.state.plans.hooks = PlanWriteHooks(
         PlanHistory(app.state.fhir, app.state.plans.context),
@@ -133,17 +134,65 @@ def create_app(
         secrets=secrets or SystemSecrets(),
     )
     error_handlers.install(app)
+    app.include_router(operations.router)
     app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type
     app.include_router(validation.router)  # likewise `$validate`
     app.include_router(fhir.router)
     app.include_router(plans.router)
     app.include_router(messages.router)
-
-    @app.get("/health", tags=["operations"], summary="Liveness: the process answers and the database is reachable")
-    def health() -> dict[str, str]:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
-
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware, new_id=ids.new_id)
     return app
+
+
+def _lifespan(
+    settings: Settings, engine: Engine, clock: Clock, ids: IdSource, metrics: Metrics, run_worker: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Background work while the app serves: the delivery worker (`serve`) and the failed-login audit flush.
+
+    Shutdown (uvicorn's SIGTERM: no new connections, requests in flight answered first) drains: the worker
+    finishes and records the send in progress, the failed logins counted so far are audited."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_privacy_filter()  # after uvicorn configured its loggers: no CPR number reaches a log line
+        size_thread_pools(settings.request_threads)
+        stop = asyncio.Event()
+        observer = f"http://{settings.host}:{settings.port}/"
+        authorities: Authorities = app.state.authorities
+        tasks = [asyncio.create_task(_every(10.0, stop, authorities.flush_failed_logins, observer), name="audit")]
+        async with http_client(settings) as client:
+            if run_worker:
+                outbox = SqlOutbox(engine, on_attempt=delivery_audit(clock, ids))
+                worker = build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt)
+                tasks.append(asyncio.create_task(worker.run(stop), name="delivery-worker"))
+                logging.getLogger("gateway.delivery").info("delivery worker started")
+            try:
+                yield
+            finally:
+                stop.set()
+                await asyncio.wait_for(asyncio.gather(*tasks), timeout=settings.delivery_timeout_seconds + 5)
+                await asyncio.to_thread(authorities.flush_failed_logins, observer, everything=True)
+                stop_pools()
+
+    return lifespan
+
+
+def size_thread_pools(threads: int) -> None:
+    """Both places blocking work runs get `threads` threads, as many as the database pool has connections:
+    Starlette's `run_in_threadpool` (anyio's limiter, 40 by default) and `asyncio.to_thread` (the loop's default
+    executor, min(32, cores + 4) by default: 6 here, which capped the outbox's concurrent transactions)."""
+    anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="gateway"))
+
+
+async def _every(seconds: float, stop: asyncio.Event, work: Callable[[str], int], observer: str) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), seconds)
+        except TimeoutError:
+            pass
+        try:
+            await asyncio.to_thread(work, observer)
+        except Exception:  # a background chore must not end: log and try again next round
+            logging.getLogger("gateway.security").exception("auditing failed logins failed; trying again")

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from gateway.api.deps import from_state
 from gateway.api.security import RequestAccess, require
 from gateway.errors import http_status
+from gateway.fhir.access import Access
 from gateway.inbound import build_hl7_ack
 from gateway.security.scopes import MESSAGES
 from gateway.services.intake import IntakeService, input_kind
@@ -47,6 +48,28 @@ def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
     )
 
 
+async def _counted(
+    request: Request,
+    service: IntakeService,
+    body: bytes,
+    content_type: str,
+    access: Access,
+    *,
+    first_of_stay: bool = False,
+) -> IntakeResult:
+    """`service.accept`, counted in `gateway_intake_total` by input kind and outcome."""
+    counter = request.app.state.metrics.intake
+    kind = "unknown"
+    try:
+        kind = input_kind(content_type, body)
+        result = await service.accept(body, content_type, access, first_of_stay=first_of_stay)
+    except IssueError:
+        counter.labels(kind, "refused").inc()
+        raise
+    counter.labels(kind, "accepted" if result.created else "repeat").inc()
+    return result
+
+
 @router.post(
     "/messages", status_code=202, summary="Accept an outgoing message; make its notices", responses=INTAKE_RESPONSES
 )
@@ -58,7 +81,7 @@ async def accept_message(
     content_type = request.headers.get("content-type", "")
     wants_v2_ack = input_kind(content_type, body) == "hl7v2" and "json" not in request.headers.get("accept", "")
     try:
-        result = await service.accept(body, content_type, access, first_of_stay=first_of_stay)
+        result = await _counted(request, service, body, content_type, access, first_of_stay=first_of_stay)
     except IssueError as error:
         if not wants_v2_ack:
             raise
@@ -98,4 +121,4 @@ async def process_message(request: Request, service: Service, access: RequestAcc
             message_id="intake.unsupported-media-type",
             status=415,
         )
-    return _accepted(request, await service.accept(body, content_type, access))
+    return _accepted(request, await _counted(request, service, body, content_type, access))

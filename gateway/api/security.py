@@ -1,7 +1,10 @@
 """Who is calling: the `access_for` dependency every route (but the allow-list) depends on.
 
-Bearer JWT → `Caller` (401 otherwise, audited) → per-client rate limit (429 with Retry-After) → `RequestGuard`
-(scopes 403, consent-filtered reads, audit). With `--insecure-no-auth` (loopback only) every request gets `OPEN`.
+Source address over its failed-login limit → 429 at once (nothing verified, nothing written) → bearer JWT →
+`Caller` (401 otherwise: counted per source address, audited once a minute in aggregate, `failed_logins.py`) →
+per-client rate limit (429 with Retry-After; shared by all instances through Redis when `GATEWAY_REDIS_URL` is
+set) → `RequestGuard` (scopes 403, consent-filtered reads, audit). With `--insecure-no-auth` (loopback only)
+every request gets `OPEN`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import redis
 from fastapi import Depends, Request
 
 from gateway.clock import Clock, IdSource
@@ -20,17 +24,18 @@ from gateway.datafiles import ReloadingFile
 from gateway.fhir.access import OPEN, Access, Denied, Interaction
 from gateway.security.auth import authenticate
 from gateway.security.clients import ClientRegistry
+from gateway.security.failed_logins import FailedLogins, failed_logins, flush
 from gateway.security.guard import RequestGuard
-from gateway.security.rate_limit import RateLimiter
+from gateway.security.rate_limit import Limiter, RateLimiter, RedisRateLimiter, refuse_if_waiting
 from gateway.security.tokens import LocalSigningKey, TokenVerifier
 from gateway.store.ports import ResourceStore
-from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
 
 log = logging.getLogger("gateway.security")
 #: Routes that answer without authentication: capability discovery and liveness only.
 PUBLIC_PATHS = frozenset(
-    {"/fhir/metadata", "/health", "/plans/schema", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    {"/fhir/metadata", "/plans/schema", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    | {"/health", "/ready", "/metrics"}  # operations: no patient data (gateway/api/operations.py)
 )
 
 
@@ -44,7 +49,8 @@ class Authorities:
     ids: IdSource
     verifier: TokenVerifier | None
     registry_file: ReloadingFile[ClientRegistry] | None
-    limiter: RateLimiter | None
+    limiter: Limiter | None
+    failures: FailedLogins | None = None
 
     @classmethod
     def build(cls, settings: Settings, store: ResourceStore, clock: Clock, ids: IdSource) -> Authorities:
@@ -71,8 +77,20 @@ class Authorities:
                 "no clients registered yet (%s); `gateway token create` registers the local administrator",
                 registry_file.path,
             )
-        limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, clock)
-        return cls(settings, store, clock, ids, verifier, registry_file, limiter)
+        shared = redis.Redis.from_url(settings.redis_url, socket_timeout=0.5) if settings.redis_url else None
+        rate, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
+        prefix = settings.redis_prefix
+        limiter: Limiter = (
+            RedisRateLimiter(shared, rate, burst, clock, prefix=prefix) if shared else RateLimiter(rate, burst, clock)
+        )
+        failures = failed_logins(shared, settings.auth_failures_per_minute, prefix)
+        return cls(settings, store, clock, ids, verifier, registry_file, limiter, failures)
+
+    def flush_failed_logins(self, observer: str, *, everything: bool = False) -> int:
+        """Audit the failed logins of finished minutes (all of them at shutdown): one AuditEvent per source."""
+        if self.failures is None:
+            return 0
+        return flush(self.failures, self.store, self.clock.now(), observer, everything=everything)
 
 
 def _jwks_from_file(path: Path) -> dict[str, Any]:
@@ -90,30 +108,20 @@ def access_for(request: Request) -> Access:
     if authorities.verifier is None or authorities.registry_file is None:
         return OPEN
     now = authorities.clock.now()
+    source = request.client.host if request.client else "unknown"
+    failures = authorities.failures
+    if failures is not None:
+        refuse_if_waiting(failures.blocked(source, now), "auth.too-many-failures", "failed authentications")
     registry = authorities.registry_file()
     try:
         caller = authenticate(request.headers.get("authorization"), authorities.verifier, registry, now)
-    except IssueError as error:
-        _record_refused_login(authorities, request, error)
+    except IssueError:
+        if failures is not None:
+            failures.record(source, now)
         raise
     if authorities.limiter is not None:
         authorities.limiter.enforce(caller.client_id, caller.rate_limit)
     return RequestGuard(caller, authorities.store, authorities.clock, authorities.ids, str(request.base_url))
-
-
-def _record_refused_login(authorities: Authorities, request: Request, error: IssueError) -> None:
-    event = audit_event(
-        action="E",
-        subtype="operation",
-        outcome="4",
-        recorded=authorities.clock.now(),
-        agent=AuditAgent("anonymous", network_address=request.client.host if request.client else None),
-        observer=str(request.base_url),
-        reason=f"authentication refused: {error.issues[0].message_id} on {request.method} {request.url.path}",
-        event_id=authorities.ids.new_id(),
-    )
-    with authorities.store.writing() as tx:
-        tx.create(event, resource_id=event["id"])
 
 
 RequestAccess = Annotated[Access, Depends(access_for)]

@@ -7,7 +7,6 @@ Messages for people go to stderr, results to stdout.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -62,5 +61,10 @@ def print_json(value: Any) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
 
 
+LOG_FORMAT = typer.Option(None, "--log-format", help="text or json (env GATEWAY_LOG_FORMAT)")
+
+
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from gateway.logs import configure
+
+    configure(settings.log_level, settings.log_format)

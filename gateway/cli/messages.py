@@ -7,7 +7,9 @@ shows the inbound message it was made from, with all its notices.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -33,14 +35,32 @@ NOTICE_COLUMNS = ("notice", "inbound message", "kind", "recipient", "state", "at
 
 
 def _message_service(database_url: str | None, data_dir: str | None) -> Any:
-    from gateway.clock import SystemClock
+    from gateway.api.app import profile_check
+    from gateway.clock import SystemClock, UuidSource
     from gateway.services.delivery import MessageService
     from gateway.store.connect import open_database, require_current_schema
 
     settings = load_settings(database_url=database_url, data_dir=data_dir)
     engine = open_database(settings.effective_database_url(), create=False)
     require_current_schema(engine)
-    return MessageService(engine, SystemClock())
+    return MessageService(engine, SystemClock(), UuidSource(), check=profile_check)
+
+
+def _operator(service: Any) -> Any:
+    """What an operator does here is audited like an API client's action, with the OS user as the agent."""
+    from gateway.security.operator import OperatorAccess
+    from gateway.store.sql import SqlResourceStore
+
+    store = SqlResourceStore(service.outbox.engine, service.clock)
+    return OperatorAccess(getpass.getuser(), store, service.clock, service.ids)
+
+
+def _state(record: Any) -> str:
+    if record.held_behind:
+        return f"{record.state.value}: held behind a dead notice ({record.held_behind})"
+    if record.refused:
+        return f"{record.state.value}: refused (fatal-error); correct or skip it"
+    return str(record.state.value)
 
 
 def print_notices(records: list[Any], json_output: bool) -> None:
@@ -53,7 +73,7 @@ def print_notices(records: list[Any], json_output: bool) -> None:
     print_rows(
         NOTICE_COLUMNS,
         [
-            (r.id, r.inbound_message_id, r.kind, r.recipient, r.state.value, r.attempts, r.resends, r.last_error)
+            (r.id, r.inbound_message_id, r.kind, r.recipient, _state(r), r.attempts, r.resends, r.last_error)
             for r in records
         ],
     )
@@ -136,7 +156,7 @@ def messages_replay(
     service = _message_service(database_url, data_dir)
     replayed: list[Any] = []
     for message_id in track(message_ids, description="replaying", console=console, disable=len(message_ids) < 2):
-        replayed += asyncio.run(service.replay_inbound(message_id))
+        replayed += asyncio.run(service.replay_inbound(message_id, access=_operator(service)))
     print_notices(replayed, json_output)
 
 
@@ -147,6 +167,50 @@ def messages_retry_dead(
     database_url: str = DATABASE_URL,
     data_dir: str = DATA_DIR,
 ) -> None:
-    """Dead-lettered notices back to pending with a fresh attempt budget."""
+    """Dead-lettered notices back to pending with a fresh attempt budget (refused ones: correct or skip them)."""
     service = _message_service(database_url, data_dir)
-    print_notices(asyncio.run(service.retry_dead(notice_ids or None)), json_output)
+    print_notices(asyncio.run(service.retry_dead(notice_ids or None, access=_operator(service))), json_output)
+    refused = [r for r in asyncio.run(service.list_notices(NoticeState.DEAD, limit=500)) if r.refused]
+    if refused and not json_output:
+        errors.print(
+            f"{len(refused)} notices refused with fatal-error stay dead: "
+            "`gateway messages correct ID` or `gateway messages skip ID --reason ...`",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@messages_app.command("skip", epilog=SETTINGS)
+def messages_skip(
+    notice_id: str,
+    reason: str = typer.Option(..., "--reason", help="Why the notice is given up (kept in the audit trail)"),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    json_output: bool = JSON,
+) -> None:
+    """Give up a dead notice for good; the notices held behind it go on (audited with the reason)."""
+    service = _message_service(database_url, data_dir)
+    print_notices([asyncio.run(service.skip(notice_id, reason, access=_operator(service)))], json_output)
+
+
+@messages_app.command("correct", epilog=SETTINGS)
+def messages_correct(
+    notice_id: str,
+    file: Path = typer.Option(
+        None, "--file", metavar="FILE", help="The corrected message Bundle (JSON); default: as refused"
+    ),
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    json_output: bool = JSON,
+) -> None:
+    """Send a dead (refused) notice as a new message in its place: a new MessageHeader.id, a Provenance naming the
+    refused one (revision), validated before it is queued (audited)."""
+    import orjson
+
+    service = _message_service(database_url, data_dir)
+    try:
+        corrected = orjson.loads(file.read_bytes()) if file is not None else None
+    except (OSError, orjson.JSONDecodeError) as error:
+        errors.print(f"Error: {file}: {' '.join(str(error).split())}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    print_notices([asyncio.run(service.correct(notice_id, corrected, access=_operator(service)))], json_output)

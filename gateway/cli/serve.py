@@ -9,7 +9,15 @@ import signal
 import typer
 import uvicorn
 
-from gateway.cli.common import DATA_DIR, DATABASE_SETTINGS, DATABASE_URL, configure_logging, errors, settings_help
+from gateway.cli.common import (
+    DATA_DIR,
+    DATABASE_SETTINGS,
+    DATABASE_URL,
+    LOG_FORMAT,
+    configure_logging,
+    errors,
+    settings_help,
+)
 from gateway.config import Settings, load_settings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -25,6 +33,7 @@ def serve(
     insecure_no_auth: bool = typer.Option(
         None, "--insecure-no-auth", help="Serve without authentication (loopback addresses only)"
     ),
+    log_format: str = LOG_FORMAT,
 ) -> None:
     """Run the gateway (FHIR API, plans, messages) with uvicorn; creates and migrates the database on start."""
     from gateway.api import create_app
@@ -38,6 +47,7 @@ def serve(
         data_dir=data_dir,
         worker_enabled=worker,
         insecure_no_auth=insecure_no_auth,
+        log_format=log_format,
     )
     configure_logging(settings)
     install_privacy_filter()
@@ -51,39 +61,64 @@ def serve(
             settings.port,
         )
     _check_directory(settings)
-    engine = open_database(settings.effective_database_url(), create=True)
+    engine = open_database(settings.effective_database_url(), create=True, pool_size=settings.request_threads)
     typer.echo(f"gateway: {upgrade_reporting(engine)}")
     application = create_app(settings, engine=engine, migrate=False, run_worker=settings.worker_enabled)
     typer.echo(
         f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, delivery worker "
         f"{'on' if settings.worker_enabled else 'off'}"
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,  # our handler (text or JSON, with the request id): configure_logging above
+        proxy_headers=True,  # the client address behind a trusted proxy: the failed-login limit is per source
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=int(settings.delivery_timeout_seconds) + 5,  # SIGTERM: requests in flight finish
+    )
 
 
-def run_worker(database_url: str = DATABASE_URL, data_dir: str = DATA_DIR) -> None:
-    """Run only the delivery worker (for a deployment that separates intake from delivery); migrates on start."""
+def run_worker(
+    database_url: str = DATABASE_URL,
+    data_dir: str = DATA_DIR,
+    log_format: str = LOG_FORMAT,
+    metrics_port: int = typer.Option(
+        None, "--metrics-port", metavar="PORT", help="Serve Prometheus metrics on this port"
+    ),
+) -> None:
+    """Run only the delivery worker (for a deployment that separates intake from delivery; run several); migrates
+    on start."""
+    from prometheus_client import start_http_server
+
     from gateway.clock import SystemClock, UuidSource
     from gateway.delivery.outbox_sql import SqlOutbox
+    from gateway.security.masking import install_privacy_filter
     from gateway.services.delivery import build_worker, delivery_audit, http_client
+    from gateway.services.metrics import Metrics
     from gateway.store.connect import open_database, upgrade_reporting
 
-    settings = load_settings(database_url=database_url, data_dir=data_dir)
+    settings = load_settings(database_url=database_url, data_dir=data_dir, log_format=log_format)
     configure_logging(settings)
-    engine = open_database(settings.effective_database_url(), create=True)
+    install_privacy_filter()
+    engine = open_database(settings.effective_database_url(), create=True, pool_size=4)  # one send, a few reads
     typer.echo(f"gateway worker: {upgrade_reporting(engine)}")
+    clock, ids, metrics = SystemClock(), UuidSource(), Metrics()
+    if metrics_port:
+        metrics.watch_outbox(engine, clock)
+        start_http_server(metrics_port, addr=settings.host, registry=metrics.registry)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, stop.set)  # drain: the send in progress is finished and recorded
         async with http_client(settings) as client:
-            clock, ids = SystemClock(), UuidSource()
             outbox = SqlOutbox(engine, on_attempt=delivery_audit(clock, ids))
-            await build_worker(outbox, client, settings, clock, ids).run(stop)
+            await build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt).run(stop)
 
-    typer.echo("gateway worker: delivering; Ctrl-C stops after the current send")
+    typer.echo("gateway worker: delivering; Ctrl-C or SIGTERM stops after the current send")
     asyncio.run(main())
 
 

@@ -2,7 +2,6 @@
 
 from gateway.delivery.directory import Recipient, RecipientDirectory
 from gateway.delivery.outbox import NewNotice, NoticeRecord, NoticeState, Outbox
-from gateway.delivery.outbox_memory import MemoryOutbox
 from gateway.delivery.outcome import AttemptOutcome, Failure, OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryDecision, RetryPolicy
 from gateway.delivery.sender import HttpxSender, Sender
@@ -13,7 +12,6 @@ __all__ = [
     "AttemptOutcome",
     "Failure",
     "HttpxSender",
-    "MemoryOutbox",
     "NewNotice",
     "NoticeRecord",
     "NoticeState",

@@ -1,27 +1,34 @@
 """The outbox: notices waiting to be delivered, their attempts and acknowledgements (Protocol + records).
 
-States (mirrored by the `notices.state` column of the SQL outbox)::
+States (mirrored by the `outbox_notice.state` column of the SQL outbox)::
 
     pending ──claim──▶ sending ──Acknowledge──▶ acknowledged
        ▲                 │  └──AwaitAck──▶ sent ──record_ack(ok)──▶ acknowledged
        │                 │                  │ └──ack timeout: resend──▶ pending
        └──Retry──────────┤                  └──record_ack(error) / give up──▶ dead
-                         └──DeadLetter──▶ dead ──retry_dead──▶ pending
+                         └──DeadLetter──▶ dead ──retry_dead / correct──▶ pending
+                                           └──skip──▶ skipped
 
 Rules every implementation keeps (the contract suite `tests/gateway/delivery/outbox_contract.py` checks them):
 
 * **Enqueue dedupe**: the notices of one inbound message are enqueued together under its id; enqueueing the
   same inbound id again creates nothing and returns the original notices (`EnqueueResult.created = False`).
   A `message_header_id` or notice id used before is a conflict.
-* **Claim**: the oldest (by enqueue order) notice that is `pending` and due, or `sending` with an expired
-  lease, whose ordering key `(citizen, recipient)` has no older `pending`/`sending` notice and no `sending`
-  notice with a live lease. It becomes `sending` with a lease owned by the claim's token. A `dead` or `sent`
-  notice does not hold back later ones.
+* **Per-citizen order is a rule**: the notices of one ordering key `(citizen, recipient)` form a queue in
+  enqueue order. Its *open* notices are the `pending`, `sending` and `dead` ones; `sent`, `acknowledged` and
+  `skipped` ones have left it. Only one notice of a key is ever `sending`. A claim takes, per key, the
+  `sending` notice whose lease expired (a stalled send is taken up again first), else the oldest open notice
+  when it is `pending` and due. A `dead` head holds the queue: later notices wait ("held behind a dead
+  notice", `NoticeRecord.held_behind`) until an operator revives it (`retry_dead`, `correct`) or gives it up
+  explicitly (`skip`). Across keys, the key that became ready first is served first.
 * **Record**: `record_attempt` always logs the attempt; it applies the step only when the claim's token still
   owns the lease (a worker whose lease expired and was re-claimed cannot overwrite the newer outcome).
 * **Resend** keeps `MessageHeader.id`; the worker gives each send a new `Bundle.id` and sent time (MedCom).
-  `attempts` counts attempts since the notice last (re)entered `pending` by resend or `retry_dead`, and is
-  what the `RetryPolicy` budget applies to.
+  `attempts` counts attempts since the notice last (re)entered `pending` by resend, `retry_dead` or
+  `correct`, and is what the `RetryPolicy` budget applies to.
+* **A refusal is final for its MessageHeader.id**: a notice dead by a `fatal-error` acknowledgement is never
+  retried (a receiver answers a resend with its original acknowledgement, MedCom reliable messaging); it is
+  corrected (`correct`: a new `MessageHeader.id`, same place in its queue) or skipped.
 
 All times are passed in (`now`), so implementations never read a clock.
 """
@@ -35,6 +42,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from gateway.delivery.outcome import OutcomeKind
+from mappings.issues import IssueError
 from mappings.notices.acknowledgement import AckCode
 
 
@@ -44,6 +52,11 @@ class NoticeState(StrEnum):
     SENT = "sent"
     ACKNOWLEDGED = "acknowledged"
     DEAD = "dead"
+    SKIPPED = "skipped"
+
+
+#: States in which a notice still occupies its place in its `(citizen, recipient)` queue.
+OPEN_STATES = (NoticeState.PENDING, NoticeState.SENDING, NoticeState.DEAD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +109,15 @@ class NoticeRecord:
     ack_due_at: datetime | None = None
     last_error: str | None = None
     ack: AckRecord | None = None
+    #: The id of the dead notice this pending one waits behind (its key's queue is held), else None.
+    held_behind: str | None = None
+    #: The `MessageHeader.id` this notice's message corrects (it was refused under that id), else None.
+    corrects: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """Dead by a `fatal-error` acknowledgement: resending the same MessageHeader.id cannot help."""
+        return self.state is NoticeState.DEAD and self.ack is not None and self.ack.code == "fatal-error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +216,22 @@ class Outbox(Protocol):
         ...
 
     async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
-        """Dead notices (all, or those named) back to `pending` with a fresh attempt budget."""
+        """Dead notices (all, or those named) back to `pending` with a fresh attempt budget. Refused ones
+        (`NoticeRecord.refused`) are left dead when not named, and a conflict when named."""
+        ...
+
+    async def skip(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
+        """Give up on a dead notice for good (`skipped`): the notices held behind it go on."""
+        ...
+
+    async def correct(self, notice_id: str, message: dict[str, Any], now: datetime) -> NoticeRecord:
+        """A dead notice becomes `message` (a corrected message with a new `MessageHeader.id`), `pending` at
+        its old place in its queue; `corrects` keeps the refused `MessageHeader.id`."""
+        ...
+
+    async def repair(self, now: datetime, limit: int = 500) -> int:
+        """Make derived bookkeeping (the SQL outbox's queue rows) agree with the notices again after writers that
+        did not keep it, such as an older gateway during a rolling upgrade; returns how many keys it fixed."""
         ...
 
     async def get(self, notice_id: str) -> NoticeDetail | None:
@@ -210,3 +247,42 @@ class Outbox(Protocol):
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         """The notices made from one inbound message (empty if unknown)."""
         ...
+
+
+# -- rules every implementation applies the same way --------------------------------------------------------
+
+
+def require_dead(current: NoticeRecord, what: str) -> None:
+    if current.state is not NoticeState.DEAD:
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} is {current.state}; only a dead notice can be {what}",
+            message_id="outbox.not-dead",
+        )
+
+
+def refuse_if_refused(current: NoticeRecord, what: str) -> None:
+    """MedCom: a receiver answers a resend of a MessageHeader.id with its original acknowledgement, so a notice
+    refused with `fatal-error` would be refused again: it must be corrected (a new message) or skipped."""
+    if current.refused:
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} was refused by its receiver (fatal-error) and cannot be {what} unchanged: "
+            "correct it (a new message) or skip it",
+            message_id="outbox.refused",
+        )
+
+
+def message_header_id(message: dict[str, Any]) -> str:
+    try:
+        header_id = message["entry"][0]["resource"]["id"]
+    except (KeyError, IndexError, TypeError):
+        header_id = None
+    if not isinstance(header_id, str) or not header_id:
+        raise IssueError.single(
+            "required",
+            "a message Bundle needs a MessageHeader with an id as its first entry",
+            expression="Bundle.entry[0].resource.id",
+            message_id="outbox.no-message-header",
+        )
+    return header_id

@@ -1,11 +1,14 @@
 """`SqlOutbox`: the outbox in the gateway's database (SQLite or PostgreSQL), keeping the `Outbox` contract.
 
-Every method is one database transaction (run in a worker thread; SQLAlchemy here is synchronous). Enqueue
+Every method is one short database transaction (run in a worker thread; SQLAlchemy here is synchronous). Enqueue
 writes the inbound message row and all its notices together, so once intake has answered 2xx nothing can be
-lost. Claims take the oldest due notice whose `(citizen, recipient)` key has nothing older still in flight; on
-PostgreSQL with `FOR UPDATE SKIP LOCKED`, so concurrent workers never block on or double-claim a row, and the
-partial unique index `uq_outbox_notice_in_flight` makes "one in flight per key" a database fact
-(procrastinate's `sql/schema.sql` uses the same two devices).
+lost. Each change to a key's notices locks the key's `outbox_queue` row first and refreshes it before commit
+(`gateway.delivery.outbox_queue`); a claim reads only ready keys, with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so
+concurrent workers never block on or double-claim a row, and the partial unique index `uq_outbox_notice_in_flight`
+makes "one in flight per key" a database fact (procrastinate's `sql/schema.sql` uses the same two devices).
+
+Callers that must record what they did in the same transaction (the audit trail) pass `audit`: it runs inside
+the transaction with the notices the operation returns.
 """
 
 from __future__ import annotations
@@ -17,26 +20,26 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.delivery import outbox_queue as queue
+from gateway.delivery import outbox_reads as reads
+from gateway.delivery import outbox_rows as rows
 from gateway.delivery.outbox import (
-    Acknowledge,
     AckRecord,
     Attempt,
-    AttemptRecord,
-    AwaitAck,
     Claim,
-    DeadLetter,
     EnqueueResult,
     NewNotice,
     NextStep,
     NoticeDetail,
     NoticeRecord,
     NoticeState,
-    Retry,
+    message_header_id,
+    refuse_if_refused,
+    require_dead,
 )
-from gateway.delivery.outcome import OutcomeKind
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import format_instant
@@ -44,8 +47,8 @@ from mappings.issues import IssueError
 
 T = TypeVar("T")
 n = t.outbox_notice
-#: How many claimable rows one claim looks at before giving up this round (a conflict moves on to the next).
-CLAIM_CANDIDATES = 8
+#: How many ready keys one claim looks at (a key changed meanwhile is refreshed and skipped).
+CLAIM_CANDIDATES = 4
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -59,6 +62,8 @@ class InboundRecord:
 
 #: Called inside `record_attempt`'s transaction (the delivery audit trail is written with the attempt).
 AttemptHook = Callable[[Connection, Claim, Attempt], None]
+#: Called inside an operation's transaction with the notices it returns (the operator's audit trail).
+AuditHook = Callable[[Connection, Sequence[NoticeRecord]], None]
 
 
 class IdMatch(NamedTuple):
@@ -73,7 +78,6 @@ class SqlOutbox:
     def __init__(self, engine: Engine, *, on_attempt: AttemptHook | None = None) -> None:
         self.engine = engine
         self.on_attempt = on_attempt
-        self._postgresql = engine.dialect.name == "postgresql"
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -118,11 +122,11 @@ class SqlOutbox:
         also: Callable[[Connection], None] | None = None,
     ) -> EnqueueResult:
         """`enqueue` inside the caller's own write transaction (synchronous callers such as the plan write path)."""
-        existing = connection.execute(
-            select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-        ).scalar()
+        keys = [(x.citizen, x.recipient) for x in notices]
+        queue.lock(connection, keys)
+        existing = reads.enqueued(connection, inbound_message_id)
         if existing is not None:
-            return EnqueueResult(False, tuple(self._by_ids(connection, orjson.loads(existing))))
+            return existing
         record = inbound or InboundRecord("", {})
         try:
             with connection.begin_nested():
@@ -136,17 +140,22 @@ class SqlOutbox:
                         notice_ids=orjson.dumps([x.id for x in notices]).decode(),
                     )
                 )
-                for notice in notices:
-                    connection.execute(insert(n).values(**_new_row(inbound_message_id, notice, now)))
+                if notices:
+                    connection.execute(insert(n), [rows.new_row(inbound_message_id, x, now) for x in notices])
                 if also is not None:
                     also(connection)
         except IntegrityError as error:
+            # The same message accepted concurrently by another instance won the race: answer as a repeat.
+            existing = reads.enqueued(connection, inbound_message_id)
+            if existing is not None:
+                return existing
             raise IssueError.single(
                 "conflict",
                 "a notice id or MessageHeader.id is already in the outbox",
                 message_id="outbox.duplicate-notice",
             ) from error
-        return EnqueueResult(True, tuple(self._by_ids(connection, [x.id for x in notices])))
+        queue.refresh(connection, keys)
+        return EnqueueResult(True, tuple(reads.by_ids(connection, [x.id for x in notices])))
 
     # -- claim and record ------------------------------------------------------------------------------------
 
@@ -154,59 +163,38 @@ class SqlOutbox:
         at = format_instant(now)
 
         def work(connection: Connection) -> Claim | None:
-            other = n.alias("other")
-            same_key = (other.c.citizen == n.c.citizen) & (other.c.recipient == n.c.recipient)
-            statement = (
-                select(n)
-                .where(
-                    # A stalled send (lease expired) is taken up again first: it is already in flight.
-                    ((n.c.state == "sending") & (n.c.lease_expires_at <= at))
-                    # A pending notice waits while anything of its key is in flight or older and still pending.
-                    | (
-                        (n.c.state == "pending")
-                        & (n.c.due_at <= at)
-                        & ~exists().where(
-                            same_key,
-                            other.c.sequence != n.c.sequence,
-                            (other.c.state == "sending")
-                            | ((other.c.state == "pending") & (other.c.sequence < n.c.sequence)),
-                        )
+            for key, sequence in queue.ready(connection, now, CLAIM_CANDIDATES):
+                row = connection.execute(
+                    select(n.c.id, n.c.state, n.c.due_at, n.c.lease_expires_at).where(n.c.sequence == sequence)
+                ).first()
+                stalled = row is not None and row.state == "sending" and row.lease_expires_at <= at
+                due = row is not None and row.state == "pending" and row.due_at is not None and row.due_at <= at
+                if row is None or not (stalled or due):
+                    queue.refresh(connection, [key])  # out of date (cannot happen under the key locks): repair
+                    continue
+                connection.execute(
+                    update(n)
+                    .where(n.c.id == row.id)
+                    .values(
+                        state="sending", lease_expires_at=format_instant(now + lease), lease_token=token, due_at=None
                     )
                 )
-                .order_by(n.c.sequence)
-                .limit(CLAIM_CANDIDATES)
-            )
-            if self._postgresql:
-                statement = statement.with_for_update(skip_locked=True, of=n)
-            for row in connection.execute(statement).mappings().all():
-                try:
-                    with connection.begin_nested():
-                        connection.execute(
-                            update(n)
-                            .where(n.c.sequence == row["sequence"])
-                            .values(
-                                state="sending",
-                                lease_expires_at=format_instant(now + lease),
-                                lease_token=token,
-                                due_at=None,
-                            )
-                        )
-                except IntegrityError:
-                    continue  # another worker put a notice of this key in flight first: try the next candidate
-                return Claim(self._one(connection, row["id"]), token)
+                queue.refresh(connection, [key])
+                return Claim(reads.one(connection, row.id), token)
             return None
 
         return await self._write(work)
 
     async def record_attempt(self, claim: Claim, attempt: Attempt, step: NextStep) -> bool:
+        notice_id = claim.notice.id
+
         def work(connection: Connection) -> bool:
-            notice_id = claim.notice.id
-            if self._postgresql:  # serialise attempts of one notice: numbering below must not collide
-                connection.execute(select(n.c.sequence).where(n.c.id == notice_id).with_for_update())
+            key = (claim.notice.citizen, claim.notice.recipient)
+            queue.lock(connection, [key])  # also serialises the attempt numbering of this notice
             number = connection.execute(
                 select(func.count()).select_from(t.outbox_attempt).where(t.outbox_attempt.c.notice_id == notice_id)
             ).scalar_one()
-            connection.execute(insert(t.outbox_attempt).values(**_attempt_row(notice_id, number + 1, attempt)))
+            connection.execute(insert(t.outbox_attempt).values(**rows.attempt_row(notice_id, number + 1, attempt)))
             if self.on_attempt is not None:
                 self.on_attempt(connection, claim, attempt)
             current = connection.execute(select(n.c.state, n.c.lease_token, n.c.attempts).where(n.c.id == notice_id))
@@ -219,162 +207,206 @@ class SqlOutbox:
                 "lease_token": None,
                 "due_at": None,
             }
-            values |= _step_values(step, attempt.finished_at)
+            values |= rows.step_values(step, attempt.finished_at)
             connection.execute(update(n).where(n.c.id == notice_id).values(**values))
+            queue.refresh(connection, [key])
             return True
 
         return await self._write(work)
 
     async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
         def work(connection: Connection) -> NoticeRecord | None:
-            row = connection.execute(
-                select(n.c.id, n.c.state).where(n.c.message_header_id == acknowledged_header_id)
-            ).first()
-            if row is None:
+            notice_id = connection.execute(
+                select(n.c.id).where(n.c.message_header_id == acknowledged_header_id)
+            ).scalar()
+            if notice_id is None:
                 return None
-            if row.state != NoticeState.ACKNOWLEDGED.value:
-                connection.execute(
-                    update(n)
-                    .where(n.c.id == row.id)
-                    .values(
-                        state="acknowledged" if ack.positive else "dead",
-                        ack=_dump_ack(ack),
-                        due_at=None,
-                        lease_expires_at=None,
-                        lease_token=None,
-                        ack_due_at=None,
-                        last_error=None if ack.positive else f"negative acknowledgement: {ack.reason or ack.code}",
-                    )
-                )
-            return self._one(connection, row.id)
+
+            def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any] | None:
+                if current.state is NoticeState.ACKNOWLEDGED:
+                    return None
+                return {
+                    "state": "acknowledged" if ack.positive else "dead",
+                    "ack": rows.dump_ack(ack),
+                    "due_at": None,
+                    "lease_expires_at": None,
+                    "lease_token": None,
+                    "ack_due_at": None,
+                    "last_error": None if ack.positive else f"negative acknowledgement: {ack.reason or ack.code}",
+                }
+
+            return self._change_in(connection, notice_id, apply)
 
         return await self._write(work)
 
-    # -- resend, dead letters --------------------------------------------------------------------------------
+    # -- resend, dead letters, skips and corrections ---------------------------------------------------------
 
     async def overdue_acks(self, now: datetime, limit: int) -> list[NoticeRecord]:
         at = format_instant(now)
+        return await self._read(lambda connection: reads.overdue(connection, at, limit))
 
-        def work(connection: Connection) -> list[NoticeRecord]:
-            rows = connection.execute(
-                select(n)
-                .where(n.c.state == "sent", n.c.ack_due_at.is_not(None), n.c.ack_due_at <= at)
-                .order_by(n.c.ack_due_at, n.c.sequence)
-                .limit(limit)
-            ).mappings()
-            return [_record(row) for row in rows]
-
-        return await self._read(work)
-
-    async def resend(self, notice_id: str, now: datetime) -> NoticeRecord:
-        def work(connection: Connection) -> NoticeRecord:
-            current = self._one(connection, notice_id)
+    async def resend(self, notice_id: str, now: datetime, *, audit: AuditHook | None = None) -> NoticeRecord:
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
             if current.state in (NoticeState.PENDING, NoticeState.SENDING):
                 raise IssueError.single(
                     "conflict",
                     f"notice {notice_id} is {current.state}: it is already on its way",
                     message_id="outbox.not-resendable",
                 )
-            connection.execute(
-                update(n)
-                .where(n.c.id == notice_id)
-                .values(
-                    state="pending",
-                    due_at=format_instant(now),
-                    attempts=0,
-                    resends=current.resends + 1,
-                    ack_due_at=None,
-                )
-            )
-            return self._one(connection, notice_id)
+            refuse_if_refused(current, "sent again")
+            return {
+                "state": "pending",
+                "due_at": format_instant(now),
+                "attempts": 0,
+                "resends": current.resends + 1,
+                "ack_due_at": None,
+            }
 
-        return await self._write(work)
+        return await self._change(notice_id, apply, audit)
 
     async def dead_letter(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
-        def work(connection: Connection) -> NoticeRecord:
-            current = self._one(connection, notice_id)
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
             if current.state not in (NoticeState.PENDING, NoticeState.SENT):
                 raise IssueError.single(
                     "conflict",
                     f"notice {notice_id} is {current.state}; only pending or sent notices can be given up",
                     message_id="outbox.not-dead-letterable",
                 )
-            connection.execute(
-                update(n)
-                .where(n.c.id == notice_id)
-                .values(state="dead", due_at=None, ack_due_at=None, last_error=reason)
-            )
-            return self._one(connection, notice_id)
+            return {"state": "dead", "due_at": None, "ack_due_at": None, "last_error": reason}
 
-        return await self._write(work)
+        return await self._change(notice_id, apply)
 
-    async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
+    async def skip(self, notice_id: str, reason: str, now: datetime, *, audit: AuditHook | None = None) -> NoticeRecord:
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
+            require_dead(current, "skipped")
+            return {"state": "skipped", "last_error": f"{current.last_error or 'dead'}; skipped: {reason}"}
+
+        return await self._change(notice_id, apply, audit)
+
+    async def correct(
+        self, notice_id: str, message: dict[str, Any], now: datetime, *, audit: AuditHook | None = None
+    ) -> NoticeRecord:
+        header_id = message_header_id(message)
+
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
+            require_dead(current, "corrected")
+            return {
+                "state": "pending",
+                "message": orjson.dumps(message).decode(),
+                "message_header_id": header_id,
+                "corrects": current.message_header_id,
+                "due_at": format_instant(now),
+                "attempts": 0,
+                "resends": 0,
+                "sent_at": None,
+                "ack": None,
+                "ack_due_at": None,
+                "last_error": None,
+            }
+
+        try:
+            return await self._change(notice_id, apply, audit)
+        except IntegrityError as error:
+            raise IssueError.single(
+                "conflict", f"MessageHeader.id {header_id} was used before", message_id="outbox.duplicate-notice"
+            ) from error
+
+    async def retry_dead(
+        self, now: datetime, notice_ids: Sequence[str] | None = None, *, audit: AuditHook | None = None
+    ) -> list[NoticeRecord]:
         def work(connection: Connection) -> list[NoticeRecord]:
             condition = n.c.state == "dead"
             if notice_ids is not None:
-                condition = and_(condition, n.c.id.in_(list(notice_ids)))
-            ids = list(connection.execute(select(n.c.id).where(condition).order_by(n.c.sequence)).scalars())
+                condition = condition & n.c.id.in_(list(notice_ids))
+            keys = {
+                (r.citizen, r.recipient)
+                for r in connection.execute(select(n.c.citizen, n.c.recipient).where(condition))
+            }
+            queue.lock(connection, keys)
+            dead = [rows.record(r) for r in connection.execute(rows.notices_with_queue().where(condition)).mappings()]
+            for record in dead:
+                if notice_ids is not None:
+                    refuse_if_refused(record, "retried")
+            ids = [r.id for r in sorted(dead, key=lambda r: r.sequence) if not r.refused]
             if ids:
                 connection.execute(
                     update(n).where(n.c.id.in_(ids)).values(state="pending", due_at=format_instant(now), attempts=0)
                 )
-            return self._by_ids(connection, ids)
+            queue.refresh(connection, keys)
+            revived = reads.by_ids(connection, ids)
+            if audit is not None:
+                audit(connection, revived)
+            return revived
 
         return await self._write(work)
 
-    # -- queries ---------------------------------------------------------------------------------------------
+    async def _change(
+        self,
+        notice_id: str,
+        apply: Callable[[Connection, NoticeRecord], dict[str, Any] | None],
+        audit: AuditHook | None = None,
+    ) -> NoticeRecord:
+        def work(connection: Connection) -> NoticeRecord:
+            changed = self._change_in(connection, notice_id, apply)
+            if audit is not None:
+                audit(connection, [changed])
+            return changed
+
+        return await self._write(work)
+
+    def _change_in(
+        self,
+        connection: Connection,
+        notice_id: str,
+        apply: Callable[[Connection, NoticeRecord], dict[str, Any] | None],
+    ) -> NoticeRecord:
+        """Lock the notice's key, re-read the notice under the lock, apply the values `apply` returns (None: no
+        change) and refresh the key's queue row."""
+        before = reads.one(connection, notice_id)
+        key = (before.citizen, before.recipient)
+        queue.lock(connection, [key])
+        values = apply(connection, reads.one(connection, notice_id))
+        if values:
+            connection.execute(update(n).where(n.c.id == notice_id).values(**values))
+            queue.refresh(connection, [key])
+        return reads.one(connection, notice_id)
+
+    # -- queries (gateway.delivery.outbox_reads) ------------------------------------------------------------
 
     async def get(self, notice_id: str) -> NoticeDetail | None:
-        def work(connection: Connection) -> NoticeDetail | None:
-            row = connection.execute(select(n).where(n.c.id == notice_id)).mappings().first()
-            if row is None:
-                return None
-            a = t.outbox_attempt
-            attempts = connection.execute(select(a).where(a.c.notice_id == notice_id).order_by(a.c.number))
-            return NoticeDetail(_record(row), tuple(_attempt_record(r) for r in attempts.mappings()))
-
-        return await self._read(work)
+        return await self._read(lambda connection: reads.detail(connection, notice_id))
 
     async def list_notices(
-        self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
+        self,
+        state: NoticeState | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        audit: AuditHook | None = None,
     ) -> list[NoticeRecord]:
         def work(connection: Connection) -> list[NoticeRecord]:
-            statement = select(n).order_by(n.c.sequence).limit(limit).offset(offset)
-            if state is not None:
-                statement = statement.where(n.c.state == state.value)
-            return [_record(row) for row in connection.execute(statement).mappings()]
+            found = reads.listed(connection, state, limit, offset)
+            if audit is not None:
+                audit(connection, found)
+            return found
 
-        return await self._read(work)
+        return await (self._read(work) if audit is None else self._write(work))
 
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
-        def work(connection: Connection) -> list[NoticeRecord]:
-            ids = connection.execute(
-                select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-            ).scalar()
-            return self._by_ids(connection, orjson.loads(ids)) if ids else []
+        return await self._read(lambda connection: reads.for_inbound(connection, inbound_message_id))
 
-        return await self._read(work)
+    async def inbound(
+        self, inbound_message_id: str, *, audit: AuditHook | None = None
+    ) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
+        """The stored inbound message and its notices with their attempts, in one transaction; None if unknown."""
 
-    async def inbound(self, inbound_message_id: str) -> dict[str, Any] | None:
-        """The stored inbound message (id, received time, content type, summary, body); None if unknown."""
+        def work(connection: Connection) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
+            found = reads.inbound(connection, inbound_message_id)
+            if found is not None and audit is not None:
+                audit(connection, [d.notice for d in found[1]])
+            return found
 
-        def work(connection: Connection) -> dict[str, Any] | None:
-            row = (
-                connection.execute(select(t.inbound_message).where(t.inbound_message.c.id == inbound_message_id))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            return {
-                "id": row["id"],
-                "receivedAt": row["received_at"],
-                "contentType": row["content_type"],
-                "summary": orjson.loads(row["summary"]) if row["summary"] else {},
-                "body": row["body"],
-            }
-
-        return await self._read(work)
+        return await (self._read(work) if audit is None else self._write(work))
 
     async def ids_starting_with(self, prefix: str, limit: int = 10) -> list[IdMatch]:
         """Inbound messages and notices whose id starts with `prefix` (at most `limit` of each), so a person can
@@ -401,159 +433,33 @@ class SqlOutbox:
         """The newest notices about one citizen (the outbox's pseudonymous citizen key), newest first."""
 
         def work(connection: Connection) -> list[NoticeRecord]:
-            rows = connection.execute(
-                select(n).where(n.c.citizen == citizen).order_by(n.c.sequence.desc()).limit(limit)
-            ).mappings()
-            return [_record(row) for row in rows]
+            statement = rows.notices_with_queue().where(n.c.citizen == citizen)
+            found = connection.execute(statement.order_by(n.c.sequence.desc()).limit(limit)).mappings()
+            return [rows.record(row) for row in found]
 
         return await self._read(work)
 
     def recent_for_key(self, citizen: str, recipient: str, kind: str, limit: int = 50) -> list[NoticeRecord]:
         """Synchronous, for intake's worker thread: the newest notices of `kind` for one ordering key."""
         with self.engine.connect() as connection, connection.begin():
-            rows = connection.execute(
-                select(n)
-                .where(n.c.citizen == citizen, n.c.recipient == recipient, n.c.kind == kind)
-                .order_by(n.c.sequence.desc())
-                .limit(limit)
-            ).mappings()
-            return [_record(row) for row in rows]
+            return reads.recent(connection, citizen, recipient, kind, limit)
 
-    def _one(self, connection: Connection, notice_id: str) -> NoticeRecord:
-        row = connection.execute(select(n).where(n.c.id == notice_id)).mappings().first()
-        if row is None:
-            raise IssueError.single(
-                "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown"
-            )
-        return _record(row)
+    async def depths(self) -> dict[str, int]:
+        """Notices per unfinished state, and `held` (pending behind a dead notice)."""
+        return await self._read(queue.depths)
 
-    def _by_ids(self, connection: Connection, ids: Sequence[str]) -> list[NoticeRecord]:
-        if not ids:
-            return []
-        rows = connection.execute(select(n).where(n.c.id.in_(list(ids))).order_by(n.c.sequence)).mappings()
-        return [_record(row) for row in rows]
+    async def repair(self, now: datetime, limit: int = 500) -> int:
+        """Refresh the queue rows of keys left inconsistent by writers that do not keep them (an older gateway
+        during a rolling upgrade); returns how many keys were repaired."""
 
+        def work(connection: Connection) -> int:
+            keys = queue.stale(connection, limit)
+            queue.lock(connection, keys)
+            queue.refresh(connection, keys)
+            return len(keys)
 
-def _new_row(inbound_message_id: str, notice: NewNotice, now: datetime) -> dict[str, Any]:
-    return {
-        "id": notice.id,
-        "inbound_message_id": inbound_message_id,
-        "message_header_id": notice.message_header_id,
-        "citizen": notice.citizen,
-        "recipient": notice.recipient,
-        "endpoint": notice.endpoint,
-        "kind": notice.kind,
-        "message": orjson.dumps(notice.message).decode(),
-        "state": "pending",
-        "created_at": format_instant(now),
-        "due_at": format_instant(now),
-        "attempts": 0,
-        "resends": 0,
-    }
+        return await self._write(work)
 
-
-def _step_values(step: NextStep, at: datetime) -> dict[str, Any]:
-    match step:
-        case Acknowledge(ack=ack):
-            return {
-                "state": "acknowledged",
-                "sent_at": format_instant(at),
-                "ack": _dump_ack(ack),
-                "last_error": None,
-                "ack_due_at": None,
-            }
-        case AwaitAck(ack_due_at=due):
-            return {
-                "state": "sent",
-                "sent_at": format_instant(at),
-                "ack_due_at": format_instant(due),
-                "last_error": None,
-            }
-        case Retry(due_at=due):
-            return {"state": "pending", "due_at": format_instant(due)}
-        case DeadLetter(reason=reason, ack=ack):
-            values: dict[str, Any] = {"state": "dead", "last_error": reason, "ack_due_at": None}
-            if ack is not None:
-                values["ack"] = _dump_ack(ack)
-            return values
-    raise AssertionError(f"unknown step {step!r}")  # pragma: no cover - NextStep is a closed union
-
-
-def _instant(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _dump_ack(ack: AckRecord) -> str:
-    return orjson.dumps(
-        {
-            "message_header_id": ack.message_header_id,
-            "bundle_id": ack.bundle_id,
-            "code": ack.code,
-            "received_at": format_instant(ack.received_at),
-            "reason": ack.reason,
-        }
-    ).decode()
-
-
-def _load_ack(text: str | None) -> AckRecord | None:
-    if text is None:
-        return None
-    data = orjson.loads(text)
-    received = _instant(data["received_at"])
-    assert received is not None
-    return AckRecord(data["message_header_id"], data["bundle_id"], data["code"], received, data["reason"])
-
-
-def _record(row: Any) -> NoticeRecord:
-    created = _instant(row["created_at"])
-    assert created is not None
-    return NoticeRecord(
-        id=row["id"],
-        inbound_message_id=row["inbound_message_id"],
-        message_header_id=row["message_header_id"],
-        citizen=row["citizen"],
-        recipient=row["recipient"],
-        endpoint=row["endpoint"],
-        kind=row["kind"],
-        message=orjson.loads(row["message"]),
-        state=NoticeState(row["state"]),
-        sequence=row["sequence"],
-        created_at=created,
-        due_at=_instant(row["due_at"]),
-        lease_expires_at=_instant(row["lease_expires_at"]),
-        attempts=row["attempts"],
-        resends=row["resends"],
-        sent_at=_instant(row["sent_at"]),
-        ack_due_at=_instant(row["ack_due_at"]),
-        last_error=row["last_error"],
-        ack=_load_ack(row["ack"]),
-    )
-
-
-def _attempt_row(notice_id: str, number: int, attempt: Attempt) -> dict[str, Any]:
-    return {
-        "notice_id": notice_id,
-        "number": number,
-        "bundle_id": attempt.bundle_id,
-        "started_at": format_instant(attempt.started_at),
-        "finished_at": format_instant(attempt.finished_at),
-        "outcome": attempt.outcome.value,
-        "failure": attempt.failure,
-        "status": attempt.status,
-        "detail": attempt.detail,
-    }
-
-
-def _attempt_record(row: Any) -> AttemptRecord:
-    started, finished = _instant(row["started_at"]), _instant(row["finished_at"])
-    assert started is not None and finished is not None
-    attempt = Attempt(
-        bundle_id=row["bundle_id"],
-        started_at=started,
-        finished_at=finished,
-        outcome=OutcomeKind(row["outcome"]),
-        failure=row["failure"],
-        status=row["status"],
-        detail=row["detail"],
-    )
-    return AttemptRecord(row["notice_id"], row["number"], attempt)
+    async def oldest_ready(self) -> datetime | None:
+        """When the longest-waiting deliverable notice became deliverable (worker lag); None if none waits."""
+        return rows.instant(await self._read(queue.oldest_ready))

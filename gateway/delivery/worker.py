@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,6 +48,12 @@ class WorkerSettings:
     lease: timedelta = timedelta(minutes=2)
     idle_seconds: float = 1.0
     ack_batch: int = 100
+    #: How often the worker asks the outbox to repair bookkeeping left stale by older writers (`Outbox.repair`).
+    repair_every: timedelta = timedelta(minutes=1)
+
+
+#: Told about every recorded attempt and the step it led to (metrics); must not raise.
+Observer = Callable[[Claim, Attempt, NextStep], None]
 
 
 class Worker:
@@ -62,6 +68,7 @@ class Worker:
         policy: RetryPolicy | None = None,
         ack_policy: AckTimeoutPolicy | None = None,
         settings: WorkerSettings | None = None,
+        observe: Observer | None = None,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -71,11 +78,20 @@ class Worker:
         self._policy = policy or RetryPolicy()
         self._ack_policy = ack_policy or AckTimeoutPolicy()
         self._settings = settings or WorkerSettings()
+        self._observe = observe
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal."""
+        """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal.
+
+        Setting `stop` drains: the send in progress is finished and recorded, then the loop ends."""
+        repaired: datetime | None = None
         while not stop.is_set():
             try:
+                now = self._clock.now()
+                if repaired is None or now - repaired >= self._settings.repair_every:
+                    repaired = now
+                    if fixed := await self._outbox.repair(now):
+                        logger.warning("repaired the queue bookkeeping of %d ordering keys", fixed)
                 worked = await self.run_once()
                 await self.check_acks()
             except Exception:  # the worker loop is one of the few places allowed to catch everything
@@ -113,6 +129,8 @@ class Worker:
         step = self._next_step(claim, outcome, attempt)
         if not await _finish(self._outbox.record_attempt(claim, attempt, step)):
             logger.warning("lease on notice %s expired before its result was recorded", claim.notice.id)
+        if self._observe is not None:
+            self._observe(claim, attempt, step)
         return True
 
     async def check_acks(self) -> int:

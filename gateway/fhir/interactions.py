@@ -60,13 +60,20 @@ class FhirService:
 
     def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
         """Run `work` in one unit of work: a write transaction when it writes or the access audits (the AuditEvent
-        is written with the operation it records); a refused operation rolls back and its denial is recorded after."""
-        try:
-            with self.store.writing() if writes or access.audits else self.store.reading() as tx:
+        is written with the operation it records). A refused operation is undone to a savepoint and its denial's
+        AuditEvent is committed in the same transaction: it writes nothing but its audit."""
+        if not access.audits:
+            with self.store.writing() if writes else self.store.reading() as tx:
                 return work(tx)
-        except Denied as denied:
-            access.record_alone(denied.record)
-            raise
+        refused: Denied | None = None
+        with self.store.writing() as tx:
+            try:
+                with tx.savepoint():
+                    return work(tx)
+            except Denied as denied:
+                access.record(tx, denied.record)
+                refused = denied
+        raise refused
 
     # -- instance level ------------------------------------------------------------------------------------
 

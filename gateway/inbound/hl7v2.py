@@ -103,6 +103,23 @@ def _lines(text: str, limits: Limits) -> tuple[list[str], Delimiters]:
                     f"field is {len(value)} characters; the limit is {limits.max_hl7_field_length}",
                     "hl7v2.field-too-long",
                 )
+            if value.count(delimiters.repetition) >= limits.max_hl7_repetitions and name != "MSH":
+                raise _issue(
+                    "too-costly",
+                    f"{name}-{position}",
+                    f"field repeats {value.count(delimiters.repetition) + 1} times; the limit is "
+                    f"{limits.max_hl7_repetitions}",
+                    "hl7v2.too-many-repetitions",
+                )
+    # hl7apy makes one object per element (issue 16: about 0.4 ms each): bound them before anything is parsed.
+    elements = sum(text.count(c) for c in (field_separator, *encoding[:2], encoding[3]))
+    if elements > limits.max_hl7_elements:
+        raise _issue(
+            "too-costly",
+            "MSH",
+            f"message has {elements} fields, repetitions and components; the limit is {limits.max_hl7_elements}",
+            "hl7v2.too-many-elements",
+        )
     return lines, delimiters
 
 

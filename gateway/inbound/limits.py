@@ -28,6 +28,11 @@ class Limits:
     max_hl7_segments: int = 1_000
     #: Longest single HL7 v2 field (NTE/OBX text included).
     max_hl7_field_length: int = 65_536
+    #: Most repetitions of one HL7 v2 field (PID-3 carries a few identifiers; 30,000 is an attack, issue 16).
+    max_hl7_repetitions: int = 100
+    #: Most elements (fields, repetitions, components, subcomponents) in one HL7 v2 message. hl7apy's parse costs
+    #: about 0.4 ms per element, so this bounds one message at about 1.5 s (the demo A01 has 134 elements).
+    max_hl7_elements: int = 4_000
 
     def check_size(self, data: bytes) -> None:
         """Refuse a body larger than `max_bytes` (`inbound.too-large`)."""

@@ -106,8 +106,7 @@ class CitizenAccess:
         return {**resource, "meta": {**(resource.get("meta") or {}), "source": source}}
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
-        event = audit_event_for(record, self.agent, self.observer, self.clock, self.ids)
-        tx.create(event, resource_id=event["id"])
+        tx.audit(audit_event_for(record, self.agent, self.observer, self.clock, self.ids))
 
     def record_alone(self, record: AuditRecord) -> None:
         with self.store.writing() as tx:

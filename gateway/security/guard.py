@@ -60,8 +60,7 @@ class RequestGuard:
         return {**resource, "meta": meta}
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
-        event = self.event(record)
-        tx.create(event, resource_id=event["id"])
+        tx.audit(self.event(record))
 
     def record_alone(self, record: AuditRecord) -> None:
         with self.store.writing() as tx:

@@ -17,16 +17,22 @@ from sqlalchemy import Connection, Engine
 from gateway.clock import Clock, IdSource, system_random
 from gateway.config import Settings
 from gateway.datafiles import ReloadingFile
+from gateway.delivery.correction import corrected_message
 from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState
-from gateway.delivery.outbox_sql import AttemptHook, SqlOutbox
+from gateway.delivery.outbox_sql import AttemptHook, AuditHook, SqlOutbox
 from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
-from gateway.delivery.worker import Worker, WorkerSettings
+from gateway.delivery.worker import Observer, Worker, WorkerSettings
+from gateway.fhir.access import OPEN, Access, AuditRecord
+from gateway.store import audit_log
 from gateway.store.sql import SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
-from mappings.issues import IssueError
+from mappings.issues import Issue, IssueError
+
+#: A profile check for one notice Bundle: the issues found (errors refuse it).
+NoticeCheck = Callable[[dict[str, Any]], Sequence[Issue]]
 
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
@@ -48,7 +54,13 @@ def ack_policy(settings: Settings) -> AckTimeoutPolicy:
 
 
 def build_worker(
-    outbox: SqlOutbox, client: httpx.AsyncClient, settings: Settings, clock: Clock, ids: IdSource
+    outbox: SqlOutbox,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    clock: Clock,
+    ids: IdSource,
+    *,
+    observe: Observer | None = None,
 ) -> Worker:
     return Worker(
         outbox,
@@ -59,6 +71,7 @@ def build_worker(
         policy=retry_policy(settings),
         ack_policy=ack_policy(settings),
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
+        observe=observe,
     )
 
 
@@ -82,30 +95,42 @@ def delivery_audit(clock: Clock, ids: IdSource) -> AttemptHook:
             ),
             event_id=ids.new_id(),
         )
-        SqlResourceTransaction(connection, clock).create(event, resource_id=event["id"])
+        audit_log.append(connection, event)
 
     return write
 
 
 class MessageService:
-    """What operators ask about messages: where is it, what happened, send it again."""
+    """What operators ask about messages: where is it, what happened, send it again, skip it, correct it.
 
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    Every operation records its AuditEvent (through `access`) in the operation's own database transaction."""
+
+    def __init__(self, engine: Engine, clock: Clock, ids: IdSource, check: NoticeCheck | None = None) -> None:
         self.outbox = SqlOutbox(engine)
         self.clock = clock
+        self.ids = ids
+        self.check = check
 
-    async def show(self, inbound_message_id: str) -> dict[str, Any]:
-        inbound = await self.outbox.inbound(inbound_message_id)
-        if inbound is None:
+    def _audit(self, access: Access, record: Callable[[Sequence[NoticeRecord]], AuditRecord]) -> AuditHook | None:
+        if not access.audits:
+            return None
+
+        def write(connection: Connection, notices: Sequence[NoticeRecord]) -> None:
+            access.record(SqlResourceTransaction(connection, self.clock), record(notices))
+
+        return write
+
+    async def show(self, inbound_message_id: str, access: Access = OPEN) -> dict[str, Any]:
+        audit = self._audit(
+            access, lambda _: AuditRecord("R", "read", detail=f"inbound message {inbound_message_id} with its notices")
+        )
+        found = await self.outbox.inbound(inbound_message_id, audit=audit)
+        if found is None:
             raise IssueError.single(
                 "not-found", f"no inbound message {inbound_message_id}", message_id="messages.unknown", status=404
             )
-        notices = []
-        for record in await self.outbox.for_inbound(inbound_message_id):
-            detail = await self.outbox.get(record.id)
-            assert detail is not None
-            notices.append(notice_json(detail))
-        return {"inbound": inbound, "notices": notices}
+        inbound, details = found
+        return {"inbound": inbound, "notices": [notice_json(detail) for detail in details]}
 
     async def resolve(self, reference: str) -> str:
         """The inbound message `reference` names: an inbound message id or a notice id, whole or a unique prefix.
@@ -138,24 +163,93 @@ class MessageService:
         return not any([await self.outbox.list_notices(state, limit=1) for state in on_the_way])
 
     async def list_notices(
-        self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
+        self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0, access: Access = OPEN
     ) -> list[NoticeRecord]:
-        return await self.outbox.list_notices(state, limit=limit, offset=offset)
+        audit = self._audit(
+            access,
+            lambda listed: AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"),
+        )
+        return await self.outbox.list_notices(state, limit=limit, offset=offset, audit=audit)
 
-    async def replay(self, notice_ids: Sequence[str]) -> list[NoticeRecord]:
-        """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules)."""
-        return [await self.outbox.resend(notice_id, self.clock.now()) for notice_id in notice_ids]
-
-    async def replay_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
+    async def replay_inbound(self, inbound_message_id: str, access: Access = OPEN) -> list[NoticeRecord]:
+        """Send an inbound message's notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom
+        resend rules). Notices still on their way are left alone."""
         notices = await self.outbox.for_inbound(inbound_message_id)
         if not notices:
             raise IssueError.single(
                 "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
             )
-        return await self.replay([n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)])
+        replayed = []
+        for notice in notices:
+            if notice.state in (NoticeState.PENDING, NoticeState.SENDING):
+                continue
+            record = AuditRecord("U", "update", detail=f"replay of {inbound_message_id}: notice {notice.id}")
+            audit = self._audit(access, _constant(record))
+            replayed.append(await self.outbox.resend(notice.id, self.clock.now(), audit=audit))
+        return replayed
 
-    async def retry_dead(self, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
-        return await self.outbox.retry_dead(self.clock.now(), notice_ids)
+    async def retry_dead(self, notice_ids: Sequence[str] | None = None, access: Access = OPEN) -> list[NoticeRecord]:
+        audit = self._audit(
+            access, lambda revived: AuditRecord("U", "update", detail=f"retry-dead: {[n.id for n in revived]}")
+        )
+        return await self.outbox.retry_dead(self.clock.now(), notice_ids, audit=audit)
+
+    async def skip(self, notice_id: str, reason: str, access: Access = OPEN) -> NoticeRecord:
+        """Give up on a dead notice for good, with the operator's reason (the notices held behind it go on)."""
+        if not reason.strip():
+            raise IssueError.single(
+                "required", "a skip needs a reason", expression="reason", message_id="messages.skip-reason", status=422
+            )
+        audit = self._audit(
+            access, lambda _: AuditRecord("U", "update", detail=f"skip of notice {notice_id}: {reason}")
+        )
+        return await self.outbox.skip(notice_id, reason, self.clock.now(), audit=audit)
+
+    async def correct(
+        self, notice_id: str, corrected: dict[str, Any] | None = None, access: Access = OPEN
+    ) -> NoticeRecord:
+        """A dead (refused) notice sent as a new message in its place: `corrected` (the operator's corrected
+        Bundle) or the refused message itself, under a new `MessageHeader.id` (see `delivery/correction.py`),
+        validated against its profiles before it may enter the outbox."""
+        detail = await self.outbox.get(notice_id)
+        if detail is None:
+            raise IssueError.single(
+                "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
+            )
+        refused_id = detail.notice.message_header_id
+        message = corrected_message(corrected or detail.notice.message, self.ids.new_id(), self.ids.new_id())
+        # The refused id is what the new message revises, also when the operator's Bundle kept its old header id.
+        _point_at(message, refused_id)
+        if self.check is not None:
+            errors = [i for i in self.check(message) if i.severity in ("error", "fatal")]
+            if errors:
+                raise IssueError(tuple(errors), status=422)
+        audit = self._audit(
+            access,
+            lambda changed: AuditRecord(
+                "U",
+                "update",
+                detail=f"correction of notice {notice_id}: {refused_id} -> {changed[0].message_header_id}",
+            ),
+        )
+        return await self.outbox.correct(notice_id, message, self.clock.now(), audit=audit)
+
+
+def _constant(record: AuditRecord) -> Callable[[Sequence[NoticeRecord]], AuditRecord]:
+    return lambda _notices: record
+
+
+def _point_at(message: dict[str, Any], refused_id: str) -> None:
+    """Make the correction's revision entity name `refused_id` (the operator's Bundle may carry another id)."""
+    header_id = message["entry"][0]["resource"]["id"]
+    for entry in message["entry"]:
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Provenance" and {"reference": f"MessageHeader/{header_id}"} in resource.get(
+            "target", []
+        ):
+            for entity in resource.get("entity", []):
+                if entity.get("role") == "revision":
+                    entity["what"] = {"reference": f"MessageHeader/{refused_id}"}
 
 
 def notice_summary(record: NoticeRecord) -> dict[str, Any]:
@@ -166,7 +260,9 @@ def notice_summary(record: NoticeRecord) -> dict[str, Any]:
         "kind": record.kind,
         "recipient": record.recipient,
         "state": record.state.value,
+        "heldBehind": record.held_behind,
         "messageHeaderId": record.message_header_id,
+        "corrects": record.corrects,
         "attemptsSinceQueued": record.attempts,
         "resends": record.resends,
         "lastError": record.last_error,
@@ -183,6 +279,8 @@ def notice_json(detail: NoticeDetail) -> dict[str, Any]:
         "endpoint": notice.endpoint,
         "messageHeaderId": notice.message_header_id,
         "state": notice.state.value,
+        "heldBehind": notice.held_behind,
+        "corrects": notice.corrects,
         "createdAt": notice.created_at.isoformat(),
         "sentAt": notice.sent_at.isoformat() if notice.sent_at else None,
         "attemptsSinceQueued": notice.attempts,

@@ -24,10 +24,11 @@ from gateway.clock import Clock, IdSource
 from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord
-from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
+from gateway.inbound import Limits
 from gateway.services.attachments import Assembly
 from gateway.services.notices import NoticePlanner
 from gateway.services.offline import OfflineDirectory
+from gateway.services.parsing import Parsing, ThreadParsing, parse_input
 from gateway.services.planning import Directory, PlannedNotice, Planning, PlanSource
 from gateway.services.results import Document, IntakeResult, Preview, inbound_id
 from gateway.store.sql import SqlResourceTransaction
@@ -84,6 +85,7 @@ class IntakeService:
         citizen_namespace: uuid.UUID,
         assembly: Assembly | None = None,
         preview_only: bool = False,
+        parsing: Parsing | None = None,
     ) -> None:
         self.plans = plans
         self.outbox = outbox
@@ -96,6 +98,8 @@ class IntakeService:
         self.assembly = assembly
         #: `gateway convert`: the outbox is read for a stay's history, never written.
         self.preview_only = preview_only
+        #: Parsing and profile checks run off the event loop (services/parsing.py): no input stalls the server.
+        self.parsing = parsing or ThreadParsing(budget_seconds=60)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -118,16 +122,13 @@ class IntakeService:
 
     def parse(self, body: bytes, content_type: str) -> tuple[str, Document]:
         kind = input_kind(content_type, body)
-        if kind == "hl7v2":
-            return kind, parse_hl7v2(body, limits=self.limits)
-        if kind == "oioxml":
-            return kind, parse_oioxml(body, limits=self.limits)
-        return kind, parse_fhir_message(body, content_type, limits=self.limits)
+        return kind, parse_input(kind, body, content_type, self.limits)
 
     async def accept(
         self, body: bytes, content_type: str, access: Access = OPEN, *, first_of_stay: bool = False
     ) -> IntakeResult:
-        kind, document = self.parse(body, content_type)
+        kind = input_kind(content_type, body)
+        document = await self.parsing.parse(kind, body, content_type, self.limits)
         if isinstance(document, BinaryLetter):
             return await self._required_assembly().accept_binary(self, document, body, content_type, access)
         outbox = self._required_outbox()
@@ -159,7 +160,7 @@ class IntakeService:
         now = self.clock.now()
         ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
         planning = await run_in_threadpool(self._plan, document, ctx, access, first_of_stay, binaries)
-        self._validate(planning.notices)
+        await run_in_threadpool(self._validate, planning.notices)
         notices = [self._new_notice(p, document) for p in planning.notices]
         notes = (*planning.notes, *(w.note() for w in planning.withheld))
         summary = {

@@ -35,7 +35,7 @@ def describe(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def open_database(url: str, *, create: bool) -> Engine:
+def open_database(url: str, *, create: bool, pool_size: int = 5) -> Engine:
     """An engine on `url` whose database answers; `IssueError` (one line, `database.*`) when it does not.
 
     `create=False` refuses a SQLite file that does not exist instead of creating an empty one.
@@ -58,7 +58,7 @@ def open_database(url: str, *, create: bool) -> Engine:
             "--data-dir / GATEWAY_DATA_DIR, or create one with `gateway db upgrade`",
         )
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, pool_size=pool_size)
     except NoSuchModuleError:
         raise _problem(
             "invalid",

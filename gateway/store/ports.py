@@ -93,6 +93,11 @@ class ResourceTransaction(Protocol):
         """A nested unit of work that can fail alone (FHIR `batch` entries)."""
         ...
 
+    def audit(self, event: Resource, *, once: bool = False) -> bool:
+        """Append an AuditEvent (with its `id`) to the audit trail, in this unit of work. `once`: an event whose id
+        is stored already is left alone (returns False)."""
+        ...
+
 
 class ResourceStore(Protocol):
     def reading(self) -> AbstractContextManager[ResourceTransaction]: ...

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.clock import Clock
 from gateway.errors import Gone, NotFound, VersionConflict
+from gateway.store import audit_log
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
@@ -30,6 +31,8 @@ from gateway.store.search_query import Include, SearchQuery
 from mappings.issues import IssueError
 
 MAX_INDEXED_TEXT = 512
+#: AuditEvents are read from the audit trail's own table, not from the resource tables.
+AUDIT = "AuditEvent"
 
 
 class SqlResourceStore:
@@ -60,9 +63,16 @@ class SqlResourceTransaction:
     def is_postgresql(self) -> bool:
         return self._locking
 
+    # -- the audit trail (its own append-only table: gateway.store.audit_log) --------------------------------
+
+    def audit(self, event: Resource, *, once: bool = False) -> bool:
+        return audit_log.append(self.connection, event, once=once)
+
     # -- reads ---------------------------------------------------------------------------------------------
 
     def read_current(self, resource_type: str, resource_id: str) -> StoredResource | None:
+        if resource_type == AUDIT:
+            return audit_log.read(self.connection, resource_id)
         statement = select(t.resource).where(
             t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id
         )
@@ -80,6 +90,11 @@ class SqlResourceTransaction:
         return current
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
+        if resource_type == AUDIT:
+            event = audit_log.read(self.connection, resource_id) if version_id == 1 else None
+            if event is None:
+                raise NotFound.of(resource_type, resource_id, version_id)
+            return event
         statement = select(t.resource_version).where(
             t.resource_version.c.resource_type == resource_type,
             t.resource_version.c.id == resource_id,
@@ -217,6 +232,8 @@ class SqlResourceTransaction:
         count: int,
         offset: int,
     ) -> HistoryPage:
+        if resource_type == AUDIT:
+            return audit_log.history(self.connection, resource_id, since=since, count=count, offset=offset)
         v = t.resource_version
         conditions: list[ColumnElement[bool]] = []
         if resource_type:
@@ -237,6 +254,8 @@ class SqlResourceTransaction:
         return HistoryPage([_stored(row, row["method"]) for row in rows], total)
 
     def search(self, query: SearchQuery) -> SearchPage:
+        if query.resource_type == AUDIT:
+            return audit_log.search(self.connection, query)
         r = t.resource
         conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
         conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]

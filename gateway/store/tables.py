@@ -145,6 +145,7 @@ outbox_notice = Table(
     Column("ack_due_at", String(INSTANT_LEN), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("ack", Text, nullable=True),
+    Column("corrects", String(128), nullable=True),
 )
 Index("ix_outbox_notice_state_due", outbox_notice.c.state, outbox_notice.c.due_at)
 Index("ix_outbox_notice_key", outbox_notice.c.citizen, outbox_notice.c.recipient, outbox_notice.c.sequence)
@@ -156,6 +157,44 @@ Index(
     unique=True,
     postgresql_where=outbox_notice.c.state == "sending",
     sqlite_where=outbox_notice.c.state == "sending",
+)
+
+# The open notices of a key (its queue), head first: what `outbox_queue` is refreshed from, one index probe.
+Index(
+    "ix_outbox_notice_open",
+    outbox_notice.c.citizen,
+    outbox_notice.c.recipient,
+    outbox_notice.c.sequence,
+    postgresql_where=outbox_notice.c.state.in_(("pending", "sending", "dead")),
+    sqlite_where=outbox_notice.c.state.in_(("pending", "sending", "dead")),
+)
+Index(
+    "ix_outbox_notice_ack_due",
+    outbox_notice.c.ack_due_at,
+    postgresql_where=outbox_notice.c.state == "sent",
+    sqlite_where=outbox_notice.c.state == "sent",
+)
+
+# One row per ordering key (citizen, recipient), kept by gateway.delivery.outbox_queue: `ready_at` is when the
+# key next has a notice to claim (its head's due time, or the lease expiry of its notice in flight; NULL when the
+# queue is empty or held), `next_sequence` which notice that is, `held_by` the dead notice holding the queue.
+# The claim reads only ready rows, so its cost does not grow with one citizen's backlog; every change to a key's
+# notices locks its row first, so concurrent writers of one key are serialised.
+outbox_queue = Table(
+    "outbox_queue",
+    metadata,
+    Column("citizen", String(200), primary_key=True),
+    Column("recipient", String(200), primary_key=True),
+    Column("ready_at", String(INSTANT_LEN), nullable=True),
+    Column("next_sequence", Integer, nullable=True),
+    Column("held_by", String(128), nullable=True),
+)
+Index(
+    "ix_outbox_queue_ready",
+    outbox_queue.c.ready_at,
+    outbox_queue.c.next_sequence,
+    postgresql_where=outbox_queue.c.ready_at.is_not(None),
+    sqlite_where=outbox_queue.c.ready_at.is_not(None),
 )
 
 outbox_attempt = Table(
@@ -215,3 +254,35 @@ held_inbound = Table(
     Column("reason", Text, nullable=True),
 )
 Index("ix_held_inbound_sender_state", held_inbound.c.sender, held_inbound.c.state)
+
+# -- audit trail (gateway.store.audit_log) ------------------------------------------------------------------------
+
+# Append-only: one row per AuditEvent, written in the transaction of what it records, never updated or deleted.
+# Single-valued search parameters are columns; the multi-valued ones (agent identifiers, entities) get rows in
+# `audit_event_index`. Only the indexes the AuditEvent searches need: time, patient, and the index lookups.
+audit_event = Table(
+    "audit_event",
+    metadata,
+    Column("id", String(ID_LEN), primary_key=True),
+    Column("recorded", String(INSTANT_LEN), nullable=False),
+    Column("action", String(1), nullable=True),
+    Column("outcome", String(2), nullable=True),
+    Column("type_system", String(200), nullable=True),
+    Column("type_code", String(64), nullable=True),
+    Column("subtype_system", String(200), nullable=True),
+    Column("subtype_code", String(64), nullable=True),
+    Column("patient", String(ID_LEN), nullable=True),
+    Column("content", Text, nullable=False),
+)
+Index("ix_audit_event_recorded", audit_event.c.recorded)
+Index("ix_audit_event_patient", audit_event.c.patient, audit_event.c.recorded)
+
+audit_event_index = Table(
+    "audit_event_index",
+    metadata,
+    Column("event_id", String(ID_LEN), nullable=False),
+    Column("param", String(32), nullable=False),
+    Column("system", String(512), nullable=True),
+    Column("value", String(512), nullable=False),
+)
+Index("ix_audit_event_index_lookup", audit_event_index.c.param, audit_event_index.c.value, audit_event_index.c.event_id)

@@ -138,8 +138,8 @@ class PageServices:
         inbound_id = shared_inbound_id(plan_id, document)
         notices = await self.outbox.for_inbound(inbound_id)
         rows = [SharedRow(_recipient_name(n), NOTICE_STATE.get(n.state.value, n.state.value)) for n in notices]
-        inbound = await self.outbox.inbound(inbound_id)
-        for note in (inbound or {}).get("summary", {}).get("notes", []):
+        found = await self.outbox.inbound(inbound_id)
+        for note in (found[0] if found else {}).get("summary", {}).get("notes", []):
             name, _, why = str(note).partition(": ")
             rows.append(SharedRow(name, why))
         return rows

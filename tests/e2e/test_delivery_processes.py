@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,6 @@ from tests.support import processes, scenario
 
 pytestmark = pytest.mark.e2e
 HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
-
-
-@pytest.fixture
-def receivers(tmp_path: Path) -> Iterator[tuple[processes.Service, processes.Service]]:
-    gp = processes.fixture("gp", tmp_path).start()
-    municipality = processes.fixture("municipality", tmp_path).start()
-    try:
-        yield gp, municipality
-    finally:
-        gp.stop()
-        municipality.stop()
-
-
-def directory(tmp_path: Path, gp: processes.Service, municipality: processes.Service) -> Path:
-    return scenario.write_directory(
-        tmp_path / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
-    )
 
 
 def wait_until_delivered(base: str, message_ids: list[str], timeout: float = 60) -> list[dict[str, Any]]:
@@ -56,7 +38,7 @@ def test_discharge_reaches_gp_and_municipality(
     tmp_path: Path, receivers: tuple[processes.Service, processes.Service]
 ) -> None:
     gp, municipality = receivers
-    gateway = processes.gateway(tmp_path, directory(tmp_path, gp, municipality)).start()
+    gateway = processes.gateway(tmp_path, processes.directory(tmp_path, gp, municipality)).start()
     try:
         assert httpx.post(f"{gateway.url}/plans", json=scenario.plan_document()).status_code == 201
         ids = []
@@ -93,7 +75,7 @@ def test_sigkill_during_delivery_loses_nothing_and_duplicates_nothing(
     # arrived: MedCom's resend case); after that every delivery takes 0.4 s, so kills land mid-send.
     for fault in ({"kind": "drop", "after": True, "count": 2}, {"kind": "delay", "seconds": 0.4, "count": 1000}):
         assert httpx.post(f"{municipality.url}/faults", json=fault).status_code == 201
-    gateway = processes.gateway(tmp_path, directory(tmp_path, gp, municipality)).start()
+    gateway = processes.gateway(tmp_path, processes.directory(tmp_path, gp, municipality)).start()
     assert httpx.post(f"{gateway.url}/plans", json=scenario.plan_document()).status_code == 201
     stays = 30
     ids = []

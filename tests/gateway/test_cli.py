@@ -65,3 +65,38 @@ def test_messages_list_on_an_empty_outbox(data_dir: Path) -> None:
         "last",
         "error",
     ]
+
+
+def test_messages_list_shows_held_notices_and_skip_releases_them_audited(data_dir: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.delivery.outbox import Attempt, DeadLetter, NewNotice
+    from gateway.delivery.outbox_sql import SqlOutbox
+    from gateway.delivery.outcome import OutcomeKind
+    from gateway.store import tables as t
+    from gateway.store.database import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{(data_dir / 'gateway.db').resolve()}")
+    upgrade(engine)
+    outbox, now = SqlOutbox(engine), datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    made = [NewNotice(f"n{i}", f"h{i}", "citizen", "sor:1", "http://127.0.0.1:9/x", {}, "hn") for i in (1, 2)]
+
+    async def first_one_dead() -> None:
+        await outbox.enqueue("in-1", made, now)
+        claim = await outbox.claim(now, timedelta(minutes=1), "w")
+        assert claim is not None
+        attempt = Attempt("b", now, now, OutcomeKind.PERMANENT, status=400)
+        await outbox.record_attempt(claim, attempt, DeadLetter("HTTP 400"))
+
+    asyncio.run(first_one_dead())
+    listed = runner.invoke(app, ["messages", "list"])
+    assert "held behind a dead notice (n1)" in listed.output
+    assert runner.invoke(app, ["messages", "skip", "n2", "--reason", "x"]).exit_code == 1, "only a dead one"
+    skipped = runner.invoke(app, ["messages", "skip", "n1", "--reason", "registered by phone"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "held behind" not in runner.invoke(app, ["messages", "list"]).output
+    with engine.connect() as connection:
+        (content,) = connection.execute(t.audit_event.select()).one()[-1:]
+    assert "skip of notice n1: registered by phone" in content and '"operator:' in content
+    engine.dispose()

@@ -63,9 +63,8 @@ class Service:
                 self.kill()
 
 
-def gateway(data_dir: Path, directory: Path, **settings: str) -> Service:
-    port = free_port()
-    env = {
+def _gateway_env(data_dir: Path, directory: Path, settings: dict[str, str]) -> dict[str, str]:
+    return {
         "GATEWAY_DATA_DIR": str(data_dir),
         "GATEWAY_DIRECTORY_FILE": str(directory),
         "GATEWAY_CONFIG_FILE": str(data_dir / "no-config.toml"),
@@ -76,8 +75,22 @@ def gateway(data_dir: Path, directory: Path, **settings: str) -> Service:
         "GATEWAY_INSECURE_NO_AUTH": "true",
         **{f"GATEWAY_{key.upper()}": value for key, value in settings.items()},
     }
+
+
+def gateway(data_dir: Path, directory: Path, *, name: str = "gateway", **settings: str) -> Service:
+    """`gateway serve` on a free port (with its delivery worker unless `worker_enabled="false"`)."""
+    port = free_port()
     command = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
-    return Service("gateway", command, f"http://127.0.0.1:{port}", env, data_dir / "gateway.log")
+    env = _gateway_env(data_dir, directory, settings)
+    return Service(name, command, f"http://127.0.0.1:{port}", env, data_dir / f"{name}.log")
+
+
+def worker(data_dir: Path, directory: Path, *, name: str = "worker", **settings: str) -> Service:
+    """`gateway worker`; its metrics port answers for `Service.start`'s readiness poll."""
+    port = free_port()
+    command = [sys.executable, "-m", "gateway", "worker", "--metrics-port", str(port)]
+    env = _gateway_env(data_dir, directory, settings)
+    return Service(name, command, f"http://127.0.0.1:{port}", env, data_dir / f"{name}.log")
 
 
 def fixture(role: str, log_dir: Path, **settings: str) -> Service:
@@ -85,3 +98,12 @@ def fixture(role: str, log_dir: Path, **settings: str) -> Service:
     env = {f"FIXTURE_{key.upper()}": value for key, value in settings.items()}
     command = [sys.executable, "-m", "gateway", "fixtures", "serve", "--role", role, "--port", str(port)]
     return Service(role, command, f"http://127.0.0.1:{port}", env, log_dir / f"fixture-{role}.log")
+
+
+def directory(data_dir: Path, gp: Service, municipality: Service) -> Path:
+    """The demo recipient directory with the two fixture receivers' endpoints, written to `data_dir`."""
+    from tests.support.scenario import write_directory
+
+    return write_directory(
+        data_dir / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
+    )

@@ -83,3 +83,35 @@ def write_flow1_directory(path: Path, gp_endpoint: str, municipality_endpoint: s
 
 def medcom(name: str) -> bytes:
     return (SAMPLES / "inbound" / "medcom" / name).read_bytes()
+
+
+#: The PID fields issue 16 filled with 30,000 repetitions each (0.5 MB, 65 s of hl7apy then).
+ISSUE_16_FIELDS = (6, 9, 10, 12, 13, 14, 15, 16)
+#: PID fields the mapping reads (name, address): only these still cost hl7apy time, as it parses what is used.
+READ_FIELDS = (5, 11)
+
+
+def oversized_a01(repetitions: int = 30_000, positions: tuple[int, ...] = ISSUE_16_FIELDS) -> bytes:
+    """The demo A01 with the PID fields at `positions` repeated `repetitions` times each."""
+    out = []
+    for segment in adt("adt_a01_inpatient_8859-1.hl7").split(b"\r"):
+        parts = segment.split(b"|")
+        if parts[0] == b"PID":
+            parts += [b""] * (30 - len(parts))
+            for position in positions:
+                parts[position] = b"~".join([b"X"] * repetitions)
+        out.append(b"|".join(parts))
+    return b"\r".join(out)
+
+
+def plan_for(cpr: str) -> dict[str, Any]:
+    """The demo plan for another (synthetic) citizen: same team and consent, its own CPR and plan id."""
+    document = plan_document()
+    document["citizen"]["cpr"] = cpr
+    document["source"]["value"] = f"KIP-{cpr}"
+    return document
+
+
+def adt_for(name: str, cpr: str, control_id: str, visit_number: str) -> bytes:
+    """`adt_variant` for another citizen: PID-3's CPR number replaced as well."""
+    return adt_variant(name, control_id, visit_number).replace(CPR.encode(), cpr.encode())

@@ -1,14 +1,20 @@
-"""`/messages`: the true state of every inbound message and its notices; replay and retry-dead."""
+"""`/messages`: the true state of every inbound message and its notices; replay, retry-dead, skip, correct."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from gateway.delivery.outbox import NewNotice
+from gateway.config import Settings
+from gateway.delivery.outbox import AckRecord, Attempt, DeadLetter, NewNotice
 from gateway.delivery.outbox_sql import InboundRecord
+from gateway.delivery.outcome import OutcomeKind
+from tests.support import scenario
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -49,3 +55,104 @@ async def test_replay_skips_notices_still_on_their_way(client: httpx.AsyncClient
     await enqueue(app)
     assert (await client.post("/messages/in-1/replay")).json() == []
     assert (await client.post("/messages/retry-dead")).json() == []
+
+
+# -- order after a dead letter: held, skipped, corrected -----------------------------------------------------------
+
+LATER = T0 + timedelta(hours=1)  # after every intake of the test (its clock steps a second per reading)
+HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    scenario.write_directory(tmp_path / "directory.yaml", "http://127.0.0.1:9/gp", "http://127.0.0.1:9/kommune")
+    return Settings(data_dir=tmp_path, insecure_no_auth=True)
+
+
+async def admission_and_discharge(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """The demo citizen's admission and discharge: STIN, then SLHJ + two CareCommunications."""
+    assert (await client.post("/plans", json=scenario.plan_document())).status_code == 201
+    for sample in ("adt_a01_inpatient_8859-1.hl7", "adt_a03_discharge_8859-1.hl7"):
+        assert (await client.post("/messages", content=scenario.adt(sample), headers=HL7)).status_code == 202
+    listed: list[dict[str, Any]] = (await client.get("/messages")).json()
+    return listed
+
+
+async def kill_first(app: FastAPI, *, fatal: bool) -> str:
+    """The admission (the oldest notice) is claimed and dead-lettered, as by a fatal-error acknowledgement."""
+    outbox = app.state.messages.outbox
+    claim = await outbox.claim(LATER, timedelta(minutes=1), "worker")
+    assert claim is not None and claim.notice.kind == "hospital-notification"
+    ack = AckRecord("ack-1", "ack-bundle", "fatal-error", LATER, "MSG_x") if fatal else None
+    attempt = Attempt("bundle-1", LATER, LATER, OutcomeKind.PERMANENT, status=200)
+    assert await outbox.record_attempt(claim, attempt, DeadLetter("fatal-error: MSG_x", ack))
+    return str(claim.notice.id)
+
+
+async def test_a_dead_notice_holds_later_ones_of_its_citizen_and_recipient(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    listed = await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=False)
+    municipality = listed[0]["recipient"]
+    listed = (await client.get("/messages")).json()
+    held = [n for n in listed if n["heldBehind"] == dead]
+    assert held and all(n["recipient"] == municipality and n["state"] == "pending" for n in held)
+    assert [n for n in listed if n["recipient"] != municipality and n["heldBehind"] is None], "the GP is not held"
+    shown = (await client.get(f"/messages/{held[0]['inboundMessageId']}")).json()
+    assert any(n["heldBehind"] == dead for n in shown["notices"])
+    assert (await app.state.messages.outbox.claim(LATER, timedelta(minutes=1), "w")).notice.recipient != municipality
+
+
+async def test_skip_needs_a_dead_notice_and_a_reason_and_releases_the_queue(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    listed = await admission_and_discharge(client)
+    assert (await client.post(f"/messages/notices/{listed[1]['id']}/skip", json={"reason": "x"})).status_code == 409
+    dead = await kill_first(app, fatal=False)
+    assert (await client.post(f"/messages/notices/{dead}/skip", json={"reason": ""})).status_code == 400
+    skipped = await client.post(f"/messages/notices/{dead}/skip", json={"reason": "registered by phone"})
+    assert skipped.status_code == 200 and skipped.json()["state"] == "skipped"
+    assert all(n["heldBehind"] is None for n in (await client.get("/messages")).json())
+
+
+async def test_a_refused_notice_is_corrected_as_a_new_message_in_its_place(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=True)
+    refused = (await app.state.messages.outbox.get(dead)).notice
+    retried = await client.post("/messages/retry-dead", params={"notice": dead})
+    assert retried.status_code == 409 and retried.json()["issue"][0]["details"]["coding"][0]["code"] == "outbox.refused"
+    assert (await client.post("/messages/retry-dead")).json() == [], "retry of everything leaves it dead"
+    corrected = await client.post(f"/messages/notices/{dead}/correct")
+    assert corrected.status_code == 200, corrected.text
+    body = corrected.json()
+    assert (body["state"], body["corrects"]) == ("pending", refused.message_header_id)
+    assert body["messageHeaderId"] != refused.message_header_id
+    message = (await app.state.messages.outbox.get(dead)).notice.message
+    assert message["entry"][0]["resource"]["id"] == body["messageHeaderId"]
+    provenance = [
+        e["resource"]
+        for e in message["entry"]
+        if e["resource"]["resourceType"] == "Provenance"
+        and e["resource"]["target"] == [{"reference": f"MessageHeader/{body['messageHeaderId']}"}]
+    ]
+    assert provenance[0]["entity"][0] == {
+        "role": "revision",
+        "what": {"reference": f"MessageHeader/{refused.message_header_id}"},
+    }
+    outbox = app.state.messages.outbox
+    claims = [await outbox.claim(LATER + timedelta(hours=1), timedelta(minutes=1), f"w{n}") for n in range(4)]
+    to_municipality = [c.notice.id for c in claims if c is not None and c.notice.recipient == refused.recipient]
+    assert to_municipality == [dead], "the correction goes first, in the refused one's place; the discharge waits"
+
+
+async def test_a_correction_that_breaks_its_profile_is_refused(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=True)
+    broken = (await app.state.messages.outbox.get(dead)).notice.message
+    broken["entry"][0]["resource"].pop("eventCoding")
+    response = await client.post(f"/messages/notices/{dead}/correct", json=broken)
+    assert response.status_code == 422
+    assert (await app.state.messages.outbox.get(dead)).notice.state.value == "dead"

@@ -48,7 +48,7 @@ def test_help_names_no_python_types_and_no_source_files(command: tuple[str, ...]
     [
         (("convert",), "[json|xml]"),
         (("fixtures", "serve"), "[gp|municipality|both]"),
-        (("messages", "list"), "[pending|sending|sent|acknowledged|dead]"),
+        (("messages", "list"), "[pending|sending|sent|acknowledged|dead|skipped]"),
     ],
 )
 def test_help_spells_out_the_choices(command: tuple[str, ...], choices: str) -> None:

@@ -158,12 +158,99 @@ class OutboxContract:
         two = await self._claim(outbox, token="worker-b")
         assert {one.notice.recipient, two.notice.recipient} == {"gp", "municipality"}
 
-    async def test_a_dead_or_sent_notice_does_not_hold_back_later_ones(self, outbox: Outbox) -> None:
-        first, second, third = notice(), notice(), notice()
-        await outbox.enqueue("inbound-1", [first, second, third], T0)
-        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 400"))
+    async def test_a_sent_notice_does_not_hold_back_later_ones(self, outbox: Outbox) -> None:
+        first, second = notice(), notice()
+        await outbox.enqueue("inbound-1", [first, second], T0)
         await self._finish(outbox, await self._claim(outbox), AwaitAck(T0 + timedelta(minutes=30)))
-        assert (await self._claim(outbox)).notice.id == third.id
+        assert (await self._claim(outbox)).notice.id == second.id
+
+    async def test_a_dead_notice_holds_back_later_ones_of_its_key_only(self, outbox: Outbox) -> None:
+        first, second, third = notice(), notice(), notice()
+        other = notice(citizen="citizen-2")
+        await outbox.enqueue("inbound-1", [first, second, third, other], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 400"))
+        assert (await self._claim(outbox)).notice.id == other.id, "another citizen is not held"
+        assert await outbox.claim(T0, LEASE, "worker-b") is None, "the admission's discharge waits"
+        listed = {n.id: n for n in await outbox.list_notices()}
+        assert listed[second.id].held_behind == first.id
+        assert listed[third.id].held_behind == first.id
+        assert listed[first.id].held_behind is None and listed[other.id].held_behind is None
+        detail = await outbox.get(third.id)
+        assert detail is not None and detail.notice.held_behind == first.id
+
+    async def test_retry_dead_releases_the_queue_in_order(self, outbox: Outbox) -> None:
+        older, newer = notice(), notice()
+        await outbox.enqueue("inbound-1", [older, newer], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 503 eight times"))
+        assert await outbox.claim(T0, LEASE, "worker-b") is None
+        await outbox.retry_dead(T0 + LEASE, [older.id])
+        again = await self._claim(outbox, T0 + LEASE)
+        assert again.notice.id == older.id, "the dead notice first, in its old place"
+        assert await outbox.claim(T0 + LEASE, LEASE, "worker-c") is None, "one in flight per key"
+        await self._finish(outbox, again, ACKED, T0 + LEASE)
+        assert (await self._claim(outbox, T0 + LEASE)).notice.id == newer.id
+
+    async def test_skip_gives_up_a_dead_notice_and_releases_its_queue(self, outbox: Outbox) -> None:
+        older, newer = notice(), notice()
+        await outbox.enqueue("inbound-1", [older, newer], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 400"))
+        with pytest.raises(IssueError) as not_dead:
+            await outbox.skip(newer.id, "wrong one", T0)
+        assert not_dead.value.issues[0].code == "conflict"
+        skipped = await outbox.skip(older.id, "the municipality registered it by phone", T0)
+        assert skipped.state is S.SKIPPED
+        assert "registered it by phone" in (skipped.last_error or "")
+        assert (await self._claim(outbox)).notice.id == newer.id
+        assert await outbox.retry_dead(T0) == [], "a skipped notice is not dead"
+
+    async def test_a_refused_notice_is_never_resent_unchanged(self, outbox: Outbox) -> None:
+        refused, later = notice(), notice()
+        await outbox.enqueue("inbound-1", [refused, later], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("fatal-error", ack("fatal-error")))
+        detail = await outbox.get(refused.id)
+        assert detail is not None and detail.notice.refused
+        with pytest.raises(IssueError) as named:
+            await outbox.retry_dead(T0, [refused.id])
+        assert named.value.issues[0].message_id == "outbox.refused"
+        with pytest.raises(IssueError):
+            await outbox.resend(refused.id, T0)
+        assert await outbox.retry_dead(T0) == [], "retry-dead of everything leaves it dead"
+        assert (await outbox.list_notices(S.DEAD))[0].id == refused.id
+
+    async def test_correct_sends_a_new_message_in_the_refused_ones_place(self, outbox: Outbox) -> None:
+        refused, later = notice(header="h-refused"), notice()
+        await outbox.enqueue("inbound-1", [refused, later], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("fatal-error", ack("fatal-error")))
+        corrected = {"resourceType": "Bundle", "type": "message", "entry": [{"resource": {"id": "h-corrected"}}]}
+        with pytest.raises(IssueError):
+            await outbox.correct(later.id, corrected, T0)  # only a dead notice can be corrected
+        record = await outbox.correct(refused.id, corrected, T0 + LEASE)
+        assert (record.state, record.message_header_id, record.corrects) == (S.PENDING, "h-corrected", "h-refused")
+        assert record.ack is None and record.attempts == 0 and record.message == corrected
+        claim = await self._claim(outbox, T0 + LEASE)
+        assert claim.notice.id == refused.id, "before the later notice of its key"
+        await self._finish(outbox, claim, ACKED, T0 + LEASE)
+        assert await outbox.record_ack("h-corrected", ack()) is not None
+        with pytest.raises(IssueError) as reused:
+            other = notice()
+            await outbox.enqueue("inbound-2", [other], T0)
+            await self._finish(outbox, await self._claim(outbox, T0 + LEASE), DeadLetter("HTTP 400"), T0 + LEASE)
+            await outbox.correct(other.id, corrected, T0 + LEASE)
+        assert reused.value.issues[0].code == "conflict", "a MessageHeader.id is never used twice"
+
+    async def test_keys_are_served_in_the_order_they_became_ready(self, outbox: Outbox) -> None:
+        late, early = notice("late"), notice("early")
+        await outbox.enqueue("inbound-1", [late], T0)
+        await self._finish(outbox, await self._claim(outbox), Retry(T0 + timedelta(seconds=30)))
+        await outbox.enqueue("inbound-2", [early], T0 + timedelta(seconds=10))
+        at = T0 + timedelta(seconds=40)
+        assert (await self._claim(outbox, at)).notice.id == early.id
+        assert (await self._claim(outbox, at, token="worker-b")).notice.id == late.id
+
+    async def test_repair_finds_nothing_to_repair_after_its_own_writes(self, outbox: Outbox) -> None:
+        await outbox.enqueue("inbound-1", [notice(), notice(citizen="citizen-2")], T0)
+        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 400"))
+        assert await outbox.repair(T0) == 0
 
     async def test_expired_lease_makes_a_sending_notice_claimable_again(self, outbox: Outbox) -> None:
         await outbox.enqueue("inbound-1", [notice()], T0)
@@ -179,15 +266,6 @@ class OutboxContract:
         assert detail.notice.state is S.ACKNOWLEDGED
         assert [a.number for a in detail.attempts] == [1, 2]
 
-    async def test_only_one_notice_per_key_in_flight_even_after_retry_dead(self, outbox: Outbox) -> None:
-        older, newer = notice(), notice()
-        await outbox.enqueue("inbound-1", [older, newer], T0)
-        await self._finish(outbox, await self._claim(outbox), DeadLetter("HTTP 400"))
-        in_flight = await self._claim(outbox)
-        assert in_flight.notice.id == newer.id
-        await outbox.retry_dead(T0, [older.id])
-        assert await outbox.claim(T0, LEASE, "worker-b") is None
-
     async def test_a_resent_older_notice_does_not_stall_the_outbox(self, outbox: Outbox) -> None:
         """Review finding: n1 awaits its ack, n2 (same key) is claimed and its worker dies, n1 is resent. After
         n2's lease expires, n2 must be taken up again (it is in flight), then n1, and other citizens never wait."""
@@ -201,9 +279,9 @@ class OutboxContract:
         await outbox.enqueue("inbound-2", [unrelated], T0)
         later = T0 + LEASE
         taken = [await outbox.claim(later, LEASE, f"worker-{i}") for i in range(3)]
-        claimed = [c.notice.id for c in taken if c is not None]
-        assert claimed == [second.id, unrelated.id], "the stalled send first, the other citizen unblocked"
-        assert await outbox.record_attempt(taken[0], attempt(later), ACKED)
+        claimed = {c.notice.id: c for c in taken if c is not None}
+        assert set(claimed) == {second.id, unrelated.id}, "the stalled send, and the other citizen unblocked"
+        assert await outbox.record_attempt(claimed[second.id], attempt(later), ACKED)
         again = await outbox.claim(later, LEASE, "worker-9")
         assert again is not None and again.notice.id == first.id
 
@@ -309,7 +387,7 @@ class OutboxContract:
         await self._finish(outbox, await self._claim(outbox), AwaitAck(T0 + timedelta(minutes=30)))
         dead = await outbox.dead_letter(new.id, "no acknowledgement after 2 resends", T0 + timedelta(hours=2))
         assert (dead.state, dead.last_error) == (S.DEAD, "no acknowledgement after 2 resends")
-        claim_new = notice()
+        claim_new = notice(citizen="citizen-2")  # the dead one holds its own key
         await outbox.enqueue("inbound-2", [claim_new], T0)
         await self._claim(outbox)
         with pytest.raises(IssueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.delivery.outbox import Outbox
-from gateway.delivery.outbox_memory import MemoryOutbox
+from tests.support.outbox_memory import MemoryOutbox
 
 from .outbox_contract import OutboxContract
 

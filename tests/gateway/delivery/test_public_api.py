@@ -9,7 +9,6 @@ def test_public_names_are_pinned() -> None:
         "AttemptOutcome",
         "Failure",
         "HttpxSender",
-        "MemoryOutbox",
         "NewNotice",
         "NoticeRecord",
         "NoticeState",

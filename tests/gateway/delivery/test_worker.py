@@ -13,11 +13,11 @@ import pytest
 from fixtures.messages import empty_message
 from gateway.clock import FixedClock, SequenceIds
 from gateway.delivery.outbox import Attempt, Claim, NewNotice, NextStep, NoticeState
-from gateway.delivery.outbox_memory import MemoryOutbox
 from gateway.delivery.outcome import AttemptOutcome, Failure
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.worker import Worker
 from mappings.notices.acknowledgement import AckIssue, acknowledgement_from_message, parse_acknowledgement
+from tests.support.outbox_memory import MemoryOutbox
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HEADER = "11111111-1111-4111-8111-111111111111"

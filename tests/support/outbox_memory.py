@@ -1,4 +1,4 @@
-"""`MemoryOutbox`: the outbox in process memory, for tests and single-process demos.
+"""`MemoryOutbox`: the outbox in process memory, a test double (not part of `gateway.delivery`'s public API).
 
 Real code, not a mock: it keeps every rule of the `Outbox` contract (see `outbox.py`) and passes the same
 contract suite as the SQL outbox. Each method runs without awaiting, so on one event loop it is atomic, which
@@ -12,8 +12,10 @@ import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from gateway.delivery.outbox import (
+    OPEN_STATES,
     Acknowledge,
     AckRecord,
     Attempt,
@@ -28,6 +30,9 @@ from gateway.delivery.outbox import (
     NoticeRecord,
     NoticeState,
     Retry,
+    message_header_id,
+    refuse_if_refused,
+    require_dead,
 )
 from mappings.issues import IssueError
 
@@ -86,15 +91,30 @@ class MemoryOutbox:
         return EnqueueResult(True, tuple(self._copy(i) for i in ids))
 
     async def claim(self, now: datetime, lease: timedelta, token: str) -> Claim | None:
-        rows = sorted(self._rows.values(), key=lambda r: r.record.sequence)
-        for row in rows:
-            if self._claimable(row.record, now) and not self._held_back(row.record, rows, now):
-                row.record = dataclasses.replace(
-                    row.record, state=NoticeState.SENDING, lease_expires_at=now + lease, due_at=None
-                )
-                row.lease_token = token
-                return Claim(self._copy(row.record.id), token)
-        return None
+        ready: list[tuple[datetime, int, _Row]] = []
+        for key in {(r.record.citizen, r.record.recipient) for r in self._rows.values()}:
+            head = self._head(key)
+            if head is None:
+                continue
+            record = head.record
+            at = record.lease_expires_at if record.state is NoticeState.SENDING else record.due_at
+            if record.state is not NoticeState.DEAD and at is not None and at <= now:
+                ready.append((at, record.sequence, head))
+        if not ready:
+            return None
+        row = min(ready, key=lambda item: item[:2])[2]
+        row.record = dataclasses.replace(
+            row.record, state=NoticeState.SENDING, lease_expires_at=now + lease, due_at=None
+        )
+        row.lease_token = token
+        return Claim(self._copy(row.record.id), token)
+
+    def _head(self, key: tuple[str, str]) -> _Row | None:
+        """The key's notice in flight, else its oldest open notice (see the ordering rule in outbox.py)."""
+        rows = [r for r in self._rows.values() if (r.record.citizen, r.record.recipient) == key]
+        in_flight = [r for r in rows if r.record.state is NoticeState.SENDING]
+        open_rows = sorted((r for r in rows if r.record.state in OPEN_STATES), key=lambda r: r.record.sequence)
+        return (in_flight or open_rows or [None])[0]
 
     async def record_attempt(self, claim: Claim, attempt: Attempt, step: NextStep) -> bool:
         row = self._row(claim.notice.id)
@@ -142,6 +162,7 @@ class MemoryOutbox:
                 f"notice {notice_id} is {row.record.state}: it is already on its way",
                 message_id="outbox.not-resendable",
             )
+        refuse_if_refused(row.record, "sent again")
         row.record = dataclasses.replace(
             row.record,
             state=NoticeState.PENDING,
@@ -167,12 +188,57 @@ class MemoryOutbox:
 
     async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
         wanted = set(notice_ids) if notice_ids is not None else None
+        chosen = [
+            row
+            for row in sorted(self._rows.values(), key=lambda r: r.record.sequence)
+            if row.record.state is NoticeState.DEAD and (wanted is None or row.record.id in wanted)
+        ]
+        if wanted is not None:
+            for row in chosen:
+                refuse_if_refused(row.record, "retried")
         revived: list[NoticeRecord] = []
-        for row in sorted(self._rows.values(), key=lambda r: r.record.sequence):
-            if row.record.state is NoticeState.DEAD and (wanted is None or row.record.id in wanted):
+        for row in chosen:
+            if not row.record.refused:
                 row.record = dataclasses.replace(row.record, state=NoticeState.PENDING, due_at=now, attempts=0)
                 revived.append(self._copy(row.record.id))
         return revived
+
+    async def skip(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
+        row = self._dead_row(notice_id)
+        row.record = dataclasses.replace(
+            row.record, state=NoticeState.SKIPPED, last_error=f"{row.record.last_error or 'dead'}; skipped: {reason}"
+        )
+        return self._copy(notice_id)
+
+    async def correct(self, notice_id: str, message: dict[str, Any], now: datetime) -> NoticeRecord:
+        row = self._dead_row(notice_id)
+        header_id = message_header_id(message)
+        if header_id in self._by_header:
+            raise IssueError.single("conflict", "MessageHeader.id used before", message_id="outbox.duplicate-notice")
+        self._by_header[header_id] = notice_id
+        row.record = dataclasses.replace(
+            row.record,
+            state=NoticeState.PENDING,
+            message=copy.deepcopy(message),
+            message_header_id=header_id,
+            corrects=row.record.message_header_id,
+            due_at=now,
+            attempts=0,
+            resends=0,
+            sent_at=None,
+            ack=None,
+            ack_due_at=None,
+            last_error=None,
+        )
+        return self._copy(notice_id)
+
+    async def repair(self, now: datetime, limit: int = 500) -> int:
+        return 0  # nothing derived to keep in step
+
+    def _dead_row(self, notice_id: str) -> _Row:
+        row = self._row(notice_id)
+        require_dead(row.record, "changed")
+        return row
 
     async def get(self, notice_id: str) -> NoticeDetail | None:
         if notice_id not in self._rows:
@@ -189,32 +255,6 @@ class MemoryOutbox:
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         return [self._copy(i) for i in self._inbound.get(inbound_message_id, ())]
 
-    @staticmethod
-    def _claimable(record: NoticeRecord, now: datetime) -> bool:
-        if record.state is NoticeState.PENDING:
-            return record.due_at is not None and record.due_at <= now
-        return (
-            record.state is NoticeState.SENDING
-            and record.lease_expires_at is not None
-            and record.lease_expires_at <= now
-        )
-
-    @staticmethod
-    def _held_back(record: NoticeRecord, rows: Sequence[_Row], now: datetime) -> bool:
-        """A stalled send (expired lease) is never held back: it is already in flight. A pending notice waits
-        while anything of its key is in flight, or older and still pending."""
-        if record.state is NoticeState.SENDING:
-            return False
-        for other in rows:
-            o = other.record
-            if o.id == record.id or (o.citizen, o.recipient) != (record.citizen, record.recipient):
-                continue
-            if o.state is NoticeState.SENDING:
-                return True
-            if o.state is NoticeState.PENDING and o.sequence < record.sequence:
-                return True
-        return False
-
     def _row(self, notice_id: str) -> _Row:
         row = self._rows.get(notice_id)
         if row is None:
@@ -226,7 +266,13 @@ class MemoryOutbox:
     def _copy(self, notice_id: str) -> NoticeRecord:
         # Callers get their own copy of the message: mutating it must not change the outbox.
         record = self._rows[notice_id].record
-        return dataclasses.replace(record, message=copy.deepcopy(record.message))
+        head = self._head((record.citizen, record.recipient))
+        held = (
+            head.record.id
+            if record.state is NoticeState.PENDING and head is not None and head.record.state is NoticeState.DEAD
+            else None
+        )
+        return dataclasses.replace(record, message=copy.deepcopy(record.message), held_behind=held)
 
 
 def _apply(record: NoticeRecord, step: NextStep, at: datetime) -> NoticeRecord:

@@ -1,0 +1,91 @@
+"""A refused message, corrected: the same content (or the operator's corrected Bundle) as a new message.
+
+MedCom reliable messaging: a receiver answers every delivery of a `MessageHeader.id` it has seen with the same
+acknowledgement, so a message refused with `fatal-error` is refused again however often it is resent. What was
+wrong has to be corrected and sent as a *new* message: "Each time a new message is created, it SHALL be
+assigned a MessageHeader.id, that is globally unique" (MedCom-FHIR-Communication, 052.2 "Message Identifiers and
+Timestamps"). The new message points at the refused one the way MedCom messages point at a previous message:
+its Provenance `entity` with `role = revision` and `what.reference = MessageHeader/<previous id>`
+(MedComMessagingProvenance, `entity.what.reference`: "the MessageHeader.id from previous message, formatted as
+MessageHeader/[id]"; NOTES §4: "updates use revision").
+
+The refused message's own Provenance stays, as the history of the message chain (a MedCom message carries the
+Provenance of its predecessors); the correction adds one Provenance for the new MessageHeader, a copy of the
+refused message's with the new target and the revision entity. Its times are stamped at send (`envelope.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from mappings.issues import IssueError
+from mappings.notices.messaging import narrative
+
+Resource = dict[str, Any]
+
+
+def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id: str) -> Resource:
+    """`refused` (a MedCom message Bundle) as a new message: `MessageHeader.id = header_id` and a Provenance
+    `provenance_id` for it that names the refused MessageHeader as what it revises."""
+    message: Resource = copy.deepcopy(dict(refused))
+    found = message.get("entry")
+    entries: list[Any] = found if isinstance(found, list) else []
+    header = entries[0].get("resource") if entries and isinstance(entries[0], dict) else None
+    if not isinstance(header, dict) or header.get("resourceType") != "MessageHeader" or not header.get("id"):
+        raise IssueError.single(
+            "required",
+            "a message Bundle needs a MessageHeader with an id as its first entry",
+            expression="Bundle.entry[0].resource",
+            message_id="correction.no-message-header",
+        )
+    old_id = header["id"]
+    header["id"] = header_id
+    entries[0]["fullUrl"] = _replace_tail(entries[0].get("fullUrl"), old_id, header_id)
+    current = [
+        entry
+        for entry in entries
+        if isinstance(entry, dict)
+        and isinstance(entry.get("resource"), dict)
+        and entry["resource"].get("resourceType") == "Provenance"
+        and any(
+            isinstance(target, dict) and target.get("reference") == f"MessageHeader/{old_id}"
+            for target in entry["resource"].get("target", [])
+        )
+    ]
+    if not current:
+        raise IssueError.single(
+            "required",
+            f"no Provenance targets MessageHeader/{old_id}: the refused message cannot be corrected",
+            expression="Bundle.entry.resource.ofType(Provenance).target",
+            message_id="correction.no-provenance",
+        )
+    original = current[-1]
+    provenance: Resource = copy.deepcopy(original["resource"])
+    provenance["id"] = provenance_id
+    provenance["target"] = [{"reference": f"MessageHeader/{header_id}"}]
+    entities = [e for e in provenance.get("entity", []) if not (isinstance(e, dict) and e.get("role") == "revision")]
+    provenance["entity"] = [{"role": "revision", "what": {"reference": f"MessageHeader/{old_id}"}}, *entities]
+    activity = ((provenance.get("activity") or {}).get("coding") or [{}])[0].get("code", "")
+    provenance["text"] = narrative(
+        "Provenance",
+        f"activity = {activity}",
+        f"target = MessageHeader/{header_id}",
+        f"revision of MessageHeader/{old_id} (refused by the receiver)",
+    )
+    entries.insert(
+        entries.index(original) + 1,
+        {
+            "fullUrl": _replace_tail(original.get("fullUrl"), original["resource"].get("id"), provenance_id),
+            "resource": provenance,
+        },
+    )
+    return message
+
+
+def _replace_tail(full_url: Any, old: Any, new: str) -> Any:
+    """`https://…/MessageHeader/<old>` → `…/<new>` (fullUrls end with the resource id in MedCom messages)."""
+    if isinstance(full_url, str) and isinstance(old, str) and full_url.endswith(old):
+        return full_url[: len(full_url) - len(old)] + new
+    return full_url

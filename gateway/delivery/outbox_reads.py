@@ -1,0 +1,101 @@
+"""The SQL outbox's queries, as functions on an open connection (`SqlOutbox` runs them in its transactions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from gateway.delivery import outbox_rows as rows
+from gateway.delivery.outbox import EnqueueResult, NoticeDetail, NoticeRecord, NoticeState
+from gateway.store import tables as t
+from mappings.issues import IssueError
+
+n = t.outbox_notice
+
+
+def one(connection: Connection, notice_id: str) -> NoticeRecord:
+    row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
+    if row is None:
+        raise IssueError.single(
+            "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
+        )
+    return rows.record(row)
+
+
+def by_ids(connection: Connection, ids: Sequence[str]) -> list[NoticeRecord]:
+    if not ids:
+        return []
+    found = connection.execute(rows.notices_with_queue().where(n.c.id.in_(list(ids))).order_by(n.c.sequence))
+    return [rows.record(row) for row in found.mappings()]
+
+
+def enqueued(connection: Connection, inbound_message_id: str) -> EnqueueResult | None:
+    """The notices of an inbound message already enqueued (a repeat), or None."""
+    ids = connection.execute(
+        select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
+    ).scalar()
+    return None if ids is None else EnqueueResult(False, tuple(by_ids(connection, orjson.loads(ids))))
+
+
+def detail(connection: Connection, notice_id: str) -> NoticeDetail | None:
+    row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
+    if row is None:
+        return None
+    a = t.outbox_attempt
+    attempts = connection.execute(select(a).where(a.c.notice_id == notice_id).order_by(a.c.number))
+    return NoticeDetail(rows.record(row), tuple(rows.attempt_record(r) for r in attempts.mappings()))
+
+
+def listed(connection: Connection, state: NoticeState | None, limit: int, offset: int) -> list[NoticeRecord]:
+    statement = rows.notices_with_queue().order_by(n.c.sequence).limit(limit).offset(offset)
+    if state is not None:
+        statement = statement.where(n.c.state == state.value)
+    return [rows.record(row) for row in connection.execute(statement).mappings()]
+
+
+def overdue(connection: Connection, at: str, limit: int) -> list[NoticeRecord]:
+    found = connection.execute(
+        rows.notices_with_queue()
+        .where(n.c.state == "sent", n.c.ack_due_at.is_not(None), n.c.ack_due_at <= at)
+        .order_by(n.c.ack_due_at, n.c.sequence)
+        .limit(limit)
+    ).mappings()
+    return [rows.record(row) for row in found]
+
+
+def for_inbound(connection: Connection, inbound_message_id: str) -> list[NoticeRecord]:
+    found = enqueued(connection, inbound_message_id)
+    return list(found.notices) if found else []
+
+
+def inbound(connection: Connection, inbound_message_id: str) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
+    """The stored inbound message (id, received time, content type, summary, body) with its notices' details."""
+    row = (
+        connection.execute(select(t.inbound_message).where(t.inbound_message.c.id == inbound_message_id))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    stored = {
+        "id": row["id"],
+        "receivedAt": row["received_at"],
+        "contentType": row["content_type"],
+        "summary": orjson.loads(row["summary"]) if row["summary"] else {},
+        "body": row["body"],
+    }
+    details = [detail(connection, notice_id) for notice_id in orjson.loads(row["notice_ids"])]
+    return stored, [d for d in details if d is not None]
+
+
+def recent(connection: Connection, citizen: str, recipient: str, kind: str, limit: int) -> list[NoticeRecord]:
+    found = connection.execute(
+        rows.notices_with_queue()
+        .where(n.c.citizen == citizen, n.c.recipient == recipient, n.c.kind == kind)
+        .order_by(n.c.sequence.desc())
+        .limit(limit)
+    ).mappings()
+    return [rows.record(row) for row in found]
