@@ -1,8 +1,9 @@
 """`RequestGuard`: the `gateway.fhir.access.Access` of one authenticated request.
 
-Scopes (SMART v2) decide what the caller may do, `ConsentPolicy` what it may see, and every operation leaves an
-IHE BALP AuditEvent written in the operation's own transaction (a refused one in a transaction of its own, since
-the operation rolled back).
+Scopes (SMART v2) decide what the caller may do, the access rule (`consent.py`, applied by the store for the
+guard's `viewer`) what it may see, authorship whose plans it may write, and every operation leaves an IHE BALP
+AuditEvent written in the operation's own transaction (a refused one in a transaction of its own, since the
+operation rolled back).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import cast
 from gateway.clock import Clock, IdSource
 from gateway.fhir.access import AuditRecord, Denied, Interaction
 from gateway.security.auth import Caller, require
-from gateway.security.consent import GOVERNED, ConsentPolicy, patient_of, source_of
-from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource
+from gateway.security.consent import SourceOwners, require_source, viewer_of
+from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource, Viewer
+from gateway.store.search_params import parse_reference
 from mappings.audit import AuditAgent, Subtype, audit_event
 from mappings.issues import IssueError
 
@@ -23,16 +25,32 @@ _SUBTYPE_OF = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "s
 
 class RequestGuard:
     audits = True
-    filters = True
 
-    def __init__(self, caller: Caller, store: ResourceStore, clock: Clock, ids: IdSource, observer: str) -> None:
+    def __init__(
+        self,
+        caller: Caller,
+        store: ResourceStore,
+        clock: Clock,
+        ids: IdSource,
+        observer: str,
+        owners: SourceOwners = lambda _system: frozenset(),
+    ) -> None:
         self.caller = caller
         self.store = store
         self.clock = clock
         self.ids = ids
         self.observer = observer
-        self.consent = ConsentPolicy(caller, clock.now())
+        self.owners = owners
         self.agent = AuditAgent(caller.client_id, caller.identifiers, caller.organisation.name)
+        self._viewer = viewer_of(caller, clock.now())
+
+    @property
+    def viewer(self) -> Viewer:
+        return self._viewer
+
+    @property
+    def author(self) -> str:
+        return self.caller.organisation.sor
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         try:
@@ -46,18 +64,8 @@ class RequestGuard:
             )
             raise Denied.of(error.issues[0], 403, record, error.headers) from None
 
-    def governs(self, resource_type: str) -> bool:
-        return resource_type in GOVERNED
-
-    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
-        return self.consent.can_see(tx, stored)
-
-    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
-        """Mark the authoring organisation on the first write (`meta.source`); later writers keep it."""
-        earlier = ((current.resource or {}).get("meta") or {}).get("source") if current else None
-        meta = dict(resource.get("meta") or {})
-        meta["source"] = earlier or source_of(self.caller)
-        return {**resource, "meta": meta}
+    def require_source(self, system: str, *, owned: bool) -> None:
+        require_source(self.caller, self.owners, system, owned=owned)
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         event = self.event(record)
@@ -78,7 +86,7 @@ class RequestGuard:
             if resource is not None:
                 if resource_type == "Patient":
                     patient = patient or str(resource_id)
-                patient = patient or patient_of(resource)
+                patient = patient or _patient_of(resource)
         return audit_event(
             action=record.action,
             subtype=cast(Subtype, record.subtype),
@@ -92,3 +100,12 @@ class RequestGuard:
             reason=record.detail,
             event_id=self.ids.new_id(),
         )
+
+
+def _patient_of(resource: Resource) -> str | None:
+    """The id of the citizen a resource is about (subject / patient), or None."""
+    for element in ("subject", "patient"):
+        target = parse_reference((resource.get(element) or {}).get("reference"))
+        if target is not None and target[0] == "Patient":
+            return target[1]
+    return None

@@ -24,7 +24,8 @@ from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Worker, WorkerSettings
-from gateway.store.sql import SqlResourceTransaction
+from gateway.services.follow_ups import FollowUpConsent
+from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
 
@@ -93,6 +94,7 @@ class MessageService:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.outbox = SqlOutbox(engine)
         self.clock = clock
+        self.follow_ups = FollowUpConsent(self.outbox, SqlResourceStore(engine, clock), clock)
 
     async def show(self, inbound_message_id: str) -> dict[str, Any]:
         inbound = await self.outbox.inbound(inbound_message_id)
@@ -113,8 +115,16 @@ class MessageService:
         return await self.outbox.list_notices(state, limit=limit, offset=offset)
 
     async def replay(self, notice_ids: Sequence[str]) -> list[NoticeRecord]:
-        """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules)."""
+        """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules).
+        Consent is decided again: a notice carrying plan content its consent no longer permits is refused (422)."""
+        refusals = [await self._refusal(notice_id) for notice_id in notice_ids]
+        if reasons := [reason for reason in refusals if reason]:
+            raise IssueError.single("business-rule", "; ".join(reasons), message_id="messages.consent-withdrawn")
         return [await self.outbox.resend(notice_id, self.clock.now()) for notice_id in notice_ids]
+
+    async def _refusal(self, notice_id: str) -> str | None:
+        detail = await self.outbox.get(notice_id)
+        return None if detail is None else await self.follow_ups.refusal(detail.notice)
 
     async def replay_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         notices = await self.outbox.for_inbound(inbound_message_id)
@@ -122,10 +132,21 @@ class MessageService:
             raise IssueError.single(
                 "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
             )
-        return await self.replay([n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)])
+        resendable = [n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)]
+        return await self.replay([notice_id for notice_id in resendable if not await self._refusal(notice_id)])
 
     async def retry_dead(self, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
-        return await self.outbox.retry_dead(self.clock.now(), notice_ids)
+        """Dead notices back to pending, except those carrying plan content their consent no longer permits."""
+        if notice_ids is None:
+            notice_ids = [notice.id for notice in await self._dead()]
+        allowed = [notice_id for notice_id in notice_ids if not await self._refusal(notice_id)]
+        return await self.outbox.retry_dead(self.clock.now(), allowed)
+
+    async def _dead(self) -> list[NoticeRecord]:
+        found: list[NoticeRecord] = []
+        while page := await self.outbox.list_notices(NoticeState.DEAD, limit=500, offset=len(found)):
+            found += page
+        return found
 
 
 def notice_json(detail: NoticeDetail) -> dict[str, Any]:

@@ -151,7 +151,10 @@ class IntakeService:
         summary = {
             "input": kind,
             "source": _source_key(document),
-            "notices": [{"kind": p.kind, "recipient": p.recipient.name, "disclosure": p.disclosure} for p in planned],
+            "notices": [
+                {"kind": p.kind, "recipient": p.recipient.name, "disclosure": p.disclosure, "plan": p.plan_id}
+                for p in planned
+            ],
         }
         inbound = InboundRecord(content_type, summary, base64.b64encode(body).decode("ascii"))
         also = self._audit(access, kind, message_id, planned) if access.audits else None

@@ -66,6 +66,7 @@ class PlannedNotice:
     recipient: Recipient
     message: Resource
     disclosure: str | None = None  # why plan content is (or is not) included, for the operator
+    plan_id: str | None = None  # the shared plan whose content it carries (consent is decided again on replay)
 
 
 def party_of(organisation: Recipient | SenderOrganisation) -> Party:
@@ -73,12 +74,8 @@ def party_of(organisation: Recipient | SenderOrganisation) -> Party:
 
 
 def disclosure_recipient(recipient: Recipient) -> DisclosureRecipient:
-    return DisclosureRecipient(
-        sor=recipient.sor,
-        gln=recipient.gln,
-        provider_number=recipient.provider_number,
-        municipality_code=recipient.municipality,
-    )
+    """A directory recipient as `may_disclose` sees it: by its SOR code (the consent names organisations by SOR)."""
+    return DisclosureRecipient(sor=recipient.sor)
 
 
 class NoticePlanner:
@@ -159,6 +156,7 @@ class NoticePlanner:
                 gp,
                 discharge_care_communication(event, follow_up, ctx),
                 f"{gp_decision.code}: {gp_decision.reason}",
+                plan.plan_id if follow_up is not None and plan else None,
             )
         )
         if municipality is not None and plan is not None:
@@ -178,7 +176,11 @@ class NoticePlanner:
                 message = municipality_care_communication(to_municipality, follow_up_from_plan(plan.document), ctx)
                 notices.append(
                     PlannedNotice(
-                        "care-communication-followup", municipality, message, f"{decision.code}: {decision.reason}"
+                        "care-communication-followup",
+                        municipality,
+                        message,
+                        f"{decision.code}: {decision.reason}",
+                        plan.plan_id,
                     )
                 )
         return notices

@@ -1,0 +1,59 @@
+"""The access rule in SQL: which stored resources a caller may see (one clause builder for every query).
+
+    visible(caller, resource) =  resource is an Organization (an open directory) or an AuditEvent (scope only)
+                              or the caller's SOR code is the resource's author (`fhir_resource.author`)
+                              or the resource belongs to a plan (`plan_member`, under a data category) whose own
+                                 Consent grants the caller's SOR that category now (`plan_grant`)
+
+Everything else is hidden, including plan and person resources written straight to `/fhir` by another
+organisation. `plan_grant` holds what `mappings.plan.plan_grants` computes from the plan's Consent (the rows
+`may_disclose` would permit), so the database decides exactly as `may_disclose` does. Searches, `_include`,
+`_revinclude`, histories and single reads all take their condition from here (HAPI FHIR's
+SearchNarrowingInterceptor: narrow the query, do not filter its pages), so a search by a caller who may see little
+costs what an unfiltered one does and its pages stay full.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+
+from gateway.store import tables as t
+from gateway.store.ports import Viewer
+
+#: Types every authenticated caller with the scope sees: the organisation directory, and the audit trail (whose
+#: own rule is the auditor scope).
+OPEN_TYPES = ("Organization", "AuditEvent")
+
+
+def _granted(viewer: Viewer, *conditions: ColumnElement[bool]) -> Select[tuple[str]]:
+    """Ids of the plan members (meeting `conditions`) whose plan grants `viewer` their category at `viewer.at`."""
+    m, g = t.plan_member, t.plan_grant
+    return (
+        select(m.c.id)
+        .select_from(m.join(g, and_(g.c.plan_id == m.c.plan_id, g.c.category == m.c.category)))
+        .where(g.c.sor == viewer.sor, g.c.valid_from <= viewer.at, g.c.valid_to > viewer.at, *conditions)
+    )
+
+
+def visible(
+    viewer: Viewer, resource_type: str | ColumnElement[str], resource_id: ColumnElement[str], author: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """The condition on a row of `fhir_resource` (its type, id and author columns) under which `viewer` sees it.
+
+    Give `resource_type` as a string when the query is for one type: the condition then becomes an uncorrelated
+    `id IN (...)` that the database evaluates once (issue 18 measured correlated `EXISTS` at 150 times the cost)."""
+    own = author == viewer.sor if viewer.sor is not None else false()
+    if viewer.own_only:
+        return own
+    if viewer.sor is None:
+        return resource_type.in_(OPEN_TYPES) if not isinstance(resource_type, str) else _open(resource_type)
+    if isinstance(resource_type, str):
+        if resource_type in OPEN_TYPES:
+            return true()
+        return or_(own, resource_id.in_(_granted(viewer, t.plan_member.c.resource_type == resource_type)))
+    here = _granted(viewer, t.plan_member.c.resource_type == resource_type, t.plan_member.c.id == resource_id)
+    return or_(resource_type.in_(OPEN_TYPES), own, exists(here))
+
+
+def _open(resource_type: str) -> ColumnElement[bool]:
+    return true() if resource_type in OPEN_TYPES else false()
