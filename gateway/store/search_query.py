@@ -35,6 +35,8 @@ MODIFIERS = {
     "string": {"", "exact", "contains", "missing"},
 }
 SORTABLE = {"_lastUpdated", "-_lastUpdated", "_id", "-_id"}
+#: C0 and C1 control characters (Unicode category Cc), NUL included: never part of a search value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,18 @@ def parse_search(
     issues: list[Issue] = []
     count, offset, sort, summary_count = default_count, 0, "_lastUpdated", False
     for key, value in pairs:
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            # A NUL byte would end a C string inside a database driver (SQLite matched every row on it).
+            issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"Search parameter {key[:40]!r} contains a control character",
+                    expression=key[:40],
+                    message_id="search.control-character",
+                )
+            )
+            continue
         name, _, modifier = key.partition(":")
         if name in RESULT_PARAMS:
             if name == "_count":
