@@ -109,8 +109,9 @@ class PlanService:
         return self.fhir.guarded(access, work, writes=True)
 
     def read(self, plan_id: str, version: int | None = None, access: Access = OPEN) -> PlanDocument:
-        """The plan document; the caller must be allowed to see every resource it is rebuilt from (else the plan
-        answers as a missing one)."""
+        """The plan document as far as the caller may see it: crisis plans outside its consented categories are
+        left out; any other part it may not see makes the plan answer as a missing one (the document would be
+        a different plan without it)."""
 
         def work(tx: ResourceTransaction) -> dict[str, list[Resource]]:
             if version:
@@ -121,13 +122,16 @@ class PlanService:
             if tx.plan(plan_id) is None:
                 raise missing(access, "R", "read", "CarePlan", plan_id, version)  # written straight to /fhir
             closure = _reference_closure(tx, response.body)
+            hidden: set[str] = set()
             for resource_type, resources in closure.items():
                 if resource_type in PLAN_SCOPED_TYPES:
                     access.require(resource_type, "r")
                 for resource in resources:
                     if tx.read_current(resource_type, resource["id"], access.viewer) is None:
-                        raise missing(access, "R", "read", "CarePlan", plan_id, version)
-            return closure
+                        if not _is_crisis_plan(resource):
+                            raise missing(access, "R", "read", "CarePlan", plan_id, version)
+                        hidden.add(f"Consent/{resource['id']}")
+            return _without(closure, hidden)
 
         return plan_from_fhir(self.fhir.guarded(access, work), self.context)
 
@@ -236,6 +240,26 @@ def _privacy_consent(resources: list[Resource]) -> Resource | None:
         ),
         None,
     )
+
+
+def _is_crisis_plan(resource: Resource) -> bool:
+    codings = (resource.get("scope") or {}).get("coding", []) if resource.get("resourceType") == "Consent" else []
+    return any(coding.get("code") == "adr" for coding in codings)
+
+
+def _without(closure: dict[str, list[Resource]], hidden: set[str]) -> dict[str, list[Resource]]:
+    """The closure without the `hidden` crisis plans, and the CarePlan without its references to them."""
+    if not hidden:
+        return closure
+    kept = {
+        resource_type: [r for r in resources if f"{resource_type}/{r['id']}" not in hidden]
+        for resource_type, resources in closure.items()
+    }
+    kept["CarePlan"] = [
+        {**plan, "supportingInfo": [i for i in plan.get("supportingInfo", []) if i.get("reference") not in hidden]}
+        for plan in kept["CarePlan"]
+    ]
+    return kept
 
 
 def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:

@@ -180,15 +180,22 @@ Interval = tuple[datetime | None, datetime | None]
 
 
 def _minus(intervals: list[Interval], cut: Interval) -> list[Interval]:
-    """`intervals` without the instants of `cut` (all half-open, None unbounded)."""
+    """`intervals` without the instants of `cut` (all half-open, None unbounded; an inverted cut is empty)."""
     low, high = cut
+    if not _nonempty(cut):
+        return intervals
     result: list[Interval] = []
     for start, end in intervals:
         if low is not None and (start is None or start < low):
             result.append((start, low if end is None else min(end, low)))
         if high is not None and (end is None or high < end):
             result.append((high if start is None else max(start, high), end))
-    return [(start, end) for start, end in result if start is None or end is None or start < end]
+    return [interval for interval in result if _nonempty(interval)]
+
+
+def _nonempty(interval: Interval) -> bool:
+    start, end = interval
+    return start is None or end is None or start < end
 
 
 def plan_grants(consent: Resource | None) -> tuple[Grant, ...]:
@@ -208,7 +215,7 @@ def plan_grants(consent: Resource | None) -> tuple[Grant, ...]:
     grants: list[Grant] = []
     for sor in dict.fromkeys(value for value in named if isinstance(value, str)):
         recipient = Recipient(sor=sor)
-        intervals = [_interval(provision.get("period"))]
+        intervals = [interval for interval in [_interval(provision.get("period"))] if _nonempty(interval)]
         for nested in _exceptions(provision):
             if any(_matches(actor, recipient) for actor in nested.get("actor", [])):
                 intervals = _minus(intervals, _interval(nested.get("period")))
