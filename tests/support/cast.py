@@ -64,15 +64,17 @@ def write_clients(path: Path) -> Path:
     return path
 
 
-def bearer(settings: Settings, client: str, now: datetime) -> dict[str, str]:
+def bearer(
+    settings: Settings, client: str, now: datetime, *, scopes: list[str] | None = None, days: int = 1
+) -> dict[str, str]:
     token = issue_token(
         LocalSigningKey.load_or_create(settings.data_dir),
         client_id=client,
-        scopes=" ".join(CLIENTS[client][1]),
+        scopes=" ".join(scopes or CLIENTS[client][1]),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         now=now,
-        lifetime=timedelta(days=1),
+        lifetime=timedelta(days=days),
     )
     return {"Authorization": f"Bearer {token}"}
 
