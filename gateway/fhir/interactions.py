@@ -7,7 +7,6 @@ a `transaction` Bundle runs all its entries in one database transaction.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -22,16 +21,17 @@ from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.fhir.rules import (
     SERVER_ASSIGNED_TYPES,
     care_plan_sources,
+    check_body_id,
     check_write,
     missing,
+    parse_etag,
     require_id,
     stamped,
     writable,
 )
-from gateway.store.dates import date_range
 from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
-from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_search
+from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_history, parse_search
 from mappings.issues import IssueError
 
 Resource = dict[str, Any]
@@ -41,7 +41,6 @@ PARAM_TYPES: dict[str, dict[str, str]] = {
     resource_type: {name: param.type for name, param in params.items()}
     for resource_type, params in SEARCH_PARAMS.items()
 }
-_ETAG = re.compile(r'^(W/)?"?(?P<version>\d+)"?$')
 
 
 @dataclass
@@ -189,7 +188,7 @@ class FhirService:
         resource_type = resource["resourceType"]
         writable(resource_type)
         require_id(resource_id)
-        _check_body_id(resource, resource_id)
+        check_body_id(resource, resource_id)
         expected_version = parse_etag(if_match)
         current = tx.read_current(resource_type, resource_id, access.viewer)
         access.require(resource_type, "u" if current is not None else "c")
@@ -314,7 +313,9 @@ class FhirService:
     ) -> FhirResponse:
         if resource_type:
             require_type(resource_type)
-        count, offset, since = self._history_params(pairs)
+        count, offset, since = parse_history(
+            pairs, default_count=self.paging.default_count, max_count=self.paging.max_count
+        )
 
         def work(tx: ResourceTransaction) -> FhirResponse:
             access.require(resource_type or "*", "r")
@@ -335,31 +336,6 @@ class FhirService:
             return FhirResponse(200, body)
 
         return self.guarded(access, work)
-
-    def _history_params(self, pairs: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-        count, offset, since = self.paging.default_count, 0, None
-        for key, value in pairs:
-            if key in ("_count", "_offset"):
-                if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
-                    raise IssueError.single(
-                        "invalid", f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}", expression=key
-                    )
-                if key == "_count":
-                    count = min(int(value), self.paging.max_count)
-                else:
-                    offset = int(value)
-            elif key == "_since":
-                try:
-                    since = date_range(value)[0]
-                except ValueError as error:
-                    raise IssueError.single(
-                        "invalid", f"_since {value!r} is not a FHIR instant", expression="_since"
-                    ) from error
-            elif key not in ("_format", "_pretty"):
-                raise IssueError.single(
-                    "not-supported", f"History does not support the parameter {key!r}", expression=key
-                )
-        return count, offset, since
 
     def conditional_match(
         self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access = OPEN
@@ -391,27 +367,6 @@ def _readable(access: Access, resource_type: str) -> bool:
     return True
 
 
-def _check_body_id(resource: Resource, resource_id: str) -> None:
-    resource_type = resource["resourceType"]
-    body_id = resource.get("id")
-    if body_id is None:
-        raise IssueError.single(
-            "required",
-            "An update must carry the resource id in the body (FHIR R4 http.html#update)",
-            expression=f"{resource_type}.id",
-            message_id="fhir.update-without-id",
-            status=400,
-        )
-    if body_id != resource_id:
-        raise IssueError.single(
-            "invalid",
-            f"The body's id {body_id!r} does not match the id {resource_id!r} in the URL",
-            expression=f"{resource_type}.id",
-            message_id="fhir.id-mismatch",
-            status=400,
-        )
-
-
 def require_type(resource_type: str) -> None:
     if resource_type not in SUPPORTED_TYPES:
         raise IssueError.single(
@@ -420,21 +375,6 @@ def require_type(resource_type: str) -> None:
             message_id="fhir.unsupported-type",
             status=404,
         )
-
-
-def parse_etag(value: str | None) -> int | None:
-    if value is None:
-        return None
-    match = _ETAG.match(value.strip())
-    if not match:
-        raise IssueError.single(
-            "invalid",
-            f'If-Match {value!r} is not an ETag of the form W/"<version>"',
-            expression="If-Match",
-            message_id="fhir.invalid-etag",
-            status=400,
-        )
-    return int(match["version"])
 
 
 def resource_response(base: str, stored: StoredResource, status: int, *, location: bool = False) -> FhirResponse:

@@ -14,10 +14,11 @@ from typing import Literal
 
 from gateway.errors import NotFound
 from gateway.fhir.access import Access, AuditAction, AuditRecord, Denied
-from gateway.store.ports import ResourceTransaction, StoredResource
+from gateway.store.ports import Resource, ResourceTransaction, StoredResource
 from gateway.store.search_params import GATEWAY_WRITTEN
 from mappings.issues import Issue, IssueError
 
+_ETAG = re.compile(r'^(W/)?"?(?P<version>\d+)"?$')
 #: FHIR R4 datatypes.html#id: `[A-Za-z0-9\-\.]{1,64}`.
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 #: The types `/plans` writes under ids it derives (UUID v5). Clients may not choose ids for them, as HAPI FHIR's
@@ -135,17 +136,17 @@ def writable(resource_type: str) -> None:
         )
 
 
-def stamped(resource: dict[str, object], author: str | None) -> dict[str, object]:
+def stamped(resource: Resource, author: str | None) -> Resource:
     """The resource as stored: `meta.source` names its author's SOR endpoint (the author column is the fact; this
     shows it to readers). Without an author the client's own `meta.source` stays."""
     if author is None:
         return resource
-    meta = dict(resource.get("meta") or {})  # type: ignore[call-overload]
+    meta = dict(resource.get("meta") or {})
     meta["source"] = f"{SOR_SOURCE}{author}"
     return {**resource, "meta": meta}
 
 
-def care_plan_sources(resource: dict[str, object]) -> list[str]:
+def care_plan_sources(resource: Resource) -> list[str]:
     """The identifier systems of a CarePlan (a plan's source system is its identity)."""
     if resource.get("resourceType") != "CarePlan":
         return []
@@ -153,3 +154,39 @@ def care_plan_sources(resource: dict[str, object]) -> list[str]:
     if not isinstance(identifiers, list):
         return []
     return [str(item["system"]) for item in identifiers if isinstance(item, dict) and item.get("system")]
+
+
+def check_body_id(resource: Resource, resource_id: str) -> None:
+    resource_type = resource["resourceType"]
+    body_id = resource.get("id")
+    if body_id is None:
+        raise IssueError.single(
+            "required",
+            "An update must carry the resource id in the body (FHIR R4 http.html#update)",
+            expression=f"{resource_type}.id",
+            message_id="fhir.update-without-id",
+            status=400,
+        )
+    if body_id != resource_id:
+        raise IssueError.single(
+            "invalid",
+            f"The body's id {body_id!r} does not match the id {resource_id!r} in the URL",
+            expression=f"{resource_type}.id",
+            message_id="fhir.id-mismatch",
+            status=400,
+        )
+
+
+def parse_etag(value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = _ETAG.match(value.strip())
+    if not match:
+        raise IssueError.single(
+            "invalid",
+            f'If-Match {value!r} is not an ETag of the form W/"<version>"',
+            expression="If-Match",
+            message_id="fhir.invalid-etag",
+            status=400,
+        )
+    return int(match["version"])

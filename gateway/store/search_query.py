@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gateway.store.dates import date_range
 from mappings.issues import Issue, IssueError
 
 SPECIAL_PARAMS = {"_id": "token", "_lastUpdated": "date"}
@@ -197,6 +198,33 @@ def _non_negative(key: str, value: str, issues: list[Issue]) -> int:
         issues.append(_bad(key, f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}, not {value[:40]!r}"))
         return 0
     return int(value)
+
+
+def parse_history(
+    pairs: Iterable[tuple[str, str]], *, default_count: int, max_count: int
+) -> tuple[int, int, str | None]:
+    """`_count`, `_offset` and `_since` of a history request (FHIR R4 http.html#history); anything else is 400."""
+    count, offset, since = default_count, 0, None
+    for key, value in pairs:
+        if key in ("_count", "_offset"):
+            if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
+                raise IssueError.single(
+                    "invalid", f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}", expression=key
+                )
+            if key == "_count":
+                count = min(int(value), max_count)
+            else:
+                offset = int(value)
+        elif key == "_since":
+            try:
+                since = date_range(value)[0]
+            except ValueError as error:
+                raise IssueError.single(
+                    "invalid", f"_since {value!r} is not a FHIR instant", expression="_since"
+                ) from error
+        elif key not in ("_format", "_pretty"):
+            raise IssueError.single("not-supported", f"History does not support the parameter {key!r}", expression=key)
+    return count, offset, since
 
 
 def _bad(key: str, text: str) -> Issue:
