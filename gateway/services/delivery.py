@@ -24,7 +24,7 @@ from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Worker, WorkerSettings
-from gateway.services.follow_ups import FollowUpConsent
+from gateway.services.follow_ups import FollowUpConsent, every_notice
 from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
@@ -138,15 +138,9 @@ class MessageService:
     async def retry_dead(self, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
         """Dead notices back to pending, except those carrying plan content their consent no longer permits."""
         if notice_ids is None:
-            notice_ids = [notice.id for notice in await self._dead()]
+            notice_ids = [notice.id for notice in await every_notice(self.outbox, NoticeState.DEAD)]
         allowed = [notice_id for notice_id in notice_ids if not await self._refusal(notice_id)]
         return await self.outbox.retry_dead(self.clock.now(), allowed)
-
-    async def _dead(self) -> list[NoticeRecord]:
-        found: list[NoticeRecord] = []
-        while page := await self.outbox.list_notices(NoticeState.DEAD, limit=500, offset=len(found)):
-            found += page
-        return found
 
 
 def notice_json(detail: NoticeDetail) -> dict[str, Any]:

@@ -58,16 +58,19 @@ class FollowUpConsent:
         now = self.clock.now()
         stopped: list[NoticeRecord] = []
         for state in (NoticeState.PENDING, NoticeState.SENT):
-            for notice in await self._all(state):
+            queued = [notice for notice in await every_notice(self.outbox, state) if notice.kind in FOLLOW_UP_KINDS]
+            for notice in queued:
                 if await self.carried_plan(notice) == plan_id and not self.granted(plan_id, notice, now):
                     reason = f"consent: the plan {plan_id} no longer permits its follow-up to {notice.recipient}"
                     stopped.append(await self.outbox.dead_letter(notice.id, reason, now))
         return stopped
 
-    async def _all(self, state: NoticeState) -> list[NoticeRecord]:
-        found: list[NoticeRecord] = []
-        while page := await self.outbox.list_notices(state, limit=_PAGE, offset=len(found)):
-            found += page
-            if len(page) < _PAGE:
-                break
-        return [notice for notice in found if notice.kind in FOLLOW_UP_KINDS]
+
+async def every_notice(outbox: SqlOutbox, state: NoticeState) -> list[NoticeRecord]:
+    """All notices in `state`, in enqueue order, read a page at a time."""
+    found: list[NoticeRecord] = []
+    while page := await outbox.list_notices(state, limit=_PAGE, offset=len(found)):
+        found += page
+        if len(page) < _PAGE:
+            break
+    return found

@@ -10,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from gateway.store import tables as t
 from gateway.store.dates import MAX_INSTANT, MIN_INSTANT, format_instant
 from gateway.store.ports import PlanRecord
+from mappings.issues import IssueError
 from mappings.plan import Grant
 
 
@@ -57,7 +59,17 @@ def save_plan(
         "source_value": record.source_value,
     }
     if plan(connection, record.plan_id) is None:
-        connection.execute(insert(t.plan).values(plan_id=record.plan_id, **values))
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(t.plan).values(plan_id=record.plan_id, **values))
+        except IntegrityError as error:  # the source identifier's UNIQUE key: the backstop of authorship
+            raise IssueError.single(
+                "conflict",
+                f"Another plan already has the source {record.source_system}|{record.source_value}",
+                expression="/source",
+                message_id="plan.source-taken",
+                status=409,
+            ) from error
     else:
         connection.execute(update(t.plan).where(t.plan.c.plan_id == record.plan_id).values(**values))
     connection.execute(delete(t.plan_member).where(t.plan_member.c.plan_id == record.plan_id))
