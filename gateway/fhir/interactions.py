@@ -345,7 +345,8 @@ class FhirService:
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         if not pairs:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
-        query = replace(self.parse_query(resource_type, pairs), count=2, offset=0, includes=(), summary_count=False)
+        query = self.parse_query(resource_type, pairs)
+        query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
         viewer = access.viewer.own() if access.viewer is not None else None
         matches = tx.search(query, viewer).matches
         if len(matches) > 1:

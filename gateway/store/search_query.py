@@ -69,6 +69,9 @@ class SearchQuery:
     sort: str = "_lastUpdated"
     summary_count: bool = False
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
+    #: `SearchPage.total` is the number of matches returned.
+    counted: bool = True
 
 
 def split_or(value: str) -> tuple[str, ...]:

@@ -261,14 +261,18 @@ class SqlResourceTransaction:
         conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]
         if viewer is not None:
             conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
-        total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
+        total = 0
+        if query.counted:
+            total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total)
         column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
         ordering = [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
         statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
         matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
-        return SearchPage(matches, self._included(query.includes, matches, viewer), total)
+        return SearchPage(
+            matches, self._included(query.includes, matches, viewer), total if query.counted else len(matches)
+        )
 
     def _included(
         self, includes: tuple[Include, ...], matches: list[StoredResource], viewer: Viewer | None
