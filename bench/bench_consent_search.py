@@ -3,8 +3,9 @@
 Writes N shared plans (the Slagelse sample, one citizen each) through `PlanService` as the region, the citizen's
 consent naming Slagelse's social worker in one plan of every hundred; then times the same search, through the app
 with authentication on, for the author (sees all N), for Slagelse (sees N/100), for an organisation named nowhere
-(sees none), and without authentication (no filter at all). Prints medians and the ratio to the unfiltered search,
-measured in one run.
+(sees none), and without authentication (no filter at all); and the store's search alone (the SQL, without token,
+audit and HTTP) with and without the access rule. Prints medians and the ratio to the unfiltered search, measured
+in one run. `--plans 0` measures a store loaded before (`--database` naming it).
 
 Run: .venv/bin/python bench/bench_consent_search.py [--plans 10000] [--database postgresql+psycopg://...]
 """
@@ -31,7 +32,8 @@ from gateway.config import Settings
 from gateway.fhir.access import OpenAccess
 from gateway.security.tokens import LocalSigningKey, issue_token
 from gateway.store.dates import format_instant
-from gateway.store.ports import Viewer
+from gateway.store.ports import ResourceStore, Viewer
+from gateway.store.search_query import Criterion, SearchQuery
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "samples" / "plans" / "kip-slagelse-botilbud.json"
@@ -129,6 +131,24 @@ def main() -> None:
         headers = bearer(settings, client)
         median, total = asyncio.run(timed(settings, headers, arguments.rounds))
         print(f"  as {client:<27} {median * 1000:8.2f} ms  total {total:<6} ratio {median / unfiltered:.2f}")
+    print("the store's search alone (SQL: count and first page):")
+    store = create_app(settings, clock=FixedClock(NOW), ids=UuidSource(), migrate=False).state.fhir.store
+    query = SearchQuery("CarePlan", (Criterion("status", "token", "", ("active",)),))
+    bare = sql_time(store, query, None, arguments.rounds)
+    print(f"  no access rule                {bare * 1000:8.2f} ms")
+    for client, sor in CLIENTS.items():
+        median = sql_time(store, query, Viewer(sor, format_instant(NOW)), arguments.rounds)
+        print(f"  as {client:<27} {median * 1000:8.2f} ms  ratio {median / bare:.2f}")
+
+
+def sql_time(store: ResourceStore, query: SearchQuery, viewer: Viewer | None, rounds: int) -> float:
+    times = []
+    with store.reading() as tx:
+        for _ in range(rounds + 3):
+            started = time.perf_counter()
+            tx.search(query, viewer)
+            times.append(time.perf_counter() - started)
+    return statistics.median(times[3:])
 
 
 if __name__ == "__main__":

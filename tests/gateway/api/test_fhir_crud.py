@@ -86,6 +86,10 @@ async def test_clients_may_not_choose_the_id_of_plan_and_person_resources(client
     )
     assert conditional.status_code == 404
     assert (await client.get("/fhir/Patient/p-9")).status_code == 404
+    resources = (await client.get("/fhir/metadata")).json()["rest"][0]["resource"]
+    update_create = {resource["type"]: resource["updateCreate"] for resource in resources}
+    assert update_create["CarePlan"] is False and update_create["Patient"] is False
+    assert update_create["Organization"] is True
 
 
 async def test_update_with_mismatched_id_is_400(client: httpx.AsyncClient) -> None:
