@@ -141,7 +141,14 @@ plan_member = Table(
     Column("plan_id", String(ID_LEN), primary_key=True),
     Column("category", String(16), primary_key=True),
 )
-Index("ix_plan_member_plan_id", plan_member.c.plan_id)
+# What a viewer's grants reach: (plan, category) -> the members' types and ids, without reading the table.
+Index(
+    "ix_plan_member_plan",
+    plan_member.c.plan_id,
+    plan_member.c.category,
+    plan_member.c.resource_type,
+    plan_member.c.id,
+)
 
 plan_grant = Table(
     "plan_grant",

@@ -52,7 +52,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("resource_type", "id", "plan_id", "category", name=op.f("pk_plan_member")),
     )
     with op.batch_alter_table("plan_member", schema=None) as batch_op:
-        batch_op.create_index("ix_plan_member_plan_id", ["plan_id"], unique=False)
+        batch_op.create_index("ix_plan_member_plan", ["plan_id", "category", "resource_type", "id"], unique=False)
 
     op.create_table(
         "plan_grant",
@@ -95,7 +95,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_plan_grant_sor")
     op.drop_table("plan_grant")
     with op.batch_alter_table("plan_member", schema=None) as batch_op:
-        batch_op.drop_index("ix_plan_member_plan_id")
+        batch_op.drop_index("ix_plan_member_plan")
     op.drop_table("plan_member")
     with op.batch_alter_table("plan", schema=None) as batch_op:
         batch_op.drop_index("ix_plan_patient_id")
