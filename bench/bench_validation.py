@@ -3,7 +3,7 @@
 Run: `.venv/bin/python bench/bench_validation.py [path/to/bundle.json ...]` (default: the MedCom
 HospitalNotification SLHJ and CareCommunication example Bundles). Prints start-up (registry load, first compile),
 the per-Bundle times measured in this one run and their ratio, the spread of that ratio over every MedCom example
-Bundle in ../shared/reference, and how many invariant expressions the FHIRPath compiler left to fhirpathpy.
+Bundle in tests/data/reference, and how many invariant expressions the FHIRPath compiler left to fhirpathpy.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.validation.engine import timed_default_validator
 from gateway.validation.invariants import EVALUATED_BY, RUNTIME_FALLBACKS
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared/reference"
+REFERENCE = ROOT / "tests/data/reference"
 DEFAULTS = (
     REFERENCE / "medcom-hospitalnotification/examples/Bundle-f4aa42a4-86db-4e68-9b38-9dda0dfd5774.json",
     REFERENCE / "medcom-carecommunication/examples/Bundle-0d5b3c18-fab6-4d93-9d88-c9c8abf1f18c.json",

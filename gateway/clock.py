@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -22,6 +23,12 @@ class Clock(Protocol):
 class IdSource(Protocol):
     def new_id(self) -> str:
         """A fresh identifier, valid as a FHIR `id` and as a UUID string."""
+        ...
+
+
+class SecretSource(Protocol):
+    def new_secret(self) -> str:
+        """A fresh unguessable token (URL-safe text, at least 256 bits): sign-in links, session cookies, CSRF."""
         ...
 
 
@@ -58,6 +65,21 @@ class SequenceIds:
 
     def new_id(self) -> str:
         return f"00000000-0000-4000-8000-{next(self._counter):012d}"
+
+
+class SystemSecrets:
+    def new_secret(self) -> str:
+        return secrets.token_urlsafe(32)
+
+
+class SequenceSecrets:
+    """Predictable secrets (tests): secret-0001, secret-0002, ..."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def new_secret(self) -> str:
+        return f"secret-{next(self._counter):04d}"
 
 
 def system_random() -> random.Random:

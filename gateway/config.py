@@ -32,30 +32,36 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; default sqlite:///<data_dir>/gateway.db. PostgreSQL: "
+        description="Database URL; default: sqlite:///<data_dir>/gateway.db. PostgreSQL: "
         "postgresql+psycopg://user@host:5432/db",
     )
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = Field(default="127.0.0.1", description="Bind address of `gateway serve`.")
+    port: int = Field(default=8080, description="Port of `gateway serve`.")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
-    default_page_size: int = Field(default=20, ge=1)
-    max_page_size: int = Field(default=200, ge=1)
-    log_level: str = "info"
+    default_page_size: int = Field(default=20, ge=1, description="Search results per page without _count.")
+    max_page_size: int = Field(default=200, ge=1, description="The largest _count a search accepts.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
     directory_file: Path | None = Field(
         default=None,
-        description="Recipient directory (YAML/JSON, see gateway/delivery/directory.py); default: "
-        "<data_dir>/directory.yaml if present.",
+        description="Recipient directory, a YAML or JSON file (example: fixtures/directory.example.yaml); "
+        "default: <data_dir>/directory.yaml if present, else none (discharges are refused).",
     )
     worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `gateway serve`.")
     delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="Total HTTP timeout per send.")
     delivery_max_attempts: int = Field(default=8, ge=1, description="Attempts before a notice is dead-lettered.")
-    delivery_base_delay_seconds: float = Field(default=5.0, gt=0)
-    delivery_max_delay_seconds: float = Field(default=900.0, gt=0)
+    delivery_base_delay_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per try.")
+    delivery_max_delay_seconds: float = Field(default=900.0, gt=0, description="The longest delay between retries.")
     delivery_lease_seconds: float = Field(
         default=120.0, gt=0, description="How long a claimed notice is reserved; after a crash it is sent again then."
     )
     ack_timeout_seconds: float = Field(default=1800.0, gt=0, description="MedCom: resend after 30 minutes.")
     ack_max_resends: int = Field(default=2, ge=0, description="MedCom: at most two resends.")
+    xbin01_wait_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long an XDIS91 waits for its XBIN01 binaries (and they for it) before it is refused; "
+        "MedCom's conversion service waits 60 minutes.",
+    )
     plan_id_namespace: uuid.UUID = Field(
         default=uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11"),
         description="UUID v5 namespace for plan resource ids. Set your own secret value in production: under the "
@@ -65,19 +71,56 @@ class Settings(BaseSettings):
         default=False,
         description="Serve without authentication (refused unless bound to a loopback address; logs a warning).",
     )
-    clients_file: Path | None = Field(default=None, description="Client registry; default <data_dir>/clients.yaml")
+    clients_file: Path | None = Field(
+        default=None,
+        description="Client registry (example: fixtures/clients.example.yaml; `gateway clients add` writes it); "
+        "default: <data_dir>/clients.yaml",
+    )
     jwks_file: Path | None = Field(
         default=None, description="Keys that sign accepted tokens; default: the local key created in <data_dir>/keys"
     )
-    token_issuer: str = "urn:careplan-gateway:local"
-    token_audience: str = "https://careplan-gateway.example/fhir"
-    token_leeway_seconds: int = Field(default=30, ge=0)
-    token_lifetime_seconds: int = Field(default=3600, gt=0)
+    token_issuer: str = Field(default="urn:careplan-gateway:local", description="`iss` every accepted token carries.")
+    token_audience: str = Field(
+        default="https://careplan-gateway.example/fhir", description="`aud` every accepted token carries."
+    )
+    token_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed when checking exp and nbf.")
+    token_lifetime_seconds: int = Field(default=3600, gt=0, description="Lifetime of `gateway token create` tokens.")
     rate_limit_per_minute: float = Field(default=600, gt=0, description="Per client, unless the registry says else")
-    rate_limit_burst: int = Field(default=60, ge=1)
+    rate_limit_burst: int = Field(default=60, ge=1, description="Requests a client may make at once.")
     canonical_base: str = Field(
         default="https://careplan-gateway.example/fhir",
         description="Canonical base of our own CodeSystems, ValueSets and profiles (mappings.plan.PlanContext).",
+    )
+
+    public_url: str | None = Field(
+        default=None,
+        description="The gateway's address as people reach it (sign-in links, the OpenID Connect redirect); "
+        "default http://<host>:<port>.",
+    )
+    web_sign_in_link_seconds: int = Field(
+        default=600, ge=30, description="A printed sign-in link works once, for this long."
+    )
+    web_session_idle_seconds: int = Field(
+        default=900, ge=60, description="A page session ends after this long without a request."
+    )
+    web_session_max_seconds: int = Field(
+        default=8 * 3600, ge=60, description="... and at the latest this long after signing in."
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer for signing in to the pages (authorization code + PKCE); unset: only "
+        "`gateway sign-in-link` links.",
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scope: str = "openid"
+    oidc_cpr_claim: str = Field(
+        default="dk:gov:saml:attribute:CprNumberIdentifier",
+        description="The ID token claim with a citizen's CPR number (NemLog-in's name for it).",
+    )
+    oidc_client_claim: str = Field(
+        default="careplan_gateway_client",
+        description="The ID token claim naming the registered client an organisation's user acts for.",
     )
 
     @classmethod
@@ -103,6 +146,9 @@ class Settings(BaseSettings):
 
     def effective_clients_file(self) -> Path:
         return self.clients_file or self.data_dir / "clients.yaml"
+
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -29,8 +29,16 @@ def read_yaml_or_json(path: Path, *, what: str, unreadable: str, unparseable: st
         return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
         raise IssueError.single(
-            "structure", f"{what.capitalize()} {path} is not valid YAML/JSON: {error}", message_id=unparseable
+            "structure", f"{what.capitalize()} {path} is not valid YAML/JSON: {_where(error)}", message_id=unparseable
         ) from error
+
+
+def _where(error: json.JSONDecodeError | yaml.YAMLError) -> str:
+    """The parser's complaint in one line, with the line and column an editor jumps to."""
+    mark = getattr(error, "problem_mark", None)
+    if isinstance(error, yaml.MarkedYAMLError) and mark is not None:
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem or error.context}"
+    return " ".join(str(error).split())
 
 
 class ReloadingFile(Generic[T]):

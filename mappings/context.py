@@ -2,31 +2,21 @@
 
 Pure code in `mappings/` never reads the clock or generates random ids (STYLE.md, "Mappings"): the caller hands
 it the instant to use, a source of fresh UUIDs (for ids that MedCom requires to be new on every send, such as
-`Bundle.id`) and, for `gateway convert --explain`, an optional collector of `(output path, source location)` pairs.
+`Bundle.id`) and, for `gateway convert --explain`, an optional `ExplainCollector` (`mappings.explain`) that learns
+where every element of every notice came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from mappings.explain import Description, ExplainCollector
 from mappings.issues import IssueError
 
-
-@dataclass(slots=True)
-class ExplainCollector:
-    """Records where each output element came from: `(output path, source location)` pairs, in order.
-
-    Output paths are FHIRPath-like (`Bundle.entry[1].resource.identifier[0].value`); source locations name the
-    input field (`PID-3.1`, an XPath such as `/Emessage/ClinicalEmail/Patient/CivilRegistrationNumber`, or
-    `context` for values that came from configuration rather than from the input).
-    """
-
-    pairs: list[tuple[str, str]] = field(default_factory=list)
-
-    def record(self, output_path: str, source_location: str) -> None:
-        self.pairs.append((output_path, source_location))
+__all__ = ["ExplainCollector", "MappingContext"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +26,15 @@ class MappingContext:
     `now` must be timezone-aware (MedCom: all dateTimes carry a time zone). `new_uuid` returns a fresh UUID
     string; it is used only where MedCom demands a new value per send (`Bundle.id`), every other id is
     derived from the input (UUID v5) so that converting the same input twice gives the same message.
-    `explain` is `None` unless the caller asked for provenance of each output field.
+    `explain` is `None` unless the caller asked for the origin of each output element. `require_identifiers`
+    is `False` only for an offline preview without a recipient directory (`gateway convert`): organisations then
+    carry the identifiers the input gives, and the profile check names what the directory would add.
     """
 
     now: datetime
     new_uuid: Callable[[], str]
     explain: ExplainCollector | None = None
+    require_identifiers: bool = True
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -51,7 +44,7 @@ class MappingContext:
                 message_id="mapping.naive-clock",
             )
 
-    def record(self, output_path: str, source_location: str) -> None:
-        """Record one explain pair when a collector is present; a no-op otherwise."""
+    def describe(self, resource: Any, description: Callable[[], Description]) -> None:
+        """Tell the collector how `resource` was made; `description` is only called when someone asks."""
         if self.explain is not None:
-            self.explain.record(output_path, source_location)
+            self.explain.describe(resource, description())

@@ -19,7 +19,9 @@ from gateway.clock import FixedClock, SequenceIds
 from gateway.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+#: MedCom and DK-core examples copied from `shared/reference` (same relative paths; sources and licences in
+#: `tests/data/reference/SOURCES.md`), so the suite needs nothing outside the repository.
+REFERENCE = REPO_ROOT / "tests" / "data" / "reference"
 POSTGRES_ADMIN_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )

@@ -6,27 +6,33 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from gateway import __version__
+from gateway import __version__, web
 from gateway.api import error_handlers, fhir, intake, messages, plans, validation
 from gateway.api.limits import BodySizeLimit
 from gateway.api.security import Authorities
-from gateway.clock import Clock, IdSource, SystemClock, UuidSource
+from gateway.clock import Clock, IdSource, SecretSource, SystemClock, SystemSecrets, UuidSource
 from gateway.config import Settings
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
 from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
+from gateway.services.attachments import Assembly
 from gateway.services.delivery import MessageService, build_worker, delivery_audit, directory_file, http_client
 from gateway.services.intake import IntakeService
+from gateway.services.plan_history import PlanHistory
+from gateway.services.plan_sharing import PlanWriteHooks
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
+from gateway.store.held import SqlHoldingArea
 from gateway.store.sql import SqlResourceStore
 from gateway.validation import default_validator
+from gateway.web import PlanNarrator
 from mappings.issues import Issue
 from mappings.plan import PlanContext
 
@@ -42,6 +48,7 @@ def create_app(
     engine: Engine | None = None,
     clock: Clock | None = None,
     ids: IdSource | None = None,
+    secrets: SecretSource | None = None,
     migrate: bool = True,
     run_worker: bool = False,
 ) -> FastAPI:
@@ -90,6 +97,7 @@ def create_app(
         app.state.fhir, PlanContext(base=settings.canonical_base, id_namespace=settings.plan_id_namespace)
     )
     app.state.messages = MessageService(engine, clock)
+    app.state.assembly = Assembly(SqlHoldingArea(engine), timedelta(seconds=settings.xbin01_wait_seconds))
     app.state.intake = IntakeService(
         app.state.plans,
         app.state.messages.outbox,
@@ -99,6 +107,30 @@ def create_app(
         limits=Limits(max_bytes=settings.max_body_bytes),
         check=profile_check,
         citizen_namespace=settings.plan_id_namespace,
+        assembly=app.state.assembly,
+    )
+    app.state.plans.hooks = PlanWriteHooks(
+        PlanHistory(app.state.fhir, app.state.plans.context),
+        app.state.messages.outbox,
+        app.state.intake.directory,
+        clock,
+        ids,
+        narrate=PlanNarrator(app.state.plans.context),
+        render_pdf=web.plan_pdf_bytes(clock),
+        citizen_key=app.state.intake.citizen_key,
+        check=profile_check,
+    )
+    registry_file = app.state.authorities.registry_file
+    web.install(
+        app,
+        settings,
+        plans=app.state.plans,
+        outbox=app.state.messages.outbox,
+        citizen_key=app.state.intake.citizen_key,
+        registry=registry_file,
+        clock=clock,
+        ids=ids,
+        secrets=secrets or SystemSecrets(),
     )
     error_handlers.install(app)
     app.include_router(intake.router)  # before /fhir/{type}: `$process-message` is not a resource type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.deps import from_state
@@ -12,7 +12,8 @@ from gateway.api.security import RequestAccess, require
 from gateway.errors import http_status
 from gateway.inbound import build_hl7_ack
 from gateway.security.scopes import MESSAGES
-from gateway.services.intake import IntakeResult, IntakeService, input_kind
+from gateway.services.intake import IntakeService, input_kind
+from gateway.services.results import IntakeResult
 from mappings.issues import IssueError
 
 router = APIRouter(tags=["Messages and delivery"])
@@ -27,6 +28,15 @@ INTAKE_RESPONSES: dict[int | str, dict[str, str]] = {
 
 
 Service = Annotated[IntakeService, Depends(from_state("intake", IntakeService))]
+FirstOfStay = Annotated[
+    bool,
+    Query(
+        alias="first-of-stay",
+        description="The stay began before this gateway reported it: a discharge, leave or death with no earlier "
+        "notice is sent as the stay's first notice (a correction as the notice it corrects; a cancellation has "
+        "nothing to cancel). See the README, 'A stay this gateway did not see begin'.",
+    ),
+]
 
 
 def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
@@ -40,13 +50,15 @@ def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
 @router.post(
     "/messages", status_code=202, summary="Accept an outgoing message; make its notices", responses=INTAKE_RESPONSES
 )
-async def accept_message(request: Request, service: Service, access: RequestAccess) -> Response:
+async def accept_message(
+    request: Request, service: Service, access: RequestAccess, first_of_stay: FirstOfStay = False
+) -> Response:
     require(access, MESSAGES, "c")
     body = await request.body()
     content_type = request.headers.get("content-type", "")
     wants_v2_ack = input_kind(content_type, body) == "hl7v2" and "json" not in request.headers.get("accept", "")
     try:
-        result = await service.accept(body, content_type, access)
+        result = await service.accept(body, content_type, access, first_of_stay=first_of_stay)
     except IssueError as error:
         if not wants_v2_ack:
             raise
@@ -56,7 +68,10 @@ async def accept_message(request: Request, service: Service, access: RequestAcce
         return Response(ack, status_code=status, media_type=HL7_MEDIA)
     if wants_v2_ack:
         assert result.adt is not None
-        ack = build_hl7_ack(result.adt, "AA", f"accepted as {result.message_id}", now=service.clock.now())
+        said = f"accepted as {result.message_id}"
+        if result.withheld:  # what consent kept back is in GET /messages/{id}; the ACK text has 80 characters
+            said += f"; {len(result.withheld)} withheld"
+        ack = build_hl7_ack(result.adt, "AA", said, now=service.clock.now())
         return Response(
             ack,
             status_code=202,

@@ -36,8 +36,8 @@ Messages = Annotated[MessageService, Depends(from_state("messages", MessageServi
 
 
 async def _after_write(messages: MessageService, receipt: PlanReceipt) -> None:
-    """A withdrawal or expiry also stops the plan's follow-up still queued for organisations no longer granted."""
-    await messages.follow_ups.stop_follow_ups_no_longer_consented(receipt.plan_id)
+    """A withdrawal or expiry also stops the plan content still queued for organisations no longer granted."""
+    await messages.withdrawals.stop_queued_plan_content(receipt.plan_id)
 
 
 @router.get("/schema", summary="JSON Schema of the plan document")

@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from gateway.cli.common import DATA_DIR, console
+from gateway.cli.common import DATA_DIR, errors, settings_help
 from gateway.config import Settings, load_settings
 
 LOCAL_ADMIN = "local-admin"
@@ -16,17 +16,23 @@ clients_app = typer.Typer(
 )
 
 
-@clients_app.command("add")
+@clients_app.command("add", epilog=settings_help("data_dir", "clients_file"))
 def clients_add(
-    client_id: str = typer.Argument(..., help="The client's id (its tokens' client_id)"),
-    name: str = typer.Option(..., "--name", help="The organisation's name"),
-    sor: str = typer.Option(..., "--sor", help="The organisation's SOR code"),
-    gln: str = typer.Option(..., "--gln", help="The organisation's GLN (EAN location number)"),
-    municipality: str = typer.Option(None, "--municipality", help="Municipality code, for a municipality"),
-    provider_number: str = typer.Option(None, "--provider-number", help="GP provider number (ydernummer)"),
-    scopes: list[str] = typer.Option(..., "--scope", help="SMART v2 scope, repeatable (system/CarePlan.rs ...)"),
+    client_id: str = typer.Argument(..., metavar="CLIENT-ID", help="The client's id (its tokens' client_id)"),
+    name: str = typer.Option(..., "--name", metavar="TEXT", help="The organisation's name"),
+    sor: str = typer.Option(..., "--sor", metavar="SOR", help="The organisation's SOR code"),
+    gln: str = typer.Option(..., "--gln", metavar="GLN", help="The organisation's GLN (EAN location number)"),
+    municipality: str = typer.Option(
+        None, "--municipality", metavar="CODE", help="Municipality code, for a municipality"
+    ),
+    provider_number: str = typer.Option(
+        None, "--provider-number", metavar="NUMBER", help="GP provider number (ydernummer)"
+    ),
+    scopes: list[str] = typer.Option(
+        ..., "--scope", metavar="SCOPE", help="SMART v2 scope, repeatable (system/CarePlan.rs ...)"
+    ),
     plan_sources: list[str] = typer.Option(
-        None, "--plan-source", help="A plan source system (URI) the organisation owns, repeatable"
+        None, "--plan-source", metavar="URI", help="A plan source system the organisation owns, repeatable"
     ),
     data_dir: str = DATA_DIR,
 ) -> None:
@@ -63,11 +69,21 @@ def _save_client(settings: Settings, entry: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
 
 
-@token_app.command("create")
+@token_app.command(
+    "create",
+    epilog=settings_help("data_dir", "clients_file", "token_issuer", "token_audience", "token_lifetime_seconds"),
+)
 def token_create(
-    client: str = typer.Option(LOCAL_ADMIN, "--client", help="A registered client id"),
-    scopes: list[str] = typer.Option(None, "--scope", help="Ask for these scopes (default: all the client has)"),
-    lifetime: int = typer.Option(None, "--lifetime", help="Seconds (default GATEWAY_TOKEN_LIFETIME_SECONDS)"),
+    client: str = typer.Option(LOCAL_ADMIN, "--client", metavar="CLIENT-ID", help="A registered client id"),
+    scopes: list[str] = typer.Option(
+        None, "--scope", metavar="SCOPE", help="Ask for these scopes, repeatable (default: all the client has)"
+    ),
+    lifetime: int = typer.Option(
+        None,
+        "--lifetime",
+        metavar="SECONDS",
+        help="How long the token is valid (default: GATEWAY_TOKEN_LIFETIME_SECONDS)",
+    ),
     data_dir: str = DATA_DIR,
 ) -> None:
     """Print an access token for a client, signed with the gateway's local key (created on first use).
@@ -88,7 +104,7 @@ def token_create(
         _save_client(settings, LOCAL_ADMIN_ENTRY)
         record = ClientRegistry.from_file(path).get(client)
     if record is None:
-        console.print(f"[red]client {client!r} is not registered in {path}; see `gateway clients add`[/red]")
+        errors.print(f"Error: client {client!r} is not registered in {path}; add it with `gateway clients add`")
         raise typer.Exit(1)
     token = issue_token(
         LocalSigningKey.load_or_create(settings.data_dir),

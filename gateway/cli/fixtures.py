@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 import typer
 import uvicorn
@@ -11,17 +12,37 @@ fixtures_app = typer.Typer(
     help="Fixture servers (a GP system and a municipal EHR) for integration testers", no_args_is_help=True
 )
 
+#: The receivers read these themselves (`fixtures.receiver.ReceiverSettings`: uvicorn starts them by import string,
+#: so `gateway` cannot pass settings in); a test holds this list to that class.
+FIXTURE_SETTINGS = {
+    "FIXTURE_NAME": "The receiving organisation's name (default: 'Fixture GP', 'Plejecenter Herlev (fixture)')",
+    "FIXTURE_SOR": "Its SOR code, as MessageHeader.destination must name it (default: per role)",
+    "FIXTURE_GLN": "Its GLN (EAN location number) (default: per role)",
+    "FIXTURE_ORGANIZATION_ID": "The Organization id in its acknowledgements (default: per role)",
+    "FIXTURE_BASE_URL": "Base of the fullUrls in its acknowledgements (default: https://<role>.fixture.invalid/fhir)",
+    "FIXTURE_VALIDATE_PROFILES": "Check every message against its MedCom profile (true/false) (default: true)",
+    "FIXTURE_FAULTS": "Faults to apply from the start, a JSON list, e.g. "
+    '\'[{"kind":"status","status":503,"count":2}]\' (kinds: status, delay, negative-ack, drop; '
+    "also POST /faults) (default: none)",
+}
+EPILOG = "\n\n".join(
+    ["Settings (environment variables; both receivers read the same ones):"]
+    + [f"{name}  {meaning}" for name, meaning in FIXTURE_SETTINGS.items()]
+    + ["Inspect what arrived: GET /received (each message once, as a user sees it; ?brief=true without bodies), "
+       "GET /received/raw (every delivery), DELETE /received."]
+)  # fmt: skip
 
-@fixtures_app.command("serve")
+
+@fixtures_app.command("serve", epilog=EPILOG)
 def fixtures_serve(
-    role: str = typer.Option("both", help="gp, municipality or both (both: gp on PORT, municipality on PORT+1)"),
-    host: str = typer.Option("127.0.0.1", help="Bind address"),
-    port: int = typer.Option(8081, help="Port (the example directory expects gp 8081, municipality 8082)"),
+    role: Literal["gp", "municipality", "both"] = typer.Option(
+        "both", help="Which receiver; both: the GP on PORT, the municipality on PORT+1"
+    ),
+    host: str = typer.Option("127.0.0.1", metavar="ADDRESS", help="Bind address"),
+    port: int = typer.Option(8081, metavar="PORT", help="Port (the demo directory expects GP 8081, municipality 8082)"),
 ) -> None:
-    """Start the fixture receivers; settings and faults from FIXTURE_* variables (see fixtures/receiver.py)."""
+    """Start the fixture receivers: they take MedCom messages at /fhir/$process-message and acknowledge them."""
     roles = ["gp", "municipality"] if role == "both" else [role]
-    if any(r not in ("gp", "municipality") for r in roles):
-        raise typer.BadParameter("role must be gp, municipality or both", param_hint="--role")
     servers = [
         # By import string, so `gateway` never imports `fixtures` (STYLE.md: dependencies run one way).
         uvicorn.Server(uvicorn.Config(f"fixtures.{r}:create_app", factory=True, host=host, port=port + i))

@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
@@ -61,6 +61,14 @@ class InboundRecord:
 AttemptHook = Callable[[Connection, Claim, Attempt], None]
 
 
+class IdMatch(NamedTuple):
+    """An id a person may have meant: an inbound message's, or a notice's (with its inbound message)."""
+
+    kind: str
+    id: str
+    inbound_message_id: str
+
+
 class SqlOutbox:
     def __init__(self, engine: Engine, *, on_attempt: AttemptHook | None = None) -> None:
         self.engine = engine
@@ -95,39 +103,50 @@ class SqlOutbox:
         also: Callable[[Connection], None] | None = None,
     ) -> EnqueueResult:
         """`also` writes more rows in the same transaction (intake's AuditEvents), only when the notices are new."""
+        return await self._write(
+            lambda connection: self.enqueue_in(connection, inbound_message_id, notices, now, inbound=inbound, also=also)
+        )
 
-        def work(connection: Connection) -> EnqueueResult:
-            existing = connection.execute(
-                select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-            ).scalar()
-            if existing is not None:
-                return EnqueueResult(False, tuple(self._by_ids(connection, orjson.loads(existing))))
-            record = inbound or InboundRecord("", {})
-            try:
-                with connection.begin_nested():
-                    connection.execute(
-                        insert(t.inbound_message).values(
-                            id=inbound_message_id,
-                            received_at=format_instant(now),
-                            content_type=record.content_type,
-                            summary=orjson.dumps(record.summary).decode(),
-                            body=record.body,
-                            notice_ids=orjson.dumps([x.id for x in notices]).decode(),
-                        )
+    def enqueue_in(
+        self,
+        connection: Connection,
+        inbound_message_id: str,
+        notices: Sequence[NewNotice],
+        now: datetime,
+        *,
+        inbound: InboundRecord | None = None,
+        also: Callable[[Connection], None] | None = None,
+    ) -> EnqueueResult:
+        """`enqueue` inside the caller's own write transaction (synchronous callers such as the plan write path)."""
+        existing = connection.execute(
+            select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
+        ).scalar()
+        if existing is not None:
+            return EnqueueResult(False, tuple(self._by_ids(connection, orjson.loads(existing))))
+        record = inbound or InboundRecord("", {})
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    insert(t.inbound_message).values(
+                        id=inbound_message_id,
+                        received_at=format_instant(now),
+                        content_type=record.content_type,
+                        summary=orjson.dumps(record.summary).decode(),
+                        body=record.body,
+                        notice_ids=orjson.dumps([x.id for x in notices]).decode(),
                     )
-                    for notice in notices:
-                        connection.execute(insert(n).values(**_new_row(inbound_message_id, notice, now)))
-                    if also is not None:
-                        also(connection)
-            except IntegrityError as error:
-                raise IssueError.single(
-                    "conflict",
-                    "a notice id or MessageHeader.id is already in the outbox",
-                    message_id="outbox.duplicate-notice",
-                ) from error
-            return EnqueueResult(True, tuple(self._by_ids(connection, [x.id for x in notices])))
-
-        return await self._write(work)
+                )
+                for notice in notices:
+                    connection.execute(insert(n).values(**_new_row(inbound_message_id, notice, now)))
+                if also is not None:
+                    also(connection)
+        except IntegrityError as error:
+            raise IssueError.single(
+                "conflict",
+                "a notice id or MessageHeader.id is already in the outbox",
+                message_id="outbox.duplicate-notice",
+            ) from error
+        return EnqueueResult(True, tuple(self._by_ids(connection, [x.id for x in notices])))
 
     # -- claim and record ------------------------------------------------------------------------------------
 
@@ -354,6 +373,38 @@ class SqlOutbox:
                 "summary": orjson.loads(row["summary"]) if row["summary"] else {},
                 "body": row["body"],
             }
+
+        return await self._read(work)
+
+    async def ids_starting_with(self, prefix: str, limit: int = 10) -> list[IdMatch]:
+        """Inbound messages and notices whose id starts with `prefix` (at most `limit` of each), so a person can
+        name either by a unique prefix (`gateway messages show`)."""
+
+        def work(connection: Connection) -> list[IdMatch]:
+            i = t.inbound_message
+            inbound = connection.execute(
+                select(i.c.id).where(i.c.id.startswith(prefix, autoescape=True)).order_by(i.c.id).limit(limit)
+            ).scalars()
+            notices = connection.execute(
+                select(n.c.id, n.c.inbound_message_id)
+                .where(n.c.id.startswith(prefix, autoescape=True))
+                .order_by(n.c.id)
+                .limit(limit)
+            )
+            return [IdMatch("inbound message", id_, id_) for id_ in inbound] + [
+                IdMatch("notice", id_, inbound_id) for id_, inbound_id in notices
+            ]
+
+        return await self._read(work)
+
+    async def for_citizen(self, citizen: str, limit: int = 100) -> list[NoticeRecord]:
+        """The newest notices about one citizen (the outbox's pseudonymous citizen key), newest first."""
+
+        def work(connection: Connection) -> list[NoticeRecord]:
+            rows = connection.execute(
+                select(n).where(n.c.citizen == citizen).order_by(n.c.sequence.desc()).limit(limit)
+            ).mappings()
+            return [_record(row) for row in rows]
 
         return await self._read(work)
 

@@ -29,7 +29,7 @@ from gateway.fhir.rules import (
     stamped,
     writable,
 )
-from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource
+from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
 from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_history, parse_search
 from mappings.issues import IssueError
@@ -124,6 +124,15 @@ class FhirService:
         stored = tx.vread(resource_type, resource_id, version)
         access.record(tx, AuditRecord("R", "vread", [stored]))
         return resource_response(base, stored, 200)
+
+    def check_visible(
+        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str = "read"
+    ) -> StoredResource:
+        """`stored` (any version of it), or what a missing resource raises when the caller may not see it: the one
+        rule decides per resource (authorship and plan membership belong to the resource, not to a version)."""
+        if access.viewer is not None and tx.read_current(stored.resource_type, stored.id, access.viewer) is None:
+            raise missing(access, "R", subtype, stored.resource_type, stored.id)
+        return stored
 
     def create(
         self, base: str, resource: Resource, *, if_none_exist: str | None = None, access: Access = OPEN
@@ -347,7 +356,7 @@ class FhirService:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
         query = self.parse_query(resource_type, pairs)
         query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
-        viewer = access.viewer.own() if access.viewer is not None else None
+        viewer = Viewer(access.author, access.viewer.at, own_only=True) if access.viewer is not None else None
         matches = tx.search(query, viewer).matches
         if len(matches) > 1:
             raise IssueError.single(

@@ -2,8 +2,9 @@
 A21 (leave of absence out), A22 (back from leave).
 
 Steps: size check → charset from MSH-18 (read from the raw MSH bytes, which are ASCII by rule) → decode →
-segment/field limits → hl7apy parses the message (structure, segment names, version) → fields are read by
-position with HL7 escape sequences undone, each missing or invalid one reported as `PID-3.1`-style locations.
+segment/field limits → hl7apy parses the segments the notices use (`gateway.inbound.hl7v2_segments`: the parser
+of record, and the only reader) → fields are read by position from hl7apy's parse with HL7 escape sequences
+undone, each missing or invalid one reported as `PID-3.1`-style locations.
 
 Charset (MSH-18, HL7 table 0211): `8859/1` → ISO-8859-1, `8859/15` → ISO-8859-15, `UNICODE UTF-8` → UTF-8,
 `ASCII` → ASCII. Documented fallback when MSH-18 is empty: UTF-8 if the bytes are valid UTF-8, otherwise
@@ -16,25 +17,21 @@ PID-3 → Patient.identifier, PID-5 → Patient.name, PID-11 → Patient.address
 PV1-2 → Encounter.class (E → EMER, I → IMP, via `mappings/conceptmaps`), PV1-19 → visit identifier (here: the
 MedCom episode-of-care identifier), PV1-44 → Encounter.period.start, PV1-45 → Encounter.period.end,
 PD1-4 / ROL-4 (role PP) → Patient.generalPractitioner.
-Cost: hl7apy needs about 15 ms per ADT message here (bench/bench_inbound_hl7v2.py prints the ratio to a plain split).
+Cost: `bench/bench_inbound_hl7v2.py` prints, in one run, this parse against python-hl7's parse of the same message.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import get_args
 
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.exceptions import HL7apyException
-from hl7apy.parser import parse_message
-
+from gateway.inbound.hl7v2_segments import Delimiters, Segment, issue, parse_segments
 from gateway.inbound.limits import Limits
 from gateway.inbound.oioxml import DANISH_TIME
 from mappings.conceptmaps import translate
 from mappings.documents.discharge import AdtEvent, Citizen, EncounterClass, GeneralPractitioner
-from mappings.issues import Issue, IssueError
+from mappings.explain import Origin
 
 SUPPORTED_TRIGGERS = ("A01", "A03", "A13", "A21", "A22")
 _CHARSETS = {
@@ -48,74 +45,7 @@ _CHARSETS = {
 _DTM = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
 
 
-def _issue(code: str, location: str, diagnostics: str, message_id: str) -> IssueError:
-    return IssueError((Issue("error", code, diagnostics, location, message_id),))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class _Delimiters:
-    field: str
-    component: str
-    repetition: str
-    escape: str
-    subcomponent: str
-
-    def unescape(self, value: str) -> str:
-        if self.escape not in value:
-            return value
-        replacements = {
-            "F": self.field,
-            "S": self.component,
-            "R": self.repetition,
-            "E": self.escape,
-            "T": self.subcomponent,
-        }
-        esc = re.escape(self.escape)
-
-        def one(match: re.Match[str]) -> str:
-            body = match.group(1)
-            if body in replacements:
-                return replacements[body]
-            if body.startswith("X") and len(body) > 1:
-                try:
-                    return bytes.fromhex(body[1:]).decode("latin-1")
-                except ValueError:
-                    return match.group(0)
-            if body in (".br", "H", "N"):
-                return "\n" if body == ".br" else ""
-            return match.group(0)
-
-        return re.sub(f"{esc}([^{esc}]*){esc}", one, value)
-
-
-class _Segment:
-    """One segment's fields by HL7 position (field 1 is the first after the segment name)."""
-
-    def __init__(self, name: str, fields: list[str], delimiters: _Delimiters) -> None:
-        self.name = name
-        self.fields = fields
-        self.d = delimiters
-
-    def repetitions(self, field: int) -> list[str]:
-        raw = self.fields[field] if field < len(self.fields) else ""
-        return [rep for rep in raw.split(self.d.repetition)] if raw else []
-
-    def raw(self, field: int) -> str:
-        """The whole first repetition of a field (components kept), e.g. an HD `RHP^2651...^SOR`."""
-        reps = self.repetitions(field)
-        return reps[0].strip() if reps else ""
-
-    def get(self, field: int, component: int = 1, subcomponent: int = 1, repetition: int = 0) -> str:
-        reps = self.repetitions(field)
-        if repetition >= len(reps):
-            return ""
-        components = reps[repetition].split(self.d.component)
-        if component > len(components):
-            return ""
-        subs = components[component - 1].split(self.d.subcomponent)
-        if subcomponent > len(subs):
-            return ""
-        return self.d.unescape(subs[subcomponent - 1]).strip()
+_issue = issue
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -146,7 +76,8 @@ def _decode(data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def _segments(text: str, limits: Limits) -> tuple[list[_Segment], _Delimiters]:
+def _lines(text: str, limits: Limits) -> tuple[list[str], Delimiters]:
+    """The message's segments as text, checked against the limits before anything is parsed."""
     lines = [line for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
     if len(lines) > limits.max_hl7_segments:
         raise _issue(
@@ -159,14 +90,12 @@ def _segments(text: str, limits: Limits) -> tuple[list[_Segment], _Delimiters]:
     encoding = lines[0][4:8]
     if len(encoding) < 4 or field_separator in encoding:
         raise _issue("structure", "MSH-2", "MSH-2 must hold the four encoding characters", "hl7v2.msh-2")
-    delimiters = _Delimiters(field_separator, encoding[0], encoding[1], encoding[2], encoding[3])
-    segments: list[_Segment] = []
+    delimiters = Delimiters(field_separator, encoding[0], encoding[1], encoding[2], encoding[3])
     for index, line in enumerate(lines, start=1):
         name = line[:3]
-        parts = line.split(field_separator)
-        if name == "MSH":
-            parts = ["MSH", field_separator, *parts[1:]]
-        for position, value in enumerate(parts[1:], start=1):
+        if not re.fullmatch(r"[A-Z][A-Z0-9]{2}", name):
+            raise _issue("structure", f"segment {index}", f"{name!r} is not a segment name", "hl7v2.segment")
+        for position, value in enumerate(line.split(field_separator)[1:], start=2 if name == "MSH" else 1):
             if len(value) > limits.max_hl7_field_length:
                 raise _issue(
                     "too-long",
@@ -174,10 +103,13 @@ def _segments(text: str, limits: Limits) -> tuple[list[_Segment], _Delimiters]:
                     f"field is {len(value)} characters; the limit is {limits.max_hl7_field_length}",
                     "hl7v2.field-too-long",
                 )
-        if not re.fullmatch(r"[A-Z][A-Z0-9]{2}", name):
-            raise _issue("structure", f"segment {index}", f"{name!r} is not a segment name", "hl7v2.segment")
-        segments.append(_Segment(name, parts, delimiters))
-    return segments, delimiters
+    return lines, delimiters
+
+
+def _version(msh_line: str, separator: str) -> str:
+    """MSH-12 (version id, first component), needed before hl7apy can parse anything."""
+    parts = msh_line.split(separator)
+    return parts[11].split("^")[0].strip() if len(parts) > 11 else ""
 
 
 def parse_hl7_datetime(value: str, location: str) -> datetime:
@@ -197,24 +129,35 @@ def parse_hl7_datetime(value: str, location: str) -> datetime:
     return naive.replace(tzinfo=timezone(sign * delta))
 
 
-def _optional_datetime(segment: _Segment | None, field: int) -> datetime | None:
+_PATIENT_SOURCES = (
+    ("cpr", Origin("input", "PID-3.1 (the repetition assigned by CPR)")),
+    ("family", Origin("input", "PID-5.1")),
+    ("given", Origin("input", "PID-5.2, PID-5.3")),
+    ("street", Origin("input", "PID-11.1")),
+    ("city", Origin("input", "PID-11.3")),
+    ("postal_code", Origin("input", "PID-11.5")),
+    ("deceased", Origin("input", "PID-30 (or PID-29)")),
+)
+
+
+def _optional_datetime(segment: Segment | None, field: int) -> datetime | None:
     if segment is None:
         return None
     value = segment.get(field)
     return parse_hl7_datetime(value, f"{segment.name}-{field}") if value else None
 
 
-def _cpr(pid: _Segment) -> str:
+def _cpr(pid: Segment) -> str:
     """PID-3: the repetition assigned by `CPR` (CX-4) or typed `NNDNK` (CX-5), else the only one."""
-    reps = pid.repetitions(3)
+    count = pid.repetitions(3)
     chosen = None
-    for index in range(len(reps)):
+    for index in range(count):
         authority = pid.get(3, 4, repetition=index).upper()
         id_type = pid.get(3, 5, repetition=index).upper()
         if authority.startswith("CPR") or id_type == "NNDNK":
             chosen = index
             break
-    if chosen is None and len(reps) == 1:
+    if chosen is None and count == 1:
         chosen = 0
     if chosen is None:
         raise _issue("required", "PID-3", "no CPR number in PID-3 (CX-4 'CPR' or CX-5 'NNDNK')", "hl7v2.cpr-missing")
@@ -225,7 +168,7 @@ def _cpr(pid: _Segment) -> str:
     return cpr
 
 
-def _general_practitioner(pd1: _Segment | None, roles: list[_Segment]) -> GeneralPractitioner | None:
+def _general_practitioner(pd1: Segment | None, roles: list[Segment]) -> GeneralPractitioner | None:
     for rol in roles:
         if rol.get(3).upper() == "PP":
             return _practitioner(rol, 4)
@@ -234,7 +177,7 @@ def _general_practitioner(pd1: _Segment | None, roles: list[_Segment]) -> Genera
     return None
 
 
-def _practitioner(segment: _Segment, field: int) -> GeneralPractitioner:
+def _practitioner(segment: Segment, field: int) -> GeneralPractitioner:
     identifier = segment.get(field, 1)
     authority = segment.get(field, 9).upper()
     name = " ".join(part for part in (segment.get(field, 3), segment.get(field, 2)) if part) or None
@@ -246,27 +189,13 @@ def _practitioner(segment: _Segment, field: int) -> GeneralPractitioner:
     )
 
 
-def _parse_with_hl7apy(text: str) -> None:
-    """Let hl7apy check the message structure; its exceptions become located issues."""
-    try:
-        parse_message(
-            "\r".join(re.split(r"\r\n|\r|\n", text.strip())),
-            find_groups=False,
-            validation_level=VALIDATION_LEVEL.TOLERANT,
-        )
-    except HL7apyException as exc:
-        raise _issue("structure", "MSH", f"HL7 v2 parser rejected the message: {exc}", "hl7v2.syntax") from None
-
-
 def parse_hl7v2(data: bytes, *, limits: Limits) -> AdtEvent:
     """Parse one HL7 v2.x ADT^A01/A03/A13/A21/A22 message (ER7 bytes, optionally MLLP-framed)."""
     limits.check_size(data)
     text, charset = _decode(data)
-    segments, _delimiters = _segments(text, limits)
-    by_name: dict[str, list[_Segment]] = {}
-    for segment in segments:
-        by_name.setdefault(segment.name, []).append(segment)
-    msh = segments[0]
+    lines, delimiters = _lines(text, limits)
+    by_name = parse_segments(lines, delimiters, _version(lines[0], delimiters.field))
+    msh = by_name["MSH"][0]
     message_type, trigger = msh.get(9, 1), msh.get(9, 2)
     if message_type != "ADT" or trigger not in SUPPORTED_TRIGGERS:
         raise _issue(
@@ -275,7 +204,6 @@ def parse_hl7v2(data: bytes, *, limits: Limits) -> AdtEvent:
             f"message type {message_type}^{trigger} is not converted; accepted: ADT^{'/'.join(SUPPORTED_TRIGGERS)}",
             "hl7v2.message-type",
         )
-    _parse_with_hl7apy(text)
     control_id = msh.get(10)
     if not control_id:
         raise _issue("required", "MSH-10", "MSH-10 (message control id) is empty", "hl7v2.control-id-missing")
@@ -311,6 +239,7 @@ def parse_hl7v2(data: bytes, *, limits: Limits) -> AdtEvent:
             city=pid.get(11, 3) or None,
             postal_code=pid.get(11, 5) or None,
             deceased=death_indicator,
+            sources=_PATIENT_SOURCES,
         ),
         patient_class=patient_class,
         encounter_class=encounter_class if encounter_class in get_args(EncounterClass) else None,  # type: ignore[arg-type]

@@ -1,8 +1,11 @@
-"""MedCom OIOXML letters in, typed documents out: XDIS91 `Correspondence` and XDIS01 `DischargeLetter`.
+"""MedCom OIOXML letters in, typed documents out: XDIS91 `Correspondence`, XDIS01 `DischargeLetter` and the
+XBIN01 `BinaryLetter` that carries an XDIS91's attachments.
 
 Bytes are decoded and parsed by `gateway.inbound.xml` (charset rule, DOCTYPE refusal, limits), then checked
-against MedCom's own XSDs shipped in `schemas/` (entry `EMessage.xsd` of the letter's namespace) before any
-field is read, so every field read below exists with the type the schema gives it.
+against MedCom's own XSDs shipped in `schemas/` (entry `EMessage.xsd` of the letter's namespace: XDIS91
+`2006/07/01`, XDIS01 `2005/08/07`, XBIN01 `2012/03/28`) before any field is read, so every field read below exists
+with the type the schema gives it. The charset rule is the same for all three (an XBIN01 carries its objects as
+base64, so only its names and addresses depend on it).
 
 OIOXML dates and times (`Date` + `Time`, hh:mm) are Danish local time; they become `Europe/Copenhagen`-aware
 datetimes, as MedCom's conversion service does (`Flow1-XDIS91_Ex_to_FHIR.xml` 2023-11-20 17:45 ⇒
@@ -22,6 +25,8 @@ from lxml import etree
 from gateway.inbound.limits import Limits
 from gateway.inbound.xml import parse_xml, safe_xsd, schema_errors
 from mappings.documents.discharge import (
+    BinaryLetter,
+    BinaryObject,
     BinaryReference,
     Citizen,
     Correspondence,
@@ -29,13 +34,19 @@ from mappings.documents.discharge import (
     DischargeLetter,
     Party,
 )
+from mappings.explain import Origin
 from mappings.issues import IssueError
 
 NS_2006 = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/"
 NS_2005 = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2005/08/07/"
+NS_2012 = "http://rep.oio.dk/medcom.dk/xml/schemas/2012/03/28/"
 DANISH_TIME = ZoneInfo("Europe/Copenhagen")
 _SCHEMA_DIR = Path(__file__).parent / "schemas"
-_SCHEMAS = {NS_2006: "2006/07/01/EMessage.xsd", NS_2005: "2005/08/07/EMessage.xsd"}
+_SCHEMAS = {
+    NS_2006: "2006/07/01/EMessage.xsd",
+    NS_2005: "2005/08/07/EMessage.xsd",
+    NS_2012: "2012/03/28/EMessage.xsd",
+}
 
 
 @cache
@@ -145,6 +156,7 @@ def formatted_text(node: etree._Element) -> str:
 def _party(reader: _Reader, node: etree._Element) -> Party:
     identifier_code = reader.text(node, "IdentifierCode")
     identifier = reader.text(node, "Identifier")
+    at = _plain_path(node)
     return Party(
         gln=reader.text(node, "EANIdentifier"),
         sor=identifier if identifier_code == "sorkode" else None,
@@ -153,6 +165,12 @@ def _party(reader: _Reader, node: etree._Element) -> Party:
         identifier_code=identifier_code,
         department=reader.text(node, "DepartmentName"),
         phone=reader.text(node, "TelephoneSubscriberIdentifier"),
+        sources=(
+            ("gln", Origin("input", f"{at}/EANIdentifier")),
+            ("sor", Origin("input", f"{at}/Identifier (IdentifierCode sorkode)")),
+            ("name", Origin("input", f"{at}/OrganisationName")),
+            ("phone", Origin("input", f"{at}/TelephoneSubscriberIdentifier")),
+        ),
     )
 
 
@@ -166,6 +184,7 @@ def _citizen(reader: _Reader, node: etree._Element) -> Citizen:
             message_id="oioxml.cpr-missing",
         )
     given = reader.text(node, "PersonGivenName")
+    at = _plain_path(node)
     return Citizen(
         cpr=cpr,
         family=reader.text(node, "PersonSurnameName"),
@@ -174,6 +193,15 @@ def _citizen(reader: _Reader, node: etree._Element) -> Citizen:
         city=reader.text(node, "DistrictName") or reader.text(node, "SuburbName"),
         postal_code=reader.text(node, "PostCodeIdentifier"),
         deceased=reader.text(node, "EpisodeOfCareStatusCode") == "doed",
+        sources=(
+            ("cpr", Origin("input", f"{at}/CivilRegistrationNumber")),
+            ("family", Origin("input", f"{at}/PersonSurnameName")),
+            ("given", Origin("input", f"{at}/PersonGivenName")),
+            ("street", Origin("input", f"{at}/StreetName")),
+            ("city", Origin("input", f"{at}/DistrictName (or SuburbName)")),
+            ("postal_code", Origin("input", f"{at}/PostCodeIdentifier")),
+            ("deceased", Origin("input", f"{at}/EpisodeOfCareStatusCode")),
+        ),
     )
 
 
@@ -205,18 +233,21 @@ def _letter_header(reader: _Reader, root: etree._Element, body: etree._Element) 
     }
 
 
+def _object(reader: _Reader, node: etree._Element) -> dict[str, Any]:
+    """What an XDIS91 `Reference/BIN` and an XBIN01 `BinaryObject` both say of a binary object."""
+    size = reader.text(node, "OriginalObjectSize")
+    return {
+        "object_identifier": reader.required(node, "ObjectIdentifier"),
+        "object_code": reader.required(node, "ObjectCode"),
+        "extension_code": reader.required(node, "ObjectExtensionCode"),
+        "original_size": int(size) if size else None,
+    }
+
+
 def _correspondence(reader: _Reader, root: etree._Element, email: etree._Element) -> Correspondence:
     letter = reader.find(email, "Letter")
     assert letter is not None  # guaranteed by the XSD
-    references = tuple(
-        BinaryReference(
-            object_identifier=reader.required(bin_node, "ObjectIdentifier"),
-            object_code=reader.required(bin_node, "ObjectCode"),
-            extension_code=reader.required(bin_node, "ObjectExtensionCode"),
-            original_size=int(size) if (size := reader.text(bin_node, "OriginalObjectSize")) else None,
-        )
-        for bin_node in reader.findall(email, "Reference/BIN")
-    )
+    references = tuple(BinaryReference(**_object(reader, node)) for node in reader.findall(email, "Reference/BIN"))
     return Correspondence(
         **_letter_header(reader, root, email),
         episode_of_care_identifier=reader.text(letter, "EpisodeOfCareIdentifier"),
@@ -253,8 +284,35 @@ def _discharge_letter(reader: _Reader, root: etree._Element, body: etree._Elemen
     )
 
 
-def parse_oioxml(data: bytes, *, limits: Limits) -> Correspondence | DischargeLetter:
-    """Parse a MedCom OIOXML `Emessage`: XDIS91 (2006/07/01) or XDIS01 (2005/08/07).
+def _binary_letter(reader: _Reader, root: etree._Element, body: etree._Element) -> BinaryLetter:
+    envelope = reader.find(root, "Envelope")
+    letter = reader.find(body, "Letter")
+    sender = reader.find(body, "Sender")
+    receiver = reader.find(body, "Receiver")
+    assert envelope is not None and letter is not None and sender is not None and receiver is not None  # XSD
+    patient = reader.find(body, "Patient")
+    if patient is None:
+        patient = body  # SystemInformation letters carry no Patient
+    objects = tuple(
+        BinaryObject(
+            **_object(reader, node), data_base64="".join(reader.required(node, "Object_Base64Encoded").split())
+        )
+        for node in reader.findall(body, "BinaryObject")
+    )
+    return BinaryLetter(
+        envelope_identifier=reader.required(envelope, "Identifier"),
+        sent=reader.required_when(envelope, "Sent"),
+        letter_identifier=reader.required(letter, "Identifier"),
+        sender=_party(reader, sender),
+        receiver=_party(reader, receiver),
+        # An XBIN01 may name the patient by AlternativeIdentifier only; the notice's patient comes from its XDIS91.
+        patient=_citizen(reader, patient) if reader.text(patient, "CivilRegistrationNumber") else None,
+        objects=objects,
+    )
+
+
+def parse_oioxml(data: bytes, *, limits: Limits) -> Correspondence | DischargeLetter | BinaryLetter:
+    """Parse a MedCom OIOXML `Emessage`: XDIS91 (2006/07/01), XDIS01 (2005/08/07) or XBIN01 (2012/03/28).
 
     Raises `IssueError` for oversized, hostile, malformed or schema-invalid input, and `not-supported` for
     other letter types (XDIS02, XCTL03, ...), each issue located by line/column or XPath.
@@ -265,7 +323,7 @@ def parse_oioxml(data: bytes, *, limits: Limits) -> Correspondence | DischargeLe
         raise IssueError.single(
             "not-supported",
             f"root element {{{qname.namespace}}}{qname.localname} is not a MedCom Emessage "
-            "(XDIS91: namespace .../2006/07/01/, XDIS01: .../2005/08/07/)",
+            "(XDIS91: namespace .../2006/07/01/, XDIS01: .../2005/08/07/, XBIN01: .../2012/03/28/)",
             expression=f"/{qname.localname}",
             message_id="oioxml.unknown-root",
         )
@@ -280,9 +338,12 @@ def parse_oioxml(data: bytes, *, limits: Limits) -> Correspondence | DischargeLe
         return _correspondence(reader, root, body)
     if body is not None and namespace == NS_2005 and kind == "DischargeLetter":
         return _discharge_letter(reader, root, body)
+    if body is not None and namespace == NS_2012 and kind == "BinaryLetter":
+        return _binary_letter(reader, root, body)
     raise IssueError.single(
         "not-supported",
-        f"{kind} letters are not converted; the gateway accepts XDIS91 ClinicalEmail and XDIS01 DischargeLetter",
+        f"{kind} letters are not converted; the gateway accepts XDIS91 ClinicalEmail, XDIS01 DischargeLetter "
+        "and XBIN01 BinaryLetter",
         expression=f"/Emessage/{kind}",
         message_id="oioxml.letter-not-supported",
     )

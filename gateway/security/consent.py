@@ -30,11 +30,26 @@ from datetime import datetime
 from gateway.fhir.access import AuditRecord, Denied
 from gateway.security.auth import Caller
 from gateway.store.dates import format_instant
-from gateway.store.ports import Viewer
+from gateway.store.ports import Resource, Viewer
+from gateway.store.search_params import parse_reference
 from mappings.issues import Issue
 
 #: SOR codes owning a plan source system (`ClientRegistry.owners_of`).
 SourceOwners = Callable[[str], frozenset[str]]
+
+
+def patient_of(resource: Resource) -> str | None:
+    """The id of the citizen a resource is about (subject / patient), or None."""
+    for element in ("subject", "patient"):
+        target = parse_reference((resource.get(element) or {}).get("reference"))
+        if target is not None and target[0] == "Patient":
+            return target[1]
+    return None
+
+
+def source_of(caller: Caller) -> str:
+    """The `meta.source` the gateway stamps on what the caller's organisation authors (its SOR endpoint)."""
+    return f"https://sor2.sum.dsdn.dk/#id={caller.organisation.sor}"
 
 
 def viewer_of(caller: Caller, now: datetime) -> Viewer:

@@ -13,9 +13,8 @@ from typing import cast
 from gateway.clock import Clock, IdSource
 from gateway.fhir.access import AuditRecord, Denied, Interaction
 from gateway.security.auth import Caller, require
-from gateway.security.consent import SourceOwners, require_source, viewer_of
+from gateway.security.consent import SourceOwners, patient_of, require_source, viewer_of
 from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource, Viewer
-from gateway.store.search_params import parse_reference
 from mappings.audit import AuditAgent, Subtype, audit_event
 from mappings.issues import IssueError
 
@@ -68,7 +67,7 @@ class RequestGuard:
         require_source(self.caller, self.owners, system, owned=owned)
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
-        event = self.event(record)
+        event = audit_event_for(record, self.agent, self.observer, self.clock, self.ids, tx)
         tx.create(event, resource_id=event["id"])
 
     def record_alone(self, record: AuditRecord) -> None:
@@ -76,36 +75,46 @@ class RequestGuard:
             self.record(tx, record)
 
     def event(self, record: AuditRecord) -> Resource:
-        what: list[str] = []
-        patient: str | None = None
-        for item in record.resources:
-            resource = item.resource if isinstance(item, StoredResource) else item
-            resource_type = item.resource_type if isinstance(item, StoredResource) else item.get("resourceType")
-            resource_id = item.id if isinstance(item, StoredResource) else item.get("id")
-            what.append(f"{resource_type}/{resource_id}")
-            if resource is not None:
-                if resource_type == "Patient":
-                    patient = patient or str(resource_id)
-                patient = patient or _patient_of(resource)
-        return audit_event(
-            action=record.action,
-            subtype=cast(Subtype, record.subtype),
-            outcome=record.outcome,
-            recorded=self.clock.now(),
-            agent=self.agent,
-            observer=self.observer,
-            what=what[:50],
-            patient=f"Patient/{patient}" if patient else None,
-            query=record.query,
-            reason=record.detail,
-            event_id=self.ids.new_id(),
-        )
+        return audit_event_for(record, self.agent, self.observer, self.clock, self.ids)
 
 
-def _patient_of(resource: Resource) -> str | None:
-    """The id of the citizen a resource is about (subject / patient), or None."""
-    for element in ("subject", "patient"):
-        target = parse_reference((resource.get(element) or {}).get("reference"))
-        if target is not None and target[0] == "Patient":
-            return target[1]
-    return None
+def audit_event_for(
+    record: AuditRecord,
+    agent: AuditAgent,
+    observer: str,
+    clock: Clock,
+    ids: IdSource,
+    tx: ResourceTransaction | None = None,
+) -> Resource:
+    """The AuditEvent of one operation by `agent`: every `Access` renders its records with this one function.
+
+    A resource named only by type and id (a read refused as missing: the refusal could not show whether it exists)
+    is looked up here, in the audit's own transaction, for the citizen it is about, so that "who tried to look at my
+    plan" lists it; missing or hidden, the same lookup runs."""
+    what: list[str] = []
+    patient: str | None = None
+    for item in record.resources:
+        resource = item.resource if isinstance(item, StoredResource) else item
+        if tx is not None and isinstance(item, dict) and set(item) == {"resourceType", "id"}:
+            found = tx.read_current(str(item["resourceType"]), str(item["id"]))
+            resource = found.resource if found is not None and found.resource is not None else item
+        resource_type = item.resource_type if isinstance(item, StoredResource) else item.get("resourceType")
+        resource_id = item.id if isinstance(item, StoredResource) else item.get("id")
+        what.append(f"{resource_type}/{resource_id}")
+        if resource is not None:
+            if resource_type == "Patient":
+                patient = patient or str(resource_id)
+            patient = patient or patient_of(resource)
+    return audit_event(
+        action=record.action,
+        subtype=cast(Subtype, record.subtype),
+        outcome=record.outcome,
+        recorded=clock.now(),
+        agent=agent,
+        observer=observer,
+        what=what[:50],
+        patient=f"Patient/{patient}" if patient else None,
+        query=record.query,
+        reason=record.detail,
+        event_id=ids.new_id(),
+    )

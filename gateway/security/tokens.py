@@ -19,9 +19,11 @@ Every failure is an `IssueError` with status 401, issue code `login`, a stable m
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -235,7 +237,10 @@ class LocalSigningKey:
     def load_or_create(cls, data_dir: Path) -> LocalSigningKey:
         """Load `<data_dir>/keys/signing-key.pem`, creating it (mode 0600) and `jwks.json` on first use.
 
-        An existing key readable by group or others is refused, as OpenSSH refuses such private keys.
+        Creation is atomic, so `gateway serve` and `gateway token create` starting together make one key: each
+        writes a complete candidate beside it and hard-links it into place, which fails for all but the first
+        (POSIX link(2) never replaces an existing name); the others load the winner. Nobody reads a half-written
+        file. An existing key readable by group or others is refused, as OpenSSH refuses such private keys.
         """
         folder = data_dir / KEY_FOLDER
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -244,16 +249,12 @@ class LocalSigningKey:
             pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
-            try:
-                _write_private(path, pem)
-            except FileExistsError:
-                pass  # another process created it first: use theirs
+            _publish(path, pem, replace=False)
         key = cls._load(path)
         jwks_path = folder / JWKS_FILE
         wanted = json.dumps(key.jwks(), indent=2) + "\n"
         if not jwks_path.exists() or jwks_path.read_text(encoding="utf-8") != wanted:
-            jwks_path.unlink(missing_ok=True)
-            _write_private(jwks_path, wanted.encode())
+            _publish(jwks_path, wanted.encode(), replace=True)
         return key
 
     @classmethod
@@ -279,11 +280,24 @@ class LocalSigningKey:
         return {"keys": [{**public, "kid": self.kid, "use": "sig", "alg": self.ALGORITHM}]}
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    """Create `path` with mode 0600 from the start (no window in which it is world-readable)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(content)
+def _publish(path: Path, content: bytes, *, replace: bool) -> None:
+    """Give `path` the whole of `content` in one step: written beside it first (mode 0600 from the start, no
+    window in which it is world-readable), then renamed over it (`replace`) or linked in only if `path` does not
+    exist yet (another process's file wins)."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # O_EXCL, mode 0600
+    candidate = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(candidate, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(candidate, path)
+    finally:
+        candidate.unlink(missing_ok=True)
 
 
 def issue_token(

@@ -24,7 +24,7 @@ from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Worker, WorkerSettings
-from gateway.services.follow_ups import FollowUpConsent, every_notice
+from gateway.services.withdrawals import Withdrawals, every_notice
 from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
@@ -94,7 +94,7 @@ class MessageService:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.outbox = SqlOutbox(engine)
         self.clock = clock
-        self.follow_ups = FollowUpConsent(self.outbox, SqlResourceStore(engine, clock), clock)
+        self.withdrawals = Withdrawals(self.outbox, SqlResourceStore(engine, clock), clock)
 
     async def show(self, inbound_message_id: str) -> dict[str, Any]:
         inbound = await self.outbox.inbound(inbound_message_id)
@@ -108,6 +108,36 @@ class MessageService:
             assert detail is not None
             notices.append(notice_json(detail))
         return {"inbound": inbound, "notices": notices}
+
+    async def resolve(self, reference: str) -> str:
+        """The inbound message `reference` names: an inbound message id or a notice id, whole or a unique prefix.
+
+        A prefix that fits several inbound messages is refused with every candidate listed (like git's short ids).
+        """
+        matches = await self.outbox.ids_starting_with(reference, limit=10)
+        exact = [match for match in matches if match.id == reference]
+        meant = {match.inbound_message_id for match in exact or matches}
+        if len(meant) == 1:
+            return meant.pop()
+        if not matches:
+            raise IssueError.single(
+                "not-found",
+                f"No message or notice id starts with {reference!r}; `gateway messages list` shows them",
+                message_id="messages.unknown",
+                status=404,
+            )
+        candidates = ", ".join(f"{match.id} ({match.kind})" for match in matches)
+        raise IssueError.single(
+            "multiple-matches",
+            f"{reference!r} is the start of several ids; give more of it: {candidates}",
+            message_id="messages.ambiguous",
+            status=409,
+        )
+
+    async def settled(self) -> bool:
+        """Whether no notice is on its way any more (pending, sending, or sent and awaiting an acknowledgement)."""
+        on_the_way = (NoticeState.PENDING, NoticeState.SENDING, NoticeState.SENT)
+        return not any([await self.outbox.list_notices(state, limit=1) for state in on_the_way])
 
     async def list_notices(
         self, state: NoticeState | None = None, *, limit: int = 50, offset: int = 0
@@ -124,7 +154,7 @@ class MessageService:
 
     async def _refusal(self, notice_id: str) -> str | None:
         detail = await self.outbox.get(notice_id)
-        return None if detail is None else await self.follow_ups.refusal(detail.notice)
+        return None if detail is None else await self.withdrawals.refusal(detail.notice)
 
     async def replay_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         notices = await self.outbox.for_inbound(inbound_message_id)
@@ -141,6 +171,22 @@ class MessageService:
             notice_ids = [notice.id for notice in await every_notice(self.outbox, NoticeState.DEAD)]
         allowed = [notice_id for notice_id in notice_ids if not await self._refusal(notice_id)]
         return await self.outbox.retry_dead(self.clock.now(), allowed)
+
+
+def notice_summary(record: NoticeRecord) -> dict[str, Any]:
+    """A notice as `GET /messages` and `gateway messages list --json` show it."""
+    return {
+        "id": record.id,
+        "inboundMessageId": record.inbound_message_id,
+        "kind": record.kind,
+        "recipient": record.recipient,
+        "state": record.state.value,
+        "messageHeaderId": record.message_header_id,
+        "attemptsSinceQueued": record.attempts,
+        "resends": record.resends,
+        "lastError": record.last_error,
+        "createdAt": record.created_at.isoformat(),
+    }
 
 
 def notice_json(detail: NoticeDetail) -> dict[str, Any]:

@@ -6,6 +6,7 @@
 
 The inbound message id is a UUID v5 of the input's own identity (sender GLN + letter id, MSH-3/4/10, or the
 source MessageHeader.id), so posting the same message twice finds the first intake and creates nothing new.
+An XDIS91 that references XBIN01 binaries waits for them in the holding area (`gateway.services.attachments`).
 """
 
 from __future__ import annotations
@@ -13,74 +14,42 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import Clock, IdSource
-from gateway.delivery.directory import RecipientDirectory
-from gateway.delivery.outbox import NewNotice, NoticeRecord
+from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
-from gateway.services.notices import NoticePlanner, PlannedNotice
-from gateway.services.plans import PlanService
+from gateway.services.attachments import Assembly
+from gateway.services.notices import NoticePlanner
+from gateway.services.offline import OfflineDirectory
+from gateway.services.planning import Directory, PlannedNotice, Planning, PlanSource
+from gateway.services.results import Document, IntakeResult, Preview, inbound_id
 from gateway.store.sql import SqlResourceTransaction
 from mappings.context import ExplainCollector, MappingContext
 from mappings.documents.discharge import (
     AdtEvent,
+    BinaryLetter,
+    BinaryObject,
     CareCommunicationMessage,
     Correspondence,
     DischargeLetter,
-    LetterHeader,
+    PriorNotice,
 )
 from mappings.issues import Issue, IssueError
 from mappings.notices.hospital_notification import prior_notices_from_bundle
 
 #: A profile check for one notice Bundle: the issues found (errors reject the input).
 NoticeCheck = Callable[[dict[str, Any]], Sequence[Issue]]
-INBOUND_NAMESPACE = uuid.UUID("8f4f3c1e-2b0a-5d59-9a3e-6c1b8e2d4f70")
 
 HL7_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "application/hl7-v2+er7")
 XML_TYPES = ("application/xml", "text/xml")
 FHIR_TYPES = ("application/fhir+json", "application/fhir+xml", "application/json")
-
-
-@dataclass(frozen=True)
-class Preview:
-    notices: tuple[PlannedNotice, ...]
-    explained: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    message_id: str
-    created: bool
-    input_kind: str
-    notices: tuple[NoticeRecord, ...]
-    notes: tuple[str, ...] = ()
-    adt: AdtEvent | None = field(default=None, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "messageId": self.message_id,
-            "created": self.created,
-            "input": self.input_kind,
-            "notices": [
-                {
-                    "id": n.id,
-                    "kind": n.kind,
-                    "recipient": n.recipient,
-                    "endpoint": n.endpoint,
-                    "messageHeaderId": n.message_header_id,
-                    "state": n.state.value,
-                }
-                for n in self.notices
-            ],
-            "notes": list(self.notes),
-        }
 
 
 def input_kind(content_type: str, body: bytes) -> str:
@@ -104,15 +73,17 @@ def input_kind(content_type: str, body: bytes) -> str:
 class IntakeService:
     def __init__(
         self,
-        plans: PlanService,
-        outbox: SqlOutbox,
-        directory: Callable[[], RecipientDirectory],
+        plans: PlanSource,
+        outbox: SqlOutbox | None,
+        directory: Callable[[], Directory],
         clock: Clock,
         ids: IdSource,
         *,
         limits: Limits,
         check: NoticeCheck | None = None,
         citizen_namespace: uuid.UUID,
+        assembly: Assembly | None = None,
+        preview_only: bool = False,
     ) -> None:
         self.plans = plans
         self.outbox = outbox
@@ -122,12 +93,30 @@ class IntakeService:
         self.limits = limits
         self.check = check
         self.citizen_namespace = citizen_namespace
+        self.assembly = assembly
+        #: `gateway convert`: the outbox is read for a stay's history, never written.
+        self.preview_only = preview_only
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def enqueue_letter(
+        self,
+        letter: Correspondence,
+        body: bytes,
+        content_type: str,
+        access: Access,
+        binaries: tuple[BinaryObject, ...],
+        also: Callable[[Connection], None],
+    ) -> IntakeResult:
+        """An XDIS91 whose binaries are all here, enqueued with them (`also` marks the held rows completed)."""
+        return await self.enqueue(letter, "oioxml", body, content_type, access, binaries=binaries, also=also)
 
     def citizen_key(self, cpr: str) -> str:
         """The outbox's pseudonymous citizen key: no CPR number in the ordering key or the operator's lists."""
         return str(uuid.uuid5(self.citizen_namespace, f"citizen|{cpr}"))
 
-    def parse(self, body: bytes, content_type: str) -> tuple[str, Any]:
+    def parse(self, body: bytes, content_type: str) -> tuple[str, Document]:
         kind = input_kind(content_type, body)
         if kind == "hl7v2":
             return kind, parse_hl7v2(body, limits=self.limits)
@@ -135,75 +124,152 @@ class IntakeService:
             return kind, parse_oioxml(body, limits=self.limits)
         return kind, parse_fhir_message(body, content_type, limits=self.limits)
 
-    async def accept(self, body: bytes, content_type: str, access: Access = OPEN) -> IntakeResult:
+    async def accept(
+        self, body: bytes, content_type: str, access: Access = OPEN, *, first_of_stay: bool = False
+    ) -> IntakeResult:
         kind, document = self.parse(body, content_type)
-        message_id = str(uuid.uuid5(INBOUND_NAMESPACE, _source_key(document)))
-        existing = await self.outbox.for_inbound(message_id)
+        if isinstance(document, BinaryLetter):
+            return await self._required_assembly().accept_binary(self, document, body, content_type, access)
+        outbox = self._required_outbox()
+        message_id = inbound_id(document)
+        existing = await outbox.for_inbound(message_id)
         if existing:
             return IntakeResult(
                 message_id, False, kind, tuple(existing), ("already accepted; nothing new",), _adt(document)
             )
+        if isinstance(document, Correspondence) and document.references:
+            return await self._required_assembly().accept_letter(self, document, body, content_type, access)
+        return await self.enqueue(document, kind, body, content_type, access, first_of_stay=first_of_stay)
+
+    async def enqueue(
+        self,
+        document: Document,
+        kind: str,
+        body: bytes,
+        content_type: str,
+        access: Access,
+        *,
+        first_of_stay: bool = False,
+        binaries: tuple[BinaryObject, ...] = (),
+        also: Callable[[Connection], None] | None = None,
+    ) -> IntakeResult:
+        """Plan, validate and store the notices of one complete input (`also` writes more in the same transaction)."""
+        outbox = self._required_outbox()
+        message_id = inbound_id(document)
         now = self.clock.now()
         ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
-        planned = await run_in_threadpool(self._plan, document, ctx, access)
-        self._validate(planned)
-        notices = [self._new_notice(p, document) for p in planned]
+        planning = await run_in_threadpool(self._plan, document, ctx, access, first_of_stay, binaries)
+        self._validate(planning.notices)
+        notices = [self._new_notice(p, document) for p in planning.notices]
+        notes = (*planning.notes, *(w.note() for w in planning.withheld))
         summary = {
             "input": kind,
-            "source": _source_key(document),
+            "source": document.source_key,
             "notices": [
-                {"kind": p.kind, "recipient": p.recipient.name, "disclosure": p.disclosure, "plan": p.plan_id}
-                for p in planned
+                {
+                    "kind": p.kind,
+                    "recipient": p.recipient.name,
+                    "disclosure": p.disclosure,
+                    **({"plan": p.carries[0], "data": p.carries[1]} if p.carries else {}),
+                }
+                for p in planning.notices
             ],
+            "withheld": [w.to_json() for w in planning.withheld],
+            "notes": list(planning.notes),
+            "firstOfStay": first_of_stay,
         }
         inbound = InboundRecord(content_type, summary, base64.b64encode(body).decode("ascii"))
-        also = self._audit(access, kind, message_id, planned) if access.audits else None
-        result = await self.outbox.enqueue(message_id, notices, now, inbound=inbound, also=also)
-        notes = tuple(f"{p.kind} → {p.recipient.name}: {p.disclosure}" for p in planned if p.disclosure)
-        return IntakeResult(message_id, result.created, kind, result.notices, notes, _adt(document))
+        audit = self._audit(access, kind, message_id, planning) if access.audits else None
+        writes = [work for work in (audit, also) if work is not None]
 
-    def preview(self, body: bytes, content_type: str, *, explain: bool = False) -> Preview:
-        """What `accept` would enqueue, without storing anything (`gateway convert`); synchronous."""
+        def together(connection: Connection) -> None:
+            for work in writes:
+                work(connection)
+
+        result = await outbox.enqueue(message_id, notices, now, inbound=inbound, also=together if writes else None)
+        said = tuple(f"{p.kind} → {p.recipient.name}: {p.disclosure}" for p in planning.notices if p.disclosure)
+        return IntakeResult(
+            message_id,
+            result.created,
+            kind,
+            result.notices,
+            (*said, *notes),
+            _adt(document),
+            tuple(planning.withheld),
+        )
+
+    def preview(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        explain: bool = False,
+        binaries: tuple[BinaryObject, ...] = (),
+        first_of_stay: bool = False,
+    ) -> Preview:
+        """What `accept` would enqueue, without storing anything (`gateway convert`); synchronous. Profile issues
+        are returned with each notice (not raised): an offline preview expects some (`offline.split_offline_gaps`)."""
         _kind, document = self.parse(body, content_type)
-        collector = ExplainCollector() if explain else None
-        ctx = MappingContext(now=self.clock.now(), new_uuid=self.ids.new_id, explain=collector)
-        planned = self._plan(document, ctx)
-        self._validate(planned)
-        return Preview(tuple(planned), tuple(collector.pairs) if collector else ())
+        if isinstance(document, BinaryLetter):
+            keys = ", ".join(o.object_identifier for o in document.objects)
+            return Preview((), (), (f"XBIN01 with {len(document.objects)} object(s) ({keys}): attachments for an "
+                                    "XDIS91, no notice of its own; convert it together with its letter",))  # fmt: skip
+        offline = isinstance(self.directory(), OfflineDirectory)
+        collector = ExplainCollector() if explain or offline else None
+        ctx = MappingContext(
+            now=self.clock.now(), new_uuid=self.ids.new_id, explain=collector, require_identifiers=not offline
+        )
+        planning = self._plan(document, ctx, OPEN, first_of_stay, binaries)
+        issues = tuple(tuple(self.check(n.message)) if self.check else () for n in planning.notices)
+        notes = (*planning.notes, *(w.note() for w in planning.withheld))
+        return Preview(tuple(planning.notices), tuple(planning.withheld), notes, issues, offline)
 
-    def _audit(
-        self, access: Access, kind: str, message_id: str, planned: list[PlannedNotice]
-    ) -> Callable[[Connection], None]:
-        """AuditEvents for the intake and for each disclosure it decided, written with the outbox rows."""
+    def _audit(self, access: Access, kind: str, message_id: str, planning: Planning) -> Callable[[Connection], None]:
+        """AuditEvents for the intake and for each disclosure it decided (made or withheld), with the outbox rows."""
 
         def write(connection: Connection) -> None:
             tx = SqlResourceTransaction(connection, self.clock)
             access.record(tx, AuditRecord("C", "create", detail=f"intake of {kind} message {message_id}"))
-            for notice in planned:
+            for notice in planning.notices:
                 detail = f"{notice.kind} to {notice.recipient.name}: {notice.disclosure or 'no plan content'}"
                 access.record(tx, AuditRecord("E", "disclose", detail=detail))
+            for withheld in planning.withheld:
+                access.record(tx, AuditRecord("E", "disclose", outcome="4", detail=withheld.note()))
 
         return write
 
-    def _plan(self, document: Any, ctx: MappingContext, access: Access = OPEN) -> list[PlannedNotice]:
+    def _plan(
+        self,
+        document: Document,
+        ctx: MappingContext,
+        access: Access,
+        first_of_stay: bool,
+        binaries: tuple[BinaryObject, ...],
+    ) -> Planning:
         planner = NoticePlanner(self.directory(), self.plans, access)
         if isinstance(document, AdtEvent):
-            return planner.from_adt(document, ctx, self._history)
+            return planner.from_adt(document, ctx, self._history, first_of_stay=first_of_stay)
         if isinstance(document, DischargeLetter):
             return planner.from_discharge_letter(document, ctx)
         if isinstance(document, Correspondence):
-            return planner.from_correspondence(document, ctx)
+            return planner.from_correspondence(document, ctx, binaries)
         assert isinstance(document, CareCommunicationMessage)
-        return planner.from_fhir_message(document)
+        return planner.from_fhir_message(document, ctx)
 
-    def _history(self, cpr: str, recipient: str, episode: str) -> tuple[Any, ...]:
-        """The stay's earlier HospitalNotifications to `recipient`, from the newest one sent for this episode."""
-        for record in self.outbox.recent_for_key(self.citizen_key(cpr), recipient, "hospital-notification"):
+    def _history(self, cpr: str, recipient: str, episode: str, own_header: str) -> tuple[PriorNotice, ...]:
+        """The stay's earlier HospitalNotifications to `recipient`: the newest one sent for this episode before the
+        input's own notice. An input taken in before (converted again, or posted again) finds its own notice in
+        the outbox; that notice and any sent after it are not its history, else its Provenance would repeat."""
+        if self.outbox is None:
+            return ()
+        records = self.outbox.recent_for_key(self.citizen_key(cpr), recipient, "hospital-notification")
+        own = next((index for index, record in enumerate(records) if record.message_header_id == own_header), None)
+        for record in records if own is None else records[own + 1 :]:
             if episode in _episode_identifiers(record.message):
                 return prior_notices_from_bundle(record.message)
         return ()
 
-    def _validate(self, planned: list[PlannedNotice]) -> None:
+    def _validate(self, planned: Sequence[PlannedNotice]) -> None:
         if self.check is None:
             return
         problems: list[Issue] = []
@@ -223,7 +289,7 @@ class IntakeService:
         if problems:
             raise IssueError(tuple(problems), status=422)
 
-    def _new_notice(self, planned: PlannedNotice, document: Any) -> NewNotice:
+    def _new_notice(self, planned: PlannedNotice, document: Document) -> NewNotice:
         message = planned.message
         header = message["entry"][0]["resource"]
         return NewNotice(
@@ -236,17 +302,27 @@ class IntakeService:
             kind=planned.kind,
         )
 
+    def _required_outbox(self) -> SqlOutbox:
+        if self.outbox is None or self.preview_only:
+            raise IssueError.single("not-supported", "this intake only previews", message_id="intake.preview-only")
+        return self.outbox
 
-def _source_key(document: AdtEvent | LetterHeader | CareCommunicationMessage) -> str:
-    """The input's own identity; each document type defines it once (`source_key`)."""
-    return document.source_key
+    def _required_assembly(self) -> Assembly:
+        if self.assembly is None:
+            raise IssueError.single(
+                "not-supported",
+                "this intake keeps no holding area for XDIS91 letters and their XBIN01 binaries",
+                message_id="intake.no-holding-area",
+            )
+        return self.assembly
 
 
-def _cpr(document: Any) -> str:
-    return str(document.patient.cpr)
+def _cpr(document: Document) -> str:
+    patient = document.patient
+    return str(patient.cpr) if patient is not None else ""
 
 
-def _adt(document: Any) -> AdtEvent | None:
+def _adt(document: Document) -> AdtEvent | None:
     return document if isinstance(document, AdtEvent) else None
 
 

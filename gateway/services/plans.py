@@ -9,14 +9,15 @@ stored plan with everything it references, for callers the rule lets see all of 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.fhir.interactions import FhirService
 from gateway.fhir.rules import missing
 from gateway.fhir.transactions import BundleProcessor, parse_entries
-from gateway.store.ports import PlanRecord, ResourceTransaction, iterate_references
+from gateway.store.ports import PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from gateway.store.search_query import Criterion, SearchQuery
 from gateway.store.tables import SOURCE_SYSTEM_LEN
@@ -29,6 +30,8 @@ CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 PATIENT_PRIVACY = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
 
 Resource = dict[str, Any]
+#: (resource type, id) -> the version to use, or None.
+Resolver = Callable[[str, str], StoredResource | None]
 #: Types whose read scope `GET /plans/{id}` needs; the team's people and organisations come with the CareTeam.
 PLAN_SCOPED_TYPES = frozenset({"CarePlan", "CareTeam", "Goal", "Consent", "Patient"})
 #: How far `read_plan` follows references from the CarePlan (plan -> team -> member -> organisation).
@@ -65,10 +68,23 @@ class PlanReceipt:
         }
 
 
+class PlanHooks(Protocol):
+    """What the plan write path does besides storing it (`gateway.services.plan_sharing`, wired by `create_app`)."""
+
+    def narrate(self, bundle: Resource, document: PlanDocument, context: PlanContext) -> Resource:
+        """The transaction Bundle (made under `context`: ids derive from it) with a narrative in each resource."""
+        ...
+
+    def stored(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
+        """After the plan's transaction committed: share the plan after a new coordination meeting."""
+        ...
+
+
 class PlanService:
-    def __init__(self, fhir: FhirService, context: PlanContext) -> None:
+    def __init__(self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None) -> None:
         self.fhir = fhir
         self.context = context
+        self.hooks = hooks
 
     def accept(
         self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
@@ -86,6 +102,8 @@ class PlanService:
             )
         context = replace(self.context, author=access.author)
         bundle = transaction_from_plan(document, context)
+        if self.hooks is not None:
+            bundle = self.hooks.narrate(bundle, document, context)
 
         def work(tx: ResourceTransaction) -> PlanReceipt:
             access.require_source(system, owned=True)
@@ -106,7 +124,10 @@ class PlanService:
             tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
             return receipt
 
-        return self.fhir.guarded(access, work, writes=True)
+        receipt = self.fhir.guarded(access, work, writes=True)
+        if self.hooks is not None:
+            self.hooks.stored(receipt, document, access)
+        return receipt
 
     def read(self, plan_id: str, version: int | None = None, access: Access = OPEN) -> PlanDocument:
         """The plan document as far as the caller may see it: crisis plans outside its consented categories are
@@ -121,7 +142,7 @@ class PlanService:
             assert response.body is not None
             if tx.plan(plan_id) is None:
                 raise missing(access, "R", "read", "CarePlan", plan_id, version)  # written straight to /fhir
-            closure = _reference_closure(tx, response.body)
+            closure = reference_closure(tx, response.body)
             hidden: set[str] = set()
             for resource_type, resources in closure.items():
                 if resource_type in PLAN_SCOPED_TYPES:
@@ -134,6 +155,12 @@ class PlanService:
             return _without(closure, hidden)
 
         return plan_from_fhir(self.fhir.guarded(access, work), self.context)
+
+    def patient_of(self, plan_id: str) -> str | None:
+        """The id of the Patient a shared plan is about (its author's record of the citizen), or None."""
+        with self.fhir.store.reading() as tx:
+            record = tx.plan(plan_id)
+        return record.patient_id if record is not None else None
 
     def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
         """The citizen's newest active shared plan (by last update) that `access` may see, with its own Consent;
@@ -161,7 +188,7 @@ class PlanService:
             )
             for plan in tx.search(query, access.viewer).matches:
                 assert plan.resource is not None
-                closure = _reference_closure(tx, plan.resource)
+                closure = reference_closure(tx, plan.resource)
                 document = plan_from_fhir(closure, self.context)
                 return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
         return None
@@ -262,8 +289,13 @@ def _without(closure: dict[str, list[Resource]], hidden: set[str]) -> dict[str, 
     return kept
 
 
-def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, list[Resource]]:
-    """`root` and every resource it references, transitively (bounded depth), grouped by type."""
+def reference_closure(
+    tx: ResourceTransaction, root: Resource, resolve: Resolver | None = None
+) -> dict[str, list[Resource]]:
+    """`root` and every resource it references, transitively (bounded depth), grouped by type. `resolve` picks the
+    version of a referenced resource (default: the current one; `gateway.services.plan_history` picks the one of
+    an earlier plan version)."""
+    resolve = resolve or tx.read_current
     found: dict[tuple[str, str], Resource] = {(root["resourceType"], root["id"]): root}
     frontier = [root]
     for _ in range(MAX_REFERENCE_DEPTH):
@@ -273,7 +305,7 @@ def _reference_closure(tx: ResourceTransaction, root: Resource) -> dict[str, lis
                 target = parse_reference(reference["reference"])
                 if target is None or target in found or target[0] not in SUPPORTED_TYPES:
                     continue
-                current = tx.read_current(*target)
+                current = resolve(*target)
                 if current is not None and current.resource is not None:
                     found[target] = current.resource
                     next_frontier.append(current.resource)

@@ -49,14 +49,13 @@ class Viewer:
 
     `sor` is the caller's organisation (None: it sees only the open types), `at` the request's instant as stored
     (`dates.format_instant`), against which grant periods are judged. `own_only` narrows to what `sor` authored:
-    the matches of a conditional write. Store methods take `viewer=None` for "everything" (no caller)."""
+    the matches of a conditional write. `cpr` makes the viewer a citizen signed in to the pages, who sees their
+    own plans whole (issue 12's right of use). Store methods take `viewer=None` for "everything" (no caller)."""
 
     sor: str | None
     at: str
     own_only: bool = False
-
-    def own(self) -> Viewer:
-        return Viewer(self.sor, self.at, own_only=True)
+    cpr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -223,3 +223,47 @@ outbox_attempt = Table(
     Column("status", Integer, nullable=True),
     Column("detail", Text, nullable=False),
 )
+
+# -- page sessions (gateway.web.sessions) ------------------------------------------------------------------------
+# Only SHA-256 hashes of sign-in links and session cookies are stored: a copy of the database opens no session.
+
+web_sign_in = Table(
+    "web_sign_in",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # citizen | organisation | oidc (a pending OIDC login)
+    Column("subject", String(200), nullable=False),  # CPR number, client id, or the OIDC state's data
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+    Column("used_at", String(INSTANT_LEN), nullable=True),
+)
+
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(INSTANT_LEN), nullable=False),
+    Column("last_seen_at", String(INSTANT_LEN), nullable=False),
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+)
+
+# -- held letters (gateway.store.held, issue 15): an XDIS91 waiting for its XBIN01 attachments, or an XBIN01
+# waiting for its XDIS91. Not notices: nothing here is in the outbox until the letter is complete.
+
+held_inbound = Table(
+    "held_inbound",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sender", String(64), nullable=False),
+    Column("object_keys", Text, nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", String(INSTANT_LEN), nullable=False),
+    Column("expires_at", String(INSTANT_LEN), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+)
+Index("ix_held_inbound_sender_state", held_inbound.c.sender, held_inbound.c.state)

@@ -9,22 +9,39 @@ services add what only the directory or the store knows (SOR/GLN of the parties,
 * `AdtEvent`        - HL7 v2.x ADT^A01/A03/A13/A21/A22 (admit, discharge, cancel discharge, leave out/in).
 * `CareCommunicationMessage` - a received MedCom CareCommunication message Bundle (FHIR JSON or XML).
 * `HospitalStayEvent` / `PriorNotice` - one HospitalNotification use case with the stay's history.
-* `DischargeEvent`, `Author`, `PlanFollowUp` - inputs of the discharge CareCommunication to the GP/municipality.
+* `BinaryLetter` / `BinaryObject` - MedCom OIOXML XBIN01 binary letter (`Emessage/BinaryLetter`): the attachments
+  an XDIS91 refers to.
+* `DischargeEvent`, `AdmissionEvent`, `Author` - inputs of the CareCommunications about a stay (what they carry
+  from the plan is in `mappings.documents.plan_facts`).
+
+`sources` on `Party` and `Citizen` say where each field came from (`mappings.explain.Origin`), for `--explain`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
+
+from mappings.explain import Origin, Text
 
 EncounterClass = Literal["IMP", "EMER"]
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
 REPLACEMENT_CPR_SYSTEMS = ("urn:oid:1.2.208.176.1.6.1.1", "urn:oid:1.2.208.176.1.6.1.3")
 
 
+class Sourced:
+    """`origin(field)`: where a field of the input came from, from the dataclass's `sources` (for `--explain`)."""
+
+    __slots__ = ()
+    sources: tuple[tuple[str, Origin], ...]
+
+    def origin(self, name: str) -> Origin:
+        return dict(self.sources).get(name) or Origin("unexplained", name)
+
+
 @dataclass(frozen=True, slots=True)
-class Party:
+class Party(Sourced):
     """An organisation as an input names it, optionally completed from the SOR directory.
 
     MedCom messaging requires both SOR (`urn:oid:1.2.208.176.1.1`) and GLN/EAN identifiers on sender and
@@ -40,10 +57,12 @@ class Party:
     identifier_code: str | None = None
     department: str | None = None
     phone: str | None = None
+    #: Where each field came from, by field name (`sor`, `gln`, `name`, `phone`).
+    sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class Citizen:
+class Citizen(Sourced):
     """The patient: CPR number (`urn:oid:1.2.208.176.1.2`) and what the input says about name and address.
 
     `cpr_system` is the CPR OID, or a replacement-CPR system (X-eCPR `urn:oid:1.2.208.176.1.6.1.1`, D-eCPR
@@ -58,6 +77,8 @@ class Citizen:
     postal_code: str | None = None
     deceased: bool = False
     cpr_system: str = CPR_SYSTEM
+    #: Where each field came from, by field name (`cpr`, `family`, `given`, `street`, `city`, `postal_code`).
+    sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +92,25 @@ class BinaryReference:
 
 
 @dataclass(frozen=True, slots=True)
-class BinaryAttachment:
-    """The content of a referenced XBIN01 object (base64 as sent) and the title to show for it."""
+class BinaryObject:
+    """One XBIN01 `BinaryObject`: the attachment itself, base64 as sent."""
 
+    object_identifier: str
+    object_code: str
+    extension_code: str
     data_base64: str
-    title: str
-    content_type: str = "application/pdf"
+    original_size: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The identifier as letters and binaries are matched: XDIS91 writes the UUID without hyphens, XBIN01 with
+        them (MedCom's mapping of XDIS91 to CareCommunication, v5.0.0 January 2026: "ID'et er med og uden
+        bindestreger")."""
+        return object_key(self.object_identifier)
+
+
+def object_key(object_identifier: str) -> str:
+    return object_identifier.replace("-", "").strip().lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +143,27 @@ class Correspondence(LetterHeader):
     priority: str | None = None
     subject: str | None = None
     references: tuple[BinaryReference, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryLetter:
+    """An XBIN01 binary letter (BinaryLetter.xsd, namespace `http://rep.oio.dk/medcom.dk/xml/schemas/2012/03/28/`).
+
+    It travels beside the XDIS91 whose `Reference/BIN/ObjectIdentifier` names its objects; it has its own envelope
+    and letter identifiers and carries no text.
+    """
+
+    envelope_identifier: str
+    sent: datetime
+    letter_identifier: str
+    sender: Party
+    receiver: Party
+    patient: Citizen | None
+    objects: tuple[BinaryObject, ...]
+
+    @property
+    def source_key(self) -> str:
+        return f"oioxml-bin|{self.sender.gln}|{self.letter_identifier}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +272,7 @@ class PriorNotice:
 
 
 @dataclass(frozen=True, slots=True)
-class HospitalStayEvent:
+class HospitalStayEvent(Sourced):
     """One HospitalNotification use case (STIN, SLHJ, AN_STOR, ...) for one stay.
 
     `source_key` is the input's identity (e.g. MSH-3/4/10); `MessageHeader.id` is a UUID v5 of it.
@@ -241,8 +296,11 @@ class HospitalStayEvent:
     #: Ask the municipality for an admission report (XDIS16 indlæggelsesrapport) back to the sender; MedCom's
     #: STIN/STAA examples set it (`medcom-messaging-reportOfAdmissionExtension` + recipient extension).
     report_of_admission: bool = False
-    #: Where each field came from (for `--explain`), e.g. {"admitted": "PV1-44"}.
-    sources: tuple[tuple[str, str], ...] = ()
+    #: The operator says the stay began before this gateway reported it: a follow-up notice with no `history`
+    #: goes out as the stay's first notice (see `mappings.notices.hospital_notification`).
+    first_of_stay: bool = False
+    #: Where each field came from (for `--explain`), e.g. `("admitted", Origin("input", "PV1-44"))`.
+    sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +316,12 @@ class Author:
     phone: str
     role_code: str | None = None
     role_text: str | None = None
+    #: Where the author's name, role and phone came from (the directory's signatory, by default).
+    origin: Origin = field(default=Origin("directory", "signatory of the sending organisation"), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class DischargeEvent:
+class DischargeEvent(Sourced):
     """A discharge to report to the GP (or municipality) as a CareCommunication."""
 
     source_key: str
@@ -270,34 +330,28 @@ class DischargeEvent:
     receiver: Party
     author: Author
     discharged: datetime
-    text: str
+    #: The discharge text and the input fields it was written from (an XDIS01's own text, or one made from ADT).
+    text: Text
     episode_of_care_identifier: str | None = None
     encounter_class: EncounterClass | None = None
+    #: Where `discharged`, `episode` and `encounter_class` came from (for `--explain`).
+    sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class InterventionDue:
-    """One intervention agreed at the coordination meeting and due before the next one."""
+class AdmissionEvent(Sourced):
+    """An admission (STIN/STAA) to tell the plan's people about: the coordinator's organisation, and the admitting
+    organisation that receives the crisis plan. `text` says who was admitted where and when."""
 
-    description: str
-    due: date | None = None
-    responsible: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlanFollowUp:
-    """The agreed follow-up from the shared plan, filled by the lead only where the citizen's consent permits.
-
-    Coordinator (stafetholder) and next coordination meeting, the interventions due until then, and whether a
-    crisis plan (kriseplan / forhåndstilkendegivelse) exists - its presence, not its content.
-    """
-
-    coordinator_name: str
-    coordinator_role: str | None = None
-    coordinator_phone: str | None = None
-    next_meeting: datetime | None = None
-    interventions_due: tuple[InterventionDue, ...] = ()
-    crisis_plan_present: bool = False
+    source_key: str
+    patient: Citizen
+    #: The admitting organisation (the ADT's sending facility, completed from the directory).
+    hospital: Party
+    admitted: datetime
+    text: Text
+    episode_of_care_identifier: str | None = None
+    encounter_class: EncounterClass | None = None
+    sources: tuple[tuple[str, Origin], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,11 +359,11 @@ class ResolvedParties:
     """What the SOR directory and the caller add to an XDIS91 before it can become a CareCommunication.
 
     `sender`/`receiver` carry SOR + GLN + name (MedCom's conversion looks the SOR code up by the letter's
-    EANIdentifier), `author` signs the text payload (XDIS91 has no structured author), `attachments` holds the
-    XBIN01 objects the letter references, keyed by `ObjectIdentifier` (32 hex digits, as in the letter).
+    EANIdentifier), `author` signs the text payload (XDIS91 has no structured author), `binaries` holds the
+    XBIN01 objects the letter references (matched by `BinaryObject.key`).
     """
 
     sender: Party
     receiver: Party
     author: Author | None = None
-    attachments: tuple[tuple[str, BinaryAttachment], ...] = ()
+    binaries: tuple[BinaryObject, ...] = ()

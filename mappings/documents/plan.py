@@ -1,251 +1,43 @@
 """The plan document: the shared citizen plan (koordinerende indsatsplan, KIP) as the gateway accepts it.
 
-Designed from the KIP practice described in `/work/shared/domain.md` and the Region Sjælland principles for
-supported-housing collaboration: the plan starts from the citizen's own wishes, dreams and needs; goals are
-short- or long-term; interventions are agreed at a coordination meeting with a responsible team member each;
-a coordinator is chosen until the next meeting; the citizen chooses the team and consents to who may see it.
-
-Every field is checked in one pass: `parse_plan_document` turns all problems into `Issue`s whose `expression`
-is a JSON pointer (RFC 6901) into the submitted document, e.g. `/team/2/organisation/sor`. Format checks follow
-DK-core 3.4.0 invariants (`cpr`, `min-digits-sor`, `gln-length` + `gln-modulus-10`, municipality codes from
-`dk-core-municipality-codes`); cross-field rules run once the structure is sound.
+`parse_plan_document` checks everything in one pass and reports every problem at once: the schema (structure and
+formats, `plan_model`) and the business rules (`plan_rules`) together, each as an `Issue` whose `expression` is a
+JSON pointer (RFC 6901) into the submitted document, e.g. `/team/2/organisation/sor`. When the schema fails, the
+rules still run on every section and list item that passed it on its own, so fixing one problem never uncovers
+the next. The models and rules live in their own modules; this one joins them (no import circle).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from datetime import date
-from functools import cache
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ValidationError
 
-from mappings.conceptmaps import load_table
-from mappings.documents.plan_rules import check_plan
+from mappings.documents.plan_model import (
+    Citizen,
+    Coordination,
+    CrisisPlan,
+    DeniedParty,
+    Goal,
+    Intervention,
+    Organisation,
+    Period,
+    PersonName,
+    PlanConsent,
+    PlanDocument,
+    SourceIdentifier,
+    TeamMember,
+    Wish,
+    gln_check_digit_ok,
+    iter_organisations,
+    municipality_codes,
+    plan_document_json_schema,
+)
+from mappings.documents.plan_rules import PlanParts, check_plan
 from mappings.issues import Issue, IssueCode, IssueError
 
-# --- constrained scalars -----------------------------------------------------------------------------------
-
-# FHIR strings should not start or end with whitespace (R4 datatypes, "string"); we refuse them so that the
-# FHIR round trip is the identity.
-Text = Annotated[str, Field(min_length=1, max_length=10_000, pattern=r"^\S(?:[\s\S]*\S)?$")]
-Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9\-.]{1,64}$", description="Local key, unique in its list")]
-
-# DK-core 3.4.0 invariant `cpr` (dk-core-cpr-identifier): DDMM must be a calendar day; no modulus-11 check,
-# so synthetic test numbers such as 0101010101 pass.
-_CPR = re.compile(
-    r"^((((0[1-9]|1[0-9]|2[0-9]|3[0-1])(01|03|05|07|08|10|12))|((0[1-9]|1[0-9]|2[0-9]|30)(04|06|09|11))"
-    r"|((0[1-9]|1[0-9]|2[0-9])(02)))[0-9]{6})$"
-)
-
-
-@cache
-def municipality_codes() -> dict[str, str]:
-    """DK-core 3.4.0 municipality codes (code -> name), copied into `mappings/conceptmaps/`."""
-    return dict(load_table("dk-core-municipality-codes")["codes"])
-
-
-def _check_cpr(value: str) -> str:
-    if not _CPR.match(value):
-        raise PydanticCustomError("plan.cpr-invalid", "CPR number must be 10 digits starting with a valid DDMM")
-    return value
-
-
-def _check_sor(value: str) -> str:
-    # DK-core 3.4.0 `min-digits-sor`: matches('^([0-9]){11,}$')
-    if not re.fullmatch(r"[0-9]{11,}", value):
-        raise PydanticCustomError("plan.sor-invalid", "SOR code must be at least 11 digits")
-    return value
-
-
-def gln_check_digit_ok(value: str) -> bool:
-    """GS1 mod-10 check digit (https://www.gs1.org/services/how-calculate-check-digit-manually)."""
-    if not re.fullmatch(r"[0-9]{13}", value):
-        return False
-    total = sum(int(digit) * (3 if index % 2 else 1) for index, digit in enumerate(value[:12]))
-    return (10 - total % 10) % 10 == int(value[12])
-
-
-def _check_gln(value: str) -> str:
-    if not gln_check_digit_ok(value):
-        raise PydanticCustomError("plan.gln-invalid", "GLN must be 13 digits with a valid GS1 check digit")
-    return value
-
-
-def _check_municipality(value: str) -> str:
-    if value not in municipality_codes():
-        raise PydanticCustomError(
-            "plan.municipality-unknown",
-            "Municipality code {code} is not in DK-core's dk-core-municipality-codes",
-            {"code": value},
-        )
-    return value
-
-
-def _check_provider_number(value: str) -> str:
-    # Ydernummer: a number of up to 6 digits (DK-core Organization slice `Ydernummer`).
-    if not re.fullmatch(r"[0-9]{1,6}", value):
-        raise PydanticCustomError("plan.provider-number-invalid", "Provider number must be 1-6 digits")
-    return value
-
-
-Cpr = Annotated[str, AfterValidator(_check_cpr)]
-Sor = Annotated[str, AfterValidator(_check_sor)]
-Gln = Annotated[str, AfterValidator(_check_gln)]
-MunicipalityCode = Annotated[str, AfterValidator(_check_municipality)]
-ProviderNumber = Annotated[str, AfterValidator(_check_provider_number)]
-Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 ]{6,18}[0-9]$")]
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Relationship = Literal[
-    "FAMMEMB", "CHILD", "DAUC", "SONC", "GRNDCHILD", "CHLDINLAW", "PRN", "FTH", "MTH", "SIB", "BRO", "SIS",
-    "GRMTH", "GRFTH", "AUNT", "UNCLE", "COUSN", "DOMPART", "SPS", "FRND", "NBOR", "ROOM", "GUARD", "NOK",
-    "POWATT", "ECON",
-]  # fmt: skip
-TeamRole = Literal[
-    "fact-contact", "housing-contact", "housing-support", "general-practitioner", "social-worker", "job-centre",
-    "relative", "volunteer", "discharge-mentor", "psychiatrist", "nurse", "psychologist",
-    "substance-abuse-counsellor", "other",
-]  # fmt: skip
-PlanStatus = Literal["draft", "active", "on-hold", "revoked", "completed"]
-GoalStatus = Literal["proposed", "accepted", "active", "on-hold", "completed", "cancelled"]
-InterventionStatus = Literal["not-started", "scheduled", "in-progress", "on-hold", "completed", "cancelled"]
-DataCategory = Literal["careplan", "careteam", "followup", "crisisplan"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
-
-
-class SourceIdentifier(_Model):
-    """Identifies the plan in the sending EHR; the gateway's identity of a plan (conditional create/update)."""
-
-    system: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.\-]*:[^\s|]+$", description="Absolute URI")]
-    value: Annotated[str, Field(pattern=r"^[^\s|]{1,200}$")]
-
-
-class Period(_Model):
-    start: date
-    end: date | None = None
-
-
-class PersonName(_Model):
-    given: Annotated[list[Text], Field(min_length=1)]
-    family: Text
-
-
-class Organisation(_Model):
-    """An organisation by SOR code, GLN (EAN location number), GP provider number and/or municipality code."""
-
-    name: Text
-    sor: Sor | None = None
-    gln: Gln | None = None
-    provider_number: ProviderNumber | None = None
-    municipality_code: MunicipalityCode | None = None
-
-    def primary_identifier(self) -> tuple[str, str]:
-        """(kind, value) of the identifier the gateway keys this organisation by: SOR > GLN > provider number."""
-        for kind in ("sor", "gln", "provider_number"):
-            value = getattr(self, kind)
-            if value is not None:
-                return kind, value
-        raise ValueError("organisation without identifier")  # excluded by the document rules
-
-
-class Citizen(_Model):
-    cpr: Cpr
-    name: PersonName
-    municipality_code: MunicipalityCode
-    gp: Organisation | None = Field(default=None, description="The citizen's own GP (egen læge)")
-
-
-class Wish(_Model):
-    kind: Literal["wish", "dream", "need"]
-    text: Text
-
-
-class Goal(_Model):
-    key: Key
-    description: Text
-    term: Literal["short-term", "long-term"]
-    status: GoalStatus
-    start_date: date | None = None
-    target_date: date | None = None
-
-
-class Intervention(_Model):
-    key: Key
-    description: Text
-    responsible: Key = Field(description="Key of the responsible team member")
-    until: date | None = None
-    status: InterventionStatus
-    goals: list[Key] = Field(default_factory=list, description="Keys of the goals this intervention serves")
-
-
-class Coordination(_Model):
-    meeting_date: date = Field(description="The coordination meeting that agreed this version of the plan")
-    coordinator: Key = Field(description="Key of the team member who coordinates until the next meeting")
-    next_meeting: date | None = None
-
-
-class TeamMember(_Model):
-    key: Key
-    role: TeamRole
-    name: PersonName | None = None
-    organisation: Organisation | None = None
-    relationship: Relationship | None = Field(default=None, description="v3-RoleCode, for relatives only")
-    phone: Phone | None = None
-    email: Email | None = None
-    period: Period
-
-
-class CrisisPlan(_Model):
-    kind: Literal["crisis-plan", "advance-directive"]
-    made_on: date
-    text: Text
-
-
-class DeniedParty(_Model):
-    """Someone the citizen explicitly does not want to see the plan ("not my father")."""
-
-    relationship: Relationship | None = None
-    name: PersonName | None = None
-    organisation: Organisation | None = None
-
-
-class PlanConsent(_Model):
-    decision: Literal["given", "refused", "withdrawn"]
-    decided_on: date
-    period: Period
-    data: Annotated[list[DataCategory], Field(min_length=1)]
-    permitted: list[Key] = Field(default_factory=list, description="Keys of team members who may see the plan")
-    denied: list[DeniedParty] = Field(default_factory=list)
-
-
-class PlanDocument(_Model):
-    """The shared citizen plan (KIP): see the module docstring and `docs/plan-document.md`."""
-
-    source: SourceIdentifier
-    status: PlanStatus
-    citizen: Citizen
-    wishes: list[Wish] = Field(default_factory=list)
-    goals: list[Goal] = Field(default_factory=list)
-    interventions: list[Intervention] = Field(default_factory=list)
-    coordination: Coordination
-    team: Annotated[list[TeamMember], Field(min_length=1)]
-    crisis_plans: list[CrisisPlan] = Field(default_factory=list)
-    consent: PlanConsent
-
-    @model_validator(mode="after")
-    def _business_rules(self) -> PlanDocument:
-        issues = tuple(check_plan(self))
-        if issues:
-            raise IssueError(issues)
-        return self
-
-
-# --- parsing -----------------------------------------------------------------------------------------------
+Part = TypeVar("Part", bound=BaseModel)
 
 
 def json_pointer(location: tuple[str | int, ...]) -> str:
@@ -270,36 +62,62 @@ def _issue_from_pydantic(error: Any) -> Issue:
     return Issue("error", code, str(error["msg"]), json_pointer(location), message_id)
 
 
+def _valid(model: type[Part], value: object) -> Part | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _valid_items(model: type[Part], value: object) -> tuple[tuple[int, Part], ...]:
+    items = value if isinstance(value, list) else []
+    return tuple((index, part) for index, item in enumerate(items) if (part := _valid(model, item)) is not None)
+
+
+def _keys(value: object) -> tuple[tuple[int, str], ...] | None:
+    if not isinstance(value, list):
+        return None
+    keyed = ((index, item.get("key")) for index, item in enumerate(value) if isinstance(item, dict))
+    return tuple((index, key) for index, key in keyed if isinstance(key, str))
+
+
+def _section(model: type[Part], data: Mapping[str, Any], name: str) -> Part | None:
+    return _valid(model, data[name]) if name in data else None
+
+
+def salvaged_parts(data: Mapping[str, Any]) -> PlanParts:
+    """The parts of a document that failed the schema which pass it on their own, for the business rules."""
+    return PlanParts(
+        citizen=_section(Citizen, data, "citizen"),
+        goals=_valid_items(Goal, data.get("goals")),
+        interventions=_valid_items(Intervention, data.get("interventions")),
+        coordination=_section(Coordination, data, "coordination"),
+        team=_valid_items(TeamMember, data.get("team")),
+        consent=_section(PlanConsent, data, "consent"),
+        # goals and interventions default to none; a missing team is unknown (references to it are not checked)
+        keys={
+            "team": _keys(data.get("team")),
+            "goals": _keys(data.get("goals", [])),
+            "interventions": _keys(data.get("interventions", [])),
+        },
+    )
+
+
 def parse_plan_document(data: object) -> PlanDocument:
-    """Validate `data` (parsed JSON) as a plan document; raise `IssueError` naming every offending field."""
+    """Validate `data` (parsed JSON) as a plan document; raise `IssueError` naming every problem at once."""
     if not isinstance(data, dict):
         raise IssueError.single(
             "structure", "A plan document must be a JSON object", expression="", message_id="plan.not-an-object"
         )
     try:
-        return PlanDocument.model_validate(data)
+        document = PlanDocument.model_validate(data)
     except ValidationError as error:
-        raise IssueError(tuple(_issue_from_pydantic(item) for item in error.errors())) from None
-
-
-def plan_document_json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12, as pydantic emits it) of the plan document; published as a file and in OpenAPI."""
-    schema = PlanDocument.model_json_schema(mode="validation")
-    schema["$id"] = "https://careplan-gateway.example/schemas/plan-document.schema.json"
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    return schema
-
-
-def iter_organisations(doc: PlanDocument) -> Iterator[tuple[str, Organisation]]:
-    """Every organisation in the document with its JSON pointer, in document order."""
-    if doc.citizen.gp is not None:
-        yield "/citizen/gp", doc.citizen.gp
-    for index, member in enumerate(doc.team):
-        if member.organisation is not None:
-            yield f"/team/{index}/organisation", member.organisation
-    for index, party in enumerate(doc.consent.denied):
-        if party.organisation is not None:
-            yield f"/consent/denied/{index}/organisation", party.organisation
+        schema = tuple(_issue_from_pydantic(item) for item in error.errors())
+        raise IssueError(schema + tuple(check_plan(salvaged_parts(data)))) from None
+    issues = tuple(check_plan(PlanParts.of(document)))
+    if issues:
+        raise IssueError(issues)
+    return document
 
 
 __all__ = [
@@ -323,4 +141,5 @@ __all__ = [
     "municipality_codes",
     "parse_plan_document",
     "plan_document_json_schema",
+    "salvaged_parts",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from mappings.context import MappingContext
 from mappings.documents.discharge import CPR_SYSTEM, Citizen, Party
+from mappings.explain import CONSTANT, GENERATED_ID, NARRATIVE, Description, Origin, reference_to
 from mappings.issues import IssueError
 
 Resource = dict[str, Any]
@@ -36,6 +37,16 @@ CORE = "http://medcomfhir.dk/ig/core/StructureDefinition/"
 MESSAGING = "http://medcomfhir.dk/ig/messaging/StructureDefinition/"
 PATIENT_PROFILE = CORE + "medcom-core-patient"
 ORGANIZATION_PROFILE = MESSAGING + "medcom-messaging-organization"
+
+
+#: Every resource's own id, profile and narrative.
+RESOURCE_BASICS: Description = {
+    "resourceType": CONSTANT,
+    "id": GENERATED_ID,
+    "meta.profile[*]": CONSTANT,
+    "text.status": CONSTANT,
+    "text.div": NARRATIVE,
+}
 
 
 def derived_uuid(source_key: str, *parts: str) -> str:
@@ -68,10 +79,13 @@ def entry(base: str, resource: Resource) -> dict[str, Any]:
     return {"fullUrl": f"{base}{resource['resourceType']}/{resource['id']}", "resource": resource}
 
 
-def require_sor_and_gln(party: Party, role: str) -> tuple[str, str]:
-    """SOR and GLN of a sender/receiver; MedCom messaging Organizations need both (identifier 2..)."""
+def require_sor_and_gln(party: Party, role: str, ctx: MappingContext) -> tuple[str | None, str | None]:
+    """SOR and GLN of a sender/receiver; MedCom messaging Organizations need both (identifier 2..).
+
+    Both are required unless `ctx.require_identifiers` is off (an offline preview without the directory).
+    """
     missing = [label for label, value in (("SOR", party.sor), ("GLN", party.gln)) if not value]
-    if missing:
+    if missing and ctx.require_identifiers:
         raise IssueError.single(
             "business-rule",
             f"the {role} organisation ({party.name or party.gln or party.sor or 'unnamed'}) has no "
@@ -79,27 +93,41 @@ def require_sor_and_gln(party: Party, role: str) -> tuple[str, str]:
             expression=f"{role}.identifier",
             message_id="notice.party-identifiers-missing",
         )
-    assert party.sor is not None and party.gln is not None
     return party.sor, party.gln
 
 
-def organization(party: Party, resource_id: str, role: str) -> Resource:
+def organization(party: Party, resource_id: str, role: str, ctx: MappingContext) -> Resource:
     """A `medcom-messaging-organization` with GLN then SOR identifiers (the order MedCom's examples use)."""
-    sor, gln = require_sor_and_gln(party, role)
+    sor, gln = require_sor_and_gln(party, role, ctx)
+    identifiers = [{"system": GLN_SYSTEM, "value": gln}] if gln else []
+    if sor:
+        identifiers.append({"system": SOR_SYSTEM, "value": sor})
+    label = party.name or sor or gln or role
     resource: Resource = {
         "resourceType": "Organization",
         "id": resource_id,
         "meta": {"profile": [ORGANIZATION_PROFILE]},
-        "text": narrative(f"Organization {party.name or sor}", f"SOR {sor}", f"GLN {gln}"),
-        "identifier": [{"system": GLN_SYSTEM, "value": gln}, {"system": SOR_SYSTEM, "value": sor}],
+        "text": narrative(f"Organization {label}", *(f"{k} {v}" for k, v in (("SOR", sor), ("GLN", gln)) if v)),
     }
+    if identifiers:
+        resource["identifier"] = identifiers
     if party.name:
         resource["name"] = party.name
+
+    def describe() -> Description:
+        found: dict[str, Origin] = {**RESOURCE_BASICS, "name": party.origin("name")}
+        for index, item in enumerate(identifiers):
+            found[f"identifier[{index}].system"] = CONSTANT
+            found[f"identifier[{index}].value"] = party.origin("gln" if item["system"] == GLN_SYSTEM else "sor")
+        return found
+
+    ctx.describe(resource, describe)
     return resource
 
 
-def patient(citizen: Citizen, resource_id: str, *, deceased: bool | None = None) -> Resource:
-    """A `medcom-core-patient`: CPR identifier, official name, address when known."""
+def patient(citizen: Citizen, resource_id: str, ctx: MappingContext, *, deceased: Origin | None = None) -> Resource:
+    """A `medcom-core-patient`: CPR identifier, official name, address when known; `deceasedBoolean` when
+    `deceased` names where the death indicator came from (HospitalNotification), from `citizen.deceased`."""
     name: dict[str, Any] = {"use": "official"}
     if citizen.family:
         name["family"] = citizen.family
@@ -128,27 +156,75 @@ def patient(citizen: Citizen, resource_id: str, *, deceased: bool | None = None)
     if address:
         resource["address"] = [address]
     if deceased is not None:
-        resource["deceasedBoolean"] = deceased
+        resource["deceasedBoolean"] = citizen.deceased
+
+    def describe() -> Description:
+        system = CONSTANT if citizen.cpr_system == CPR_SYSTEM else citizen.origin("cpr_system")
+        return {
+            **RESOURCE_BASICS,
+            "identifier[0].use": CONSTANT,
+            "identifier[0].system": system,
+            "identifier[0].value": citizen.origin("cpr"),
+            "name[0].use": CONSTANT,
+            "name[0].family": citizen.origin("family"),
+            "name[0].given[*]": citizen.origin("given"),
+            "address[0].line[0]": citizen.origin("street"),
+            "address[0].city": citizen.origin("city"),
+            "address[0].postalCode": citizen.origin("postal_code"),
+            "deceasedBoolean": deceased or CONSTANT,
+        }
+
+    ctx.describe(resource, describe)
     return resource
 
 
-def destination(receiver: Resource, sor: str) -> dict[str, Any]:
-    """The single `primary` destination (HospitalNotification inv -5; CareCommunication allows no cc)."""
-    return {
+def destination(receiver: Resource, sor: str | None) -> dict[str, Any]:
+    """The single `primary` destination (HospitalNotification inv -5; CareCommunication allows no cc); the endpoint
+    is MedCom's SOR form (`https://sor2.sum.dsdn.dk/#id=<SOR>`), absent when the SOR code is not known."""
+    found: dict[str, Any] = {
         "extension": [
             {
                 "url": DESTINATION_USE_URL,
                 "valueCoding": {"system": DESTINATION_USE_SYSTEM, "code": "primary"},
             }
         ],
-        "endpoint": f"{SOR_ENDPOINT}{sor}",
-        "receiver": reference(receiver),
+    }
+    if sor:
+        found["endpoint"] = f"{SOR_ENDPOINT}{sor}"
+    found["receiver"] = reference(receiver)
+    return found
+
+
+def destination_description(endpoint_origin: Origin) -> Description:
+    return {
+        "destination[0].extension[0].url": CONSTANT,
+        "destination[0].extension[0].valueCoding.system": CONSTANT,
+        "destination[0].extension[0].valueCoding.code": CONSTANT,
+        "destination[0].endpoint": endpoint_origin,
+        "destination[0].receiver.reference": reference_to("the receiver Organization"),
     }
 
 
-def message_bundle(profile: str, timestamp: datetime, entries: list[dict[str, Any]], ctx: MappingContext) -> Resource:
+def source_endpoint(sor: str | None) -> dict[str, str]:
+    """`MessageHeader.source`: the sender's SOR endpoint (absent in an offline preview that lacks it)."""
+    return {"endpoint": f"{SOR_ENDPOINT}{sor}"} if sor else {}
+
+
+#: The Bundle's own elements: `Bundle.id` is new per send; `timestamp` is described by the caller.
+BUNDLE_BASICS: Description = {
+    "resourceType": CONSTANT,
+    "id": Origin("generated id", "new for every send (MedCom: Bundle.id is new on every send, a resend included)"),
+    "meta.profile[*]": CONSTANT,
+    "type": CONSTANT,
+    "entry[*].fullUrl": Origin("generated id", "MedCom's base URL + the resource type + the resource's id"),
+}
+
+
+def message_bundle(
+    profile: str, timestamp: datetime, entries: list[dict[str, Any]], ctx: MappingContext, timestamp_origin: Origin
+) -> Resource:
     """The message Bundle: a fresh `Bundle.id` per send (MedCom: new on every send, a resend included)."""
-    return {
+    bundle: Resource = {
         "resourceType": "Bundle",
         "id": ctx.new_uuid(),
         "meta": {"profile": [profile]},
@@ -156,3 +232,7 @@ def message_bundle(profile: str, timestamp: datetime, entries: list[dict[str, An
         "timestamp": fhir_datetime(timestamp),
         "entry": entries,
     }
+    if ctx.explain is not None:
+        ctx.explain.describe(bundle, {**BUNDLE_BASICS, "timestamp": timestamp_origin})
+        ctx.explain.finish(bundle)
+    return bundle

@@ -8,6 +8,12 @@ MORS when PID-30 = Y, A13 → AN_SLHJ, A21 → STOR, A22 → SLOR).
 Episode-of-care identifier (MedCom: a UUID with hyphens in FHIR, without in OIOXML/EDIFACT): PV1-19 is used as is
 when it is a UUID (hyphens restored); any other visit number becomes a UUID v5 of sending facility + visit number,
 so every message about the same visit carries the same identifier.
+
+A stay this gateway did not see begin (`first_of_stay`, the operator's word for it): with no earlier notice, a
+correction (RE_x) is sent as the notice it corrects (x): MedCom's clinical guidelines define a correction as "a
+new correct notification that replaces previous notifications", and the receiver has none to replace. A
+cancellation (AN_x) has nothing to cancel: MedCom's use case S.CANC starts from "Der er afsendt advis af typen
+[STIN] [STAA] [SLHJ] [MORS] [STOR] [SLOR]" (a notice has been sent), so no notice is made (`None`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from mappings.documents.discharge import (
     Party,
     PriorNotice,
 )
+from mappings.explain import Origin, Text
 from mappings.issues import IssueError
+from mappings.notices.danish_text import stay_text
 from mappings.notices.messaging import GATEWAY_NAMESPACE
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -66,9 +74,17 @@ def _use_case(adt: AdtEvent) -> str:
 
 
 def stay_event_from_adt(
-    adt: AdtEvent, *, sender: Party, receiver: Party, history: tuple[PriorNotice, ...] = ()
-) -> HospitalStayEvent:
-    """The HospitalNotification input for an ADT message; `receiver` is the citizen's home municipality."""
+    adt: AdtEvent,
+    *,
+    sender: Party,
+    receiver: Party,
+    history: tuple[PriorNotice, ...] = (),
+    first_of_stay: bool = False,
+) -> HospitalStayEvent | None:
+    """The HospitalNotification input for an ADT message; `receiver` is the citizen's home municipality.
+
+    `None` when there is nothing to notify: a cancellation of a stay no notice was sent for (`first_of_stay`).
+    """
     if adt.encounter_class is None:
         raise IssueError.single(
             "not-supported",
@@ -77,18 +93,25 @@ def stay_event_from_adt(
             message_id="notice.class-not-notified",
         )
     use_case = _use_case(adt)
+    if first_of_stay and not history and use_case.startswith(("RE_", "AN_")):
+        if use_case.startswith("AN_"):
+            return None
+        use_case = use_case.removeprefix("RE_")
     admitted = adt.admitted
     if admitted is None:
         raise IssueError.single(
             "required", "PV1-44 (admit date/time) is empty", expression="PV1-44", message_id="notice.admit-missing"
         )
     occurred = adt.event_occurred or adt.message_time
+    occurred_from = "EVN-6 (event occurred), else EVN-2, else MSH-7"
     leave_start = leave_end = None
+    leave_from = Origin("input", occurred_from)
     if use_case.endswith("STOR"):
         leave_start = occurred
     elif use_case.endswith("SLOR"):
         leave_start = _leave_start(history)
         leave_end = occurred
+        leave_from = Origin("history", "the leave start reported by the stay's STOR notice")
     return HospitalStayEvent(
         use_case=use_case,
         source_key=adt.source_key,
@@ -103,17 +126,21 @@ def stay_event_from_adt(
         leave_start=leave_start,
         leave_end=leave_end,
         history=history,
+        first_of_stay=first_of_stay and not history,
         sources=(
-            ("source_key", "MSH-3, MSH-4, MSH-10"),
-            ("cpr", "PID-3.1"),
-            ("encounter_class", "PV1-2"),
-            ("episode", "PV1-19"),
-            ("admitted", "PV1-44"),
-            ("discharged", "PV1-45"),
-            ("sender", "MSH-4 (SOR directory)"),
-            ("receiver", "PID-11 municipality (SOR directory)"),
+            ("encounter_class", Origin("input", "PV1-2 (patient class, ConceptMap v2-0004-to-medcom-encounter-class)")),
+            ("episode", EPISODE_ORIGIN),
+            ("admitted", Origin("input", "PV1-44")),
+            ("discharged", Origin("input", "PV1-45")),
+            ("occurred", Origin("input", occurred_from)),
+            ("leave_start", leave_from),
+            ("leave_end", Origin("input", occurred_from)),
         ),
     )
+
+
+#: How the episode-of-care identifier is made from PV1-19 (see the module docstring).
+EPISODE_ORIGIN = Origin("input", "PV1-19 (as is when a UUID, else a UUID v5 of MSH-4 and PV1-19)")
 
 
 def _leave_start(history: tuple[PriorNotice, ...]) -> datetime | None:
@@ -123,10 +150,9 @@ def _leave_start(history: tuple[PriorNotice, ...]) -> datetime | None:
     return starts[-1] if starts else None
 
 
-def discharge_event_from_adt(
-    adt: AdtEvent, *, sender: Party, receiver: Party, author: Author, text: str
-) -> DischargeEvent:
-    """The GP CareCommunication input for an ADT^A03; `text` is the discharge text (ADT carries none)."""
+def discharge_event_from_adt(adt: AdtEvent, *, sender: Party, receiver: Party, author: Author) -> DischargeEvent:
+    """The GP CareCommunication input for an ADT^A03: ADT carries no letter, so the text says only what the
+    message does (who, from where, when): `Søren er udskrevet fra Psykiatrisk Center Øst 01.03.2024 kl. 10:10.`"""
     if adt.trigger != "A03" or adt.discharged is None:
         raise IssueError.single(
             "business-rule",
@@ -134,6 +160,18 @@ def discharge_event_from_adt(
             expression="PV1-45",
             message_id="notice.not-a-discharge",
         )
+    who = adt.patient.given[0] if adt.patient.given else "Borgeren"
+    text = stay_text(
+        who,
+        "udskrevet fra",
+        sender.name or "sygehuset",
+        adt.discharged,
+        (
+            ("PID-5.2", who),
+            ("sending organisation's name (directory, by MSH-4)", sender.name or ""),
+            ("PV1-45", adt.discharged.isoformat()),
+        ),
+    )
     return DischargeEvent(
         source_key=adt.source_key,
         patient=adt.patient,
@@ -144,6 +182,11 @@ def discharge_event_from_adt(
         text=text,
         episode_of_care_identifier=episode_of_care_identifier(adt.visit_number, adt.sending_facility),
         encounter_class=adt.encounter_class,
+        sources=(
+            ("discharged", Origin("input", "PV1-45")),
+            ("episode", EPISODE_ORIGIN),
+            ("encounter_class", Origin("input", "PV1-2")),
+        ),
     )
 
 
@@ -159,6 +202,13 @@ def discharge_event_from_letter(
         receiver=receiver,
         author=author,
         discharged=discharged,
-        text=letter.text,
+        text=Text(letter.text, (("/Emessage/DischargeLetter/ClinicalInformation/Text01", letter.text),)),
         encounter_class="IMP" if letter.admitted is not None else None,
+        sources=(
+            (
+                "discharged",
+                Origin("input", "/Emessage/DischargeLetter/Discharge" if letter.discharged else "Letter/Authorisation"),
+            ),
+            ("encounter_class", Origin("constant", "IMP: the letter reports an admission")),
+        ),
     )

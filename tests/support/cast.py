@@ -28,6 +28,7 @@ REGION_SOR = "265161000016000"
 SLAGELSE_SOR = "375431000016008"  # the social worker's organisation (team member soc1)
 GP_SOR = "481561000016002"
 X_SOR = "111111111111"
+FACT_SOR = "329631000016003"
 CPR = "0101010101"
 EVERYTHING = ["system/*.cruds", "system/Messages.cru"]
 
@@ -43,6 +44,11 @@ CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
         EVERYTHING,
     ),
     "gp": ({"name": "Lægerne i Slagelse Bymidte", "sor": GP_SOR, "gln": "5790000167814"}, EVERYTHING),
+    # the demo plan's keeper (fixtures/samples/demo/plan.json: its source is this SOR's namespace)
+    "fact": (
+        {"name": "Distriktspsykiatrien Slagelse, FACT-team Nord", "sor": FACT_SOR, "gln": "5790000555550"},
+        EVERYTHING,
+    ),
     "x": ({"name": "Organisation X", "sor": X_SOR, "gln": "5790000121441", "municipality": "0330"}, EVERYTHING),
     "auditor": (
         {"name": "Region, databeskyttelse", "sor": REGION_SOR, "gln": "5790000209354"},

@@ -1,9 +1,11 @@
-"""The synthetic discharge scenario of the README demo, shared by the intake, end-to-end and crash tests.
+"""The synthetic admission/discharge scenario of the README demo, shared by the intake, end-to-end and crash tests.
 
-`fixtures/samples/demo/plan.json` is the Slagelse sample plan for the citizen of the HL7 v2 samples (CPR
-2509479989, synthetic; consent valid until 2099 so real-clock runs see it). `fixtures/samples/demo/directory.yaml`
-knows the discharging hospital (sender, MSH-4), the GP (PD1 provider number 123456, the same organisation as the
-plan's GP by SOR/GLN, so the consent's actor matches) and Slagelse municipality (0330, the consent's social worker).
+One citizen throughout: Søren Ærling Østergård (CPR 2509479989, synthetic, male), living at Botilbuddet
+Solsikken in Slagelse (municipality 0330), GP Lægerne i Slagelse Bymidte (provider number 123456), admitted to and
+discharged from Psykiatrisk Center Øst (MSH-4 SOR 265161000016000). `fixtures/samples/demo/plan.json` is his
+plan, kept by the FACT team (source SOR 329631000016003); its consent (valid until 2099 so real-clock runs see it)
+permits the ward, the GP, the municipality and the coordinator's botilbud. `fixtures/samples/demo/directory.yaml`
+knows each of them.
 """
 
 from __future__ import annotations
@@ -56,3 +58,28 @@ def directory(gp_endpoint: str, municipality_endpoint: str) -> dict[str, Any]:
 def write_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
     path.write_text(yaml.safe_dump(directory(gp_endpoint, municipality_endpoint), allow_unicode=True), "utf-8")
     return path
+
+
+#: MedCom's conversion example Flow 1 (`fixtures/samples/inbound/medcom/Flow1-*`): the parties MedCom's conversion
+#: service found in the SOR directory for it (its output names them), and the letter's author.
+FLOW1_SENDER = {
+    "name": "MedCom testcenter",
+    "sor": "359001000016000",
+    "gln": "5790001382445",
+    "signatory": {"family": "Petersen", "given": ["K."], "phone": "65432030", "role_code": "overlaege"},
+}
+FLOW1_RECEIVER = {"name": "Social og Sundhed Odense Kommune", "role": "municipality", "sor": "328051000016008",
+                  "gln": "5790000121441"}  # fmt: skip
+
+
+def write_flow1_directory(path: Path, gp_endpoint: str, municipality_endpoint: str) -> Path:
+    """The demo directory plus MedCom's Flow 1 sender and receiver (the receiver at the municipality endpoint)."""
+    data = directory(gp_endpoint, municipality_endpoint)
+    data["senders"].append(FLOW1_SENDER)
+    data["recipients"].append(FLOW1_RECEIVER | {"endpoint": municipality_endpoint})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    return path
+
+
+def medcom(name: str) -> bytes:
+    return (SAMPLES / "inbound" / "medcom" / name).read_bytes()

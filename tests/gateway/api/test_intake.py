@@ -39,11 +39,18 @@ def resource(message: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return next(e["resource"] for e in message["entry"] if e["resource"]["resourceType"] == resource_type)
 
 
-async def test_admission_then_discharge_gives_notices_to_municipality_and_gp(client: httpx.AsyncClient) -> None:
+async def test_admission_then_discharge_gives_notices_to_municipality_ward_coordinator_and_gp(
+    client: httpx.AsyncClient,
+) -> None:
     await plan(client)
     admitted = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
     assert admitted.status_code == 202, admitted.text
-    assert kinds(admitted.json()) == [("hospital-notification", MUNICIPALITY)]
+    # The demo directory sends the ward (Psykiatrisk Center Øst) to the GP fixture, the botilbud to the municipality's.
+    assert kinds(admitted.json()) == [
+        ("hospital-notification", MUNICIPALITY),
+        ("care-communication-crisisplan", GP),
+        ("care-communication-admission", MUNICIPALITY),
+    ]
     discharged = await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)
     assert discharged.status_code == 202, discharged.text
     reply = discharged.json()
@@ -51,9 +58,10 @@ async def test_admission_then_discharge_gives_notices_to_municipality_and_gp(cli
         ("hospital-notification", MUNICIPALITY),
         ("care-communication-discharge", GP),
         ("care-communication-followup", MUNICIPALITY),
+        ("care-communication-discharge-coordinator", MUNICIPALITY),
     ]
     shown = (await client.get(f"/messages/{reply['messageId']}")).json()
-    notification, to_gp, _ = (n["message"] for n in shown["notices"])
+    notification, to_gp = (n["message"] for n in shown["notices"][:2])
     assert resource(notification, "Encounter")["status"] == "finished"
     provenance_activities = [
         p["activity"]["coding"][0]["code"]
@@ -72,7 +80,7 @@ async def test_same_message_twice_makes_no_second_set(client: httpx.AsyncClient)
     assert first.json()["messageId"] == again.json()["messageId"]
     assert again.json()["created"] is False
     assert [n["id"] for n in again.json()["notices"]] == [n["id"] for n in first.json()["notices"]]
-    assert len((await client.get("/messages")).json()) == 1
+    assert len((await client.get("/messages")).json()) == len(first.json()["notices"]) == 3
 
 
 async def test_withdrawn_consent_keeps_plan_content_out_of_every_notice(client: httpx.AsyncClient) -> None:
@@ -83,6 +91,9 @@ async def test_withdrawn_consent_keeps_plan_content_out_of_every_notice(client: 
     shown = (await client.get(f"/messages/{reply['messageId']}")).json()
     to_gp = shown["notices"][1]["message"]
     assert len(resource(to_gp, "Communication")["payload"]) == 1
+    withheld = {(w["kind"], w["code"]) for w in reply["withheld"]}
+    assert ("care-communication-followup", "consent.withdrawn") in withheld
+    assert ("care-communication-discharge-coordinator", "consent.withdrawn") in withheld
 
 
 async def test_discharge_without_a_known_admission_is_refused(client: httpx.AsyncClient) -> None:
@@ -178,18 +189,23 @@ async def discharge_notices(client: httpx.AsyncClient) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("consent", "gp_gets_follow_up", "municipality_gets_follow_up"),
+    ("consent", "gp_gets_follow_up", "municipality_gets_follow_up", "coordinator_told"),
     [
-        ({}, True, True),
-        ({"period": {"start": "2025-03-04", "end": "2026-02-01"}}, False, False),  # expired before the discharge
-        ({"period": {"start": "2026-06-01", "end": "2027-06-01"}}, False, False),  # not yet valid
-        ({"decision": "withdrawn"}, False, False),
-        ({"permitted": ["bo1", "fact1", "soc1", "sis1"]}, False, True),  # the GP is not among those chosen
-        ({"data": ["careplan", "careteam"]}, False, False),  # follow-up not among the data consented to
+        ({}, True, True, True),
+        ({"period": {"start": "2025-03-04", "end": "2026-02-01"}}, False, False, False),  # expired before it
+        ({"period": {"start": "2026-06-01", "end": "2027-06-01"}}, False, False, False),  # not yet valid
+        ({"decision": "withdrawn"}, False, False, False),
+        ({"permitted": ["bo1", "fact1", "soc1", "sis1"]}, False, True, True),  # the GP is not among those chosen
+        ({"permitted": ["gp1", "soc1"]}, True, True, False),  # the coordinator's botilbud is not
+        ({"data": ["careplan", "careteam"]}, False, False, False),  # follow-up not among the data consented to
     ],
 )
 async def test_consent_decides_every_disclosure_path(
-    client: httpx.AsyncClient, consent: dict[str, Any], gp_gets_follow_up: bool, municipality_gets_follow_up: bool
+    client: httpx.AsyncClient,
+    consent: dict[str, Any],
+    gp_gets_follow_up: bool,
+    municipality_gets_follow_up: bool,
+    coordinator_told: bool,
 ) -> None:
     await plan(client, **consent)
     notices = await discharge_notices(client)
@@ -198,6 +214,7 @@ async def test_consent_decides_every_disclosure_path(
     gp_payloads = resource(by_kind["care-communication-discharge"]["message"], "Communication")["payload"]
     assert (len(gp_payloads) == 2) is gp_gets_follow_up
     assert ("care-communication-followup" in by_kind) is municipality_gets_follow_up
+    assert ("care-communication-discharge-coordinator" in by_kind) is coordinator_told
     for notice in notices:
         if notice["kind"] == "hospital-notification":
             text = str(notice["message"])
@@ -245,4 +262,26 @@ async def test_a_newer_carePlan_that_is_no_shared_plan_does_not_steer_the_notice
     assert (await client.post("/fhir/CarePlan", json=stray)).status_code == 201
     response = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
     assert response.status_code == 202, response.text
-    assert kinds(response.json()) == [("hospital-notification", MUNICIPALITY)]
+    assert kinds(response.json())[0] == ("hospital-notification", MUNICIPALITY)
+    assert ("care-communication-crisisplan", GP) in kinds(response.json())
+
+
+async def test_a_stay_not_seen_begin_goes_through_as_the_stays_first_notice(client: httpx.AsyncClient) -> None:
+    await plan(client)
+    refused = await client.post(
+        "/messages",
+        content=scenario.adt("adt_a03_discharge_8859-1.hl7"),
+        headers={"content-type": "x-application/hl7-v2+er7"},
+    )
+    assert refused.status_code == 422
+    assert b"MSA|AE|" in refused.content and b"first-of-stay=true" in refused.content, "the way through, in the ACK"
+    reply = await client.post(
+        "/messages?first-of-stay=true", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7
+    )
+    assert reply.status_code == 202, reply.text
+    assert any("first notice" in note for note in reply.json()["notes"])
+    shown = (await client.get(f"/messages/{reply.json()['messageId']}")).json()
+    assert shown["inbound"]["summary"]["firstOfStay"] is True
+    notification = shown["notices"][0]["message"]
+    provenances = [e["resource"] for e in notification["entry"] if e["resource"]["resourceType"] == "Provenance"]
+    assert len(provenances) == 1 and "entity" not in provenances[0]

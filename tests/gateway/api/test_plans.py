@@ -91,3 +91,19 @@ async def test_schema_is_published(client: httpx.AsyncClient) -> None:
     assert {"source", "citizen", "team", "consent"} <= set(schema["properties"])
     openapi = (await client.get("/openapi.json")).json()
     assert "/plans" in openapi["paths"]
+
+
+async def test_every_problem_of_a_plan_document_is_in_one_operation_outcome(client: httpx.AsyncClient) -> None:
+    """Issue 17: schema and business rules together, each issue with its JSON pointer in `expression`."""
+    document = sample("kip-slagelse-botilbud.json")
+    document["team"][1]["organisation"]["gln"] = "5790000555551"
+    document["interventions"][1]["responsible"] = "nobody"
+    document["goals"][0]["target_date"] = "2025-01-01"
+    response = await client.post("/plans", json=document)
+    assert response.status_code == 400
+    issues = response.json()["issue"]
+    assert [(issue["expression"], issue["details"]["coding"][0]["code"]) for issue in issues] == [
+        (["/team/1/organisation/gln"], "plan.gln-invalid"),
+        (["/goals/0/target_date"], "plan.goal-target-before-start"),
+        (["/interventions/1/responsible"], "plan.responsible-not-in-team"),
+    ]

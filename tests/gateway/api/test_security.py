@@ -1,6 +1,7 @@
 """Authentication, SMART scopes, consent-enforced access and the audit trail, through the API with auth on.
 
-Cast (synthetic, see tests/support/scenario.py): the region writes the citizen's plan; the citizen consents to
+Cast (synthetic, see tests/support/scenario.py): the region's FACT team (client `region`, whose SOR namespace the
+demo plan's source is) writes the citizen's plan; the citizen consents to
 Slagelse municipality (her social worker's organisation) and her GP seeing it, not Herlev municipality.
 """
 
@@ -24,7 +25,7 @@ from tests.support import scenario
 
 CLIENTS = {
     "region": (
-        {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
+        {"name": "Distriktspsykiatrien Slagelse, FACT-team Nord", "sor": "329631000016003", "gln": "5790000555550"},
         ["system/*.cruds", "system/Messages.cr"],
     ),
     "slagelse": (

@@ -39,9 +39,9 @@ def test_each_adt_trigger_parses_with_danish_letters(
     assert event.encounter_class == encounter_class
     assert event.charset == charset
     assert event.patient.cpr == "2509479989"
-    assert event.patient.family == "Ærbødig-Sørensen"
-    assert event.patient.given == ("Åse", "Øllgaard")
-    assert event.patient.city == "Århus C"
+    assert event.patient.family == "Østergård"
+    assert event.patient.given == ("Søren", "Ærling")
+    assert event.patient.city == "Slagelse"
     assert event.visit_number == "bd481c38a92111edafa10242ac120002"
     assert event.admitted == datetime(2024, 2, 20, 8, 30, tzinfo=CET)
 
@@ -53,7 +53,7 @@ def test_discharge_reads_pv1_45_msh_10_and_the_gp() -> None:
     assert event.sending_facility == "RHP^265161000016000^SOR"
     assert event.general_practitioner is not None
     assert event.general_practitioner.provider_number == "123456"
-    assert event.general_practitioner.name == "Jørgen Bøgh"
+    assert event.general_practitioner.name == "Peter Æbelø"
     assert event.source_key == "hl7v2|SP-PSYK|RHP^265161000016000^SOR|SP0005"
 
 
@@ -65,13 +65,13 @@ def test_pid_30_marks_death() -> None:
 def test_empty_msh_18_falls_back_to_latin1_when_not_utf8() -> None:
     event = parse_hl7v2(_sample("adt_a03_discharge_no_charset.hl7"), limits=LIMITS)
     assert event.charset == "latin-1"
-    assert event.patient.family == "Ærbødig-Sørensen"
+    assert event.patient.family == "Østergård"
 
 
 def test_empty_msh_18_reads_utf8_when_valid() -> None:
     data = _sample("adt_a01_emergency_utf8.hl7").replace(b"|UNICODE UTF-8", b"|")
     event = parse_hl7v2(data, limits=LIMITS)
-    assert (event.charset, event.patient.given[0]) == ("utf-8", "Åse")
+    assert (event.charset, event.patient.given[0]) == ("utf-8", "Søren")
 
 
 def test_declared_utf8_with_latin1_bytes_is_refused_with_location() -> None:

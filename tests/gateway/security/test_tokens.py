@@ -7,6 +7,9 @@ import hashlib
 import hmac
 import json
 import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -261,3 +264,54 @@ def test_arbitrary_bearer_values_only_ever_give_401(token: str) -> None:
     with pytest.raises(IssueError) as caught:
         verifier().verify(token)
     assert caught.value.status == 401
+
+
+#: One of several processes racing for the key: it waits for the starting gun, then loads or creates the key and
+#: prints its kid. Its disk is slow (every write waits first), so a half-written key file would be seen by the others.
+RACER = """
+import os, sys, time
+from pathlib import Path
+from gateway.security.tokens import LocalSigningKey
+
+class SlowFile:
+    def __init__(self, file): self.file = file
+    def __enter__(self): return self
+    def __exit__(self, *exc): return self.file.__exit__(*exc)
+    def __getattr__(self, name): return getattr(self.file, name)
+    def write(self, data):
+        time.sleep(0.2)
+        return self.file.write(data)
+
+real_fdopen = os.fdopen
+os.fdopen = lambda *args, **kwargs: SlowFile(real_fdopen(*args, **kwargs))
+data, ready, go = map(Path, sys.argv[1:])
+ready.touch()
+while not go.exists():
+    time.sleep(0.001)
+print(LocalSigningKey.load_or_create(data).kid)
+"""
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_processes_starting_together_make_one_signing_key(tmp_path: Path, round_: int) -> None:
+    """Issue 17: `gateway token create` racing `gateway serve` must not read a half-written key or make a second
+    one: whoever links a complete key first wins, the others load it."""
+    data, go = tmp_path / "data", tmp_path / "go"
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(data), str(tmp_path / f"ready-{n}"), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    while len(list(tmp_path.glob("ready-*"))) < len(racers) and all(r.poll() is None for r in racers):
+        time.sleep(0.01)
+    go.touch()
+    results = [racer.communicate(timeout=60) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0] * len(racers), [err[-500:] for _, err in results]
+    kids = {out.strip() for out, _ in results}
+    assert len(kids) == 1
+    assert sorted(p.name for p in (data / "keys").iterdir()) == ["jwks.json", "signing-key.pem"]
+    assert LocalSigningKey.load_or_create(data).kid == kids.pop()

@@ -75,7 +75,7 @@ def test_authors_see_their_own_and_everyone_sees_the_directory(store: SqlResourc
     with store.reading() as tx:
         assert tx.read_current("Patient", "mine", Viewer("11111111111", at)) is not None
         assert tx.read_current("Patient", "mine", Viewer("22222222222", at)) is None
-        assert tx.read_current("Patient", "mine", Viewer("11111111111", at).own()) is not None
+        assert tx.read_current("Patient", "mine", Viewer("11111111111", at, own_only=True)) is not None
         assert tx.read_current("Organization", "directory", Viewer("22222222222", at)) is not None
-        assert tx.read_current("Organization", "directory", Viewer("22222222222", at).own()) is None
+        assert tx.read_current("Organization", "directory", Viewer("22222222222", at, own_only=True)) is None
         assert tx.read_current("Organization", "directory", Viewer(None, at)) is not None

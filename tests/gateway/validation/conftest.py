@@ -1,18 +1,14 @@
-"""Shared fixtures: the process-wide validator and the MedCom / DK-core reference examples beside the repo."""
+"""Shared fixtures: the process-wide validator and the MedCom / DK-core reference examples in `tests/data`."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.validation import Validator, default_validator
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-#: `../shared/reference` relative to the repository root, as in CI.
-REFERENCE = REPO_ROOT.parent / "shared" / "reference"
+from tests.conftest import REFERENCE
 
 #: Which IG package each reference folder's examples were published with (their dependency closure).
 PACKAGE_OF_FOLDER = {
@@ -29,8 +25,6 @@ CC_BUNDLE = "medcom-carecommunication/examples/Bundle-0d5b3c18-fab6-4d93-9d88-c9
 
 
 def load_reference(relative: str) -> dict[str, Any]:
-    if not REFERENCE.is_dir():
-        pytest.skip(f"reference material not found at {REFERENCE}")
     data: dict[str, Any] = json.loads((REFERENCE / relative).read_text(encoding="utf-8"))
     return data
 

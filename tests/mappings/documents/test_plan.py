@@ -90,6 +90,44 @@ def test_every_business_rule_violation_is_reported_in_one_go() -> None:
     }
 
 
+def test_schema_problems_and_business_rules_come_back_together() -> None:
+    """Issue 17: a bad GLN check digit, a responsible person not in the team and a target date before its start
+    date are three issues of one answer, not three rounds of fix-and-resubmit."""
+    data = sample()
+    data["team"][1]["organisation"]["gln"] = "5790000555551"
+    data["interventions"][1]["responsible"] = "nobody"
+    data["goals"][0]["target_date"] = "2025-01-01"
+    with pytest.raises(IssueError) as caught:
+        parse_plan_document(data)
+    assert [(issue.code, issue.expression, issue.message_id) for issue in caught.value.issues] == [
+        ("value", "/team/1/organisation/gln", "plan.gln-invalid"),
+        ("business-rule", "/goals/0/target_date", "plan.goal-target-before-start"),
+        ("business-rule", "/interventions/1/responsible", "plan.responsible-not-in-team"),
+    ]
+
+
+def test_a_member_failing_the_schema_is_still_in_the_team() -> None:
+    """The intervention and the consent naming `fact1` are fine although `fact1` itself has a bad GLN."""
+    data = sample()
+    data["team"][1]["organisation"]["gln"] = "5790000555551"
+    assert data["interventions"][0]["responsible"] == "fact1"
+    assert issues_of(data) == {"/team/1/organisation/gln": "plan.gln-invalid"}
+
+
+def test_rules_skip_a_section_that_failed_the_schema_but_check_the_rest() -> None:
+    data = sample()
+    data["coordination"]["meeting_date"] = "not a date"
+    data["coordination"]["coordinator"] = "ghost"
+    data["consent"]["permitted"].append("ghost")
+    data["team"].append(copy.deepcopy(data["team"][0]) | {"email": "no mail"})
+    assert issues_of(data) == {
+        "/coordination/meeting_date": "plan.invalid-value",
+        "/team/7/email": "plan.invalid-value",
+        "/team/7/key": "plan.key-duplicate",
+        "/consent/permitted/7": "plan.permitted-not-in-team",
+    }
+
+
 @pytest.mark.parametrize(
     ("change", "pointer", "message_id"),
     [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from mappings.notices.acknowledgement import (
     message_parties,
     parse_acknowledgement,
 )
+from tests.conftest import REFERENCE
 
-EXAMPLES = Path("/work/shared/reference/medcom-acknowledgement/examples")
+EXAMPLES = REFERENCE / "medcom-acknowledgement" / "examples"
 IG_BASE = "https://medcomfhir.dk/ig/acknowledgement"
 CEST = timezone(timedelta(hours=2))
 

@@ -1,4 +1,4 @@
-"""CareCommunication: XDIS91 conversion against MedCom's own example, and the discharge notices."""
+"""CareCommunication: XDIS91 + XBIN01 conversion against MedCom's own example, and the messages about a stay."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
 
 from gateway.clock import SequenceIds
 from gateway.inbound.fhir_message import parse_fhir_message
@@ -17,21 +16,18 @@ from gateway.inbound.oioxml import parse_oioxml
 from mappings.context import ExplainCollector, MappingContext
 from mappings.documents.discharge import (
     Author,
-    BinaryAttachment,
+    BinaryLetter,
     Citizen,
     Correspondence,
     DischargeEvent,
-    InterventionDue,
     Party,
-    PlanFollowUp,
     ResolvedParties,
 )
+from mappings.documents.plan_facts import InterventionDue, PlanFollowUp
+from mappings.explain import Text
 from mappings.issues import IssueError
-from mappings.notices.care_communication import (
-    care_communication_from_correspondence,
-    discharge_care_communication,
-    municipality_care_communication,
-)
+from mappings.notices.correspondence import care_communication_from_correspondence
+from mappings.notices.stay_messages import discharge_care_communication, municipality_care_communication
 
 from .normalise import normalise
 
@@ -45,18 +41,25 @@ def _ctx(explain: ExplainCollector | None = None) -> MappingContext:
     return MappingContext(now=NOW, new_uuid=SequenceIds().new_id, explain=explain)
 
 
-def _xbin01_data() -> str:
-    root = etree.parse(str(MEDCOM / "Flow1-XBIN01_Ex_to_FHIR.xml")).getroot()
-    return "".join(root.itertext(tag="{*}Object_Base64Encoded")).strip()
+def _flow1_letter() -> Correspondence:
+    letter = parse_oioxml((MEDCOM / "Flow1-XDIS91_Ex_to_FHIR.xml").read_bytes(), limits=Limits())
+    assert isinstance(letter, Correspondence)
+    return letter
 
 
-def _flow1_parties() -> ResolvedParties:
+def _flow1_binary() -> BinaryLetter:
+    binary = parse_oioxml((MEDCOM / "Flow1-XBIN01_Ex_to_FHIR.xml").read_bytes(), limits=Limits())
+    assert isinstance(binary, BinaryLetter)
+    return binary
+
+
+def _flow1_parties(*, with_binary: bool = True) -> ResolvedParties:
     """What MedCom's conversion service looked up in the SOR directory for Flow 1 (see its output)."""
     return ResolvedParties(
         sender=Party(gln="5790001382445", sor="359001000016000", name="MedCom testcenter"),
         receiver=Party(gln="5790000121441", sor="328051000016008", name="Social og Sundhed Odense Kommune"),
         author=Author(family="Petersen", given=("K.",), phone="65432030", role_code="overlaege"),
-        attachments=(("c39ea6b2605245e4a207415e0205ab6f", BinaryAttachment(_xbin01_data(), "vektor_grafik")),),
+        binaries=_flow1_binary().objects if with_binary else (),
     )
 
 
@@ -67,13 +70,15 @@ def _without_patient_name(bundle: dict[str, Any]) -> dict[str, Any]:
     return bundle
 
 
-def test_xdis91_conversion_matches_medcom_flow1_field_for_field() -> None:
-    letter = parse_oioxml((MEDCOM / "Flow1-XDIS91_Ex_to_FHIR.xml").read_bytes(), limits=Limits())
-    assert isinstance(letter, Correspondence)
-    built = care_communication_from_correspondence(letter, _flow1_parties(), _ctx())
-    expected = parse_fhir_message(
+def _expected_flow1() -> dict[str, Any]:
+    return parse_fhir_message(
         (MEDCOM / "Flow1-CareCommunication_Ex_from_OIOXML.xml").read_bytes(), "application/fhir+xml", limits=Limits()
     ).bundle
+
+
+def test_xdis91_with_its_xbin01_matches_medcom_flow1_field_for_field() -> None:
+    built = care_communication_from_correspondence(_flow1_letter(), _flow1_parties(), _ctx())
+    expected = _expected_flow1()
     # Known difference, not ours: MedCom's output names the patient "Nancy Ann Hansen" (from the CPR register),
     # while the letter says PersonGivenName "Nancy", PersonSurnameName "Ann Berggren"; we keep the letter's name.
     assert normalise(_without_patient_name(built), keep_uuids=(ATTACHMENT_UUID,)) == normalise(
@@ -82,12 +87,25 @@ def test_xdis91_conversion_matches_medcom_flow1_field_for_field() -> None:
     assert built["timestamp"] == expected["timestamp"] == "2023-11-20T17:45:00+01:00"
 
 
+def test_the_attachment_payload_is_medcoms_exactly() -> None:
+    built = care_communication_from_correspondence(_flow1_letter(), _flow1_parties(), _ctx())
+
+    def attachment(bundle: dict[str, Any]) -> dict[str, Any]:
+        communication = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Communication")
+        payload: dict[str, Any] = communication["payload"][1]
+        return payload
+
+    ours, theirs = attachment(built), attachment(_expected_flow1())
+    assert ours["contentAttachment"] == theirs["contentAttachment"]
+    assert ours["contentAttachment"]["title"] == "vektor_grafik"  # a PDF's ObjectCode (use cases §4.6.2)
+    assert ours["extension"][0] == theirs["extension"][0]
+    assert ours["extension"][1]["valueIdentifier"]["value"] == f"urn:uuid:{ATTACHMENT_UUID}"
+
+
 def test_xdis91_conversion_is_idempotent() -> None:
-    letter = parse_oioxml((MEDCOM / "Flow1-XDIS91_Ex_to_FHIR.xml").read_bytes(), limits=Limits())
-    assert isinstance(letter, Correspondence)
     ids = SequenceIds()
-    first = care_communication_from_correspondence(letter, _flow1_parties(), MappingContext(NOW, ids.new_id))
-    second = care_communication_from_correspondence(letter, _flow1_parties(), MappingContext(NOW, ids.new_id))
+    first = care_communication_from_correspondence(_flow1_letter(), _flow1_parties(), MappingContext(NOW, ids.new_id))
+    second = care_communication_from_correspondence(_flow1_letter(), _flow1_parties(), MappingContext(NOW, ids.new_id))
     assert first["id"] != second["id"]
     assert first["entry"] == second["entry"]
 
@@ -97,7 +115,7 @@ def test_xdis91_with_episode_of_care_gets_an_encounter() -> None:
     assert isinstance(letter, Correspondence)
     parties = ResolvedParties(
         sender=Party(gln="5790000209354", sor="265161000016000", name="Psykiatrisk Center Øst", phone="38683868"),
-        receiver=Party(gln="5790000128686", sor="123451000016008", name="Lægehuset Ølstykke"),
+        receiver=Party(gln="5790000167814", sor="481561000016002", name="Lægerne i Slagelse Bymidte"),
     )
     explain = ExplainCollector()
     bundle = care_communication_from_correspondence(letter, parties, _ctx(explain))
@@ -109,42 +127,38 @@ def test_xdis91_with_episode_of_care_gets_an_encounter() -> None:
     assert resources["Communication"]["encounter"] == {"reference": f"Encounter/{resources['Encounter']['id']}"}
     assert resources["Communication"]["payload"][0]["contentString"].endswith("overlæge Jens Ærø")
     assert resources["PractitionerRole"]["code"][0]["coding"][0]["code"] == "NAVU"
-    assert (
-        "Bundle.entry[1].resource.identifier[0].value",
-        "/Emessage/ClinicalEmail/Patient/CivilRegistrationNumber",
-    ) in explain.pairs
+    explained = {item.path: item.origin for item in explain.for_bundle(bundle)}
+    assert explained["Bundle.entry[1].resource.identifier[0].value"].source == (
+        "/Emessage/ClinicalEmail/Patient/CivilRegistrationNumber"
+    )
 
 
-def test_missing_xbin01_is_reported() -> None:
-    letter = parse_oioxml((MEDCOM / "Flow1-XDIS91_Ex_to_FHIR.xml").read_bytes(), limits=Limits())
-    assert isinstance(letter, Correspondence)
-    flow1 = _flow1_parties()
-    parties = ResolvedParties(sender=flow1.sender, receiver=flow1.receiver, author=flow1.author)
+def test_a_letter_without_its_xbin01_is_reported() -> None:
     with pytest.raises(IssueError) as exc:
-        care_communication_from_correspondence(letter, parties, _ctx())
+        care_communication_from_correspondence(_flow1_letter(), _flow1_parties(with_binary=False), _ctx())
     assert exc.value.issues[0].message_id == "oioxml.xbin01-missing"
 
 
 def _discharge() -> DischargeEvent:
     return DischargeEvent(
         source_key="hl7v2|SP-PSYK|RHP|SP0005",
-        patient=Citizen(cpr="2509479989", family="Ærbødig-Sørensen", given=("Åse",)),
+        patient=Citizen(cpr="2509479989", family="Østergård", given=("Søren",)),
         sender=Party(gln="5790000209354", sor="265161000016000", name="Psykiatrisk Center Øst"),
-        receiver=Party(gln="5790000128686", sor="123451000016008", name="Lægehuset Ølstykke"),
+        receiver=Party(gln="5790000167814", sor="481561000016002", name="Lægerne i Slagelse Bymidte"),
         author=Author(family="Ærø", given=("Jens",), phone="38683868", role_code="overlaege"),
         discharged=datetime(2024, 3, 1, 9, 10, tzinfo=UTC),
-        text="Åse er udskrevet til sit bosted.",
+        text=Text("Søren er udskrevet til sit bosted.", (("text", "Søren er udskrevet til sit bosted."),)),
         episode_of_care_identifier="bd481c38-a921-11ed-afa1-0242ac120002",
         encounter_class="IMP",
     )
 
 
 FOLLOW_UP = PlanFollowUp(
-    coordinator_name="Birthe Østergaard",
-    coordinator_role="kontaktperson, bostedet Lærkebo",
-    coordinator_phone="44556677",
-    next_meeting=datetime(2024, 3, 15, 9, 0, tzinfo=UTC),
-    interventions_due=(InterventionDue("Kontrol af depotmedicin", date(2024, 3, 14), "egen læge"),),
+    coordinator_name="Mette Kjærgaard",
+    coordinator_role="kontaktperson på botilbud",
+    coordinator_phone="+45 58 57 36 00",
+    next_meeting=date(2024, 3, 15),
+    interventions_due=(InterventionDue("Kontrol af depotmedicin", date(2024, 3, 14), "egen læge", key="i3"),),
     crisis_plan_present=True,
 )
 
@@ -160,7 +174,7 @@ def test_gp_discharge_without_consent_carries_only_the_discharge_text() -> None:
     assert header["definition"].endswith("MedComCareCommunicationMessageDefinition|5.0")
     assert communication["category"][0]["coding"][0]["code"] == "discharge"
     assert communication["identifier"][0]["value"].startswith("urn:uuid:")
-    assert [p["contentString"] for p in communication["payload"]] == ["Åse er udskrevet til sit bosted."]
+    assert [p["contentString"] for p in communication["payload"]] == ["Søren er udskrevet til sit bosted."]
     urls = [x["url"].rsplit("/", 1)[1] for x in communication["payload"][0]["extension"]]
     assert urls == [
         "medcom-core-datetime-extension",
@@ -176,19 +190,25 @@ def test_gp_discharge_with_consent_adds_the_follow_up_payload() -> None:
     bundle = discharge_care_communication(_discharge(), FOLLOW_UP, _ctx())
     communication = _resources(bundle)["Communication"]
     follow_up = communication["payload"][1]["contentString"]
-    assert "Koordinator (stafetholder): Birthe Østergaard, kontaktperson, bostedet Lærkebo, tlf. 44556677" in follow_up
-    assert "Næste koordinationsmøde: 15-03-2024 kl. 10:00" in follow_up
-    assert "- Kontrol af depotmedicin (ansvarlig: egen læge, senest 14-03-2024)" in follow_up
+    assert "Koordinator (stafetholder): Mette Kjærgaard, kontaktperson på botilbud, tlf. +45 58 57 36 00" in follow_up
+    assert "- Kontrol af depotmedicin (ansvarlig: egen læge, senest 14.03.2024)" in follow_up
     assert "Kriseplan: foreligger" in follow_up
     provenance = _resources(bundle)["Provenance"]
     payload_ids = [p["extension"][1]["valueIdentifier"]["value"] for p in communication["payload"]]
     assert [e["what"]["identifier"]["value"] for e in provenance["entity"]] == payload_ids
 
 
+def test_a_date_only_meeting_is_written_as_a_date() -> None:
+    bundle = discharge_care_communication(_discharge(), FOLLOW_UP, _ctx())
+    follow_up = _resources(bundle)["Communication"]["payload"][1]["contentString"]
+    meeting = next(line for line in follow_up.splitlines() if line.startswith("Næste koordinationsmøde"))
+    assert meeting == "Næste koordinationsmøde: 15.03.2024"
+
+
 def test_municipality_variant_uses_carecoordination() -> None:
     bundle = municipality_care_communication(_discharge(), FOLLOW_UP, _ctx())
     communication = _resources(bundle)["Communication"]
     assert communication["category"][0]["coding"][0]["code"] == "carecoordination"
-    assert communication["payload"][0]["contentString"].startswith("Borgeren er udskrevet 01-03-2024 kl. 10:10.")
+    assert communication["payload"][0]["contentString"].startswith("Søren er udskrevet til sit bosted.\n")
     gp = discharge_care_communication(_discharge(), FOLLOW_UP, _ctx())
     assert _resources(bundle)["MessageHeader"]["id"] != _resources(gp)["MessageHeader"]["id"]

@@ -161,11 +161,19 @@ def test_revise_and_cancel_forms(
     assert len([r for r in resources if r["resourceType"] == "Provenance"]) == 3
 
 
-def test_explain_records_where_fields_came_from() -> None:
+def test_explain_covers_every_element_with_its_origin() -> None:
     event, now = event_from_example(_example("f4aa42a4-86db-4e68-9b38-9dda0dfd5774"), "SLHJ")
     collector = ExplainCollector()
-    hospital_notification_from_event(event, MappingContext(now=now, new_uuid=SequenceIds().new_id, explain=collector))
-    assert ("Bundle.entry[2].resource.status", "use case SLHJ") in collector.pairs
+    bundle = hospital_notification_from_event(
+        event, MappingContext(now=now, new_uuid=SequenceIds().new_id, explain=collector)
+    )
+    explained = {item.path: item.origin for item in collector.for_bundle(bundle)}
+    assert explained["Bundle.entry[2].resource.status"].kind == "constant"
+    assert "SLHJ" in explained["Bundle.entry[2].resource.status"].source
+    assert explained["Bundle.id"].kind == "generated id"
+    assert explained["Bundle.timestamp"].kind == "clock"
+    history = [path for path, origin in explained.items() if origin.kind == "history"]
+    assert "Bundle.entry[5].resource.target[0].reference" in history
 
 
 @pytest.mark.parametrize(

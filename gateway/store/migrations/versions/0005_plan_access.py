@@ -1,7 +1,7 @@
 """plan access: resource authors, plans, plan members and consent grants
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 10:00:00.000000
 
 `fhir_resource.author` is backfilled from `meta.source` (`https://sor2.sum.dsdn.dk/#id=<SOR>`), which the gateway
@@ -17,8 +17,8 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
