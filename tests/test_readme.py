@@ -145,7 +145,9 @@ REPRODUCTIONS = {
     + "curl -sS --fail-with-body localhost:8080/fhir/CarePlan || true\n",
     "422: no recipient directory": START
     + """
-AUTH="Authorization: Bearer $(.venv/bin/gateway token create)"
+.venv/bin/gateway clients add fact-team --name 'FACT-team Nord' --sor 329631000016003 --gln 5790000555550 \\
+     --scope 'system/*.cruds' --scope system/Messages.cru
+AUTH="Authorization: Bearer $(.venv/bin/gateway token create --client fact-team)"
 curl -sS --fail-with-body -X POST localhost:8080/plans -H "$AUTH" -H 'Content-Type: application/json' \\
      --data-binary @fixtures/samples/demo/plan.json
 curl -sS --fail-with-body -X POST localhost:8080/messages -H "$AUTH" -H 'Accept: application/json' \\

@@ -121,7 +121,9 @@ def access_for(request: Request) -> Access:
         raise
     if authorities.limiter is not None:
         authorities.limiter.enforce(caller.client_id, caller.rate_limit)
-    return RequestGuard(caller, authorities.store, authorities.clock, authorities.ids, str(request.base_url))
+    return RequestGuard(
+        caller, authorities.store, authorities.clock, authorities.ids, str(request.base_url), registry.owners_of
+    )
 
 
 RequestAccess = Annotated[Access, Depends(access_for)]

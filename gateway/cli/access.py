@@ -31,9 +31,15 @@ def clients_add(
     scopes: list[str] = typer.Option(
         ..., "--scope", metavar="SCOPE", help="SMART v2 scope, repeatable (system/CarePlan.rs ...)"
     ),
+    plan_sources: list[str] = typer.Option(
+        None, "--plan-source", metavar="URI", help="A plan source system the organisation owns, repeatable"
+    ),
     data_dir: str = DATA_DIR,
 ) -> None:
-    """Register (or replace) a client in the registry file."""
+    """Register (or replace) a client in the registry file.
+
+    Every organisation owns the plan source system https://sor2.sum.dsdn.dk/#id=<its SOR code>; `--plan-source`
+    registers further ones (its EHR's own URIs), which no other organisation may then use."""
     settings = load_settings(data_dir=data_dir)
     organisation = {
         "name": name,
@@ -42,7 +48,10 @@ def clients_add(
         "municipality": municipality,
         "provider_number": provider_number,
     }
-    _save_client(settings, {"client_id": client_id, "organisation": organisation, "scopes": scopes})
+    entry: dict[str, Any] = {"client_id": client_id, "organisation": organisation, "scopes": scopes}
+    if plan_sources:
+        entry["plan_sources"] = plan_sources
+    _save_client(settings, entry)
     typer.echo(f"client {client_id} registered in {settings.effective_clients_file()}")
 
 

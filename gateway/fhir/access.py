@@ -1,9 +1,11 @@
 """Access control seam of the FHIR layer: what one request may do, see and must leave a trace of.
 
-`FhirService` asks an `Access` before and during every interaction (HAPI FHIR's consent service shape: can-see at
-one choke point). `OPEN` allows everything and records nothing: it serves internal callers and a gateway started
-explicitly without authentication. The authenticated implementation lives in `gateway.security.guard`; this module
-only defines the seam so that `gateway.fhir` does not depend on `gateway.security`.
+`FhirService` asks an `Access` before and during every interaction (HAPI FHIR's consent service shape: one choke
+point). What a caller may *see* is the store's one SQL rule (`gateway.store.visibility`), applied for the `viewer`
+the access names; what it may *do* is its scopes (`require`) and authorship (`author`, `require_source`). `OPEN`
+allows everything and records nothing: it serves internal callers and a gateway started explicitly without
+authentication. The authenticated implementation lives in `gateway.security.guard`; this module only defines the
+seam so that `gateway.fhir` does not depend on `gateway.security`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from gateway.store.ports import Resource, ResourceTransaction, StoredResource
+from gateway.store.ports import Resource, ResourceTransaction, StoredResource, Viewer
 from mappings.issues import Issue, IssueError
 
 #: SMART v2 interaction letters: create, read, update, delete, search.
@@ -40,20 +42,22 @@ class Access(Protocol):
         ...
 
     @property
-    def filters(self) -> bool:
-        """True when `visible` may hide resources (searches then filter before paging)."""
+    def viewer(self) -> Viewer | None:
+        """Who is looking, for the store's access rule; None sees everything (no caller)."""
+        ...
+
+    @property
+    def author(self) -> str | None:
+        """The SOR code recorded as the author of what this caller creates; None without a caller."""
         ...
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         """Raise IssueError 403 when the caller's scopes do not allow `interaction` on `resource_type`."""
         ...
 
-    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
-        """May the caller see this resource (citizen's consent, or the caller authored it)?"""
-        ...
-
-    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
-        """The resource as it will be stored for this caller (e.g. `meta.source` of the authoring organisation)."""
+    def require_source(self, system: str, *, owned: bool) -> None:
+        """Raise 403 when the caller may not use the plan source system `system`: with `owned`, unless its
+        organisation owns it (`/plans`); without, when another organisation owns it (a CarePlan via `/fhir`)."""
         ...
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
@@ -65,23 +69,17 @@ class Access(Protocol):
         operations outside the FHIR store (the outbox's `/messages`)."""
         ...
 
-    def governs(self, resource_type: str) -> bool:
-        """True when `visible` may say no for this type (then searches and histories of it are filtered)."""
-        ...
-
 
 class OpenAccess:
     audits = False
-    filters = False
+    viewer: Viewer | None = None
+    author: str | None = None
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         return None
 
-    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
-        return True
-
-    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
-        return resource
+    def require_source(self, system: str, *, owned: bool) -> None:
+        return None
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         return None
@@ -89,16 +87,13 @@ class OpenAccess:
     def record_alone(self, record: AuditRecord) -> None:
         return None
 
-    def governs(self, resource_type: str) -> bool:
-        return False
-
 
 OPEN: Access = OpenAccess()
 
 
 class Denied(IssueError):
-    """A refused operation (scope or consent). Raised inside the operation's transaction, which then rolls back;
-    the outermost caller records `record` in a transaction of its own (`Access.record_alone`)."""
+    """A refused operation (scope, consent or authorship). Raised inside the operation's transaction, which then
+    rolls back; the outermost caller records `record` in a transaction of its own (`Access.record_alone`)."""
 
     record: AuditRecord
 

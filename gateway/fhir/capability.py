@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.fhir.rules import SERVER_ASSIGNED_TYPES
 from gateway.store.search_params import SEARCH_PARAMS
 
 R4_SEARCH_PARAM_BASE = "http://hl7.org/fhir/SearchParameter"
@@ -34,7 +35,8 @@ def capability_statement(base: str, software_version: str, date: str) -> dict[st
                 "interaction": [{"code": code} for code in _INTERACTIONS],
                 "versioning": "versioned-update",
                 "readHistory": True,
-                "updateCreate": True,
+                # Plan and person ids are the server's (HAPI's ClientIdStrategy NOT_ALLOWED, see rules.py).
+                "updateCreate": resource_type not in SERVER_ASSIGNED_TYPES,
                 "conditionalCreate": True,
                 "conditionalRead": "not-supported",
                 "conditionalUpdate": True,

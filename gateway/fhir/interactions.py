@@ -7,8 +7,7 @@ a `transaction` Bundle runs all its entries in one database transaction.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime
@@ -16,14 +15,24 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
-from gateway.errors import Gone, NotFound
+from gateway.errors import Gone
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
-from gateway.store.dates import date_range
-from gateway.store.ports import HistoryPage, ResourceStore, ResourceTransaction, SearchPage, StoredResource
-from gateway.store.search_params import GATEWAY_WRITTEN, SEARCH_PARAMS, SUPPORTED_TYPES
-from gateway.store.search_query import MAX_PAGING_NUMBER, Criterion, SearchQuery, parse_search
-from mappings.issues import Issue, IssueError
+from gateway.fhir.rules import (
+    SERVER_ASSIGNED_TYPES,
+    care_plan_sources,
+    check_body_id,
+    check_write,
+    missing,
+    parse_etag,
+    require_id,
+    stamped,
+    writable,
+)
+from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
+from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
+from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_history, parse_search
+from mappings.issues import IssueError
 
 Resource = dict[str, Any]
 T = TypeVar("T")
@@ -32,7 +41,6 @@ PARAM_TYPES: dict[str, dict[str, str]] = {
     resource_type: {name: param.type for name, param in params.items()}
     for resource_type, params in SEARCH_PARAMS.items()
 }
-_ETAG = re.compile(r'^(W/)?"?(?P<version>\d+)"?$')
 
 
 @dataclass
@@ -49,8 +57,11 @@ class Paging:
 
 
 class FhirService:
-    """Every public method takes an `Access` (default `OPEN`): scopes, consent-filtered visibility and the audit
-    trail are decided there, at this one choke point, for every route that reaches FHIR resources."""
+    """Every public method takes an `Access` (default `OPEN`): scopes, the access rule's viewer, authorship and the
+    audit trail are decided there, at this one choke point, for every route that reaches FHIR resources.
+
+    `plan_write` marks the gateway's own plan writer (`/plans`, a "system request" in HAPI's terms): it may assign
+    the ids it derives and write the resources of a shared plan, which `/fhir` clients may not."""
 
     def __init__(self, store: ResourceStore, clock: Clock, ids: IdSource, paging: Paging | None = None) -> None:
         self.store = store
@@ -84,13 +95,15 @@ class FhirService:
     def read_in(
         self, tx: ResourceTransaction, base: str, resource_type: str, resource_id: str, access: Access = OPEN
     ) -> FhirResponse:
+        require_id(resource_id)
         access.require(resource_type, "r")
-        current = tx.read_current(resource_type, resource_id)
-        if current is not None:
-            self.check_visible(tx, access, current, "read")  # a deleted one too: 410 would reveal it existed
-        stored = tx.read(resource_type, resource_id)
-        access.record(tx, AuditRecord("R", "read", [stored]))
-        return resource_response(base, stored, 200)
+        current = tx.read_current(resource_type, resource_id, access.viewer)
+        if current is None:
+            raise missing(access, "R", "read", resource_type, resource_id)
+        if current.deleted:
+            raise Gone.of(resource_type, resource_id, current.version_id)
+        access.record(tx, AuditRecord("R", "read", [current]))
+        return resource_response(base, current, 200)
 
     def vread(
         self, base: str, resource_type: str, resource_id: str, version: str, access: Access = OPEN
@@ -111,31 +124,22 @@ class FhirService:
         version: int,
         access: Access = OPEN,
     ) -> FhirResponse:
+        require_id(resource_id)
         access.require(resource_type, "r")
-        current = tx.read_current(resource_type, resource_id)
-        if current is not None and 1 <= version <= current.version_id:
-            # Each version is judged on its own content (a later author or consent does not open older ones).
-            self.check_visible(tx, access, last_live(tx, resource_type, resource_id, version), "vread")
+        if tx.read_current(resource_type, resource_id, access.viewer) is None:
+            raise missing(access, "R", "vread", resource_type, resource_id, version)  # any version: no count
         stored = tx.vread(resource_type, resource_id, version)
         access.record(tx, AuditRecord("R", "vread", [stored]))
         return resource_response(base, stored, 200)
 
     def check_visible(
-        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str
+        self, tx: ResourceTransaction, access: Access, stored: StoredResource, subtype: str = "read"
     ) -> StoredResource:
-        """`stored`, or a 404 (existence hidden) when the caller may not see it; the denial is audited.
-        A deletion is judged by the version it deleted."""
-        judged = last_live(tx, stored.resource_type, stored.id, stored.version_id) if stored.deleted else stored
-        if not access.governs(stored.resource_type) or access.visible(tx, judged):
-            return stored
-        issue = Issue(
-            "error",
-            "not-found",
-            f"{stored.resource_type}/{stored.id} is not known (or not disclosed to you)",
-            message_id="fhir.not-found",
-        )
-        record = AuditRecord("R", subtype, [stored], outcome="4", detail="not disclosed: no consent for this caller")
-        raise Denied.of(issue, 404, record)
+        """`stored` (any version of it), or what a missing resource raises when the caller may not see it: the one
+        rule decides per resource (authorship and plan membership belong to the resource, not to a version)."""
+        if access.viewer is not None and tx.read_current(stored.resource_type, stored.id, access.viewer) is None:
+            raise missing(access, "R", subtype, stored.resource_type, stored.id)
+        return stored
 
     def create(
         self, base: str, resource: Resource, *, if_none_exist: str | None = None, access: Access = OPEN
@@ -156,16 +160,26 @@ class FhirService:
         resource_id: str | None = None,
         access: Access = OPEN,
     ) -> FhirResponse:
+        """Create; `resource_id` is the id a transaction or conditional update resolved (never a client's choice
+        for a server-assigned type: those callers refuse it first)."""
         resource_type = resource["resourceType"]
-        _writable(resource_type)
+        writable(resource_type)
         access.require(resource_type, "c")
+        self.check_sources(resource, access)
         if if_none_exist:
             existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist", access)
             if existing is not None:
                 return resource_response(base, existing, 200, location=True)
-        stored = tx.create(access.stamp(resource, None), resource_id=resource_id or self.ids.new_id())
+        stored = tx.create(
+            stamped(resource, access.author), resource_id=resource_id or self.ids.new_id(), author=access.author
+        )
         access.record(tx, AuditRecord("C", "create", [stored]))
         return resource_response(base, stored, 201, location=True)
+
+    def check_sources(self, resource: Resource, access: Access) -> None:
+        """A CarePlan's identifier may not use a plan source system another organisation owns."""
+        for system in care_plan_sources(resource):
+            access.require_source(system, owned=False)
 
     def update(
         self, base: str, resource: Resource, resource_id: str, *, if_match: str | None, access: Access = OPEN
@@ -185,35 +199,24 @@ class FhirService:
         *,
         if_match: str | None,
         access: Access = OPEN,
+        plan_write: bool = False,
     ) -> FhirResponse:
         resource_type = resource["resourceType"]
-        _writable(resource_type)
-        body_id = resource.get("id")
-        if body_id is None:
-            raise IssueError.single(
-                "required",
-                "An update must carry the resource id in the body (FHIR R4 http.html#update)",
-                expression=f"{resource_type}.id",
-                message_id="fhir.update-without-id",
-                status=400,
-            )
-        if body_id != resource_id:
-            raise IssueError.single(
-                "invalid",
-                f"The body's id {body_id!r} does not match the id {resource_id!r} in the URL",
-                expression=f"{resource_type}.id",
-                message_id="fhir.id-mismatch",
-                status=400,
-            )
-        current = tx.read_current(resource_type, resource_id)
+        writable(resource_type)
+        require_id(resource_id)
+        check_body_id(resource, resource_id)
+        expected_version = parse_etag(if_match)
+        current = tx.read_current(resource_type, resource_id, access.viewer)
         access.require(resource_type, "u" if current is not None else "c")
-        author = None
-        if current is not None:
-            # Re-creating a deleted resource is an update of what was deleted: same visibility, same author.
-            self.check_visible(tx, access, current, "update")
-            author = last_live(tx, resource_type, resource_id, current.version_id)
+        if current is None:
+            if resource_type in SERVER_ASSIGNED_TYPES and not plan_write:
+                raise missing(access, "U", "update", resource_type, resource_id, creating=True)
+        else:
+            check_write(tx, access, current, "U", plan_write=plan_write)
+        self.check_sources(resource, access)
+        author = current.author if current is not None else access.author
         stored, created = tx.update(
-            access.stamp(resource, author), resource_id=resource_id, if_match=parse_etag(if_match)
+            stamped(resource, author), resource_id=resource_id, if_match=expected_version, author=author
         )
         access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)
@@ -224,12 +227,22 @@ class FhirService:
         )
 
     def conditional_update_in(
-        self, tx: ResourceTransaction, base: str, resource: Resource, criteria: str, access: Access = OPEN
+        self,
+        tx: ResourceTransaction,
+        base: str,
+        resource: Resource,
+        criteria: str,
+        access: Access = OPEN,
+        *,
+        plan_write: bool = False,
+        assigned_id: str | None = None,
     ) -> FhirResponse:
+        """`assigned_id`: the id a transaction resolved for this entry's fullUrl (the body's id is then ours)."""
         resource_type = resource["resourceType"]
         existing = self.conditional_match(tx, resource_type, criteria, "conditional update", access)
         if existing is None:
-            return self.create_in(tx, base, resource, resource_id=resource.get("id"), access=access)
+            body_id = assigned_id or self.client_id(resource, access, plan_write=plan_write)
+            return self.create_in(tx, base, resource, resource_id=body_id, access=access)
         if resource.get("id") not in (None, existing.id):
             raise IssueError.single(
                 "invalid",
@@ -238,7 +251,22 @@ class FhirService:
                 message_id="fhir.id-mismatch",
                 status=400,
             )
-        return self.update_in(tx, base, {**resource, "id": existing.id}, existing.id, if_match=None, access=access)
+        return self.update_in(
+            tx, base, {**resource, "id": existing.id}, existing.id, if_match=None, access=access, plan_write=plan_write
+        )
+
+    def client_id(self, resource: Resource, access: Access, *, plan_write: bool) -> str | None:
+        """The body's id for a create that matched nothing: refused for server-assigned types (as a missing id
+        is), except for the gateway's own plan writer."""
+        body_id = resource.get("id")
+        if body_id is None:
+            return None
+        resource_type = resource["resourceType"]
+        require_id(str(body_id), f"{resource_type}.id")
+        if resource_type in SERVER_ASSIGNED_TYPES and not plan_write:
+            access.require(resource_type, "c")
+            raise missing(access, "U", "update", resource_type, str(body_id), creating=True)
+        return str(body_id)
 
     def delete(self, resource_type: str, resource_id: str, access: Access = OPEN) -> FhirResponse:
         require_type(resource_type)
@@ -247,10 +275,13 @@ class FhirService:
     def delete_in(
         self, tx: ResourceTransaction, resource_type: str, resource_id: str, access: Access = OPEN
     ) -> FhirResponse:
-        _writable(resource_type)
+        writable(resource_type)
+        require_id(resource_id)
         access.require(resource_type, "d")
-        current = _current_or_404(tx, resource_type, resource_id)
-        self.check_visible(tx, access, current, "delete")
+        current = tx.read_current(resource_type, resource_id, access.viewer)
+        if current is None:
+            raise missing(access, "D", "delete", resource_type, resource_id)
+        check_write(tx, access, current, "D", plan_write=False)
         tombstone = tx.delete(resource_type, resource_id)
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
@@ -280,23 +311,13 @@ class FhirService:
         return self.guarded(access, work)
 
     def search_in(self, tx: ResourceTransaction, query: SearchQuery, access: Access = OPEN) -> SearchPage:
-        """A search page with everything the caller may not see silently left out (matches and includes alike)."""
+        """A search page of what the caller may see (the store applies the access rule in SQL, so pages are
+        full and `total` counts only those); included types without a read scope are left out silently."""
         access.require(query.resource_type, "s")
-        if not access.filters or (not access.governs(query.resource_type) and not query.includes):
-            page = tx.search(query)
-        else:
-            visible = list(self._visible_matches(tx, query, access))
-            chosen = visible[query.offset : query.offset + query.count]
-            included: list[StoredResource] = []
-            if chosen and query.includes:
-                ids = Criterion("_id", "token", "", tuple(m.id for m in chosen))
-                with_includes = tx.search(
-                    SearchQuery(query.resource_type, (ids,), count=len(chosen), includes=query.includes)
-                )
-                included = [i for i in with_includes.included if _readable(access, i) and access.visible(tx, i)]
-            page = SearchPage([] if query.summary_count else chosen, included, len(visible))
-        access.record(tx, AuditRecord("E", "search-type", [*page.matches, *page.included], query=urlencode(query.raw)))
-        return page
+        page = tx.search(query, access.viewer)
+        included = [resource for resource in page.included if _readable(access, resource.resource_type)]
+        access.record(tx, AuditRecord("E", "search-type", [*page.matches, *included], query=urlencode(query.raw)))
+        return SearchPage(page.matches, included, page.total)
 
     def history(
         self,
@@ -308,23 +329,20 @@ class FhirService:
     ) -> FhirResponse:
         if resource_type:
             require_type(resource_type)
-        count, offset, since = self._history_params(pairs)
+        count, offset, since = parse_history(
+            pairs, default_count=self.paging.default_count, max_count=self.paging.max_count
+        )
 
         def work(tx: ResourceTransaction) -> FhirResponse:
             access.require(resource_type or "*", "r")
             if resource_type and resource_id:
-                current = _current_or_404(tx, resource_type, resource_id)
-                self.check_visible(tx, access, current, "history-instance")
-            unfiltered = not access.filters or (resource_type is not None and not access.governs(resource_type))
-            if unfiltered and resource_type is not None:
-                page = tx.history(resource_type, resource_id, since=since, count=count, offset=offset)
-            else:
-                shown = [
-                    version
-                    for version in self._all_versions(tx, resource_type, resource_id, since)
-                    if _readable(access, version) and self._shown(tx, access, version)
-                ]
-                page = HistoryPage(shown[offset : offset + count], len(shown))
+                require_id(resource_id)
+                if tx.read_current(resource_type, resource_id, access.viewer) is None:
+                    raise missing(access, "R", "history-instance", resource_type, resource_id)
+            types = None if resource_type else [name for name in SUPPORTED_TYPES if _readable(access, name)]
+            page = tx.history(
+                resource_type, resource_id, since=since, count=count, offset=offset, viewer=access.viewer, types=types
+            )
             subtype = "history-instance" if resource_id else "history-type" if resource_type else "history-system"
             access.record(tx, AuditRecord("R", subtype, list(page.versions)))
             path = "".join(f"/{part}" for part in (resource_type, resource_id) if part) + "/_history"
@@ -335,61 +353,18 @@ class FhirService:
 
         return self.guarded(access, work)
 
-    @staticmethod
-    def _all_versions(
-        tx: ResourceTransaction, resource_type: str | None, resource_id: str | None, since: str | None
-    ) -> Iterator[StoredResource]:
-        offset = 0
-        while True:
-            page = tx.history(resource_type, resource_id, since=since, count=FILTER_CHUNK, offset=offset)
-            yield from page.versions
-            offset += len(page.versions)
-            if not page.versions or offset >= page.total:
-                return
-
-    @staticmethod
-    def _shown(tx: ResourceTransaction, access: Access, version: StoredResource) -> bool:
-        """Each history entry is judged on its own version (a deletion on the version it deleted)."""
-        if not access.governs(version.resource_type):
-            return True
-        judged = last_live(tx, version.resource_type, version.id, version.version_id) if version.deleted else version
-        return access.visible(tx, judged)
-
-    def _history_params(self, pairs: list[tuple[str, str]]) -> tuple[int, int, str | None]:
-        count, offset, since = self.paging.default_count, 0, None
-        for key, value in pairs:
-            if key in ("_count", "_offset"):
-                if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
-                    raise IssueError.single(
-                        "invalid", f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}", expression=key
-                    )
-                if key == "_count":
-                    count = min(int(value), self.paging.max_count)
-                else:
-                    offset = int(value)
-            elif key == "_since":
-                try:
-                    since = date_range(value)[0]
-                except ValueError as error:
-                    raise IssueError.single(
-                        "invalid", f"_since {value!r} is not a FHIR instant", expression="_since"
-                    ) from error
-            elif key not in ("_format", "_pretty"):
-                raise IssueError.single(
-                    "not-supported", f"History does not support the parameter {key!r}", expression=key
-                )
-        return count, offset, since
-
     def conditional_match(
         self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access = OPEN
     ) -> StoredResource | None:
-        """The one match of conditional criteria among what the caller may see (so a match it may not see can
-        neither be revealed nor changed by a conditional create or update); 412 for several."""
+        """The one match of conditional criteria among the caller's own resources (so what someone else wrote
+        is neither revealed, nor captured, nor able to block the write with a second match); 412 for several."""
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         if not pairs:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
         query = self.parse_query(resource_type, pairs)
-        matches = list(self._visible_matches(tx, query, access, limit=2))
+        query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
+        viewer = Viewer(access.author, access.viewer.at, own_only=True) if access.viewer is not None else None
+        matches = tx.search(query, viewer).matches
         if len(matches) > 1:
             raise IssueError.single(
                 "multiple-matches",
@@ -399,78 +374,14 @@ class FhirService:
             )
         return matches[0] if matches else None
 
-    def _visible_matches(
-        self, tx: ResourceTransaction, query: SearchQuery, access: Access, limit: int | None = None
-    ) -> Iterator[StoredResource]:
-        """Every match of `query` the caller may see, in order, read in chunks (no window to fall out of)."""
-        if not access.governs(query.resource_type):
-            chunk_query = replace(query, count=limit or FILTER_CHUNK, offset=0, includes=(), summary_count=False)
-            page = tx.search(chunk_query)
-            yield from page.matches
-            offset = len(page.matches)
-            while limit is None and offset < page.total:
-                page = tx.search(replace(chunk_query, offset=offset))
-                if not page.matches:
-                    return
-                yield from page.matches
-                offset += len(page.matches)
-            return
-        offset, found = 0, 0
-        while True:
-            page = tx.search(replace(query, count=FILTER_CHUNK, offset=offset, includes=(), summary_count=False))
-            for match in page.matches:
-                if access.visible(tx, match):
-                    yield match
-                    found += 1
-                    if limit is not None and found >= limit:
-                        return
-            offset += len(page.matches)
-            if not page.matches or offset >= page.total:
-                return
 
-
-#: Filtered searches and histories read matches in chunks of this size (consent is decided per resource).
-FILTER_CHUNK = 500
-
-
-def _current_or_404(tx: ResourceTransaction, resource_type: str, resource_id: str) -> StoredResource:
-    """The current version, tombstones included; 404 when the id was never used."""
-    current = tx.read_current(resource_type, resource_id)
-    if current is None:
-        raise NotFound.of(resource_type, resource_id)
-    return current
-
-
-def last_live(tx: ResourceTransaction, resource_type: str, resource_id: str, version_id: int) -> StoredResource:
-    """Version `version_id`, or the live version a tombstone deleted (a tombstone always follows a live one)."""
-    version = version_id
-    while version >= 1:
-        try:
-            return tx.vread(resource_type, resource_id, version)
-        except Gone:
-            version -= 1
-    raise IssueError.single(
-        "not-found", f"{resource_type}/{resource_id} has no live version", message_id="fhir.not-found", status=404
-    )
-
-
-def _readable(access: Access, stored: StoredResource) -> bool:
+def _readable(access: Access, resource_type: str) -> bool:
     """Included or historical resources of a type the caller has no read scope for are left out silently."""
     try:
-        access.require(stored.resource_type, "r")
+        access.require(resource_type, "r")
     except Denied:
         return False
     return True
-
-
-def _writable(resource_type: str) -> None:
-    if resource_type in GATEWAY_WRITTEN:
-        raise IssueError.single(
-            "forbidden",
-            f"{resource_type} resources are written by the gateway only",
-            message_id="fhir.read-only-type",
-            status=403,
-        )
 
 
 def require_type(resource_type: str) -> None:
@@ -481,21 +392,6 @@ def require_type(resource_type: str) -> None:
             message_id="fhir.unsupported-type",
             status=404,
         )
-
-
-def parse_etag(value: str | None) -> int | None:
-    if value is None:
-        return None
-    match = _ETAG.match(value.strip())
-    if not match:
-        raise IssueError.single(
-            "invalid",
-            f'If-Match {value!r} is not an ETag of the form W/"<version>"',
-            expression="If-Match",
-            message_id="fhir.invalid-etag",
-            status=400,
-        )
-    return int(match["version"])
 
 
 def resource_response(base: str, stored: StoredResource, status: int, *, location: bool = False) -> FhirResponse:

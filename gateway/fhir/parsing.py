@@ -21,6 +21,8 @@ Resource = dict[str, Any]
 
 #: JSON nesting deeper than this is refused before parsing the model (FHIR resources rarely pass 15).
 MAX_JSON_DEPTH = 64
+#: FHIR R4 datatypes.html#id: `[A-Za-z0-9\-\.]{1,64}`.
+MAX_ID_LENGTH = 64
 
 
 def parse_json(body: bytes) -> Any:
@@ -70,6 +72,15 @@ def check_resource(
     depth = _depth(data)
     if depth > MAX_JSON_DEPTH:
         raise _structure(f"The resource nests {depth} levels deep (limit {MAX_JSON_DEPTH})", path, "fhir.too-deep")
+    if isinstance(data.get("id"), str) and len(data["id"]) > MAX_ID_LENGTH:
+        # fhir.resources checks the id's characters but not R4's length limit (datatypes.html#id: 1-64).
+        raise IssueError.single(
+            "value",
+            f"{_join(path or resource_type, 'id')}: an id has at most {MAX_ID_LENGTH} characters",
+            expression=_join(path or resource_type, "id"),
+            message_id="fhir.invalid-id",
+            status=400,
+        )
     validate_structure(data, prefix=path or resource_type)
     return data
 

@@ -61,9 +61,13 @@ class Entry:
 
 
 class BundleProcessor:
-    def __init__(self, service: FhirService, access: Access = OPEN) -> None:
+    """`plan_write`: the gateway's own plan writer (`PlanService`), which may assign the ids it derives and write
+    the resources of a shared plan (see `FhirService`)."""
+
+    def __init__(self, service: FhirService, access: Access = OPEN, *, plan_write: bool = False) -> None:
         self.service = service
         self.access = access
+        self.plan_write = plan_write
 
     def process(self, base: str, bundle: Any) -> FhirResponse:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
@@ -89,18 +93,22 @@ class BundleProcessor:
         return self._batch(base, entries)
 
     def _transaction(self, base: str, entries: list[Entry]) -> FhirResponse:
-        results: dict[int, Resource] = {}
         try:
             with self.service.store.writing() as tx:
-                assigned = self._resolve_ids(tx, entries)
-                for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
-                    try:
-                        results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
-                    except IssueError as error:
-                        raise _located(error, entry) from None
+                return self.transaction_in(tx, base, entries)
         except Denied as denied:
             self.access.record_alone(denied.record)
             raise
+
+    def transaction_in(self, tx: ResourceTransaction, base: str, entries: list[Entry]) -> FhirResponse:
+        """Every entry inside the caller's unit of work `tx` (which a failing entry must roll back)."""
+        results: dict[int, Resource] = {}
+        assigned = self._resolve_ids(tx, entries)
+        for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+            try:
+                results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
+            except IssueError as error:
+                raise _located(error, entry) from None
         return FhirResponse(
             200,
             _response_bundle("transaction-response", self.service.ids.new_id(), [results[e.index] for e in entries]),
@@ -152,7 +160,10 @@ class BundleProcessor:
                     existing = self.service.conditional_match(
                         tx, resource_type, query, "conditional update", self.access
                     )
-                    resource_id = existing.id if existing else (entry.resource.get("id") or self.service.ids.new_id())
+                    chosen = existing.id if existing else None
+                    if chosen is None:
+                        chosen = self.service.client_id(entry.resource, self.access, plan_write=self.plan_write)
+                    resource_id = chosen or self.service.ids.new_id()
                     entry.resource["id"] = resource_id
             except IssueError as error:
                 raise _located(error, entry) from None
@@ -182,8 +193,18 @@ class BundleProcessor:
         if entry.method == "PUT":
             assert entry.resource is not None
             if query:
-                return service.conditional_update_in(tx, base, entry.resource, query, access)
-            return service.update_in(tx, base, entry.resource, rest, if_match=entry.if_match, access=access)
+                return service.conditional_update_in(
+                    tx,
+                    base,
+                    entry.resource,
+                    query,
+                    access,
+                    plan_write=self.plan_write,
+                    assigned_id=assigned.get(entry.full_url or ""),
+                )
+            return service.update_in(
+                tx, base, entry.resource, rest, if_match=entry.if_match, access=access, plan_write=self.plan_write
+            )
         if entry.method == "DELETE":
             return service.delete_in(tx, resource_type, rest, access)
         return self._get(tx, base, entry)

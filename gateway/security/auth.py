@@ -81,11 +81,5 @@ def require(caller: Caller, resource_type: str, interaction: Interaction) -> Non
 
 
 def disclosure_recipient(caller: Caller) -> Recipient:
-    """The caller's organisation as the recipient `mappings.plan.may_disclose` decides about."""
-    organisation = caller.organisation
-    return Recipient(
-        sor=organisation.sor,
-        gln=organisation.gln,
-        provider_number=organisation.provider_number,
-        municipality_code=organisation.municipality,
-    )
+    """The caller's organisation as the recipient `mappings.plan.may_disclose` decides about: by SOR code only."""
+    return Recipient(sor=caller.organisation.sor)

@@ -12,10 +12,16 @@ The file is YAML (`.yaml`/`.yml`) or JSON (`.json`) with one top-level key, `cli
           provider_number: "123456"                  # optional: GP provider number (ydernummer)
         scopes: [system/CarePlan.rs, system/CareTeam.rs, system/Goal.rs]   # SMART v2 (see scopes.py)
         rate_limit: 120                              # optional: requests per minute (default: settings)
+        plan_sources: [urn:oid:1.2.208.176.1.1.953741000016009.kip]   # optional: plan source systems it owns
 
 A token's scopes are intersected with `scopes` here, so a leaked signing key cannot widen a client's rights, and
-removing a client here locks it out at once. The organisation identifiers are what consent decisions
-(`mappings.plan.may_disclose`) and audit records (`mappings.audit`) name. Quote codes in YAML so leading zeros
+removing a client here locks it out at once. The organisation's SOR code is what consent decisions
+(`mappings.plan.may_disclose`) and authorship name; its identifiers are what audit records (`mappings.audit`) name.
+
+A plan's source identifier (`source.system` of a plan document, the CarePlan's identifier) lives in its author's
+namespace: every organisation owns `https://sor2.sum.dsdn.dk/#id=<its SOR code>` (MedCom's SOR endpoint form),
+and `plan_sources` registers further systems (its EHR's own URIs). A system belongs to one organisation only, so
+no one else can write, capture or block a plan under it (`owners_of`). Quote codes in YAML so leading zeros
 survive. A client id may appear once; unknown keys are errors (a typo such as `scope:` must not silently grant
 nothing, or worse). Every problem in the file is reported at once, each located (`clients[2].organisation.sor`).
 Example: `fixtures/clients.example.yaml`.
@@ -39,7 +45,11 @@ _SOR = re.compile(r"\d{11,18}")
 _GLN = re.compile(r"\d{13}")
 _MUNICIPALITY = re.compile(r"\d{4}")
 _PROVIDER = re.compile(r"\d{4,7}")
-_CLIENT_KEYS = frozenset({"client_id", "organisation", "scopes", "rate_limit"})
+_CLIENT_KEYS = frozenset({"client_id", "organisation", "scopes", "rate_limit", "plan_sources"})
+#: An absolute URI, as the plan document's `source.system` (RFC 3986 scheme ":" ...), within the plan table's column.
+_SOURCE_SYSTEM = re.compile(r"[a-z][a-z0-9+.\-]*:[^\s|]{1,500}")
+SOR_SOURCE = "https://sor2.sum.dsdn.dk/#id="  # MedCom's SOR endpoint form (NOTES.md §2)
+_SOR_SOURCE = re.compile(re.escape(SOR_SOURCE) + r"(\d{11,18})")
 _ORGANISATION_KEYS = frozenset({"name", "sor", "gln", "municipality", "provider_number"})
 
 
@@ -67,6 +77,13 @@ class ClientRecord:
     organisation: Organisation
     scopes: ScopeSet
     rate_limit: int | None = None
+    plan_sources: tuple[str, ...] = ()
+
+
+def sor_of_source(system: str) -> str | None:
+    """The SOR code of a `https://sor2.sum.dsdn.dk/#id=<SOR>` source system, else None."""
+    match = _SOR_SOURCE.fullmatch(system)
+    return match.group(1) if match else None
 
 
 def gln_check_digit_ok(gln: str) -> bool:
@@ -81,6 +98,10 @@ class ClientRegistry:
 
     def __init__(self, clients: Mapping[str, ClientRecord]) -> None:
         self._clients = dict(clients)
+        self._sources: dict[str, frozenset[str]] = {}
+        for record in self._clients.values():
+            for system in record.plan_sources:
+                self._sources[system] = self._sources.get(system, frozenset()) | {record.organisation.sor}
 
     @classmethod
     def from_file(cls, path: Path) -> ClientRegistry:
@@ -112,9 +133,15 @@ class ClientRegistry:
                     _problem(f"clients[{index}].client_id", f"Client id {record.client_id!r} appears twice")
                 )
             clients[record.client_id] = record
+        problems += _shared_sources(clients)
         if problems:
             raise IssueError(tuple(problems))
         return cls(clients)
+
+    def owners_of(self, system: str) -> frozenset[str]:
+        """The SOR codes of the organisations owning a plan source system (none: nobody's)."""
+        implicit = sor_of_source(system)
+        return self._sources.get(system, frozenset()) | ({implicit} if implicit else frozenset())
 
     def get(self, client_id: str) -> ClientRecord | None:
         """The client, or None when no client has this id (the caller answers 401)."""
@@ -200,6 +227,33 @@ def _client(entry: Any, where: str, problems: list[Issue]) -> ClientRecord | Non
     rate_limit = entry.get("rate_limit")
     if rate_limit is not None and (type(rate_limit) is not int or rate_limit < 1):
         problems.append(_problem(f"{where}.rate_limit", "rate_limit must be a positive whole number per minute"))
+    sources = _plan_sources(entry.get("plan_sources", []), f"{where}.plan_sources", organisation, problems)
     if len(problems) > before or client_id is None or organisation is None or scopes is None:
         return None
-    return ClientRecord(client_id, organisation, scopes, rate_limit)
+    return ClientRecord(client_id, organisation, scopes, rate_limit, sources)
+
+
+def _plan_sources(value: Any, where: str, organisation: Organisation | None, problems: list[Issue]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(_problem(where, "plan_sources must be a list of URIs"))
+        return ()
+    for index, system in enumerate(value):
+        if not _SOURCE_SYSTEM.fullmatch(system):
+            problems.append(_problem(f"{where}[{index}]", f"{system[:80]!r} is not an absolute URI (max 500)"))
+        elif organisation is not None and sor_of_source(system) not in (None, organisation.sor):
+            problems.append(_problem(f"{where}[{index}]", f"{system} is another organisation's SOR namespace"))
+    return tuple(value)
+
+
+def _shared_sources(clients: Mapping[str, ClientRecord]) -> list[Issue]:
+    """A plan source system registered for two organisations would let either write the other's plans."""
+    owner: dict[str, str] = {}
+    problems: list[Issue] = []
+    for index, record in enumerate(clients.values()):
+        for system in record.plan_sources:
+            first = owner.setdefault(system, record.organisation.sor)
+            if first != record.organisation.sor:
+                problems.append(
+                    _problem(f"clients[{index}].plan_sources", f"{system} is registered for SOR {first} already")
+                )
+    return problems

@@ -1,38 +1,45 @@
-"""The consent choke point: may this caller see this resource? (HAPI FHIR's consent service: can-see, one place.)
+"""The consent choke point: who the caller is to the access rule, and whose plans it may write.
 
-A citizen's CarePlan, Goal, CareTeam and plan Consent are disclosed to an organisation only when the citizen's active
-patient-privacy Consent permits it (`mappings.plan.may_disclose`: status, period, data category, exceptions first,
-then the permitted actors), or when that organisation authored them (`meta.source` = its SOR endpoint, stamped on
-the first write). Only a Consent recorded by the same organisation as the content it governs counts. Every other
-type (Patient, Organization, Practitioner, ...) is not plan content and is governed by
-scopes alone. Decisions are made per request against the current Consent, so a withdrawal or an expiry takes effect
-at once; they are cached for the rest of the one request only.
+One rule decides what an authenticated caller sees (HAPI FHIR's consent service and SearchNarrowingInterceptor:
+decide at one place, narrow the query): a resource is visible to an organisation when
+
+| the resource                                              | is visible to                                        |
+|-----------------------------------------------------------|------------------------------------------------------|
+| an Organization (the open directory)                      | every caller with the read scope                     |
+| an AuditEvent                                             | callers with `system/AuditEvent.rs` (its own scope)  |
+| anything it wrote itself (`fhir_resource.author`)         | its author                                           |
+| part of a shared plan, under a data category              | organisations the plan's *own* active Consent names  |
+|                                                           | by SOR code for that category, at the request's time |
+| anything else (e.g. a Patient written straight to /fhir)  | its author only                                      |
+
+`may_disclose` (mappings.plan) is the only code that decides a consent; the store holds its materialisation
+(`plan_grants`, written with every plan write) and applies the rule in SQL (`gateway.store.visibility`) for every
+read, search, include and history, with the `Viewer` made here. A withdrawal or an expiry therefore takes effect on
+the next request.
+
+Authorship is a fact: the author of a resource is the organisation that first wrote it, and a plan's source
+identifier is in its author's namespace (`ClientRegistry.owners_of`), so another organisation can neither write a
+plan under it, nor capture or block the author's writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from gateway.security.auth import Caller, disclosure_recipient
-from gateway.store.ports import Resource, ResourceTransaction, StoredResource, iterate_references
+from gateway.fhir.access import AuditRecord, Denied
+from gateway.security.auth import Caller
+from gateway.store.dates import format_instant
+from gateway.store.ports import Resource, Viewer
 from gateway.store.search_params import parse_reference
-from gateway.store.search_query import Criterion, SearchQuery
-from mappings.plan import ConsentDecisionInput, may_disclose
+from mappings.issues import Issue
 
-#: Plan content by resource type, and the `mappings.plan` data category each discloses.
-GOVERNED: dict[str, str] = {"CarePlan": "careplan", "Goal": "careplan", "CareTeam": "careteam", "Consent": "careplan"}
-SOR_ENDPOINT = "https://sor2.sum.dsdn.dk/#id="  # MedCom's SOR endpoint form (NOTES.md §2)
-CONSENT_SCOPE = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
-
-
-def source_of(caller: Caller) -> str:
-    """The `meta.source` that marks resources this caller's organisation wrote."""
-    return f"{SOR_ENDPOINT}{caller.organisation.sor}"
+#: SOR codes owning a plan source system (`ClientRegistry.owners_of`).
+SourceOwners = Callable[[str], frozenset[str]]
 
 
 def patient_of(resource: Resource) -> str | None:
-    """The id of the citizen a plan resource is about (subject / patient), or None."""
+    """The id of the citizen a resource is about (subject / patient), or None."""
     for element in ("subject", "patient"):
         target = parse_reference((resource.get(element) or {}).get("reference"))
         if target is not None and target[0] == "Patient":
@@ -40,70 +47,32 @@ def patient_of(resource: Resource) -> str | None:
     return None
 
 
-class ConsentPolicy:
-    """Per-request consent decisions for one caller (cached by citizen and data category)."""
-
-    def __init__(self, caller: Caller, now: datetime) -> None:
-        self.caller = caller
-        self.now = now
-        self._decisions: dict[tuple[str, str, str | None], bool] = {}
-
-    def can_see(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
-        data = GOVERNED.get(stored.resource_type)
-        if data is None:
-            return True
-        resource = stored.resource
-        if resource is None:
-            return False
-        source = (resource.get("meta") or {}).get("source")
-        author = source if isinstance(source, str) else None
-        if author == source_of(self.caller):
-            return True
-        patient = patient_of(resource)
-        if patient is None:
-            return False
-        key = (patient, data, author)
-        if key not in self._decisions:
-            self._decisions[key] = self._consented(tx, patient, data, author)
-        return self._decisions[key]
-
-    def _consented(self, tx: ResourceTransaction, patient: str, data: str, author: str | None) -> bool:
-        """Only a Consent recorded by the organisation that wrote the plan content counts: anybody able to write
-        Consents could otherwise grant itself access (review finding)."""
-        query = SearchQuery(
-            "Consent",
-            (
-                Criterion("patient", "reference", "", (f"Patient/{patient}",)),
-                Criterion("status", "token", "", ("active",)),
-            ),
-            count=50,
-        )
-        recipient = disclosure_recipient(self.caller)
-        for stored in tx.search(query).matches:
-            consent = stored.resource
-            if consent is None or not _privacy_consent(consent):
-                continue
-            if (consent.get("meta") or {}).get("source") != author:
-                continue
-            decision_input = ConsentDecisionInput.with_resources(consent, _actors(tx, consent))
-            if may_disclose(decision_input, recipient, data, self.now).permit:
-                return True
-        return False
+def source_of(caller: Caller) -> str:
+    """The `meta.source` the gateway stamps on what the caller's organisation authors (its SOR endpoint)."""
+    return f"https://sor2.sum.dsdn.dk/#id={caller.organisation.sor}"
 
 
-def _privacy_consent(consent: Resource) -> bool:
-    codings = (consent.get("scope") or {}).get("coding") or []
-    return any((c.get("system"), c.get("code")) == CONSENT_SCOPE for c in codings)
+def viewer_of(caller: Caller, now: datetime) -> Viewer:
+    """The caller as the access rule sees it: its organisation's SOR code, at the request's instant."""
+    return Viewer(caller.organisation.sor, format_instant(now))
 
 
-def _actors(tx: ResourceTransaction, consent: Resource) -> list[dict[str, Any]]:
-    """The resources a Consent's provisions point at, so actors match on all their identifiers."""
-    found = []
-    for reference in iterate_references(consent.get("provision") or {}):
-        target = parse_reference(reference["reference"])
-        if target is None:
-            continue
-        current = tx.read_current(*target)
-        if current is not None and current.resource is not None:
-            found.append(current.resource)
-    return found
+def require_source(caller: Caller, owners: SourceOwners, system: str, *, owned: bool) -> None:
+    """403 unless the caller's organisation may use the plan source system `system`.
+
+    `owned` (writing a plan through `/plans`): its organisation must own the system. Otherwise (a CarePlan written
+    through `/fhir`): no other organisation may own it."""
+    holders = owners(system)
+    mine = caller.organisation.sor in holders
+    if mine or (not owned and not holders):
+        return
+    reason = "is another organisation's" if holders else "is not registered for your organisation"
+    issue = Issue(
+        "error",
+        "forbidden",
+        f"The plan source system {system[:200]} {reason} (client registry `plan_sources`; every organisation owns "
+        f"https://sor2.sum.dsdn.dk/#id=<its SOR code>)",
+        message_id="plan.source-not-yours",
+    )
+    record = AuditRecord("C", "create", outcome="4", detail=f"plan source system {system[:200]} {reason}")
+    raise Denied.of(issue, 403, record)

@@ -1,8 +1,9 @@
 """`RequestGuard`: the `gateway.fhir.access.Access` of one authenticated request.
 
-Scopes (SMART v2) decide what the caller may do, `ConsentPolicy` what it may see, and every operation leaves an
-IHE BALP AuditEvent written in the operation's own transaction (a refused one in a transaction of its own, since
-the operation rolled back).
+Scopes (SMART v2) decide what the caller may do, the access rule (`consent.py`, applied by the store for the
+guard's `viewer`) what it may see, authorship whose plans it may write, and every operation leaves an IHE BALP
+AuditEvent written in the operation's own transaction (a refused one in a transaction of its own, since the
+operation rolled back).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import cast
 from gateway.clock import Clock, IdSource
 from gateway.fhir.access import AuditRecord, Denied, Interaction
 from gateway.security.auth import Caller, require
-from gateway.security.consent import GOVERNED, ConsentPolicy, patient_of, source_of
-from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource
+from gateway.security.consent import SourceOwners, patient_of, require_source, viewer_of
+from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource, Viewer
 from mappings.audit import AuditAgent, Subtype, audit_event
 from mappings.issues import IssueError
 
@@ -23,16 +24,32 @@ _SUBTYPE_OF = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "s
 
 class RequestGuard:
     audits = True
-    filters = True
 
-    def __init__(self, caller: Caller, store: ResourceStore, clock: Clock, ids: IdSource, observer: str) -> None:
+    def __init__(
+        self,
+        caller: Caller,
+        store: ResourceStore,
+        clock: Clock,
+        ids: IdSource,
+        observer: str,
+        owners: SourceOwners = lambda _system: frozenset(),
+    ) -> None:
         self.caller = caller
         self.store = store
         self.clock = clock
         self.ids = ids
         self.observer = observer
-        self.consent = ConsentPolicy(caller, clock.now())
+        self.owners = owners
         self.agent = AuditAgent(caller.client_id, caller.identifiers, caller.organisation.name)
+        self._viewer = viewer_of(caller, clock.now())
+
+    @property
+    def viewer(self) -> Viewer:
+        return self._viewer
+
+    @property
+    def author(self) -> str:
+        return self.caller.organisation.sor
 
     def require(self, resource_type: str, interaction: Interaction) -> None:
         try:
@@ -46,21 +63,11 @@ class RequestGuard:
             )
             raise Denied.of(error.issues[0], 403, record, error.headers) from None
 
-    def governs(self, resource_type: str) -> bool:
-        return resource_type in GOVERNED
-
-    def visible(self, tx: ResourceTransaction, stored: StoredResource) -> bool:
-        return self.consent.can_see(tx, stored)
-
-    def stamp(self, resource: Resource, current: StoredResource | None) -> Resource:
-        """Mark the authoring organisation on the first write (`meta.source`); later writers keep it."""
-        earlier = ((current.resource or {}).get("meta") or {}).get("source") if current else None
-        meta = dict(resource.get("meta") or {})
-        meta["source"] = earlier or source_of(self.caller)
-        return {**resource, "meta": meta}
+    def require_source(self, system: str, *, owned: bool) -> None:
+        require_source(self.caller, self.owners, system, owned=owned)
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
-        tx.audit(self.event(record))
+        tx.audit(audit_event_for(record, self.agent, self.observer, self.clock, self.ids, tx))
 
     def record_alone(self, record: AuditRecord) -> None:
         with self.store.writing() as tx:
@@ -70,12 +77,26 @@ class RequestGuard:
         return audit_event_for(record, self.agent, self.observer, self.clock, self.ids)
 
 
-def audit_event_for(record: AuditRecord, agent: AuditAgent, observer: str, clock: Clock, ids: IdSource) -> Resource:
-    """The AuditEvent of one operation by `agent`: every `Access` renders its records with this one function."""
+def audit_event_for(
+    record: AuditRecord,
+    agent: AuditAgent,
+    observer: str,
+    clock: Clock,
+    ids: IdSource,
+    tx: ResourceTransaction | None = None,
+) -> Resource:
+    """The AuditEvent of one operation by `agent`: every `Access` renders its records with this one function.
+
+    A resource named only by type and id (a read refused as missing: the refusal could not show whether it exists)
+    is looked up here, in the audit's own transaction, for the citizen it is about, so that "who tried to look at my
+    plan" lists it; missing or hidden, the same lookup runs."""
     what: list[str] = []
     patient: str | None = None
     for item in record.resources:
         resource = item.resource if isinstance(item, StoredResource) else item
+        if tx is not None and isinstance(item, dict) and set(item) == {"resourceType", "id"}:
+            found = tx.read_current(str(item["resourceType"]), str(item["id"]))
+            resource = found.resource if found is not None and found.resource is not None else item
         resource_type = item.resource_type if isinstance(item, StoredResource) else item.get("resourceType")
         resource_id = item.id if isinstance(item, StoredResource) else item.get("id")
         what.append(f"{resource_type}/{resource_id}")

@@ -1,11 +1,13 @@
 """Keep CPR numbers out of logs: a `logging.Filter` that masks them in messages, arguments and tracebacks.
 
-A CPR number (personnummer, CPR-loven) is 10 digits `DDMMYY-SSSS`, written with or without the hyphen. We mask any
-run of exactly 10 digits (optionally `DDMMYY-SSSS`, also with a percent-encoded hyphen `%2D`) whose first six digits
-are a calendar-plausible DDMMYY (day 01-31, month 01-12), wherever it stands: inside a URL
-(`identifier=urn:oid:1.2.208.176.1.2|0101709998`, `...1.2%7C0101709998`), JSON, or prose. Longer digit runs (SOR
-codes, GLNs) are not CPR numbers and stay; a 10-digit Unix time such as 1767225600 has no valid month and stays.
-Masking keeps the shape (`xxxxxx-xxxx`) so a reader sees that something was there.
+A CPR number (personnummer, CPR-loven) is 10 digits `DDMMYY-SSSS`, written with or without the hyphen (or a space).
+We mask any run of exactly 10 digits (optionally `DDMMYY-SSSS` / `DDMMYY SSSS`) whose first six digits are a
+calendar-plausible DDMMYY (day 01-31, month 01-12), wherever it stands: inside a URL
+(`identifier=urn:oid:1.2.208.176.1.2|0101709998`, `...1.2%7C0101709998`), JSON, or prose. The text is read as a URL
+decoder would read it: percent-escapes of ASCII characters (`%30%31...` are digits, `%2D` a hyphen) and `+` (a
+space in a query) are decoded before matching, and the whole encoded span is masked. Longer digit runs (SOR codes,
+GLNs) are not CPR numbers and stay; a 10-digit Unix time such as 1767225600 has no valid month and stays. Masking
+keeps the shape (`xxxxxx-xxxx`) so a reader sees that something was there.
 
 `install_privacy_filter()` attaches the filter to the root logger, uvicorn's loggers and every handler they have
 *at that moment* (a logger's filters do not see records propagated from child loggers; its handlers' filters do).
@@ -21,16 +23,38 @@ from collections.abc import Iterable
 from typing import Any
 
 CPR_MASK = "xxxxxx-xxxx"
-# After a percent-escape such as `%20` a digit may precede the number (`name%200101709998`).
-_CPR = re.compile(
-    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<!\d))(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])\d{2}(?:-|%2[dD])?\d{4}(?!\d)"
-)
+_CPR = re.compile(r"(?<!\d)(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])\d{2}[- ]?\d{4}(?!\d)")
+#: What a URL decoder turns into one character: an ASCII percent-escape, or `+` (a space in a query string).
+_ENCODED = re.compile(r"%[0-7][0-9A-Fa-f]|\+")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def mask_cpr(text: str) -> str:
-    """`text` with every CPR-like number replaced by `xxxxxx-xxxx`."""
-    return _CPR.sub(CPR_MASK, text)
+    """`text` with every CPR-like number replaced by `xxxxxx-xxxx`, also when it is percent- or `+`-encoded."""
+    if "%" not in text and "+" not in text:
+        return _CPR.sub(CPR_MASK, text)
+    decoded, starts = _decoded(text)
+    spans = [(starts[m.start()], starts[m.end()]) for m in _CPR.finditer(decoded)]
+    for start, end in reversed(spans):
+        text = text[:start] + CPR_MASK + text[end:]
+    return _CPR.sub(CPR_MASK, text)  # and as written: `%0101709998` is a CPR number after a stray `%` too
+
+
+def _decoded(text: str) -> tuple[str, list[int]]:
+    """The URL-decoded text, and for each of its characters (and its end) the offset in `text` it starts at."""
+    chars: list[str] = []
+    starts: list[int] = []
+    position = 0
+    for match in _ENCODED.finditer(text):
+        chars.extend(text[position : match.start()])
+        starts.extend(range(position, match.start()))
+        token = match.group()
+        chars.append(" " if token == "+" else chr(int(token[1:], 16)))
+        starts.append(match.start())
+        position = match.end()
+    chars.extend(text[position:])
+    starts.extend(range(position, len(text) + 1))
+    return "".join(chars), starts
 
 
 def _mask_arg(value: Any) -> Any:

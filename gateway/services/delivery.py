@@ -26,8 +26,9 @@ from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Observer, Worker, WorkerSettings
 from gateway.fhir.access import OPEN, Access, AuditRecord
+from gateway.services.withdrawals import Withdrawals, every_notice
 from gateway.store import audit_log
-from gateway.store.sql import SqlResourceTransaction
+from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import Issue, IssueError
 
@@ -110,6 +111,7 @@ class MessageService:
         self.clock = clock
         self.ids = ids
         self.check = check
+        self.withdrawals = Withdrawals(self.outbox, SqlResourceStore(engine, clock), clock)
 
     def _audit(self, access: Access, record: Callable[[Sequence[NoticeRecord]], AuditRecord]) -> AuditHook | None:
         if not access.audits:
@@ -171,28 +173,43 @@ class MessageService:
         )
         return await self.outbox.list_notices(state, limit=limit, offset=offset, audit=audit)
 
+    async def replay(self, notice_ids: Sequence[str], access: Access = OPEN) -> list[NoticeRecord]:
+        """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules).
+        Consent is decided again: a notice carrying plan content its consent no longer permits is refused (422)."""
+        refusals = [await self._refusal(notice_id) for notice_id in notice_ids]
+        if reasons := [reason for reason in refusals if reason]:
+            raise IssueError.single("business-rule", "; ".join(reasons), message_id="messages.consent-withdrawn")
+        replayed = []
+        for notice_id in notice_ids:
+            audit = self._audit(access, _constant(AuditRecord("U", "update", detail=f"replay of notice {notice_id}")))
+            replayed.append(await self.outbox.resend(notice_id, self.clock.now(), audit=audit))
+        return replayed
+
+    async def _refusal(self, notice_id: str) -> str | None:
+        detail = await self.outbox.get(notice_id)
+        return None if detail is None else await self.withdrawals.refusal(detail.notice)
+
     async def replay_inbound(self, inbound_message_id: str, access: Access = OPEN) -> list[NoticeRecord]:
-        """Send an inbound message's notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom
-        resend rules). Notices still on their way are left alone."""
+        """Send an inbound message's notices again (`replay`); notices still on their way, and those whose consent
+        no longer permits what they carry, are left alone."""
         notices = await self.outbox.for_inbound(inbound_message_id)
         if not notices:
             raise IssueError.single(
                 "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
             )
-        replayed = []
-        for notice in notices:
-            if notice.state in (NoticeState.PENDING, NoticeState.SENDING):
-                continue
-            record = AuditRecord("U", "update", detail=f"replay of {inbound_message_id}: notice {notice.id}")
-            audit = self._audit(access, _constant(record))
-            replayed.append(await self.outbox.resend(notice.id, self.clock.now(), audit=audit))
-        return replayed
+        resendable = [n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)]
+        return await self.replay([i for i in resendable if not await self._refusal(i)], access)
 
     async def retry_dead(self, notice_ids: Sequence[str] | None = None, access: Access = OPEN) -> list[NoticeRecord]:
+        """Dead notices back to pending, except those carrying plan content their consent no longer permits (and,
+        when none are named, those refused with fatal-error: they are corrected or skipped, not retried)."""
+        if notice_ids is None:
+            notice_ids = [n.id for n in await every_notice(self.outbox, NoticeState.DEAD) if not n.refused]
+        allowed = [notice_id for notice_id in notice_ids if not await self._refusal(notice_id)]
         audit = self._audit(
             access, lambda revived: AuditRecord("U", "update", detail=f"retry-dead: {[n.id for n in revived]}")
         )
-        return await self.outbox.retry_dead(self.clock.now(), notice_ids, audit=audit)
+        return await self.outbox.retry_dead(self.clock.now(), allowed, audit=audit)
 
     async def skip(self, notice_id: str, reason: str, access: Access = OPEN) -> NoticeRecord:
         """Give up on a dead notice for good, with the operator's reason (the notices held behind it go on)."""

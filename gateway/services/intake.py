@@ -167,7 +167,13 @@ class IntakeService:
             "input": kind,
             "source": document.source_key,
             "notices": [
-                {"kind": p.kind, "recipient": p.recipient.name, "disclosure": p.disclosure} for p in planning.notices
+                {
+                    "kind": p.kind,
+                    "recipient": p.recipient.name,
+                    "disclosure": p.disclosure,
+                    **({"plan": p.carries[0], "data": p.carries[1]} if p.carries else {}),
+                }
+                for p in planning.notices
             ],
             "withheld": [w.to_json() for w in planning.withheld],
             "notes": list(planning.notes),

@@ -159,7 +159,7 @@ class NoticePlanner:
         )
         stay = self._stay_notices()
         for notice in stay.admission(admission, sender, plan, ctx):
-            planning.add(notice.kind, notice.recipient, notice.message, ctx, notice.disclosure)
+            planning.add(notice.kind, notice.recipient, notice.message, ctx, notice.disclosure, notice.carries)
         planning.withheld += stay.withheld
 
     # -- OIOXML ----------------------------------------------------------------------------------------------
@@ -224,7 +224,9 @@ class NoticePlanner:
                 )
             )
         message = discharge_care_communication(event, follow_up, ctx)
-        planning.add("care-communication-discharge", gp, message, ctx, f"{gp_decision.code}: {gp_decision.reason}")
+        carried = (plan.plan_id, "followup") if plan is not None and follow_up is not None else None
+        said = f"{gp_decision.code}: {gp_decision.reason}"
+        planning.add("care-communication-discharge", gp, message, ctx, said, carried)
         told = [gp.sor]
         if municipality is not None and plan is not None:
             decision = decide(plan, municipality.sor or None, "followup", ctx.now)
@@ -242,8 +244,9 @@ class NoticePlanner:
                     sources=event.sources,
                 )
                 message = municipality_care_communication(to_municipality, follow_up_from_plan(plan.document), ctx)
+                said = f"{decision.code}: {decision.reason}"
                 planning.add(
-                    "care-communication-followup", municipality, message, ctx, f"{decision.code}: {decision.reason}"
+                    "care-communication-followup", municipality, message, ctx, said, (plan.plan_id, "followup")
                 )
                 told.append(municipality.sor)
             else:
@@ -253,7 +256,7 @@ class NoticePlanner:
         if plan is not None:
             stay = self._stay_notices()
             for notice in stay.discharge(event, plan, tuple(sor for sor in told if sor), ctx):
-                planning.add(notice.kind, notice.recipient, notice.message, ctx, notice.disclosure)
+                planning.add(notice.kind, notice.recipient, notice.message, ctx, notice.disclosure, notice.carries)
             planning.withheld += stay.withheld
 
     def _stay_notices(self) -> StayNotices:

@@ -22,7 +22,7 @@ from gateway.services.plans import StoredPlan
 from mappings.documents.plan import parse_plan_document
 from mappings.explain import Explained
 from mappings.issues import Issue, IssueError
-from mappings.plan import ConsentDecisionInput, PlanContext, transaction_from_plan
+from mappings.plan import PlanContext, transaction_from_plan
 
 UNKNOWN_ENDPOINT = "unknown (no recipient directory)"
 #: The signatory an offline preview cannot know; its empty telephone number is what the profile check reports.
@@ -93,7 +93,7 @@ class FilePlans:
             ),
             None,
         )
-        self.consent = None if consent is None else ConsentDecisionInput.with_resources(consent, resources)
+        self.consent = consent
 
     def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
         if cpr != self.document.citizen.cpr:

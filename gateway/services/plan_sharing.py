@@ -46,10 +46,9 @@ from mappings.documents.discharge import Author
 from mappings.documents.plan import Organisation, PlanDocument
 from mappings.issues import Issue, IssueError
 from mappings.notices.plan_shared import SharedPlan, care_communication_from_shared_plan
-from mappings.plan import ConsentDecisionInput, PlanContext, may_disclose
+from mappings.plan import PlanContext, may_disclose
 from mappings.plan import Recipient as DisclosureRecipient
 from mappings.plan.consent import consent_from_plan
-from mappings.plan.transaction import resources_from_plan
 
 log = logging.getLogger("gateway.services.plan_sharing")
 Resource = dict[str, Any]
@@ -58,7 +57,7 @@ KIND = "care-communication-plan"
 SOR_ENDPOINT = "https://sor2.sum.dsdn.dk/#id="
 #: The plan rendered as PDF: (document, plan id, version) -> bytes.
 PdfRenderer = Callable[[PlanDocument, str, int], bytes]
-Narrator = Callable[[Resource, PlanDocument], Resource]
+Narrator = Callable[[Resource, PlanDocument, PlanContext], Resource]
 NoticeCheck = Callable[[Resource], Sequence[Issue]]
 
 
@@ -101,8 +100,8 @@ class PlanWriteHooks:
     def context(self) -> PlanContext:
         return self.history.context
 
-    def narrate(self, bundle: Resource, document: PlanDocument) -> Resource:
-        return self._narrate(bundle, document)
+    def narrate(self, bundle: Resource, document: PlanDocument, context: PlanContext) -> Resource:
+        return self._narrate(bundle, document, context)
 
     def stored(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
         """Share the plan if it records a new meeting. The plan is already stored: a refusal here (no directory
@@ -161,7 +160,17 @@ class PlanWriteHooks:
         summary = {
             "input": "plan-shared",
             "source": f"CarePlan/{receipt.plan_id} koordinationsmøde {document.coordination.meeting_date}",
-            "notices": [{"kind": KIND, "recipient": a.recipient.name, "disclosure": a.reason} for a in addressees],
+            "notices": [
+                # the plan's content (`careplan`): `gateway.services.withdrawals` decides again while it is queued
+                {
+                    "kind": KIND,
+                    "recipient": a.recipient.name,
+                    "disclosure": a.reason,
+                    "plan": receipt.plan_id,
+                    "data": "careplan",
+                }
+                for a in addressees
+            ],
             "notes": notes,
         }
         self._enqueue(inbound_id, notices, now, summary, access)
@@ -170,9 +179,7 @@ class PlanWriteHooks:
         self, document: PlanDocument, directory: RecipientDirectory, sender: SenderOrganisation
     ) -> tuple[list[Addressee], list[str]]:
         """Who gets the plan, and a note for each team organisation that does not (and why)."""
-        consent = ConsentDecisionInput.with_resources(
-            consent_from_plan(document, self.context), resources_from_plan(document, self.context)
-        )
+        consent = consent_from_plan(document, self.context)  # organisations are named by SOR code in it
         now = self.clock.now()
         chosen: dict[str, Addressee] = {}
         notes: list[str] = []

@@ -53,6 +53,9 @@ class PlannedNotice:
     message: Resource
     disclosure: str | None = None  # why plan content is (or is not) included, for the operator
     explained: tuple[Explained, ...] = ()
+    #: (plan id, data category) of the shared plan's content it carries; consent is decided again while it is
+    #: queued (`gateway.services.withdrawals`).
+    carries: tuple[str, str] | None = None
 
 
 @dataclass
@@ -64,10 +67,16 @@ class Planning:
     notes: list[str] = field(default_factory=list)
 
     def add(
-        self, kind: str, recipient: Recipient, message: Resource, ctx: MappingContext, disclosure: str | None = None
+        self,
+        kind: str,
+        recipient: Recipient,
+        message: Resource,
+        ctx: MappingContext,
+        disclosure: str | None = None,
+        carries: tuple[str, str] | None = None,
     ) -> None:
         explained = ctx.explain.for_bundle(message) if ctx.explain is not None else ()
-        self.notices.append(PlannedNotice(kind, recipient, message, disclosure, explained))
+        self.notices.append(PlannedNotice(kind, recipient, message, disclosure, explained, carries))
 
 
 def party_of(organisation: Recipient | SenderOrganisation, found_by: str) -> Party:

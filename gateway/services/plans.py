@@ -1,24 +1,29 @@
 """Shared citizen plans: plan document in, FHIR transaction out; FHIR back to the plan document.
 
 The mapping is pure (`mappings.plan`); this module does the I/O: one FHIR transaction per accepted plan (all or
-nothing, idempotent by the plan's source identifier), and reads of a stored plan with everything it references.
+nothing, idempotent by the plan's source identifier), written by the plan's author only, together with the access
+rule's data for it (the plan's row, its members by data category and what its own Consent grants); and reads of a
+stored plan with everything it references, for callers the rule lets see all of it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from gateway.fhir.access import OPEN, Access
+from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.fhir.interactions import FhirService
-from gateway.fhir.transactions import BundleProcessor
-from gateway.store.ports import ResourceTransaction, StoredResource, iterate_references
+from gateway.fhir.rules import missing
+from gateway.fhir.transactions import BundleProcessor, parse_entries
+from gateway.store.ports import PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
+from gateway.store.search_query import Criterion, SearchQuery
+from gateway.store.tables import SOURCE_SYSTEM_LEN
 from mappings.documents.plan import PlanDocument, parse_plan_document
-from mappings.issues import IssueError
-from mappings.plan import ConsentDecisionInput, PlanContext, plan_from_fhir, transaction_from_plan
+from mappings.issues import Issue, IssueError
+from mappings.plan import PlanContext, plan_from_fhir, plan_grants, plan_members, transaction_from_plan
 from mappings.plan.common import care_plan_id
 
 CPR_SYSTEM = "urn:oid:1.2.208.176.1.2"
@@ -35,11 +40,11 @@ MAX_REFERENCE_DEPTH = 4
 
 @dataclass(frozen=True)
 class StoredPlan:
-    """A citizen's current plan as stored: the document, its consent and every resource it references."""
+    """A citizen's current plan as stored: the document and its own privacy Consent."""
 
     plan_id: str
     document: PlanDocument
-    consent: ConsentDecisionInput | None
+    consent: Resource | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class PlanReceipt:
     version_id: str
     created: bool
     resources: dict[str, list[str]]
+    warnings: tuple[Issue, ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,14 +61,18 @@ class PlanReceipt:
             "versionId": self.version_id,
             "created": self.created,
             "resources": self.resources,
+            "warnings": [
+                {"messageId": w.message_id, "expression": w.expression, "diagnostics": w.diagnostics}
+                for w in self.warnings
+            ],
         }
 
 
 class PlanHooks(Protocol):
     """What the plan write path does besides storing it (`gateway.services.plan_sharing`, wired by `create_app`)."""
 
-    def narrate(self, bundle: Resource, document: PlanDocument) -> Resource:
-        """The transaction Bundle with a generated narrative in each resource."""
+    def narrate(self, bundle: Resource, document: PlanDocument, context: PlanContext) -> Resource:
+        """The transaction Bundle (made under `context`: ids derive from it) with a narrative in each resource."""
         ...
 
     def stored(self, receipt: PlanReceipt, document: PlanDocument, access: Access) -> None:
@@ -79,37 +89,50 @@ class PlanService:
     def accept(
         self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
     ) -> PlanReceipt:
-        """Store a plan document as one FHIR transaction; a repeat of the same plan changes nothing."""
+        """Store a plan document as one FHIR transaction by its author; a repeat of the same plan changes nothing.
+
+        The source system must be the caller's organisation's (403 otherwise); ids are derived under the author's
+        SOR code, conditional matches look only at the author's own resources, and the plan's access data is
+        rewritten in the same transaction."""
         document = parse_plan_document(data)
-        if expected_plan_id is not None and care_plan_id(document, self.context) != expected_plan_id:
+        system = document.source.system
+        if len(system) > SOURCE_SYSTEM_LEN:
             raise IssueError.single(
-                "business-rule",
-                f"The document's source identifier ({document.source.system}|{document.source.value}) belongs to "
-                f"another plan than {expected_plan_id}",
-                expression="/source",
-                message_id="plan.source-mismatch",
-                status=422,
+                "too-long", f"source.system is over {SOURCE_SYSTEM_LEN} characters", expression="/source/system"
             )
-        bundle = transaction_from_plan(document, self.context)
+        context = replace(self.context, author=access.author)
+        bundle = transaction_from_plan(document, context)
         if self.hooks is not None:
-            bundle = self.hooks.narrate(bundle, document)
-        reply = BundleProcessor(self.fhir, access).process(base, bundle)
-        assert reply.body is not None
-        resources: dict[str, list[str]] = defaultdict(list)
-        plan_id, version, created = "", "", False
-        for entry in reply.body["entry"]:
-            resource = entry["resource"]
-            resources[resource["resourceType"]].append(resource["id"])
-            if resource["resourceType"] == "CarePlan":
-                plan_id, version = resource["id"], resource["meta"]["versionId"]
-                created = entry["response"]["status"].startswith("201")
-        receipt = PlanReceipt(plan_id, version, created, dict(resources))
+            bundle = self.hooks.narrate(bundle, document, context)
+
+        def work(tx: ResourceTransaction) -> PlanReceipt:
+            access.require_source(system, owned=True)
+            earlier = tx.plan_by_source(system, document.source.value)
+            if earlier is not None and earlier.author != access.author:
+                raise _not_yours(system)  # the registry gave the system to another organisation since
+            plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
+            _check_expected(document, expected_plan_id, plan_id)
+            processor = BundleProcessor(self.fhir, access, plan_write=True)
+            reply = processor.transaction_in(tx, base, parse_entries(base, bundle))
+            assert reply.body is not None
+            receipt = _receipt(reply.body, _warnings(document))
+            _check_expected(document, expected_plan_id, receipt.plan_id)
+            stored = [entry["resource"] for entry in reply.body["entry"]]
+            record = PlanRecord(
+                receipt.plan_id, receipt.resources["Patient"][0], access.author, system, document.source.value
+            )
+            tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
+            return receipt
+
+        receipt = self.fhir.guarded(access, work, writes=True)
         if self.hooks is not None:
             self.hooks.stored(receipt, document, access)
         return receipt
 
     def read(self, plan_id: str, version: int | None = None, access: Access = OPEN) -> PlanDocument:
-        """The plan document; every resource it is rebuilt from must be readable and disclosed to the caller."""
+        """The plan document as far as the caller may see it: crisis plans outside its consented categories are
+        left out; any other part it may not see makes the plan answer as a missing one (the document would be
+        a different plan without it)."""
 
         def work(tx: ResourceTransaction) -> dict[str, list[Resource]]:
             if version:
@@ -117,59 +140,153 @@ class PlanService:
             else:
                 response = self.fhir.read_in(tx, "", "CarePlan", plan_id, access)
             assert response.body is not None
+            if tx.plan(plan_id) is None:
+                raise missing(access, "R", "read", "CarePlan", plan_id, version)  # written straight to /fhir
             closure = reference_closure(tx, response.body)
+            hidden: set[str] = set()
             for resource_type, resources in closure.items():
                 if resource_type in PLAN_SCOPED_TYPES:
                     access.require(resource_type, "r")
                 for resource in resources:
-                    current = tx.read_current(resource_type, resource["id"])
-                    if current is not None and resource_type != "CarePlan":
-                        self.fhir.check_visible(tx, access, current, "read")
-            return closure
+                    if tx.read_current(resource_type, resource["id"], access.viewer) is None:
+                        if not _is_crisis_plan(resource):
+                            raise missing(access, "R", "read", "CarePlan", plan_id, version)
+                        hidden.add(f"Consent/{resource['id']}")
+            return _without(closure, hidden)
 
         return plan_from_fhir(self.fhir.guarded(access, work), self.context)
 
-    def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
-        """The citizen's newest active plan (by last update) that `access` may see and that is a shared-plan
-        document, with its consent; None when there is none.
-
-        Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Judging the
-        plans by the caller's access keeps a plan written by another organisation from steering its notices.
-        """
-        query_patient = self.fhir.parse_query("Patient", [("identifier", f"{CPR_SYSTEM}|{cpr}")])
+    def patient_of(self, plan_id: str) -> str | None:
+        """The id of the Patient a shared plan is about (its author's record of the citizen), or None."""
         with self.fhir.store.reading() as tx:
-            for patient in tx.search(query_patient).matches:
-                query_plans = self.fhir.parse_query(
-                    "CarePlan",
-                    [("patient", patient.id), ("status", "active"), ("_sort", "-_lastUpdated"), ("_count", "20")],
-                )
-                for plan in tx.search(query_plans).matches:
-                    if plan.resource is None or (access.governs("CarePlan") and not access.visible(tx, plan)):
-                        continue
-                    closure = reference_closure(tx, plan.resource)
-                    try:
-                        document = plan_from_fhir(closure, self.context)
-                    except IssueError:
-                        continue  # a CarePlan that is not a shared-plan document (written straight to /fhir)
-                    return StoredPlan(plan.id, document, _consent_input(closure))
+            record = tx.plan(plan_id)
+        return record.patient_id if record is not None else None
+
+    def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
+        """The citizen's newest active shared plan (by last update) that `access` may see, with its own Consent;
+        None when there is none.
+
+        Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Only plans
+        written through `/plans` count, judged by the caller's access, so a CarePlan written straight to `/fhir`,
+        or a plan of an organisation the caller may not see, never steers its notices."""
+        with self.fhir.store.reading() as tx:
+            patients = tx.search(
+                SearchQuery("Patient", (Criterion("identifier", "token", "", (f"{CPR_SYSTEM}|{cpr}",)),), count=50),
+                access.viewer,
+            )
+            records = tx.plans_of_patients([patient.id for patient in patients.matches])
+            if not records:
+                return None
+            query = SearchQuery(
+                "CarePlan",
+                (
+                    Criterion("_id", "token", "", tuple(record.plan_id for record in records)),
+                    Criterion("status", "token", "", ("active",)),
+                ),
+                count=20,
+                sort="-_lastUpdated",
+            )
+            for plan in tx.search(query, access.viewer).matches:
+                assert plan.resource is not None
+                closure = reference_closure(tx, plan.resource)
+                document = plan_from_fhir(closure, self.context)
+                return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
         return None
 
 
-def _consent_input(closure: dict[str, list[Resource]]) -> ConsentDecisionInput | None:
-    """The plan's patient-privacy Consent, with every resource of the plan so actors match on all identifiers."""
-    consent = next(
+def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_id: str) -> None:
+    if expected_plan_id is not None and expected_plan_id != plan_id:
+        raise IssueError.single(
+            "business-rule",
+            f"The document's source identifier ({document.source.system}|{document.source.value}) belongs to "
+            f"another plan than {expected_plan_id}",
+            expression="/source",
+            message_id="plan.source-mismatch",
+            status=422,
+        )
+
+
+def _not_yours(system: str) -> Denied:
+    issue = Issue(
+        "error",
+        "forbidden",
+        f"The plan source system {system[:200]} is another organisation's",
+        "/source/system",
+        "plan.source-not-yours",
+    )
+    return Denied.of(issue, 403, AuditRecord("C", "create", outcome="4", detail=f"plan of {system[:200]}"))
+
+
+def _receipt(reply: Resource, warnings: tuple[Issue, ...]) -> PlanReceipt:
+    resources: dict[str, list[str]] = defaultdict(list)
+    plan_id, version, created = "", "", False
+    for entry in reply["entry"]:
+        resource = entry["resource"]
+        resources[resource["resourceType"]].append(resource["id"])
+        if resource["resourceType"] == "CarePlan":
+            plan_id, version = resource["id"], resource["meta"]["versionId"]
+            created = entry["response"]["status"].startswith("201")
+    return PlanReceipt(plan_id, version, created, dict(resources), warnings)
+
+
+def _warnings(document: PlanDocument) -> tuple[Issue, ...]:
+    """Permitted members whose organisation has no SOR code: the consent names them, but grants is by SOR only."""
+    if document.consent.decision != "given":
+        return ()
+    permitted = set(document.consent.permitted)
+    found: list[Issue] = []
+    for index, member in enumerate(document.team):
+        if member.key not in permitted or member.role == "relative":
+            continue
+        if member.organisation is None or member.organisation.sor is None:
+            name = member.organisation.name if member.organisation else member.key
+            found.append(
+                Issue(
+                    "warning",
+                    "informational",
+                    f"{name} has no SOR code: the consent names {member.key}, but no organisation gets access to "
+                    "the plan through it (access is granted by SOR code only)",
+                    f"/team/{index}/organisation",
+                    "plan.permitted-without-sor",
+                )
+            )
+    return tuple(found)
+
+
+def _privacy_consent(resources: list[Resource]) -> Resource | None:
+    """The plan's own patient-privacy Consent among its resources (crisis plans are Consents too)."""
+    return next(
         (
             resource
-            for resource in closure.get("Consent", [])
-            if any(
+            for resource in resources
+            if resource.get("resourceType") == "Consent"
+            and any(
                 (c.get("system"), c.get("code")) == PATIENT_PRIVACY
                 for c in (resource.get("scope") or {}).get("coding", [])
             )
         ),
         None,
     )
-    everything = [resource for group in closure.values() for resource in group]
-    return None if consent is None else ConsentDecisionInput.with_resources(consent, everything)
+
+
+def _is_crisis_plan(resource: Resource) -> bool:
+    codings = (resource.get("scope") or {}).get("coding", []) if resource.get("resourceType") == "Consent" else []
+    return any(coding.get("code") == "adr" for coding in codings)
+
+
+def _without(closure: dict[str, list[Resource]], hidden: set[str]) -> dict[str, list[Resource]]:
+    """The closure without the `hidden` crisis plans, and the CarePlan without its references to them."""
+    if not hidden:
+        return closure
+    kept = {
+        resource_type: [r for r in resources if f"{resource_type}/{r['id']}" not in hidden]
+        for resource_type, resources in closure.items()
+    }
+    kept["CarePlan"] = [
+        {**plan, "supportingInfo": [i for i in plan.get("supportingInfo", []) if i.get("reference") not in hidden]}
+        for plan in kept["CarePlan"]
+    ]
+    return kept
 
 
 def reference_closure(

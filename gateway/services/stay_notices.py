@@ -66,6 +66,7 @@ class StayNotice:
     recipient: Recipient
     message: dict[str, object]
     disclosure: str
+    carries: tuple[str, str]  # (plan id, data category) of the plan content it carries: decided again if queued
 
 
 def decide(plan: StoredPlan | None, sor: str | None, data: str, at: datetime) -> Decision:
@@ -111,7 +112,8 @@ class StayNotices:
             message = coordinator_admission_communication(
                 event, self.party_of(recipient, "the coordinator's organisation"), self.author_of(hospital), ctx
             )
-            notices.append(StayNotice("care-communication-admission", recipient, message, _said(decision)))
+            carries = (plan.plan_id, "followup")
+            notices.append(StayNotice("care-communication-admission", recipient, message, _said(decision), carries))
         return notices
 
     def discharge(
@@ -125,7 +127,8 @@ class StayNotices:
         recipient, decision = coordinator
         to_coordinator = replace(event, receiver=self.party_of(recipient, "the coordinator's organisation"))
         message = coordinator_discharge_communication(to_coordinator, ctx)
-        return [StayNotice("care-communication-discharge-coordinator", recipient, message, _said(decision))]
+        carries = (plan.plan_id, "followup")
+        return [StayNotice("care-communication-discharge-coordinator", recipient, message, _said(decision), carries)]
 
     def _crisis_plan(
         self, event: AdmissionEvent, hospital: SenderOrganisation, plan: StoredPlan, ctx: MappingContext
@@ -160,7 +163,7 @@ class StayNotices:
             self.author_of(keeper),
             ctx,
         )
-        return [StayNotice(kind, recipient, message, _said(decision))]
+        return [StayNotice(kind, recipient, message, _said(decision), (plan.plan_id, "crisisplan"))]
 
     def _coordinator(
         self, plan: StoredPlan, at: datetime, kind: str, exclude: tuple[str, ...]

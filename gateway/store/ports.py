@@ -8,12 +8,13 @@ file use it on an in-memory SQLite database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gateway.store.search_query import SearchQuery
+from mappings.plan import Grant
 
 Resource = dict[str, Any]
 Method = Literal["POST", "PUT", "DELETE"]
@@ -29,6 +30,9 @@ class StoredResource:
     last_updated: str
     method: Method
     resource: Resource | None
+    #: The SOR code of the organisation that first wrote the resource (current rows only; None: no caller, or a
+    #: historical version read from the history table).
+    author: str | None = None
 
     @property
     def deleted(self) -> bool:
@@ -37,6 +41,32 @@ class StoredResource:
     @property
     def etag(self) -> str:
         return f'W/"{self.version_id}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking, for the access rule the store applies in SQL (`gateway.store.visibility`).
+
+    `sor` is the caller's organisation (None: it sees only the open types), `at` the request's instant as stored
+    (`dates.format_instant`), against which grant periods are judged. `own_only` narrows to what `sor` authored:
+    the matches of a conditional write. `cpr` makes the viewer a citizen signed in to the pages, who sees their
+    own plans whole (issue 12's right of use). Store methods take `viewer=None` for "everything" (no caller)."""
+
+    sor: str | None
+    at: str
+    own_only: bool = False
+    cpr: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    """A shared plan written through `/plans`: its CarePlan id, citizen, author and source identifier."""
+
+    plan_id: str
+    patient_id: str
+    author: str | None
+    source_system: str
+    source_value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +83,25 @@ class HistoryPage:
 
 
 class ResourceTransaction(Protocol):
-    """Operations inside one unit of work. Errors are `IssueError`s (NotFound, Gone, VersionConflict...)."""
+    """Operations inside one unit of work. Errors are `IssueError`s (NotFound, Gone, VersionConflict...).
 
-    def create(self, resource: Resource, *, resource_id: str) -> StoredResource: ...
+    `author` (on create, and on an update that creates) is recorded once and never changed by later writes."""
+
+    def create(self, resource: Resource, *, resource_id: str, author: str | None = None) -> StoredResource: ...
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
         """The current version; raises for unknown (404) and deleted (410) resources."""
         ...
 
-    def read_current(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        """The current version including tombstones; None when the id was never used."""
+    def read_current(self, resource_type: str, resource_id: str, viewer: Viewer | None = None) -> StoredResource | None:
+        """The current version including tombstones; None when the id was never used or `viewer` may not see it
+        (one query either way: a hidden resource costs what a missing one does)."""
         ...
 
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource: ...
 
     def update(
-        self, resource: Resource, *, resource_id: str, if_match: int | None = None
+        self, resource: Resource, *, resource_id: str, if_match: int | None = None, author: str | None = None
     ) -> tuple[StoredResource, bool]:
         """Writes a new version (or the first one: update-as-create); returns it and whether it was created."""
         ...
@@ -85,9 +118,15 @@ class ResourceTransaction(Protocol):
         since: str | None,
         count: int,
         offset: int,
-    ) -> HistoryPage: ...
+        viewer: Viewer | None = None,
+        types: Sequence[str] | None = None,
+    ) -> HistoryPage:
+        """Versions newest first, of what `viewer` may see, of `types` only when given (system history)."""
+        ...
 
-    def search(self, query: SearchQuery) -> SearchPage: ...
+    def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
+        """Matches and includes `viewer` may see; `total` counts only those."""
+        ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit of work that can fail alone (FHIR `batch` entries)."""
@@ -96,6 +135,26 @@ class ResourceTransaction(Protocol):
     def audit(self, event: Resource, *, once: bool = False) -> bool:
         """Append an AuditEvent (with its `id`) to the audit trail, in this unit of work. `once`: an event whose id
         is stored already is left alone (returns False)."""
+        ...
+
+    # -- shared plans (the access rule's data) --------------------------------------------------------------
+
+    def plan(self, plan_id: str) -> PlanRecord | None: ...
+
+    def plan_by_source(self, system: str, value: str) -> PlanRecord | None: ...
+
+    def plans_of_patients(self, patient_ids: Sequence[str]) -> list[PlanRecord]: ...
+
+    def plan_of(self, resource_type: str, resource_id: str) -> str | None:
+        """The id of a plan this resource belongs to, or None."""
+        ...
+
+    def save_plan(self, record: PlanRecord, members: Iterable[tuple[str, str, str]], grants: Iterable[Grant]) -> None:
+        """Write (or rewrite) a plan's row, its members `(type, id, category)` and its grants."""
+        ...
+
+    def granted(self, plan_id: str, category: str, sor: str, at: str) -> bool:
+        """Does the plan's own Consent grant `sor` the category at instant `at` (stored form)?"""
         ...
 
 

@@ -1,13 +1,13 @@
 """SQL conditions for search criteria, over the index tables (FHIR R4 search semantics).
 
-Each criterion becomes `EXISTS (index row of this resource matching any of the ORed values)`; criteria are
-ANDed by the caller. Date comparisons follow http://hl7.org/fhir/R4/search.html#prefix with inclusive ranges
+Each criterion becomes `id IN (ids of the index rows matching any of the ORed values)`; criteria are ANDed by
+the caller. Date comparisons follow http://hl7.org/fhir/R4/search.html#prefix with inclusive ranges
 [low, high] for both the stored value and the search value.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table, and_, exists, false, not_, or_, select, true
+from sqlalchemy import Table, and_, false, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.store import tables as t
@@ -32,18 +32,15 @@ def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[
     if criterion.name == "_lastUpdated":  # comma-separated values OR, like every other parameter
         return or_(*(_date_match(r.c.last_updated, r.c.last_updated, v, "_lastUpdated") for v in criterion.values))
     table = _TABLES[criterion.type]
-    owned = and_(
-        table.c.resource_type == resource_type,
-        table.c.id == r.c.id,
-        table.c.param == criterion.name,
-    )
+    # `id IN (uncorrelated subquery)`: the database evaluates the index lookup once (the `*_lookup` indexes)
+    # instead of once per resource row, which a correlated EXISTS costs (issue 18: 14.2 ms against 0.09 ms).
+    of_param = and_(table.c.resource_type == resource_type, table.c.param == criterion.name)
     if criterion.modifier == "missing":
-        present = exists(select(table.c.id).where(owned))
+        present = r.c.id.in_(select(table.c.id).where(of_param))
         return not_(present) if criterion.values[0] == "true" else present
     matches = or_(*(_value_match(table, criterion, value) for value in criterion.values))
-    if criterion.modifier == "not":
-        return not_(exists(select(table.c.id).where(owned, matches)))
-    return exists(select(table.c.id).where(owned, matches))
+    found = r.c.id.in_(select(table.c.id).where(of_param, matches))
+    return not_(found) if criterion.modifier == "not" else found
 
 
 def _value_match(table: Table, criterion: Criterion, value: str) -> ColumnElement[bool]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from gateway.store.dates import date_range
 from mappings.issues import Issue, IssueError
 
 SPECIAL_PARAMS = {"_id": "token", "_lastUpdated": "date"}
@@ -35,6 +36,8 @@ MODIFIERS = {
     "string": {"", "exact", "contains", "missing"},
 }
 SORTABLE = {"_lastUpdated", "-_lastUpdated", "_id", "-_id"}
+#: C0 and C1 control characters (Unicode category Cc), NUL included: never part of a search value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,9 @@ class SearchQuery:
     sort: str = "_lastUpdated"
     summary_count: bool = False
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
+    #: `SearchPage.total` is the number of matches returned.
+    counted: bool = True
 
 
 def split_or(value: str) -> tuple[str, ...]:
@@ -89,6 +95,18 @@ def parse_search(
     issues: list[Issue] = []
     count, offset, sort, summary_count = default_count, 0, "_lastUpdated", False
     for key, value in pairs:
+        if _CONTROL.search(key) or _CONTROL.search(value):
+            # A NUL byte would end a C string inside a database driver (SQLite matched every row on it).
+            issues.append(
+                Issue(
+                    "error",
+                    "invalid",
+                    f"Search parameter {key[:40]!r} contains a control character",
+                    expression=key[:40],
+                    message_id="search.control-character",
+                )
+            )
+            continue
         name, _, modifier = key.partition(":")
         if name in RESULT_PARAMS:
             if name == "_count":
@@ -183,6 +201,33 @@ def _non_negative(key: str, value: str, issues: list[Issue]) -> int:
         issues.append(_bad(key, f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}, not {value[:40]!r}"))
         return 0
     return int(value)
+
+
+def parse_history(
+    pairs: Iterable[tuple[str, str]], *, default_count: int, max_count: int
+) -> tuple[int, int, str | None]:
+    """`_count`, `_offset` and `_since` of a history request (FHIR R4 http.html#history); anything else is 400."""
+    count, offset, since = default_count, 0, None
+    for key, value in pairs:
+        if key in ("_count", "_offset"):
+            if not value.isdigit() or int(value) > MAX_PAGING_NUMBER:
+                raise IssueError.single(
+                    "invalid", f"{key} must be an integer from 0 to {MAX_PAGING_NUMBER}", expression=key
+                )
+            if key == "_count":
+                count = min(int(value), max_count)
+            else:
+                offset = int(value)
+        elif key == "_since":
+            try:
+                since = date_range(value)[0]
+            except ValueError as error:
+                raise IssueError.single(
+                    "invalid", f"_since {value!r} is not a FHIR instant", expression="_since"
+                ) from error
+        elif key not in ("_format", "_pretty"):
+            raise IssueError.single("not-supported", f"History does not support the parameter {key!r}", expression=key)
+    return count, offset, since
 
 
 def _bad(key: str, text: str) -> Issue:

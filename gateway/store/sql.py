@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,11 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.clock import Clock
 from gateway.errors import Gone, NotFound, VersionConflict
-from gateway.store import audit_log
+from gateway.store import audit_log, plans_sql
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
-from gateway.store.ports import HistoryPage, Method, Resource, SearchPage, StoredResource
+from gateway.store.ports import HistoryPage, Method, PlanRecord, Resource, SearchPage, StoredResource, Viewer
 from gateway.store.search_filters import criterion_clause
 from gateway.store.search_params import (
     DateEntry,
@@ -28,7 +28,9 @@ from gateway.store.search_params import (
     index_entries,
 )
 from gateway.store.search_query import Include, SearchQuery
+from gateway.store.visibility import visible
 from mappings.issues import IssueError
+from mappings.plan import Grant
 
 MAX_INDEXED_TEXT = 512
 #: AuditEvents are read from the audit trail's own table, not from the resource tables.
@@ -70,12 +72,13 @@ class SqlResourceTransaction:
 
     # -- reads ---------------------------------------------------------------------------------------------
 
-    def read_current(self, resource_type: str, resource_id: str) -> StoredResource | None:
-        if resource_type == AUDIT:
+    def read_current(self, resource_type: str, resource_id: str, viewer: Viewer | None = None) -> StoredResource | None:
+        if resource_type == AUDIT:  # the audit trail has its own table and its own (scope) rule
             return audit_log.read(self.connection, resource_id)
-        statement = select(t.resource).where(
-            t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id
-        )
+        r = t.resource
+        statement = select(r).where(r.c.resource_type == resource_type, r.c.id == resource_id)
+        if viewer is not None:
+            statement = statement.where(visible(viewer, resource_type, r.c.id, r.c.author))
         row = self.connection.execute(statement).mappings().first()
         if row is None:
             return None
@@ -110,12 +113,12 @@ class SqlResourceTransaction:
 
     # -- writes --------------------------------------------------------------------------------------------
 
-    def create(self, resource: Resource, *, resource_id: str) -> StoredResource:
+    def create(self, resource: Resource, *, resource_id: str, author: str | None = None) -> StoredResource:
         resource_type = resource["resourceType"]
-        stored = self._new_version(resource, resource_id, 1, "POST")
+        stored = self._new_version(resource, resource_id, 1, "POST", author)
         try:
             with self.connection.begin_nested():
-                self.connection.execute(insert(t.resource).values(**_current_row(stored)))
+                self.connection.execute(insert(t.resource).values(**_current_row(stored), author=author))
         except IntegrityError as error:
             raise IssueError.single(
                 "duplicate",
@@ -127,7 +130,7 @@ class SqlResourceTransaction:
         return stored
 
     def update(
-        self, resource: Resource, *, resource_id: str, if_match: int | None = None
+        self, resource: Resource, *, resource_id: str, if_match: int | None = None, author: str | None = None
     ) -> tuple[StoredResource, bool]:
         resource_type = resource["resourceType"]
         current = self._lock_current(resource_type, resource_id)
@@ -136,12 +139,12 @@ class SqlResourceTransaction:
             if current is None or current_version != if_match:
                 raise VersionConflict.of(resource_type, resource_id, if_match, current_version)
         if current is None:
-            return self.create(resource, resource_id=resource_id), True
+            return self.create(resource, resource_id=resource_id, author=author), True
         if not current.deleted and _same_content(current.resource, resource):
             # An update that changes nothing keeps the version (as HAPI FHIR does): re-sending the same plan
             # must not grow its history.
             return current, False
-        stored = self._new_version(resource, resource_id, current.version_id + 1, "PUT")
+        stored = self._new_version(resource, resource_id, current.version_id + 1, "PUT", current.author)
         self._replace_current(stored)
         return stored, current.deleted
 
@@ -156,6 +159,7 @@ class SqlResourceTransaction:
             format_instant(self.clock.now()),
             "DELETE",
             None,
+            current.author,
         )
         self._replace_current(stored)
         return stored
@@ -169,14 +173,18 @@ class SqlResourceTransaction:
         row = self.connection.execute(statement).mappings().first()
         return None if row is None else _stored(row, "DELETE" if row["deleted"] else "PUT")
 
-    def _new_version(self, resource: Resource, resource_id: str, version_id: int, method: Method) -> StoredResource:
+    def _new_version(
+        self, resource: Resource, resource_id: str, version_id: int, method: Method, author: str | None
+    ) -> StoredResource:
         now = self.clock.now()
         meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version_id)
         meta["lastUpdated"] = fhir_instant(now)
         content = {"resourceType": resource["resourceType"], "id": resource_id, "meta": meta}
         content.update((key, value) for key, value in resource.items() if key not in content)
-        return StoredResource(resource["resourceType"], resource_id, version_id, format_instant(now), method, content)
+        return StoredResource(
+            resource["resourceType"], resource_id, version_id, format_instant(now), method, content, author
+        )
 
     def _replace_current(self, stored: StoredResource) -> None:
         row = _current_row(stored)
@@ -231,10 +239,12 @@ class SqlResourceTransaction:
         since: str | None,
         count: int,
         offset: int,
+        viewer: Viewer | None = None,
+        types: Sequence[str] | None = None,
     ) -> HistoryPage:
         if resource_type == AUDIT:
             return audit_log.history(self.connection, resource_id, since=since, count=count, offset=offset)
-        v = t.resource_version
+        v, r = t.resource_version, t.resource
         conditions: list[ColumnElement[bool]] = []
         if resource_type:
             conditions.append(v.c.resource_type == resource_type)
@@ -242,9 +252,17 @@ class SqlResourceTransaction:
             conditions.append(v.c.id == resource_id)
         if since:
             conditions.append(v.c.last_updated >= since)
-        total = self.connection.execute(select(func.count()).select_from(v).where(*conditions)).scalar_one()
+        if types is not None:
+            conditions.append(v.c.resource_type.in_(types))
+        source: Any = v
+        if viewer is not None:
+            # A version is shown when its resource is: authorship and plan membership belong to the resource.
+            source = v.join(r, and_(r.c.resource_type == v.c.resource_type, r.c.id == v.c.id))
+            conditions.append(visible(viewer, resource_type or r.c.resource_type, v.c.id, r.c.author))
+        total = self.connection.execute(select(func.count()).select_from(source).where(*conditions)).scalar_one()
         statement = (
             select(v)
+            .select_from(source)
             .where(*conditions)
             .order_by(v.c.last_updated.desc(), v.c.resource_type, v.c.id, v.c.version_id.desc())
             .limit(count)
@@ -253,22 +271,30 @@ class SqlResourceTransaction:
         rows = self.connection.execute(statement).mappings().all()
         return HistoryPage([_stored(row, row["method"]) for row in rows], total)
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
         if query.resource_type == AUDIT:
             return audit_log.search(self.connection, query)
         r = t.resource
         conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
         conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]
-        total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
+        if viewer is not None:
+            conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
+        total = 0
+        if query.counted:
+            total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total)
         column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
         ordering = [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
         statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
         matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
-        return SearchPage(matches, self._included(query.includes, matches), total)
+        return SearchPage(
+            matches, self._included(query.includes, matches, viewer), total if query.counted else len(matches)
+        )
 
-    def _included(self, includes: tuple[Include, ...], matches: list[StoredResource]) -> list[StoredResource]:
+    def _included(
+        self, includes: tuple[Include, ...], matches: list[StoredResource], viewer: Viewer | None
+    ) -> list[StoredResource]:
         if not includes or not matches:
             return []
         seen = {(m.resource_type, m.id) for m in matches}
@@ -289,6 +315,8 @@ class SqlResourceTransaction:
                 )
             if include.target_type:
                 condition = and_(condition, r.c.resource_type == include.target_type)
+            if viewer is not None:
+                condition = and_(condition, visible(viewer, r.c.resource_type, r.c.id, r.c.author))
             statement = select(r).distinct().select_from(ref.join(r, join_on)).where(condition, r.c.deleted.is_(False))
             for row in self.connection.execute(statement).mappings():
                 key = (row["resource_type"], row["id"])
@@ -300,6 +328,26 @@ class SqlResourceTransaction:
     def exists(self, resource_type: str, resource_id: str) -> bool:
         statement = select(exists().where(t.resource.c.resource_type == resource_type, t.resource.c.id == resource_id))
         return bool(self.connection.execute(statement).scalar())
+
+    # -- shared plans (gateway.store.plans_sql) ---------------------------------------------------------------
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        return plans_sql.plan(self.connection, plan_id)
+
+    def plan_by_source(self, system: str, value: str) -> PlanRecord | None:
+        return plans_sql.plan_by_source(self.connection, system, value)
+
+    def plans_of_patients(self, patient_ids: Sequence[str]) -> list[PlanRecord]:
+        return plans_sql.plans_of_patients(self.connection, patient_ids)
+
+    def plan_of(self, resource_type: str, resource_id: str) -> str | None:
+        return plans_sql.plan_of(self.connection, resource_type, resource_id)
+
+    def save_plan(self, record: PlanRecord, members: Iterable[tuple[str, str, str]], grants: Iterable[Grant]) -> None:
+        plans_sql.save_plan(self.connection, record, members, grants)
+
+    def granted(self, plan_id: str, category: str, sor: str, at: str) -> bool:
+        return plans_sql.granted(self.connection, plan_id, category, sor, at)
 
 
 def _index_row(entry: IndexEntry) -> tuple[Any, dict[str, Any]]:
@@ -357,4 +405,5 @@ def _stored(row: Any, method: str) -> StoredResource:
         row["last_updated"],
         method,  # type: ignore[arg-type]
         resource,
+        row.get("author"),
     )

@@ -4,11 +4,17 @@
 Every write of a resource adds a row to `fhir_resource_version` (history is never rewritten) and replaces the
 current row in `fhir_resource` and its search index rows, all in one transaction. Instants are fixed-width UTC
 strings (see `dates.py`) so that ordering is the same on SQLite and PostgreSQL.
+
+The access rule's data (`gateway.store.visibility` reads it in SQL) is written in the same transactions:
+`fhir_resource.author` (the SOR code of the organisation that first wrote the resource, never changed), and per
+shared plan its row in `plan`, the resources it is made of (`plan_member`, with the data category guarding each)
+and what its own Consent permits (`plan_grant`: organisation, category, half-open period), rewritten with every
+plan write.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData(
     naming_convention={
@@ -19,6 +25,8 @@ metadata = MetaData(
 )
 
 TYPE_LEN, ID_LEN, INSTANT_LEN = 64, 64, 27
+#: SOR codes are 11-18 digits (DK-core `dk-core-sor-identifier`); plan source systems are URIs we index uniquely.
+SOR_LEN, SOURCE_SYSTEM_LEN, SOURCE_VALUE_LEN = 32, 512, 200
 
 resource = Table(
     "fhir_resource",
@@ -29,8 +37,10 @@ resource = Table(
     Column("last_updated", String(INSTANT_LEN), nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("content", Text, nullable=True),
+    Column("author", String(SOR_LEN), nullable=True),
 )
 Index("ix_fhir_resource_type_updated", resource.c.resource_type, resource.c.last_updated)
+Index("ix_fhir_resource_type_author", resource.c.resource_type, resource.c.author)
 
 resource_version = Table(
     "fhir_resource_version",
@@ -108,6 +118,48 @@ Index(
 Index("ix_fhir_search_string_owner", search_string.c.resource_type, search_string.c.id)
 
 INDEX_TABLES = (search_token, search_reference, search_date, search_string)
+
+# -- the access rule's data (gateway.store.visibility) -----------------------------------------------------------
+
+plan = Table(
+    "plan",
+    metadata,
+    Column("plan_id", String(ID_LEN), primary_key=True),  # the CarePlan's id
+    Column("patient_id", String(ID_LEN), nullable=False),
+    Column("author", String(SOR_LEN), nullable=True),
+    Column("source_system", String(SOURCE_SYSTEM_LEN), nullable=False),
+    Column("source_value", String(SOURCE_VALUE_LEN), nullable=False),
+    UniqueConstraint("source_system", "source_value"),
+)
+Index("ix_plan_patient_id", plan.c.patient_id)
+
+plan_member = Table(
+    "plan_member",
+    metadata,
+    Column("resource_type", String(TYPE_LEN), primary_key=True),
+    Column("id", String(ID_LEN), primary_key=True),
+    Column("plan_id", String(ID_LEN), primary_key=True),
+    Column("category", String(16), primary_key=True),
+)
+# What a viewer's grants reach: (plan, category) -> the members' types and ids, without reading the table.
+Index(
+    "ix_plan_member_plan",
+    plan_member.c.plan_id,
+    plan_member.c.category,
+    plan_member.c.resource_type,
+    plan_member.c.id,
+)
+
+plan_grant = Table(
+    "plan_grant",
+    metadata,
+    Column("plan_id", String(ID_LEN), primary_key=True),
+    Column("category", String(16), primary_key=True),
+    Column("sor", String(SOR_LEN), primary_key=True),
+    Column("valid_from", String(INSTANT_LEN), primary_key=True),  # dates.MIN_INSTANT when unbounded
+    Column("valid_to", String(INSTANT_LEN), nullable=False),  # exclusive; dates.MAX_INSTANT when unbounded
+)
+Index("ix_plan_grant_sor", plan_grant.c.sor, plan_grant.c.category, plan_grant.c.plan_id)
 
 # -- delivery outbox (gateway.delivery.outbox_sql) ----------------------------------------------------------------
 

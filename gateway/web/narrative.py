@@ -52,8 +52,9 @@ class PlanNarrator:
         self.context = context
         self.macros: Any = environment().get_template("macros.html").module
 
-    def __call__(self, bundle: Resource, document: PlanDocument) -> Resource:
-        narratives = self.narratives(document)
+    def __call__(self, bundle: Resource, document: PlanDocument, context: PlanContext | None = None) -> Resource:
+        """`context`: the one the Bundle was made under (its ids derive from it, the author's SOR code included)."""
+        narratives = self.narratives(document, context)
         result = copy.deepcopy(bundle)
         for entry in result.get("entry", []):
             resource = entry["resource"]
@@ -62,8 +63,8 @@ class PlanNarrator:
                 _put_text(resource, _div(body))
         return result
 
-    def narratives(self, document: PlanDocument) -> dict[tuple[str, str], str]:
-        ctx, m = self.context, self.macros
+    def narratives(self, document: PlanDocument, context: PlanContext | None = None) -> dict[tuple[str, str], str]:
+        ctx, m = context or self.context, self.macros
         view = plan_view(document, care_plan_id(document, ctx), 0)
         found: dict[tuple[str, str], str] = {
             ("Patient", patient_id(document, ctx)): _patient(view),

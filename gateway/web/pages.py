@@ -24,7 +24,6 @@ from gateway.web.changes import Change, plan_changes
 from gateway.web.views import PlanView, plan_view
 from mappings.documents.plan import PlanDocument
 from mappings.plan.codes import CPR_SYSTEM
-from mappings.plan.common import patient_id
 
 #: How far back "who looked at my plan" goes (the page says so).
 LOG_PERIOD = timedelta(days=365)
@@ -116,7 +115,7 @@ class PageServices:
     def audit_log(self, base: str, document: PlanDocument, access: CitizenAccess) -> list[LogRow]:
         """Who looked at or changed the citizen's plan, newest first, from the AuditEvents about their Patient
         (sundhed.dk's "Min log"). The citizen's own visits are left out."""
-        patient = patient_id(document, self.plans.context)
+        patient = self.plans.patient_of(self.citizen_plan_id(access) or "") or ""
         since = (self.fhir.clock.now() - LOG_PERIOD).date().isoformat()
         pairs = [
             ("patient", patient),

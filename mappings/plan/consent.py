@@ -9,9 +9,13 @@ the data categories (`code`, our `disclosure-data`), the plan (`data`, meaning `
   recipient), and their organisation with role `PRCP` (primary information recipient: where a message is sent);
 - a relative: the RelatedPerson with the relationship (v3-RoleCode, part of R4's SecurityRoleType) as role;
 - an organisation-only member: the Organization with role `IRCP`.
-Exceptions ("not my father") are one nested `deny` provision. Every actor reference carries `identifier` as well, so
-`disclosure.may_disclose` can decide from a stored Consent alone. Decision → `status`: given → active, refused →
-rejected, withdrawn → inactive (R4 consent-state-codes).
+Exceptions ("not my father") are one nested `deny` provision. Every actor reference carries `identifier` as well,
+an organisation's SOR code where it has one (its GLN or provider number otherwise, which grants nothing: access is
+by SOR code), taken when the citizen decided, so `disclosure.may_disclose` decides from the stored Consent alone and
+never from records others could edit. The consent governs its own plan only: `provision.data` (meaning `related`)
+points at the CarePlan, as the eHealth Infrastructure ties a consent to what it governs (`ehealth-consent`, enforced
+through `provision.data.reference`; NOTES.md §10); DK-core has no Consent profile to follow. Decision → `status`:
+given → active, refused → rejected, withdrawn → inactive (R4 consent-state-codes).
 
 A crisis plan is a Consent with scope `adr`, category `consentcategorycodes#acd` plus our `crisis-plan-kind`, and
 the citizen's text as a UTF-8 `sourceAttachment`.

@@ -23,11 +23,15 @@ DEFAULT_ID_NAMESPACE = uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11")
 class PlanContext:
     base: str = DEFAULT_BASE
     id_namespace: uuid.UUID = DEFAULT_ID_NAMESPACE
+    #: The SOR code of the organisation writing the plan. Part of every id, so that two organisations' plans for
+    #: one citizen never share a resource (not even the Patient); None for plans written without a caller.
+    author: str | None = None
 
     def __post_init__(self) -> None:
         if not self.base.startswith(("http://", "https://")) or self.base.endswith("/"):
             raise ValueError("PlanContext.base must be an absolute http(s) URL without a trailing slash")
 
     def resource_id(self, *name: str) -> str:
-        """UUID v5 of the `|`-joined name parts, e.g. `("CarePlan", system, value)`."""
-        return str(uuid.uuid5(self.id_namespace, "|".join(name)))
+        """UUID v5 of the `|`-joined name parts, e.g. `("CarePlan", system, value)`, under the author."""
+        parts = name if self.author is None else ("author", self.author, *name)
+        return str(uuid.uuid5(self.id_namespace, "|".join(parts)))

@@ -46,8 +46,8 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 CLIENTS = [
     {
-        "client_id": "region",
-        "organisation": {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
+        "client_id": "region",  # the FACT team: the demo plan's source is its SOR namespace
+        "organisation": {"name": "FACT-team Nord", "sor": "329631000016003", "gln": "5790000555550"},
         "scopes": ["system/*.cruds", "system/Messages.cr"],
     },
     {

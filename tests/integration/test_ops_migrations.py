@@ -7,16 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from alembic import command
 from sqlalchemy import Engine, func, select, text
 
-from gateway.clock import FixedClock
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.store import audit_log
 from gateway.store import tables as t
 from gateway.store.database import alembic_config, make_engine, upgrade
-from gateway.store.sql import SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -49,8 +48,23 @@ def _old_rows(engine: Engine) -> None:
         what=["CarePlan/p"],
         event_id="old-event",
     )
+    # Written as that release wrote its rows (today's store writes columns that schema does not have yet).
+    content, at = orjson.dumps(event).decode(), "2026-03-01T09:00:00.000000Z"
     with engine.begin() as connection:
-        SqlResourceTransaction(connection, FixedClock(T0)).create(event, resource_id="old-event")
+        connection.execute(
+            text(
+                "INSERT INTO fhir_resource (resource_type, id, version_id, last_updated, deleted, content) "
+                "VALUES ('AuditEvent', 'old-event', 1, :at, :deleted, :content)"
+            ),
+            {"at": at, "deleted": False, "content": content},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO fhir_resource_version (resource_type, id, version_id, last_updated, method, content) "
+                "VALUES ('AuditEvent', 'old-event', 1, :at, 'POST', :content)"
+            ),
+            {"at": at, "content": content},
+        )
         for n, state in enumerate(("acknowledged", "dead", "pending", "pending")):
             connection.execute(
                 text(

@@ -1,6 +1,7 @@
 """Page tests' cast and helpers: an app with authentication on, the demo plan written by the region, sign-in.
 
-Cast (synthetic, tests/support/scenario.py): the region (Psykiatrisk Center Øst) writes the plan; the GP practice
+Cast (synthetic, tests/support/scenario.py): the region's FACT team (client `region`; the demo plan's source is its
+SOR namespace, so only it may write the plan) writes the plan; the GP practice
 and Slagelse municipality are in the team and permitted by the citizen's consent; Herlev municipality is not.
 Test modules import the fixtures they use from here.
 """
@@ -27,7 +28,7 @@ from tests.support import scenario
 READER = ["system/CarePlan.rs", "system/CareTeam.rs", "system/Goal.rs", "system/Consent.rs", "system/Patient.rs"]
 CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
     "region": (
-        {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
+        {"name": "Distriktspsykiatrien Slagelse, FACT-team Nord", "sor": "329631000016003", "gln": "5790000555550"},
         ["system/*.cruds", "system/Messages.cr"],
     ),
     "gp": (

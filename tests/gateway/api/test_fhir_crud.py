@@ -70,9 +70,26 @@ async def test_stale_if_match_is_412_and_changes_nothing(client: httpx.AsyncClie
 
 
 async def test_update_of_unknown_id_creates_it(client: httpx.AsyncClient) -> None:
-    response = await client.put("/fhir/CarePlan/kip-1", json=care_plan(id="kip-1"))
+    organisation = {"resourceType": "Organization", "id": "slagelse-kommune", "name": "Slagelse Kommune"}
+    response = await client.put("/fhir/Organization/slagelse-kommune", json=organisation)
     assert response.status_code == 201
-    assert response.headers["location"].endswith("/CarePlan/kip-1/_history/1")
+    assert response.headers["location"].endswith("/Organization/slagelse-kommune/_history/1")
+
+
+async def test_clients_may_not_choose_the_id_of_plan_and_person_resources(client: httpx.AsyncClient) -> None:
+    """As HAPI FHIR with ClientIdStrategy NOT_ALLOWED (HAPI-0959, 404): nobody occupies an id `/plans` will use."""
+    response = await client.put("/fhir/CarePlan/kip-1", json=care_plan(id="kip-1"))
+    assert response.status_code == 404
+    assert "clients may not assign CarePlan ids" in response.json()["issue"][0]["diagnostics"]
+    conditional = await client.put(
+        "/fhir/Patient?identifier=urn:oid:1.2.208.176.1.2|0101709998", json={"resourceType": "Patient", "id": "p-9"}
+    )
+    assert conditional.status_code == 404
+    assert (await client.get("/fhir/Patient/p-9")).status_code == 404
+    resources = (await client.get("/fhir/metadata")).json()["rest"][0]["resource"]
+    update_create = {resource["type"]: resource["updateCreate"] for resource in resources}
+    assert update_create["CarePlan"] is False and update_create["Patient"] is False
+    assert update_create["Organization"] is True
 
 
 async def test_update_with_mismatched_id_is_400(client: httpx.AsyncClient) -> None:

@@ -135,6 +135,11 @@ async def test_withheld_disclosures_are_audited(tmp_path: Path, clock: Any) -> N
             "organisation": {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
             "scopes": ["system/*.cruds", "system/Messages.cr"],
         },
+        {  # the plan's keeper: the demo plan's source is the FACT team's SOR namespace
+            "client_id": "fact",
+            "organisation": {"name": "FACT-team Nord", "sor": "329631000016003", "gln": "5790000555550"},
+            "scopes": ["system/*.cruds"],
+        },
         {
             "client_id": "auditor",
             "organisation": {"name": "Region, databeskyttelse", "sor": "265161000016000", "gln": "5790000209354"},
@@ -163,7 +168,8 @@ async def test_withheld_disclosures_are_audited(tmp_path: Path, clock: Any) -> N
     document = scenario.plan_document()
     document["consent"]["data"] = ["careplan", "careteam", "followup"]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client:
-        assert (await client.post("/plans", json=document, headers=region)).status_code == 201
+        fact = token("fact", "system/*.cruds")
+        assert (await client.post("/plans", json=document, headers=fact)).status_code == 201
         response = await client.post(
             "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | region
         )

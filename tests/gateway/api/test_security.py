@@ -1,6 +1,7 @@
 """Authentication, SMART scopes, consent-enforced access and the audit trail, through the API with auth on.
 
-Cast (synthetic, see tests/support/scenario.py): the region writes the citizen's plan; the citizen consents to
+Cast (synthetic, see tests/support/scenario.py): the region's FACT team (client `region`, whose SOR namespace the
+demo plan's source is) writes the citizen's plan; the citizen consents to
 Slagelse municipality (her social worker's organisation) and her GP seeing it, not Herlev municipality.
 """
 
@@ -24,7 +25,7 @@ from tests.support import scenario
 
 CLIENTS = {
     "region": (
-        {"name": "Psykiatrisk Center Øst", "sor": "265161000016000", "gln": "5790000209354"},
+        {"name": "Distriktspsykiatrien Slagelse, FACT-team Nord", "sor": "329631000016003", "gln": "5790000555550"},
         ["system/*.cruds", "system/Messages.cr"],
     ),
     "slagelse": (
@@ -302,30 +303,40 @@ async def test_a_consent_written_by_someone_else_grants_nothing(
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()["status"] == "active"
 
 
-async def test_a_deleted_plan_stays_its_authors(client: httpx.AsyncClient, token: Any, plan_id: str) -> None:
-    plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
-    assert (await client.delete(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).status_code == 204
-    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("herlev"))).status_code == 404, "not 410"
-    assert (await client.put(f"/fhir/CarePlan/{plan_id}", json=plan, headers=token("rogue"))).status_code == 404
-    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history", headers=token("rogue"))).status_code == 404
-    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history/1", headers=token("rogue"))).status_code == 404
-    assert (await client.get(f"/fhir/CarePlan/{plan_id}/_history/1", headers=token("region"))).status_code == 200
-    history = (await client.get("/fhir/CarePlan/_history", headers=token("herlev"))).json()
-    assert history["total"] == 0, "a deletion is judged by what it deleted"
-
-
-async def test_conditional_create_neither_reveals_nor_touches_what_the_caller_cannot_see(
+async def test_a_plans_resources_are_written_through_plans_only(
     client: httpx.AsyncClient, token: Any, plan_id: str
 ) -> None:
     plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
-    identifier = plan["identifier"][0]
-    criteria = {"If-None-Exist": f"identifier={identifier['system']}|{identifier['value']}"}
-    own = {k: v for k, v in plan.items() if k not in ("id", "meta")}
-    first = await client.post("/fhir/CarePlan", json=own, headers=token("rogue") | criteria)
-    assert first.status_code == 201, "as if there were no match: the caller cannot see the region's plan"
-    again = await client.post("/fhir/CarePlan", json=own, headers=token("rogue") | criteria)
-    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    refused = await client.delete(f"/fhir/CarePlan/{plan_id}", headers=token("region"))
+    assert refused.status_code == 422
+    assert f"PUT /plans/{plan_id}" in outcome(refused)["issue"][0]["diagnostics"]
+    overwrite = await client.put(f"/fhir/CarePlan/{plan_id}", json=plan, headers=token("rogue"))
+    missing = await client.put(
+        "/fhir/CarePlan/no-such-plan", json={**plan, "id": "no-such-plan"}, headers=token("rogue")
+    )
+    assert overwrite.status_code == missing.status_code == 404
+    assert outcome(overwrite)["issue"][0]["diagnostics"].replace(plan_id, "X") == outcome(missing)["issue"][0][
+        "diagnostics"
+    ].replace("no-such-plan", "X")
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()["meta"]["versionId"] == "1"
+
+
+async def test_conditional_create_matches_only_the_callers_own_resources(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    gp = {"system": "urn:oid:1.2.208.176.1.1", "value": "481561000016002"}
+    seen = await client.get(f"/fhir/Organization?identifier={gp['system']}|{gp['value']}", headers=token("rogue"))
+    assert seen.json()["total"] == 1, "the region's Organization is in the open directory"
+    decoy = {"resourceType": "Organization", "identifier": [gp], "name": "Lægerne i Slagelse Bymidte"}
+    criteria = {"If-None-Exist": f"identifier={gp['system']}|{gp['value']}"}
+    first = await client.post("/fhir/Organization", json=decoy, headers=token("rogue") | criteria)
+    assert first.status_code == 201, "the region's Organization is not the rogue's to match"
+    again = await client.post("/fhir/Organization", json=decoy, headers=token("rogue") | criteria)
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    document = scenario.plan_document()
+    document["status"] = "on-hold"
+    rewritten = await client.put(f"/plans/{plan_id}", json=document, headers=token("region"))
+    assert rewritten.status_code == 200, "two Organizations with the GP's SOR code neither capture nor block the plan"
 
 
 async def test_filtered_searches_page_through_everything(client: httpx.AsyncClient, token: Any) -> None:

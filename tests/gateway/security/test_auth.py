@@ -136,10 +136,9 @@ def test_require_passes_or_answers_403_naming_the_scope(
     assert f'scope="{needed}"' in error.headers["WWW-Authenticate"]
 
 
-def test_disclosure_recipient_carries_the_organisation_identifiers() -> None:
+def test_disclosure_recipient_is_the_organisation_by_its_sor_code_only() -> None:
+    """Issue 11, attack 3: a GLN, provider number or municipality code never stands for the organisation."""
     record = REGISTRY.get("laegehuset-test")
     assert record is not None
     caller = Caller(record.client_id, record.organisation, ScopeSet.empty())
-    assert disclosure_recipient(caller) == Recipient(
-        sor="328051000016008", gln="5790000121441", provider_number="123456", municipality_code=None
-    )
+    assert disclosure_recipient(caller) == Recipient(sor="328051000016008")

@@ -8,17 +8,26 @@ from typing import Any
 import pytest
 
 from gateway.clock import FixedClock, SequenceIds
-from gateway.fhir.access import AuditRecord, Denied
+from gateway.fhir.access import AuditRecord, Denied, OpenAccess
 from gateway.fhir.interactions import FhirService
-from gateway.fhir.transactions import BundleProcessor
 from gateway.security.citizen import CitizenAccess
+from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
+from gateway.store.search_query import SearchQuery
 from gateway.store.sql import SqlResourceStore
-from mappings.documents.plan import parse_plan_document
-from mappings.plan import PlanContext, transaction_from_plan
+from mappings.plan import PlanContext
 from tests.support import scenario
 
 OTHER_CPR = "0101010101"
+
+
+FACT_TEAM = "329631000016003"  # the demo plan's keeper (its source is this SOR's namespace)
+
+
+class FactTeam(OpenAccess):
+    """The plan's author writing without a request (no audit): what `/plans` stores for it."""
+
+    author = FACT_TEAM
 
 
 @pytest.fixture
@@ -26,12 +35,12 @@ def fhir(tmp_path: Any, clock: FixedClock) -> FhirService:
     engine = make_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
     upgrade(engine)
     service = FhirService(SqlResourceStore(engine, clock), clock, SequenceIds())
+    plans = PlanService(service, PlanContext())
     for cpr, source in ((scenario.CPR, "KIP-1"), (OTHER_CPR, "KIP-2")):
         document = scenario.plan_document()
         document["citizen"]["cpr"] = cpr
         document["source"]["value"] = source
-        bundle = transaction_from_plan(parse_plan_document(document), PlanContext())
-        BundleProcessor(service).process("http://gateway.test/fhir", bundle)
+        plans.accept("http://gateway.test/fhir", document, access=FactTeam())
     return service
 
 
@@ -70,8 +79,20 @@ def test_the_citizens_writes_are_audited_with_the_citizen_as_author(fhir: FhirSe
     assert author["who"]["identifier"] == {"system": "urn:oid:1.2.208.176.1.2", "value": scenario.CPR}
 
 
-def test_new_resources_carry_the_plans_author_and_existing_ones_keep_theirs(fhir: FhirService) -> None:
-    author = "https://sor2.sum.dsdn.dk/#id=265161000016000"
-    access = citizen(fhir, plan_author=author)
-    assert access.stamp({"resourceType": "Goal"}, None)["meta"]["source"] == author
-    assert citizen(fhir).stamp({"resourceType": "Goal"}, None) == {"resourceType": "Goal"}
+def test_a_citizen_writes_their_own_plan_in_its_authors_name_and_no_other(fhir: FhirService) -> None:
+    own = visible_plan_ids(fhir, citizen(fhir))[0]
+    assert citizen(fhir).for_plan(own).author == FACT_TEAM, "what the citizen's write creates is the plan's"
+    with fhir.store.reading() as tx:
+        others = [record.plan_id for record in tx.plans_of_patients(_patients(tx)) if record.plan_id != own]
+    assert others and citizen(fhir).for_plan(others[0]).author is None, "another citizen's plan is not theirs"
+    with pytest.raises(Denied):
+        citizen(fhir).for_plan(others[0]).require_source("https://sor2.sum.dsdn.dk/#id=329631000016003", owned=True)
+
+
+def visible_plan_ids(fhir: FhirService, access: CitizenAccess) -> list[str]:
+    bundle = fhir.search("http://gateway.test/fhir", "CarePlan", [], access).body or {}
+    return [e["resource"]["id"] for e in bundle.get("entry", [])]
+
+
+def _patients(tx: Any) -> list[str]:
+    return [m.id for m in tx.search(SearchQuery("Patient", count=10)).matches]

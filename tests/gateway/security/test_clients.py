@@ -146,3 +146,41 @@ def test_keys_of_mixed_types_are_reported_not_crashed_on() -> None:
     with pytest.raises(IssueError) as caught:
         ClientRegistry.from_data({"clients": [client(**{"7": 1})], 1: "x", "a": 2})
     assert sorted(str(issue.expression) for issue in caught.value.issues) == ["1", "a", "clients[0].7"]
+
+
+def test_every_organisation_owns_its_sor_namespace_and_the_plan_sources_it_registers() -> None:
+    ehr = "urn:oid:1.2.208.176.1.1.953741000016009.kip"
+    registry = ClientRegistry.from_data(
+        {"clients": [client(plan_sources=[ehr]), client(client_id="herlev-2", plan_sources=[ehr])]}
+    )
+    assert registry.owners_of(ehr) == {"953741000016009"}
+    assert registry.owners_of("https://sor2.sum.dsdn.dk/#id=953741000016009") == {"953741000016009"}
+    assert registry.owners_of("https://sor2.sum.dsdn.dk/#id=265161000016000") == {"265161000016000"}
+    assert registry.owners_of("urn:oid:1.2.208.176.1.1") == frozenset(), "nobody's"
+
+
+@pytest.mark.parametrize(
+    ("plan_sources", "where"),
+    [
+        (["https://sor2.sum.dsdn.dk/#id=265161000016000"], "clients[0].plan_sources[0]"),  # another's namespace
+        (["not a uri"], "clients[0].plan_sources[0]"),
+        ("urn:x", "clients[0].plan_sources"),
+    ],
+)
+def test_a_plan_source_must_be_a_uri_outside_other_organisations_namespaces(plan_sources: Any, where: str) -> None:
+    with pytest.raises(IssueError) as caught:
+        ClientRegistry.from_data({"clients": [client(plan_sources=plan_sources)]})
+    assert [issue.expression for issue in caught.value.issues] == [where]
+
+
+def test_a_plan_source_belongs_to_one_organisation() -> None:
+    other = {"name": "Region", "sor": "265161000016000", "gln": "5790000209354"}
+    data = {
+        "clients": [
+            client(plan_sources=["urn:kip"]),
+            client(client_id="region", organisation=other, plan_sources=["urn:kip"]),
+        ]
+    }
+    with pytest.raises(IssueError) as caught:
+        ClientRegistry.from_data(data)
+    assert "953741000016009" in caught.value.issues[0].diagnostics

@@ -34,6 +34,13 @@ from gateway.security.masking import CPR_MASK, PrivacyFilter, install_privacy_fi
         ),
         ("urn:oid:1.2.208.176.1.2#2509479989", f"urn:oid:1.2.208.176.1.2#{CPR_MASK}"),
         ("two: 0101709998,3112999999.", f"two: {CPR_MASK},{CPR_MASK}."),
+        # percent- and +-encoded, as a URL decoder reads them (issue 11)
+        ("name=%30%31%30%31%37%30%39%39%39%38&x=1", f"name={CPR_MASK}&x=1"),
+        ("q=0101%37%309%3998", f"q={CPR_MASK}"),
+        ("q=010170+9998&r=2", f"q={CPR_MASK}&r=2"),
+        ("CPR 010170 9998.", f"CPR {CPR_MASK}."),
+        ("q=1%30101709998", "q=1%30101709998"),  # twelve digits decoded, eleven as written: no CPR number
+        ("tlf. +45 20 30 40 50, 100%25", "tlf. +45 20 30 40 50, 100%25"),
         # not CPR numbers: left alone
         ("SOR 953741000016009 GLN 5790001348120", "SOR 953741000016009 GLN 5790001348120"),
         ("unix time 1767225600", "unix time 1767225600"),

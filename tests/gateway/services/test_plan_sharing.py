@@ -50,7 +50,12 @@ async def test_a_new_meeting_sends_the_plan_to_each_consented_organisation_with_
     )
     assert response.status_code == 200
     notices = await shared_notices(app)
-    assert sorted(n.recipient for n in notices) == ["sor:375431000016008", "sor:378921000016004", "sor:481561000016002"]
+    assert sorted(n.recipient for n in notices) == [
+        "sor:265161000016000",  # the ward (psy1): the plan is the FACT team's, the ward a consented team member
+        "sor:375431000016008",
+        "sor:378921000016004",
+        "sor:481561000016002",
+    ]
     for notice in notices:
         assert [i for i in default_validator().validate(notice.message).issues if i.severity == "error"] == []
         communication = next(
@@ -70,7 +75,7 @@ async def test_a_new_meeting_sends_the_plan_to_each_consented_organisation_with_
 
     again = await client.put(f"/plans/{plan_id}", json=next_meeting(scenario.plan_document()), headers=token("region"))
     assert again.status_code == 200
-    assert len(await shared_notices(app)) == 3, "one meeting is shared once"
+    assert len(await shared_notices(app)) == 4, "one meeting is shared once"
 
 
 async def test_an_organisation_the_citizen_closed_for_gets_nothing_and_the_team_page_says_who_did(
@@ -81,7 +86,8 @@ async def test_an_organisation_the_citizen_closed_for_gets_nothing_and_the_team_
     await client.post(f"/app/mig/{plan_id}/consent", data={"csrf": csrf, "member": "gp1", "permit": "no"})
     document = next_meeting((await client.get(f"/plans/{plan_id}", headers=token("region"))).json())
     assert (await client.put(f"/plans/{plan_id}", json=document, headers=token("region"))).status_code == 200
-    assert sorted(n.recipient for n in await shared_notices(app)) == ["sor:375431000016008", "sor:378921000016004"]
+    shared_to = sorted(n.recipient for n in await shared_notices(app))
+    assert shared_to == ["sor:265161000016000", "sor:375431000016008", "sor:378921000016004"]
     await sign_in("organisation", "slagelse")
     shared = (await client.get(f"/app/plans/{plan_id}")).text.split('id="delt"')[1]
     assert "Slagelse Kommune, Socialpsykiatri: venter på at blive sendt" in shared
@@ -96,8 +102,9 @@ async def test_each_disclosure_is_audited_by_the_writer(
     with app.state.fhir.store.reading() as tx:
         events = [m.resource for m in tx.history("AuditEvent", None, since=None, count=500, offset=0).versions]
     disclosures = [e for e in events if e["subtype"][0]["code"] == "disclose" and SHARED in e.get("outcomeDesc", "")]
-    assert len(disclosures) == 3
-    assert all(any(a.get("name") == "Psykiatrisk Center Øst" for a in e["agent"]) for e in disclosures)
+    assert len(disclosures) == 4
+    writer = "Distriktspsykiatrien Slagelse, FACT-team Nord"  # the plan's author (tests/support/pages.py)
+    assert all(any(a.get("name") == writer for a in e["agent"]) for e in disclosures)
 
 
 class HostRouter(httpx.AsyncBaseTransport):
@@ -128,9 +135,10 @@ async def test_the_fixture_servers_receive_the_plan_and_acknowledge_it(
     await client.put(f"/plans/{plan_id}", json=next_meeting(scenario.plan_document()), headers=token("region"))
     async with httpx.AsyncClient(transport=HostRouter(receivers)) as http:
         worker = build_worker(app.state.messages.outbox, http, settings, clock, app.state.fhir.ids)
-        assert await worker.drain() == 3
-    # The municipality's fixture also plays the botilbud (the demo directory gives both its endpoint).
-    for host, expected in (("gp.test", 1), ("kommune.test", 2)):
+        assert await worker.drain() == 4
+    # The GP's fixture also plays the ward, the municipality's the botilbud (the demo directory gives them its
+    # endpoint).
+    for host, expected in (("gp.test", 2), ("kommune.test", 2)):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=receivers[host]), base_url=f"http://{host}"
         ) as c:

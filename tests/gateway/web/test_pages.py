@@ -46,7 +46,7 @@ async def test_wish_written_by_the_citizen_is_a_goal_expressed_by_the_patient_an
     goals = (await client.get("/fhir/Goal?_count=50", headers=token("region"))).json()["entry"]
     goal = next(e["resource"] for e in goals if e["resource"]["description"]["text"] == text)
     assert goal["expressedBy"] == goal["subject"]
-    assert goal["meta"]["source"] == "https://sor2.sum.dsdn.dk/#id=265161000016000", "the plan's author stays"
+    assert goal["meta"]["source"] == "https://sor2.sum.dsdn.dk/#id=329631000016003", "the plan's author stays"
     assert goal["text"]["status"] == "generated" and text in goal["text"]["div"]
     history = (await client.get(f"/fhir/Goal/{goal['id']}/_history", headers=token("region"))).json()
     assert history["total"] == 1

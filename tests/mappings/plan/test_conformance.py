@@ -71,9 +71,9 @@ def test_the_base_is_substituted_everywhere() -> None:
 
 def test_public_names_are_pinned() -> None:
     assert mappings.plan.__all__ == [
-        "DEFAULT_BASE", "DEFAULT_ID_NAMESPACE", "ConsentDecisionInput", "Decision", "PlanContext", "Recipient",
-        "care_plan_from_plan", "care_team_from_plan", "conformance_resources", "consent_from_plan",
-        "crisis_plans_from_plan", "goals_from_plan", "may_disclose", "organizations_from_plan", "patient_from_plan",
-        "plan_from_fhir", "practitioners_from_plan", "related_persons_from_plan", "resources_from_plan",
-        "terminology_resources", "transaction_from_plan",
+        "DATA_KINDS", "DEFAULT_BASE", "DEFAULT_ID_NAMESPACE", "DataKind", "Decision", "Grant", "PlanContext",
+        "Recipient", "care_plan_from_plan", "care_team_from_plan", "conformance_resources", "consent_from_plan",
+        "crisis_plans_from_plan", "goals_from_plan", "may_disclose", "organizations_from_plan",
+        "patient_from_plan", "plan_from_fhir", "plan_grants", "plan_members", "practitioners_from_plan",
+        "related_persons_from_plan", "resources_from_plan", "terminology_resources", "transaction_from_plan",
     ]  # fmt: skip

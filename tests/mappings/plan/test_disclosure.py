@@ -9,23 +9,20 @@ from typing import Any
 
 import pytest
 
-from mappings.documents.plan import PlanDocument, parse_plan_document
+from mappings.documents.plan import DeniedParty, PlanDocument, parse_plan_document
 from mappings.issues import IssueError
 from mappings.plan import (
-    ConsentDecisionInput,
     PlanContext,
     Recipient,
     consent_from_plan,
     crisis_plans_from_plan,
     may_disclose,
-    resources_from_plan,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
 CTX = PlanContext()
 DURING = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 BOTILBUD = Recipient(sor="265161000016000")
-FACT_BY_GLN = Recipient(gln="5790000555550")
 SISTER = Recipient(relationship="SIS")
 FATHER = Recipient(relationship="FTH")
 STRANGER = Recipient(sor="999999999999999")
@@ -42,7 +39,7 @@ def consent(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "recipient", [BOTILBUD, SISTER, Recipient(gln="5790001234560"), Recipient(sor="375431000016122")]
+    "recipient", [BOTILBUD, SISTER, Recipient(sor="329631000016003"), Recipient(sor="375431000016122")]
 )
 def test_permitted_recipients_may_see_the_plan(recipient: Recipient) -> None:
     decision = may_disclose(consent(), recipient, "careplan", DURING)
@@ -55,10 +52,12 @@ def test_the_excluded_father_is_denied_even_though_relatives_are_permitted() -> 
 
 
 def test_an_excluded_organisation_is_denied_even_when_also_permitted() -> None:
-    document = doc("kip-odense-udskrivelse.json")
-    resource = consent_from_plan(document, CTX)
-    blocked = Recipient(gln="5790004445550")
-    assert may_disclose(resource, blocked, "careplan", datetime(2025, 6, 1, tzinfo=UTC)).code == "consent.excluded"
+    document = doc()
+    fact = next(member.organisation for member in document.team if member.key == "fact1")
+    denied = [*document.consent.denied, DeniedParty(organisation=fact)]
+    excluded = document.consent.model_copy(update={"denied": denied})
+    resource = consent_from_plan(document.model_copy(update={"consent": excluded}), CTX)
+    assert may_disclose(resource, Recipient(sor="329631000016003"), "careplan", DURING).code == "consent.excluded"
 
 
 def test_a_recipient_not_named_is_denied() -> None:
@@ -101,17 +100,22 @@ def test_data_outside_the_consented_categories_is_denied() -> None:
     assert may_disclose(resource, BOTILBUD, "crisisplan", DURING).code == "consent.data-not-covered"
 
 
-def test_a_recipient_matches_on_other_identifiers_when_resources_are_given() -> None:
-    document = doc()
-    resource = consent_from_plan(document, CTX)
-    assert not may_disclose(resource, FACT_BY_GLN, "careplan", DURING).permit
-    with_resources = ConsentDecisionInput.with_resources(resource, resources_from_plan(document, CTX))
-    assert may_disclose(with_resources, FACT_BY_GLN, "careplan", DURING).permit
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        Recipient(sor="5790001234560"),  # the volunteer club's GLN (it has no SOR code) offered as a SOR code
+        Recipient(sor="5790000555550"),  # the FACT team's GLN offered as a SOR code
+    ],
+)
+def test_organisations_match_by_sor_code_only(recipient: Recipient) -> None:
+    assert not may_disclose(consent(), recipient, "careplan", DURING).permit
 
 
-def test_gln_matches_under_both_system_spellings() -> None:
-    text = json.dumps(consent()).replace("https://www.gs1.org/gln", "http://www.gs1.org/gln")
-    assert may_disclose(json.loads(text), Recipient(gln="5790001234560"), "careplan", DURING).permit
+def test_a_municipality_code_names_no_department() -> None:
+    """Attack 3 of issue 11: the social worker's department shares municipality code 0330 with every other
+    department of Slagelse; the consent holds its SOR code, and only that code is permitted."""
+    assert "0330" not in json.dumps(consent()["provision"])
+    assert not may_disclose(consent(), Recipient(sor="375431000016999"), "careplan", DURING).permit
 
 
 def test_the_stored_consent_with_rewritten_references_still_decides() -> None:

@@ -1,0 +1,102 @@
+"""The shared plans' access data in SQL: `plan`, `plan_member`, `plan_grant` (see `tables.py`, `visibility.py`).
+
+Written by `SqlResourceTransaction.save_plan` inside the plan's own write transaction, so the access rule never
+sees a plan whose resources and grants disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store import tables as t
+from gateway.store.dates import MAX_INSTANT, MIN_INSTANT, format_instant
+from gateway.store.ports import PlanRecord
+from mappings.issues import IssueError
+from mappings.plan import Grant
+
+
+def _record(row: Any) -> PlanRecord:
+    return PlanRecord(row.plan_id, row.patient_id, row.author, row.source_system, row.source_value)
+
+
+def plan(connection: Connection, plan_id: str) -> PlanRecord | None:
+    row = connection.execute(select(t.plan).where(t.plan.c.plan_id == plan_id)).first()
+    return None if row is None else _record(row)
+
+
+def plan_by_source(connection: Connection, system: str, value: str) -> PlanRecord | None:
+    statement = select(t.plan).where(t.plan.c.source_system == system, t.plan.c.source_value == value)
+    row = connection.execute(statement).first()
+    return None if row is None else _record(row)
+
+
+def plans_of_patients(connection: Connection, patient_ids: Sequence[str]) -> list[PlanRecord]:
+    if not patient_ids:
+        return []
+    statement = select(t.plan).where(t.plan.c.patient_id.in_(list(patient_ids))).order_by(t.plan.c.plan_id)
+    return [_record(row) for row in connection.execute(statement)]
+
+
+def plan_of(connection: Connection, resource_type: str, resource_id: str) -> str | None:
+    m = t.plan_member
+    statement = (
+        select(m.c.plan_id).where(m.c.resource_type == resource_type, m.c.id == resource_id).order_by(m.c.plan_id)
+    )
+    return connection.execute(statement.limit(1)).scalar()
+
+
+def save_plan(
+    connection: Connection, record: PlanRecord, members: Iterable[tuple[str, str, str]], grants: Iterable[Grant]
+) -> None:
+    values = {
+        "patient_id": record.patient_id,
+        "author": record.author,
+        "source_system": record.source_system,
+        "source_value": record.source_value,
+    }
+    if plan(connection, record.plan_id) is None:
+        try:
+            with connection.begin_nested():
+                connection.execute(insert(t.plan).values(plan_id=record.plan_id, **values))
+        except IntegrityError as error:  # the source identifier's UNIQUE key: the backstop of authorship
+            raise IssueError.single(
+                "conflict",
+                f"Another plan already has the source {record.source_system}|{record.source_value}",
+                expression="/source",
+                message_id="plan.source-taken",
+                status=409,
+            ) from error
+    else:
+        connection.execute(update(t.plan).where(t.plan.c.plan_id == record.plan_id).values(**values))
+    connection.execute(delete(t.plan_member).where(t.plan_member.c.plan_id == record.plan_id))
+    rows = [
+        {"resource_type": resource_type, "id": resource_id, "plan_id": record.plan_id, "category": category}
+        for resource_type, resource_id, category in dict.fromkeys(members)
+    ]
+    if rows:
+        connection.execute(insert(t.plan_member), rows)
+    connection.execute(delete(t.plan_grant).where(t.plan_grant.c.plan_id == record.plan_id))
+    granted = [
+        {
+            "plan_id": record.plan_id,
+            "category": grant.category,
+            "sor": grant.sor,
+            "valid_from": MIN_INSTANT if grant.valid_from is None else format_instant(grant.valid_from),
+            "valid_to": MAX_INSTANT if grant.valid_to is None else format_instant(grant.valid_to),
+        }
+        for grant in grants
+    ]
+    if granted:
+        connection.execute(insert(t.plan_grant), granted)
+
+
+def granted(connection: Connection, plan_id: str, category: str, sor: str, at: str) -> bool:
+    g = t.plan_grant
+    condition = exists().where(
+        g.c.plan_id == plan_id, g.c.category == category, g.c.sor == sor, g.c.valid_from <= at, g.c.valid_to > at
+    )
+    return bool(connection.execute(select(condition)).scalar())
