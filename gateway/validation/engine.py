@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import Any
 
 from gateway.validation.hooks import EvaluationHooks
-from gateway.validation.packages import shipped_package_files
+from gateway.validation.packages import FhirPackage, shipped_package_files
 from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
 from gateway.validation.primitives import PRIMITIVES, ValuePattern, compile_regex, regex_of
 from gateway.validation.registry import Closure, Registry, build_registry, default_cache_dir, version_key
@@ -50,14 +51,16 @@ class Validator:
     races only duplicate work.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, parent: Validator | None = None) -> None:
         self.registry = registry
+        #: The validator this one extends (`extended`): it compiles, and keeps, the plans of its own packages.
+        self._parent = parent
         self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
         self._closures: dict[str, Closure] = {}
         self._terminologies: dict[str, Terminology] = {}
         self._regexes: dict[str, ValuePattern | None] = {}
         self._expected: dict[tuple[int, str], Any] = {}
-        self._constraints: dict[tuple[str, str], Constraint] = {}
+        self._constraints: dict[tuple[str, str], Constraint] = parent._constraints if parent else {}
         self._resource_types: dict[str, bool] = {}
         #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
         self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
@@ -93,6 +96,11 @@ class Validator:
         versions = [key for key in self.registry.packages if key.split("#")[0] == name]
         return max(versions, key=lambda key: version_key(key.split("#")[1])) if versions else None
 
+    def extended(self, packages: Iterable[FhirPackage]) -> Validator:
+        """A validator that also knows `packages` (the Java validator's `-ig`); this one is unchanged. The plans
+        of this validator's packages are compiled once, for both."""
+        return Validator(self.registry.extended(packages), parent=self)
+
     def warm(self, *profiles: str) -> None:
         """Compile the given profiles now (e.g. at start-up) instead of on first use."""
         for url in profiles:
@@ -113,8 +121,9 @@ class Validator:
             return None
         package, definition = located
         key = (package, str(definition.get("url")) + "|" + str(definition.get("version")))
-        if key in self._plans:
-            return self._plans[key]
+        plans = self._plans_of(package)
+        if key in plans:
+            return plans[key]
         own_closure = self._closure(package)
         try:
             ensure_snapshot(definition, lambda u: self.registry.resolve(u, own_closure))
@@ -123,8 +132,15 @@ class Validator:
             plan = None
         if plan is not None:
             plan.ancestors = self._ancestors(definition, own_closure)
-        self._plans[key] = plan
+        plans[key] = plan
         return plan
+
+    def _plans_of(self, package: str) -> dict[tuple[str, str], ProfilePlan | None]:
+        """Where the plans of `package` are kept: with the validator that first knew the package."""
+        owner = self
+        while owner._parent is not None and package in owner._parent.registry.packages:
+            owner = owner._parent
+        return owner._plans
 
     def _ancestors(self, definition: Resource, closure: Closure) -> frozenset[str]:
         """The profiles `definition` derives from, as far as its own package's dependencies pin them: a base found
