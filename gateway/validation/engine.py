@@ -60,7 +60,7 @@ class Validator:
         self._terminologies: dict[str, Terminology] = {}
         self._regexes: dict[str, ValuePattern | None] = {}
         self._expected: dict[tuple[int, str], Any] = {}
-        self._constraints: dict[tuple[str, str], Constraint] = parent._constraints if parent else {}
+        self._constraints: dict[tuple[str, str, str | None], Constraint] = parent._constraints if parent else {}
         self._resource_types: dict[str, bool] = {}
         #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
         self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
@@ -240,10 +240,14 @@ class Validator:
             from gateway.validation.validator import _codings
 
             terminology = self.terminology(scope.closure)
-            results = [terminology.check(url, system, code)[0] for system, code in _codings(value)]
-            if any(r is Membership.MEMBER for r in results):
+            results = [terminology.check(url, system, code) for system, code in _codings(value)]
+            if any(r is Membership.MEMBER for r, _ in results):
                 return True
-            return None if any(r is Membership.NOT_CHECKED for r in results) or not results else False
+            unchecked = [why for r, why in results if r is Membership.NOT_CHECKED]
+            if unchecked:
+                run.undecided_terms.append(f"memberOf('{url}') cannot be decided here: {unchecked[0]}")
+                return None
+            return False if results else None
 
         def resolve(reference: str) -> Resource | None:
             found = run.resolve(reference, scope)

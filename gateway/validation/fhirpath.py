@@ -80,8 +80,18 @@ def _data(item: Any) -> Any:
     return item.data if isinstance(item, Node) else item
 
 
-def _is_some(value: Any) -> bool:
+def is_some(value: Any) -> bool:
     return value is not None and value != []
+
+
+def model_path(element_path: str, types: tuple[str, ...] = ()) -> str | None:
+    """The path FHIRPath navigation gives the value of an element (`Observation.code` → `CodeableConcept`,
+    `Parameters.parameter` stays itself): what a constraint on that element sees as its focus' type. A choice
+    element's value has the type of its one type, else none known (None)."""
+    if element_path.endswith("[x]"):
+        return types[0] if len(types) == 1 else None
+    path = _ELSEWHERE.get(element_path, element_path)
+    return _PATH2TYPE.get(path, path)
 
 
 # -- navigation ------------------------------------------------------------------------------------------------------
@@ -114,6 +124,45 @@ def _choice_suffix(data: Resource, key: str, path: str, suffixes: list[str]) -> 
         if data.get(key + suffix) is not None or data.get(f"_{key}{suffix}") is not None:
             best, best_index = suffix, position
     return best
+
+
+def typed_values(data: Any, path: str, wanted: frozenset[str]) -> list[Any]:
+    """The values below `data` (a resource or element at model path `path`) whose FHIR type is in `wanted`
+    (`canonical`, `uri`), found as FHIRPath's `descendants().ofType(T)` finds them: by the R4 model's paths,
+    choice elements by their suffix. Contained resources are descended into, each at its own type."""
+    found: list[Any] = []
+    stack: list[tuple[Any, str]] = [(data, path)]
+    while stack:
+        value, at = stack.pop()
+        if isinstance(value, list):
+            stack.extend((item, at) for item in value)
+            continue
+        if not isinstance(value, dict):
+            continue
+        if "resourceType" in value and isinstance(value["resourceType"], str):
+            at = value["resourceType"]
+        for key, child in value.items():
+            if key.startswith("_") or key == "resourceType":
+                continue
+            stack.append((child, _child_type(at, key, child)))
+            if isinstance(child, str | list) and stack[-1][1] in wanted:
+                found.extend(child if isinstance(child, list) else [child])
+    return found
+
+
+def _child_type(path: str, key: str, value: Any) -> str:
+    """The model type (or path, for a backbone element) of `path.key`, a choice element's by its suffix."""
+    child = _ELSEWHERE.get(f"{path}.{key}", f"{path}.{key}")
+    if child in _PATH2TYPE:
+        return _PATH2TYPE[child]
+    for size in range(len(key) - 1, 0, -1):
+        stem = f"{path}.{key[:size]}"
+        suffixes = _CHOICES.get(_ELSEWHERE.get(stem, stem))
+        if suffixes and key[size:] in suffixes:
+            suffix = key[size:]
+            # FHIRPath types primitives in lower camel case (`valueCanonical` is a `canonical`)
+            return suffix[:1].lower() + suffix[1:] if not isinstance(value, dict) else suffix
+    return child
 
 
 class _Step:
@@ -958,7 +1007,7 @@ def compile_fhirpath(expression: str) -> Callable[[Any, Resource, Resource], Col
     body = _compile(tree["children"][0], shared=frozenset(key for key, count in counts.items() if count > 1))
 
     def evaluate(value: Any, resource: Resource, root: Resource) -> Collection:
-        focus = value if isinstance(value, list) else [value] if _is_some(value) else []
+        focus = value if isinstance(value, list) else [value] if is_some(value) else []
         return body(focus, Env(resource, root))
 
     return evaluate

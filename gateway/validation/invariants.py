@@ -15,15 +15,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
 import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from gateway.validation.bundle_invariants import bundle_invariant
-from gateway.validation.fhirpath import Unsupported, compile_fhirpath, violated
+from gateway.validation.fhirpath import Node, Unsupported, compile_fhirpath, is_some, typed_values, violated
 from gateway.validation.hooks import HOOKS
 
 Resource = dict[str, Any]
@@ -127,34 +129,45 @@ def _dom_6(value: Any, _resource: Resource, _root: Resource) -> bool:
 
 
 def _collect_references(data: Any, out: set[str]) -> None:
+    """Every `reference` string below `data`, contained resources included (`descendants().reference`)."""
     if isinstance(data, dict):
         for key, item in data.items():
             if key == "reference" and isinstance(item, str):
                 out.add(item)
-            elif key != "contained":
+            else:
                 _collect_references(item, out)
     elif isinstance(data, list):
         for item in data:
             _collect_references(item, out)
 
 
+_CANONICAL_TYPES = frozenset({"canonical", "uri", "url"})
+
+
 def _dom_3(value: Any, _resource: Resource, _root: Resource) -> bool:
+    """`contained.where((('#'+id in (%resource.descendants().reference | ....as(canonical) | ....as(uri) |
+    ....as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) =
+    '#').exists() ...).not()).empty()`: a contained resource is referred to from anywhere in the resource (a
+    `reference`, or a canonical/uri/url such as `Questionnaire.item.answerValueSet: "#vs"`), or refers to its
+    container (`#`)."""
     contained = [c for c in _items(value.get("contained")) if isinstance(c, dict)]
     if not contained:
         return True
-    references: set[str] = set()
-    _collect_references(value, references)
+    pointers: set[str] = set()
+    _collect_references(value, pointers)
     for item in contained:
-        inner: set[str] = set()
-        _collect_references(item, inner)
-        references |= {ref for ref in inner if ref.startswith("#")}
-    return all(f"#{c.get('id')}" in references or "#" in _inner_refs(c) for c in contained)
+        _collect_references(item, pointers)
+    root = value.get("resourceType")
+    pointers.update(v for v in typed_values(value, str(root), _CANONICAL_TYPES) if isinstance(v, str))
+    return all(f"#{c.get('id')}" in pointers or _refers_to_container(c) for c in contained)
 
 
-def _inner_refs(resource: Resource) -> set[str]:
+def _refers_to_container(resource: Resource) -> bool:
     refs: set[str] = set()
     _collect_references(resource, refs)
-    return refs
+    if "#" in refs:
+        return True
+    return "#" in typed_values(resource, str(resource.get("resourceType")), frozenset({"canonical"}))
 
 
 def _ref_1(value: Any, _resource: Resource, root: Resource) -> bool:
@@ -255,13 +268,24 @@ def _wraps_primitive(expression: str) -> bool:
     return expression.lstrip("( \n").startswith("value.")
 
 
-def fhirpathpy_check(expression: str) -> Check:
-    """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against)."""
-    compiled = fhirpathpy.compile(expression, models["r4"], _OPTIONS)
+@functools.cache
+def _fhirpathpy(expression: str) -> Any:
+    return fhirpathpy.compile(expression, models["r4"], _OPTIONS)
+
+
+def fhirpathpy_check(expression: str, path: str | None = None) -> Check:
+    """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against).
+
+    `path` is the model path of the element the constraint sits on (`Parameters.parameter`, `Quantity`; see
+    `fhirpath.model_path`): without it FHIRPath cannot tell that `value` means `valueString` on a parameter.
+    """
+    compiled = _fhirpathpy(expression)
     wraps_primitive = _wraps_primitive(expression)
 
     def check(value: Any, resource: Resource, root: Resource) -> bool:
         target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
+        if path is not None and target is value and not isinstance(value, list):
+            target = ResourceNode.create_node(value, path)  # type: ignore[no-untyped-call]
         result: Any = compiled(target, {"resource": resource, "rootResource": root})
         # Only a false result violates the constraint; an empty one means it does not apply to this instance.
         return not (result == [False] or result is False)
@@ -269,7 +293,7 @@ def fhirpathpy_check(expression: str) -> Check:
     return check
 
 
-def compiled_check(expression: str) -> Check:
+def compiled_check(expression: str, path: str | None = None) -> Check:
     """The constraint as closures from `gateway.validation.fhirpath`; raises `Unsupported` outside its subset.
 
     An instance the closures do not model is evaluated by fhirpathpy instead (compiled on first need).
@@ -280,23 +304,25 @@ def compiled_check(expression: str) -> Check:
 
     def check(value: Any, resource: Resource, root: Resource) -> bool:
         target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
+        if path is not None and target is value and not isinstance(value, list) and is_some(value):
+            target = Node(value, path) if not (isinstance(value, dict) and "resourceType" in value) else value
         try:
             return not violated(fast(target, resource, root))
         except Unsupported:
             RUNTIME_FALLBACKS[0] += 1
             if not slow:
-                slow.append(fhirpathpy_check(expression))
+                slow.append(fhirpathpy_check(expression, path))
             return slow[0](value, resource, root)
 
     return check
 
 
-def general_check(expression: str) -> Check:
+def general_check(expression: str, path: str | None = None) -> Check:
     """The constraint as FHIRPath: compiled closures where the compiler covers it, else fhirpathpy."""
     try:
-        return compiled_check(expression)
+        return compiled_check(expression, path)
     except Unsupported:
-        return fhirpathpy_check(expression)
+        return fhirpathpy_check(expression, path)
 
 
 #: The native checks: pure functions of their arguments that never call back into the validation, so a holding
@@ -304,7 +330,7 @@ def general_check(expression: str) -> Check:
 NATIVE_CHECKS: set[Check] = set(NATIVE.values())
 
 
-def compile_constraint(key: str, expression: str) -> Check:
+def compile_constraint(key: str, expression: str, path: str | None = None) -> Check:
     """A callable for one constraint; raises `BrokenConstraint` for a known-broken one.
 
     Native Python for the per-element core invariants, else our FHIRPath compiler, else fhirpathpy. The callable
@@ -318,16 +344,16 @@ def compile_constraint(key: str, expression: str) -> Check:
             f"MedCom defect: the expression refers to a retired canonical under {BROKEN_CANONICAL} "
             "(MedCom's own QA suppresses this invariant)"
         )
-    native = bundle_invariant(key, expression, lambda: general_check(expression)) or _native_matches(expression)
+    native = bundle_invariant(key, expression, lambda: general_check(expression, path)) or _native_matches(expression)
     if native is not None:
         EVALUATED_BY[expression] = "native"
         NATIVE_CHECKS.add(native)
         return native
     try:
-        check = compiled_check(expression)
+        check = compiled_check(expression, path)
     except Unsupported as why:
         EVALUATED_BY[expression] = f"fhirpathpy: {why}"
-        return fhirpathpy_check(expression)
+        return fhirpathpy_check(expression, path)
     EVALUATED_BY[expression] = "compiled"
     return check
 

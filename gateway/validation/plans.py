@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.validation.fhirpath import model_path
 from gateway.validation.invariants import (
     NATIVE_CHECKS,
     BrokenConstraint,
@@ -54,6 +55,8 @@ class Constraint:
     needs_hooks: bool = False
     #: Whether `check` is native Python (pure and cheap: see `invariants.NATIVE_CHECKS`).
     native: bool = False
+    #: The FHIRPath model path of the focus (`fhirpath.model_path`), or None when the focus says its own type.
+    path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,17 +159,29 @@ def _value_of(element: Resource, prefix: str) -> Any:
     return MISSING
 
 
-def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) -> tuple[Constraint, ...]:
+def _focus_path(element: Resource) -> str | None:
+    """The model path of the element's value for FHIRPath (`Parameters.parameter`, `CodeableConcept`), from the
+    element's base path: a profile's `Patient.identifier.system` is the core `Identifier.system`."""
+    path = str(element.get("path", ""))
+    if "." not in path:
+        return path or None  # the root of a type: `Quantity`, or a resource (which carries its resourceType)
+    base = element.get("base")
+    base_path = str(base.get("path")) if isinstance(base, dict) and base.get("path") else path
+    return model_path(base_path, tuple(str(t.get("code")) for t in element.get("type", [])))
+
+
+def _constraints(element: Resource, cache: dict[tuple[str, str, str | None], Constraint]) -> tuple[Constraint, ...]:
     out = []
+    focus = _focus_path(element)
     for item in element.get("constraint", []):
         key, expression = str(item.get("key")), item.get("expression")
         if key in STRUCTURAL_KEYS or not isinstance(expression, str):
             continue
-        cached = cache.get((key, expression))
+        cached = cache.get((key, expression, focus))
         if cached is None:
             human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
             try:
-                check = compile_constraint(key, expression)
+                check = compile_constraint(key, expression, focus)
                 cached = Constraint(
                     key,
                     severity,
@@ -175,19 +190,22 @@ def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) ->
                     check,
                     needs_hooks=needs_hooks(expression),
                     native=check in NATIVE_CHECKS,
+                    path=focus,
                 )
             except BrokenConstraint as defect:
-                cached = Constraint(key, severity, human, expression, None, str(defect))
+                cached = Constraint(key, severity, human, expression, None, str(defect), path=focus)
             except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
-                cached = Constraint(key, severity, human, expression, None, f"expression does not parse: {error}")
-            cache[(key, expression)] = cached
+                cached = Constraint(
+                    key, severity, human, expression, None, f"expression does not parse: {error}", path=focus
+                )
+            cache[(key, expression, focus)] = cached
         if cached.check is not always_satisfied:  # txt-1/txt-2 (htmlChecks): nothing to evaluate per element
             out.append(cached)
     return tuple(out)
 
 
 def compile_plan(
-    structure_definition: Resource, package: str, constraint_cache: dict[tuple[str, str], Constraint]
+    structure_definition: Resource, package: str, constraint_cache: dict[tuple[str, str, str | None], Constraint]
 ) -> ProfilePlan:
     """The check plan of a StructureDefinition that has a snapshot."""
     url = str(structure_definition["url"])

@@ -35,7 +35,7 @@ _ABSENT: Any = object()
 EXTENSION_TYPE = TypeRef("Extension")
 _SINGLE = "a single value, not an array"
 #: The memoised result of a constraint that holds (shared, so the common case is one identity test).
-_SATISFIED = (True, False)
+_SATISFIED: tuple[bool, bool, str | None] = (True, False, None)
 _CONTAINERS = (dict, list)
 #: `Layout.shapes` has not seen this key sequence yet.
 _UNKNOWN_SHAPE: Any = object()
@@ -76,8 +76,10 @@ class Run:
     reported_defects: set[tuple[str, str]] = field(default_factory=set)
     #: How many references FHIRPath `resolve()` could not follow (a failed invariant that needed one is undecided).
     unresolved: int = 0
+    #: Why `memberOf()` could not answer, each time it could not (an invariant that asked is not checked).
+    undecided_terms: list[str] = field(default_factory=list)
     #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
-    memo: dict[tuple[int, Any, int], tuple[bool, bool]] = field(default_factory=dict)
+    memo: dict[tuple[int, Any, int], tuple[bool, bool, str | None]] = field(default_factory=dict)
     #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not reported.
     checking: bool = False
     #: Issues of each (resource, plans, root) walk and of each plan's part of one, relative to the resource's
@@ -802,11 +804,7 @@ class Walker:
             profiles=type_ref.profiles if type_ref else (),
             values=node.fixed is not MISSING
             or node.pattern is not MISSING
-            or (
-                binding is not None
-                and binding.strength in ("required", "extensible")
-                and code not in ("Quantity", "Reference")
-            ),
+            or (binding is not None and binding.strength in ("required", "extensible") and code != "Reference"),
             binding=binding is not None,
             constraints=node.constraints,
             reference=code == "Reference",
@@ -846,7 +844,7 @@ class Walker:
             and node.pattern is MISSING
             and binding is not None
             and binding.strength in ("required", "extensible")
-            and code not in ("Quantity", "Reference")
+            and code != "Reference"
         )
         fixed = node.fixed
         if only_primitive and not steps.binding and node.pattern is MISSING and type(fixed) is str and fixed.strip():
@@ -969,10 +967,21 @@ class Walker:
 
     def binding(self, node: ElementPlan, item: Any, code: str, expr: str, scope: Scope) -> None:
         binding = node.binding
-        if binding is None or binding.strength not in ("required", "extensible") or code in ("Quantity", "Reference"):
+        if binding is None or binding.strength not in ("required", "extensible") or code == "Reference":
             return
         codings = _codings(item)
         if not codings:
+            if code == "CodeableConcept" and isinstance(item, dict) and ("coding" in item or "text" in item):
+                # text alone names no code (FHIR R4 §4.1.5: a required binding needs a code from the value set)
+                required = binding.strength == "required"
+                self.run.add(
+                    "error" if required else "warning",
+                    "code-invalid",
+                    "validation.code-missing",
+                    expr,
+                    f"{node.path}: no code given, and a code {'is required' if required else 'should be given'} "
+                    f"from the {binding.strength} value set {binding.value_set} ({node.profile})",
+                )
             return
         check = self.engine.terminology(scope.closure).check
         results = []
@@ -1082,9 +1091,17 @@ class Walker:
             run.memo[memo_key] = memo
         if memo is _SATISFIED:
             return
-        satisfied, unresolved = memo
+        satisfied, unresolved, undecided = memo
         label = f"{constraint.key} ({node.profile})"
-        if not satisfied and unresolved:
+        if undecided is not None and satisfied:
+            run.add(
+                "warning",
+                "invariant",
+                "validation.invariant-not-checked",
+                expr,
+                f"{label} not checked: {undecided} [{constraint.expression.strip()}]",
+            )
+        elif not satisfied and unresolved:
             run.add(
                 "warning",
                 "invariant",
@@ -1105,10 +1122,12 @@ class Walker:
 
     def _evaluate(
         self, node: ElementPlan, constraint: Constraint, check: Check, value: Any, expr: str, scope: Scope
-    ) -> tuple[bool, bool]:
-        """(satisfied, needed a reference this run cannot resolve) for one evaluation."""
+    ) -> tuple[bool, bool, str | None]:
+        """(satisfied, needed a reference this run cannot resolve, why a `memberOf()` it asked could not answer)
+        for one evaluation. An invariant that holds only because `memberOf()` had no answer is not checked."""
         run = self.run
         unresolved_before = run.unresolved
+        undecided_before = len(run.undecided_terms)
         token = None
         if constraint.needs_hooks:
             if scope.hooks is None:
@@ -1128,9 +1147,10 @@ class Walker:
         finally:
             if token is not None:
                 HOOKS.reset(token)
-        if satisfied and run.unresolved == unresolved_before:
+        undecided = run.undecided_terms[undecided_before] if len(run.undecided_terms) > undecided_before else None
+        if satisfied and run.unresolved == unresolved_before and undecided is None:
             return _SATISFIED
-        return (bool(satisfied), run.unresolved != unresolved_before)
+        return (bool(satisfied), run.unresolved != unresolved_before, undecided)
 
 
 def _has_companion(companions: Any, index: int) -> bool:

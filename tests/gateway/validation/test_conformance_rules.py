@@ -1,0 +1,187 @@
+"""Rules that used to pass silently (issue 13), each against plain R4 core: what is reported, and where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.validation import Validator
+from gateway.validation.packages import FhirPackage, ResourceEntry
+from gateway.validation.terminology import Membership, Terminology
+
+Found = set[tuple[str, str, str]]
+
+
+def _found(validator: Validator, resource: dict[str, Any], profile: str | None = None) -> Found:
+    return {(i.severity, i.message_id or "", i.expression or "") for i in validator.validate(resource, profile).issues}
+
+
+def _patient(**elements: Any) -> dict[str, Any]:
+    return {"resourceType": "Patient", **elements}
+
+
+#: (what, resource, an issue that must be reported as (severity, message id, expression)).
+REPORTED: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
+    (
+        "inv-1 on a parameter with a value[x] and a resource",
+        {
+            "resourceType": "Parameters",
+            "parameter": [{"name": "a", "valueString": "x", "resource": {"resourceType": "Basic", "code": {}}}],
+        },
+        ("error", "validation.invariant", "Parameters.parameter[0]"),
+    ),
+    (
+        "ras-2: a probability above 100",
+        {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": {"reference": "Patient/1"},
+            "prediction": [{"probabilityDecimal": 101.5}],
+        },
+        ("error", "validation.invariant", "RiskAssessment.prediction[0]"),
+    ),
+    (
+        "dom-3: a contained resource nothing refers to",
+        {
+            "resourceType": "Questionnaire",
+            "status": "draft",
+            "item": [{"linkId": "1", "type": "choice", "text": "#vs"}],
+            "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
+        },
+        ("error", "validation.invariant", "Questionnaire"),
+    ),
+    (
+        "a required binding on a CodeableConcept with only text",
+        {
+            "resourceType": "AllergyIntolerance",
+            "clinicalStatus": {"text": "active"},
+            "patient": {"reference": "Patient/1"},
+        },
+        ("error", "validation.code-missing", "AllergyIntolerance.clinicalStatus"),
+    ),
+]
+
+#: (what, resource, an error that must not be reported (message id, expression)).
+NOT_REPORTED: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
+    (
+        "inv-1 on a parameter with a value[x] only",
+        {"resourceType": "Parameters", "parameter": [{"name": "a", "valueString": "x"}]},
+        ("validation.invariant", "Parameters.parameter[0]"),
+    ),
+    (
+        "ras-2: a probability of 100",
+        {
+            "resourceType": "RiskAssessment",
+            "status": "final",
+            "subject": {"reference": "Patient/1"},
+            "prediction": [{"probabilityDecimal": 100}],
+        },
+        ("validation.invariant", "RiskAssessment.prediction[0]"),
+    ),
+    (
+        "dom-3: a contained ValueSet used through a canonical",
+        {
+            "resourceType": "Questionnaire",
+            "status": "draft",
+            "item": [{"linkId": "1", "type": "choice", "answerValueSet": "#vs"}],
+            "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
+        },
+        ("validation.invariant", "Questionnaire"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "issue"), [pytest.param(r, i, id=w) for w, r, i in REPORTED])
+def test_rule_is_reported(validator: Validator, resource: dict[str, Any], issue: tuple[str, str, str]) -> None:
+    assert issue in _found(validator, resource)
+
+
+@pytest.mark.parametrize(("resource", "issue"), [pytest.param(r, i, id=w) for w, r, i in NOT_REPORTED])
+def test_rule_holds(validator: Validator, resource: dict[str, Any], issue: tuple[str, str]) -> None:
+    assert issue not in {(m, e) for severity, m, e in _found(validator, resource) if severity == "error"}
+
+
+def _profile(url: str, resource_type: str, elements: list[dict[str, Any]]) -> FhirPackage:
+    """A package holding one differential profile on an R4 core type."""
+    profile = {
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "Test",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": resource_type,
+        "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
+        "derivation": "constraint",
+        "differential": {"element": elements},
+    }
+    entry = ResourceEntry("StructureDefinition", url, None, orjson.dumps(profile))
+    return FhirPackage(name=f"test.{url.rsplit('/', 1)[-1]}", version="1.0.0", resources=[entry])
+
+
+AGE_OBSERVATION = "http://example.org/StructureDefinition/age-observation"
+
+
+@pytest.mark.parametrize(("code", "reported"), [("m", True), ("a", False)])
+def test_a_required_binding_on_a_quantity_checks_its_unit(validator: Validator, code: str, reported: bool) -> None:
+    bound = {
+        "id": "Observation.value[x]",
+        "path": "Observation.value[x]",
+        "type": [{"code": "Quantity"}],
+        "binding": {"strength": "required", "valueSet": "http://hl7.org/fhir/ValueSet/age-units"},
+    }
+    engine = validator.extended([_profile(AGE_OBSERVATION, "Observation", [bound])])
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "age"},
+        "valueQuantity": {"value": 18, "system": "http://unitsofmeasure.org", "code": code},
+    }
+    issue = ("error", "validation.code-not-in-valueset", "Observation.value.ofType(Quantity)")
+    assert (issue in _found(engine, observation, AGE_OBSERVATION)) is reported
+
+
+def test_a_value_set_including_one_we_lack_leaves_every_system_unchecked() -> None:
+    value_sets = {
+        "urn:vs:outer": {
+            "resourceType": "ValueSet",
+            "compose": {
+                "include": [{"valueSet": ["urn:vs:missing"]}, {"system": "urn:cs", "concept": [{"code": "a"}]}]
+            },
+        }
+    }
+    terminology = Terminology(value_sets.get)
+    assert terminology.check("urn:vs:outer", "urn:cs", "a")[0] is Membership.MEMBER
+    # a code of any system may be in the value set we do not have: "not checked", never "not a member"
+    membership, why = terminology.check("urn:vs:outer", "http://loinc.org", "1234-5")
+    assert membership is Membership.NOT_CHECKED
+    assert "urn:vs:missing" in why
+
+
+MEMBER_OF = "http://example.org/StructureDefinition/member-of-observation"
+
+
+def test_member_of_a_value_set_that_cannot_be_expanded_is_a_not_checked_warning(validator: Validator) -> None:
+    rule = {
+        "id": "Observation",
+        "path": "Observation",
+        "constraint": [
+            {
+                "key": "test-member",
+                "severity": "error",
+                "human": "code from SNOMED CT",
+                "expression": "code.memberOf('http://snomed.info/sct?fhir_vs') or code.text.exists()",
+            }
+        ],
+    }
+    engine = validator.extended([_profile(MEMBER_OF, "Observation", [rule])])
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "1234"}]},
+    }
+    found = _found(engine, observation, MEMBER_OF)
+    assert ("warning", "validation.invariant-not-checked", "Observation") in found
+    assert not any(severity == "error" for severity, _, _ in found)
