@@ -180,7 +180,7 @@ class Validator:
     def regex(self, code: str) -> ValuePattern | None:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
-            self._regexes[code] = compile_regex(regex_of(definition)) if definition else None
+            self._regexes[code] = compile_regex(regex_of(definition), code) if definition else None
         return self._regexes[code]
 
     def is_resource_type(self, code: str) -> bool:

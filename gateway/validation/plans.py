@@ -21,6 +21,7 @@ from gateway.validation.invariants import (
     needs_hooks,
 )
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
+from gateway.validation.limits import Limits, limits_of
 from gateway.validation.snapshots import element_id
 
 Resource = dict[str, Any]
@@ -92,7 +93,8 @@ class ElementPlan:
     slices: list[ElementPlan] = field(default_factory=list)
     slice_name: str | None = None
     content_reference: str | None = None
-    max_length: int | None = None
+    #: minValue/maxValue, maxLength and the minLength extension, when the element sets any.
+    limits: Limits | None = None
     #: Whether the element is an XML attribute (`ElementDefinition.representation` xmlAttr: `Element.id`,
     #: `Extension.url`) or XHTML: it has no `_name` form in JSON.
     no_extensions: bool = False
@@ -244,7 +246,7 @@ def compile_plan(
             else None,
             slice_name=element.get("sliceName"),
             content_reference=element.get("contentReference"),
-            max_length=element.get("maxLength"),
+            limits=limits_of(element),
             no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )

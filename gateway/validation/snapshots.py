@@ -113,6 +113,11 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
 
     for diff in profile.get("differential", {}).get("element", []):
         identifier = element_id(diff)
+        renamed = _renamed_choice(identifier, elements, positions)
+        if renamed is not None:
+            identifier, type_code = renamed
+            if type_code is not None and "type" not in diff:
+                diff = {**diff, "type": [{"code": type_code}]}
         if identifier not in positions:
             head, _, tail = identifier.rpartition(".")
             if ":" in tail:
@@ -152,6 +157,35 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
     result = dict(profile)
     result["snapshot"] = {"element": elements}
     return result
+
+
+def _renamed_choice(
+    identifier: str, elements: list[Resource], positions: dict[str, int]
+) -> tuple[str, str | None] | None:
+    """(the id with `[x]`, the type when the id ends at the choice) for an id that names a choice element by one
+    of its types: FHIR R4 lets a profile that constrains `value[x]` to one type call it `valueQuantity`
+    (http://hl7.org/fhir/R4/profiling.html, "choice types"), and `Observation.valueQuantity.value` is then
+    `Observation.value[x].value`. None when the id is no such name."""
+    if identifier in positions:
+        return None
+    segments = identifier.split(".")
+    prefix, renamed_type, renamed_last = segments[0], None, False
+    for position, segment in enumerate(segments[1:], start=1):
+        candidate = f"{prefix}.{segment}"
+        if candidate not in positions:
+            for size in range(len(segment) - 1, 0, -1):
+                choice, suffix = f"{prefix}.{segment[:size]}[x]", segment[size:]
+                if choice not in positions or not suffix[:1].isupper():
+                    continue
+                codes = [str(t.get("code", "")) for t in elements[positions[choice]].get("type") or []]
+                code = next((c for c in codes if c[:1].upper() + c[1:] == suffix), None)
+                if code is not None:
+                    candidate, renamed_type, renamed_last = choice, code, position == len(segments) - 1
+                    break
+        prefix = candidate
+    if renamed_type is None:
+        return None
+    return prefix, renamed_type if renamed_last else None
 
 
 def _unroll(

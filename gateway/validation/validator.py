@@ -14,8 +14,9 @@ from typing import Any
 
 from gateway.validation.hooks import HOOKS, EvaluationHooks
 from gateway.validation.invariants import Check
+from gateway.validation.limits import violation
 from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
-from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, ValuePattern, check_primitive
+from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, RESOURCE_ID, ValuePattern, check_primitive
 from gateway.validation.registry import Closure
 from gateway.validation.slicing import (
     EXTENSION_SLICING,
@@ -288,6 +289,16 @@ class Walker:
             self._replay(record[1], expr, skip_errors=False)
             return
         start = len(run.issues)
+        identifier = resource.get("id")
+        if isinstance(identifier, str) and not RESOURCE_ID.fullmatch(identifier):
+            # R4 types Resource.id as a FHIRPath String, but it is an `id` (http://hl7.org/fhir/R4/resource.html#id)
+            run.add(
+                "error",
+                "value",
+                "validation.resource-id",
+                f"{expr}.id",
+                f"{identifier!r} is not a valid resource id: 1 to 64 of A-Z, a-z, 0-9, '-' and '.'",
+            )
         for plan in plans:
             # A plan walked on this resource before (a reference target checked against [target profile,
             # declared profile] after its Bundle entry was walked against the declared one) is replayed. Its
@@ -370,6 +381,8 @@ class Walker:
             stem = expr + step.dotted
             if child.array:
                 count = len(raw)
+                if not count:
+                    self._empty_array(stem)
                 if count < child.min or 0 <= child.max < count:
                     self.cardinality(child, count, stem, child.path)
                 if child.slices:
@@ -517,6 +530,8 @@ class Walker:
                     for item in raw:
                         bucket.append((item, key, stem, type_ref))
                     continue
+                if not raw:
+                    self._empty_array(stem)
                 companions = value.get("_" + key)
                 for index, item in enumerate(raw):
                     if item is None and _has_companion(companions, index):
@@ -549,6 +564,10 @@ class Walker:
             for item, key, item_expr, type_ref in items:
                 if item is not _ABSENT:
                     self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
+
+    def _empty_array(self, expr: str) -> None:
+        # FHIR R4 JSON §2.6.2.1: an element without values is left out, never an empty array
+        self.run.add("error", "structure", "validation.json-shape", expr, "an array must not be empty: leave it out")
 
     def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
         if count < node.min:
@@ -717,10 +736,6 @@ class Walker:
             if problem:
                 run.add("error", "value", "validation.primitive-format", expr, f"{node.path}: {problem}")
                 return
-            if node.max_length and isinstance(item, str) and len(item) > node.max_length:
-                run.add(
-                    "error", "too-long", "validation.max-length", expr, f"{node.path}: longer than {node.max_length}"
-                )
         elif not is_dict:
             run.add(
                 "error", "structure", "validation.json-shape", expr, f"{node.path} must be a JSON object ({steps.code})"
@@ -730,6 +745,11 @@ class Walker:
             self.resource(item, expr, list(steps.profiles), scope, contained=node.name == "contained")
             return
         if steps.values:
+            if node.limits is not None:
+                broken = violation(node.limits, item)
+                if broken is not None:
+                    code: IssueCode = "too-long" if broken[0] == "validation.max-length" else "value"
+                    run.add("error", code, broken[0], expr, f"{node.path}: {broken[1]} ({node.profile})")
             if node.fixed is not MISSING and item != node.fixed:
                 run.add(
                     "error",
@@ -804,6 +824,7 @@ class Walker:
             profiles=type_ref.profiles if type_ref else (),
             values=node.fixed is not MISSING
             or node.pattern is not MISSING
+            or node.limits is not None
             or (binding is not None and binding.strength in ("required", "extensible") and code != "Reference"),
             binding=binding is not None,
             constraints=node.constraints,
@@ -817,7 +838,7 @@ class Walker:
             fixed_text=None,
         )
         steps.plain_text = (
-            steps.textual and not node.max_length and not steps.values and not steps.binding and not steps.constraints
+            steps.textual and not steps.values and not steps.binding and not steps.constraints
         )
         steps.plain_complex = (
             primitive is None
@@ -837,7 +858,7 @@ class Walker:
             and type_ref is not None
             and not steps.plain_extension
         )
-        only_primitive = steps.textual and not node.max_length and not steps.constraints
+        only_primitive = steps.textual and node.limits is None and not steps.constraints
         steps.plain_code = (
             only_primitive
             and node.fixed is MISSING

@@ -61,6 +61,28 @@ REPORTED: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
         },
         ("error", "validation.code-missing", "AllergyIntolerance.clinicalStatus"),
     ),
+    (
+        "a date that is not in the calendar",
+        _patient(birthDate="2025-02-30"),
+        ("error", "validation.primitive-format", "Patient.birthDate"),
+    ),
+    (
+        "a dateTime on the 31st of April",
+        _patient(deceasedDateTime="2024-04-31T10:00:00+02:00"),
+        ("error", "validation.primitive-format", "Patient.deceased.ofType(dateTime)"),
+    ),
+    (
+        "an integer beyond 32 bits",
+        _patient(multipleBirthInteger=12345678901),
+        ("error", "validation.primitive-format", "Patient.multipleBirth.ofType(integer)"),
+    ),
+    ("a resource id with a blank", _patient(id="bad id"), ("error", "validation.resource-id", "Patient.id")),
+    ("a resource id of 65 characters", _patient(id="a" * 65), ("error", "validation.resource-id", "Patient.id")),
+    (
+        "an empty array",
+        _patient(maritalStatus={"coding": [], "text": "x"}),
+        ("error", "validation.json-shape", "Patient.maritalStatus.coding"),
+    ),
 ]
 
 #: (what, resource, an error that must not be reported (message id, expression)).
@@ -90,6 +112,13 @@ NOT_REPORTED: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
         },
         ("validation.invariant", "Questionnaire"),
     ),
+    (
+        "the 29th of February in a leap year",
+        _patient(birthDate="2024-02-29"),
+        ("validation.primitive-format", "Patient.birthDate"),
+    ),
+    ("a year and month", _patient(birthDate="2024-02"), ("validation.primitive-format", "Patient.birthDate")),
+    ("a resource id of 64 characters", _patient(id="a-." * 21 + "b"), ("validation.resource-id", "Patient.id")),
 ]
 
 
@@ -185,3 +214,44 @@ def test_member_of_a_value_set_that_cannot_be_expanded_is_a_not_checked_warning(
     found = _found(engine, observation, MEMBER_OF)
     assert ("warning", "validation.invariant-not-checked", "Observation") in found
     assert not any(severity == "error" for severity, _, _ in found)
+
+
+LIMITED = "http://example.org/StructureDefinition/limited-observation"
+
+
+@pytest.mark.parametrize(
+    ("value", "message_id"),
+    [(-1, "validation.min-value"), (0, None), (250, None), (251, "validation.max-value")],
+)
+def test_min_and_max_value_of_a_renamed_choice_are_checked(
+    validator: Validator, value: int, message_id: str | None
+) -> None:
+    """`Observation.valueQuantity` names `value[x]` constrained to Quantity (FHIR R4 profiling, choice types)."""
+    limits = {
+        "path": "Observation.valueQuantity",
+        "minValueQuantity": {"value": 0, "system": "http://unitsofmeasure.org", "code": "kg"},
+        "maxValueQuantity": {"value": 250, "system": "http://unitsofmeasure.org", "code": "kg"},
+    }
+    engine = validator.extended([_profile(LIMITED, "Observation", [limits])])
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "weight"},
+        "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "kg"},
+    }
+    errors = {(i.message_id, i.expression) for i in engine.validate(observation, LIMITED).errors}
+    assert errors == ({(message_id, "Observation.value.ofType(Quantity)")} if message_id else set())
+
+
+MIN_LENGTH = "http://example.org/StructureDefinition/min-length-patient"
+
+
+def test_the_min_length_extension_is_checked(validator: Validator) -> None:
+    rule = {
+        "id": "Patient.id",
+        "path": "Patient.id",
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/minLength", "valueInteger": 5}],
+    }
+    engine = validator.extended([_profile(MIN_LENGTH, "Patient", [rule])])
+    assert ("error", "validation.min-length", "Patient.id") in _found(engine, _patient(id="abc"), MIN_LENGTH)
+    assert engine.validate(_patient(id="abcde"), MIN_LENGTH).ok
