@@ -177,6 +177,14 @@ class Validator:
                 return found
         return self.plan(CORE_PREFIX + type_ref.code, None)
 
+    def unknown_type_profile(self, type_ref: TypeRef, closure: Closure | None) -> str | None:
+        """The first of the type's profiles when none of them is known (the base type stands in), else None."""
+        if not type_ref.profiles or type_ref.code in PRIMITIVES or type_ref.code.startswith("http://"):
+            return None
+        if any(self.plan(profile, closure) is not None for profile in type_ref.profiles):
+            return None
+        return type_ref.profiles[0]
+
     def regex(self, code: str) -> ValuePattern | None:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None

@@ -9,6 +9,7 @@ its `meta.profile` and the element's type profile), extensions against their def
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ _UNKNOWN_SHAPE: Any = object()
 #: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
 _PART = -1
 _NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
+#: (closure, the type's plan, its root constraints not already on the element, a type profile not known here).
+TypePlan = tuple[Closure | None, "ProfilePlan | None", tuple[Constraint, ...], str | None]
 #: Key sequences of an element's objects → how to walk them (see `Layout.shapes`).
 Shapes = dict[tuple[str, ...], "Shape | None"]
 #: A key shape's walk: each key with whether its value must be an array, and the children in profile order.
@@ -212,7 +215,7 @@ class Steps:
     #: (closure, the codes of the bound value set that the type's regex accepts) by `id(closure)`, for `plain_code`.
     codes: dict[int, tuple[Closure | None, frozenset[str]]] = field(default_factory=dict)
     #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
-    type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
+    type_plans: dict[int, TypePlan] = field(
         default_factory=dict
     )
 
@@ -442,7 +445,13 @@ class Walker:
                 if steps.plain_typed:
                     closure = scope.closure
                     typed = steps.type_plans.get(id(closure))
-                    if typed is not None and typed[0] is closure and typed[1] is not None and not typed[2]:
+                    if (
+                        typed is not None
+                        and typed[0] is closure
+                        and typed[1] is not None
+                        and not typed[2]
+                        and typed[3] is None
+                    ):
                         self.complex(typed[1].root, item, expr, scope)
                         return
         self.item(child, item, key, expr, type_ref, scope)
@@ -795,6 +804,15 @@ class Walker:
         typed = steps.type_plans.get(id(closure))
         if typed is None or typed[0] is not closure:
             typed = steps.type_plans[id(closure)] = self._type_plan(node, steps.type_ref, closure)
+        if typed[3] is not None:
+            run.add(
+                "warning",
+                "not-supported",
+                "validation.profile-unknown",
+                expr,
+                f"{node.path}: type profile {typed[3]} is not known here; checked against the base "
+                f"{steps.type_ref.code} definition only ({node.profile})",
+            )
         type_plan = typed[1]
         if type_plan is None:
             return
@@ -885,28 +903,46 @@ class Walker:
         steps.codes[id(closure)] = (closure, found)
         return found
 
-    def _type_plan(
-        self, node: ElementPlan, type_ref: TypeRef, closure: Closure | None
-    ) -> tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]:
+    def _type_plan(self, node: ElementPlan, type_ref: TypeRef, closure: Closure | None) -> TypePlan:
         type_plan = self.engine.type_plan(type_ref, closure)
+        missing = self.engine.unknown_type_profile(type_ref, closure)
         if type_plan is None:
-            return closure, None, ()
+            return closure, None, (), missing
         own = {c.key for c in node.constraints}
         extra = tuple(c for c in type_plan.root.constraints if c.key not in own)
-        return closure, type_plan, extra
+        return closure, type_plan, extra, missing
 
     # -- slicing --------------------------------------------------------------------------------------------------
     def sliced(self, node: ElementPlan, items: list[tuple[Any, str, str, TypeRef | None]], scope: Scope) -> None:
         slicing = node.slicing or EXTENSION_SLICING
         counts = {id(s): 0 for s in node.slices}
         discriminators = slicing.discriminators
+        latest = -1  # the position of the last slice matched, for `ordered` slicing
+        unmatched = False
         for item, key, item_expr, type_ref in items:
-            chosen = None
-            for candidate in node.slices:
-                if self.slice_matches(candidate, discriminators, item, key, scope):
-                    chosen = candidate
-                    break
+            position, chosen = next(
+                (
+                    (at, candidate)
+                    for at, candidate in enumerate(node.slices)
+                    if self.slice_matches(candidate, discriminators, item, key, scope)
+                ),
+                (-1, None),
+            )
+            if chosen is not None and slicing.ordered:
+                # ElementDefinition.slicing.ordered: the items come in the order the slices are defined, and
+                # with `openAtEnd` the items of no slice come after all others (FHIR R4 §5.1.0.10)
+                if position < latest or (unmatched and slicing.rules == "openAtEnd"):
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.slice-order",
+                        item_expr,
+                        f"{node.path}: slice {chosen.slice_name} is out of order: the slicing is ordered "
+                        f"({node.profile})",
+                    )
+                latest = max(latest, position)
             if chosen is None:
+                unmatched = True
                 if slicing.rules == "closed":
                     self.run.add(
                         "error",
@@ -1037,6 +1073,9 @@ class Walker:
         if not isinstance(reference, str) or type_ref is None:
             return
         target = self.run.resolve(reference, scope)
+        named = named_type(reference)
+        if named is not None and not self.engine.is_resource_type(named):
+            named = None
         if target is None:
             if "bundled" in type_ref.aggregation and self.run.in_bundle and not reference.startswith("#"):
                 self.run.add(
@@ -1046,7 +1085,9 @@ class Walker:
                     expr,
                     f"{node.path}: {reference} is not in the Bundle, but aggregation is 'bundled' ({node.profile})",
                 )
-            return
+            if named is None:
+                return
+        actual = target.get("resourceType") if target is not None else named
         profiles = _TARGETS.get(type_ref.target_profiles)
         if profiles is None:
             profiles = _TARGETS[type_ref.target_profiles] = [
@@ -1054,18 +1095,20 @@ class Walker:
             ]
         if not profiles:
             return
-        typed = [
-            p for p in profiles if self.engine.profile_type(p, scope.closure) in (target.get("resourceType"), None)
-        ]
+        typed = [p for p in profiles if self.engine.profile_type(p, scope.closure) in (actual, None)]
         if not typed:
+            # the type a reference names counts even when the target is not here (FHIR R4 §2.3.0: a literal
+            # reference `[base]/Type/id` names its target's type)
             self.run.add(
                 "error",
                 "structure",
                 "validation.reference-target-type",
                 expr,
-                f"{node.path}: {reference} is a {target.get('resourceType')}, "
+                f"{node.path}: {reference} is a{'n' if str(actual)[:1] in 'AEIOU' else ''} {actual}, "
                 f"expected one of {profiles} ({node.profile})",
             )
+            return
+        if target is None:
             return
         if not any(p.startswith(CORE_PREFIX) or self.engine.conforms(self.run, target, p, scope) for p in typed):
             self.run.add(
@@ -1202,3 +1245,16 @@ def _codings(value: Any) -> list[tuple[str | None, str]]:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 160 else text[:157] + "..."
+
+
+#: A literal reference (FHIR R4 §2.3.0, `Reference.reference`): `[base/]Type/id[/_history/version]`.
+_LITERAL = re.compile(r"(?:.*/)?([A-Z][A-Za-z]+)/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+
+
+def named_type(reference: str) -> str | None:
+    """The resource type a literal reference names (`Patient/1`, `https://x/fhir/Patient/1/_history/2`), or None
+    for a contained (`#id`), `urn:` or other reference that names none."""
+    if reference.startswith(("#", "urn:")):
+        return None
+    found = _LITERAL.fullmatch(reference)
+    return found.group(1) if found else None

@@ -83,6 +83,19 @@ REPORTED: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
         _patient(maritalStatus={"coding": [], "text": "x"}),
         ("error", "validation.json-shape", "Patient.maritalStatus.coding"),
     ),
+    (
+        "a reference naming a type its element does not allow, target absent",
+        {"resourceType": "AllergyIntolerance", "patient": {"reference": "Organization/1"}},
+        ("error", "validation.reference-target-type", "AllergyIntolerance.patient"),
+    ),
+    (
+        "an absolute RESTful reference naming a type not allowed",
+        {
+            "resourceType": "AllergyIntolerance",
+            "patient": {"reference": "https://fhir.example.org/r4/Organization/1/_history/2"},
+        },
+        ("error", "validation.reference-target-type", "AllergyIntolerance.patient"),
+    ),
 ]
 
 #: (what, resource, an error that must not be reported (message id, expression)).
@@ -111,6 +124,14 @@ NOT_REPORTED: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
             "contained": [{"resourceType": "ValueSet", "id": "vs", "status": "draft"}],
         },
         ("validation.invariant", "Questionnaire"),
+    ),
+    (
+        "a urn:uuid reference names no type",
+        {
+            "resourceType": "AllergyIntolerance",
+            "patient": {"reference": "urn:uuid:8a3a7bf5-6d2b-4b41-9f51-6c2f0f2d55a1"},
+        },
+        ("validation.reference-target-type", "AllergyIntolerance.patient"),
     ),
     (
         "the 29th of February in a leap year",
@@ -255,3 +276,46 @@ def test_the_min_length_extension_is_checked(validator: Validator) -> None:
     engine = validator.extended([_profile(MIN_LENGTH, "Patient", [rule])])
     assert ("error", "validation.min-length", "Patient.id") in _found(engine, _patient(id="abc"), MIN_LENGTH)
     assert engine.validate(_patient(id="abcde"), MIN_LENGTH).ok
+
+
+ORDERED = "http://example.org/StructureDefinition/ordered-patient"
+_ORDERED_SLICING = [
+    {
+        "id": "Patient.identifier",
+        "path": "Patient.identifier",
+        "slicing": {"discriminator": [{"type": "value", "path": "system"}], "ordered": True, "rules": "open"},
+    },
+    {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr"},
+    {"id": "Patient.identifier:cpr.system", "path": "Patient.identifier.system", "fixedUri": "urn:oid:1.2.208.176.1.2"},
+    {"id": "Patient.identifier:local", "path": "Patient.identifier", "sliceName": "local"},
+    {"id": "Patient.identifier:local.system", "path": "Patient.identifier.system", "fixedUri": "urn:local"},
+]
+
+
+@pytest.mark.parametrize(
+    ("systems", "out_of_order"),
+    [(["urn:oid:1.2.208.176.1.2", "urn:local"], None), (["urn:local", "urn:oid:1.2.208.176.1.2"], 1)],
+)
+def test_ordered_slicing_wants_the_slices_in_order(
+    validator: Validator, systems: list[str], out_of_order: int | None
+) -> None:
+    engine = validator.extended([_profile(ORDERED, "Patient", _ORDERED_SLICING)])
+    patient = _patient(identifier=[{"system": system, "value": "1"} for system in systems])
+    errors = {(i.message_id, i.expression) for i in engine.validate(patient, ORDERED).errors}
+    expected = {("validation.slice-order", f"Patient.identifier[{out_of_order}]")} if out_of_order else set()
+    assert errors == expected
+
+
+UNKNOWN_TYPE_PROFILE = "http://example.org/StructureDefinition/unknown-type-profile-patient"
+
+
+def test_an_unknown_type_profile_is_a_warning_not_a_silent_fallback(validator: Validator) -> None:
+    typed = {
+        "id": "Patient.identifier",
+        "path": "Patient.identifier",
+        "type": [{"code": "Identifier", "profile": ["http://example.org/StructureDefinition/no-such-identifier"]}],
+    }
+    engine = validator.extended([_profile(UNKNOWN_TYPE_PROFILE, "Patient", [typed])])
+    patient = _patient(identifier=[{"system": "urn:x", "value": "1"}])
+    found = _found(engine, patient, UNKNOWN_TYPE_PROFILE)
+    assert ("warning", "validation.profile-unknown", "Patient.identifier[0]") in found
