@@ -10,15 +10,25 @@ from importlib import resources as package_resources
 from pathlib import Path
 from typing import Any
 
+from gateway.validation.extensions import ExtensionDefinition, definition_of
 from gateway.validation.hooks import EvaluationHooks
 from gateway.validation.packages import FhirPackage, shipped_package_files
 from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
-from gateway.validation.primitives import PRIMITIVES, ValuePattern, compile_regex, regex_of
+from gateway.validation.primitives import (
+    PRIMITIVES,
+    URI_TYPES,
+    NoExampleUrls,
+    ValuePattern,
+    compile_regex,
+    is_example_url,
+    regex_of,
+)
 from gateway.validation.registry import Closure, Registry, build_registry, default_cache_dir, version_key
 from gateway.validation.slicing import expected_value
 from gateway.validation.snapshots import ensure_snapshot
 from gateway.validation.terminology import Membership, Terminology
 from gateway.validation.validator import Run, Scope, Walker
+from gateway.validation.xhtml import broken_links
 from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 Resource = dict[str, Any]
@@ -51,8 +61,13 @@ class Validator:
     races only duplicate work.
     """
 
-    def __init__(self, registry: Registry, *, parent: Validator | None = None) -> None:
+    def __init__(
+        self, registry: Registry, *, parent: Validator | None = None, allow_example_urls: bool = False
+    ) -> None:
         self.registry = registry
+        #: Whether URLs at example domains (`example.org`, `acme.com`) may stand in uri/url/canonical values and
+        #: as unknown extensions: the FHIR validator refuses them unless run with `-allow-example-urls`.
+        self.allow_example_urls = allow_example_urls
         #: The validator this one extends (`extended`): it compiles, and keeps, the plans of its own packages.
         self._parent = parent
         self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
@@ -65,6 +80,8 @@ class Validator:
         #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
         self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
         self._profile_types: dict[tuple[str, int], tuple[Closure | None, str | None]] = {}
+        self._extensions: dict[tuple[str, int], tuple[Closure | None, ExtensionDefinition | None]] = {}
+        self._ancestor_types: dict[str, tuple[str, ...]] = {}
 
     # -- public -------------------------------------------------------------------------------------------------
     def validate(
@@ -90,16 +107,31 @@ class Validator:
                 )
             scope = Scope(resource, resource, self._closure(key))
         Walker(self, run).resource(resource, str(root), [profile] if profile else [], scope)
+        if isinstance(resource, dict):
+            for expr, link in broken_links(resource):
+                run.add(
+                    "error",
+                    "business-rule",
+                    "validation.narrative-link",
+                    expr,
+                    f"the narrative's link {link!r} points at nothing in the resource (no element id or name, no "
+                    "contained resource)",
+                )
         return ValidationResult(tuple(dict.fromkeys(run.issues)))
 
     def _newest_package(self, name: str) -> str | None:
         versions = [key for key in self.registry.packages if key.split("#")[0] == name]
         return max(versions, key=lambda key: version_key(key.split("#")[1])) if versions else None
 
-    def extended(self, packages: Iterable[FhirPackage]) -> Validator:
+    def extended(self, packages: Iterable[FhirPackage], *, allow_example_urls: bool | None = None) -> Validator:
         """A validator that also knows `packages` (the Java validator's `-ig`); this one is unchanged. The plans
         of this validator's packages are compiled once, for both."""
-        return Validator(self.registry.extended(packages), parent=self)
+        allow = self.allow_example_urls if allow_example_urls is None else allow_example_urls
+        return Validator(self.registry.extended(packages), parent=self, allow_example_urls=allow)
+
+    def example_url(self, url: str) -> bool:
+        """Whether `url` is at an example domain that is allowed here (see `allow_example_urls`)."""
+        return self.allow_example_urls and is_example_url(url)
 
     def warm(self, *profiles: str) -> None:
         """Compile the given profiles now (e.g. at start-up) instead of on first use."""
@@ -138,7 +170,12 @@ class Validator:
     def _plans_of(self, package: str) -> dict[tuple[str, str], ProfilePlan | None]:
         """Where the plans of `package` are kept: with the validator that first knew the package."""
         owner = self
-        while owner._parent is not None and package in owner._parent.registry.packages:
+        while (
+            owner._parent is not None
+            and package in owner._parent.registry.packages
+            # a plan keeps the walk's per-element steps, which depend on what the validator allows
+            and owner._parent.allow_example_urls == owner.allow_example_urls
+        ):
             owner = owner._parent
         return owner._plans
 
@@ -177,6 +214,31 @@ class Validator:
                 return found
         return self.plan(CORE_PREFIX + type_ref.code, None)
 
+    def extension_definition(self, url: str, closure: Closure | None) -> ExtensionDefinition | None:
+        """What the rules need of the extension `url` resolves to (None when unknown: not an extension here)."""
+        key = (url, id(closure))
+        found = self._extensions.get(key)
+        if found is None or found[0] is not closure:
+            plan = self.plan(url, closure)  # the plan has a snapshot made, which the definition reads
+            definition = self.registry.resolve(url, closure) if plan is not None else None
+            found = self._extensions[key] = (closure, definition_of(definition) if definition else None)
+        return found[1]
+
+    def type_ancestors(self, code: str) -> tuple[str, ...]:
+        """The R4 core types `code` derives from, nearest first (`Age` → `Quantity`, `Element`)."""
+        found = self._ancestor_types.get(code)
+        if found is None:
+            chain: list[str] = []
+            definition = self.registry.resolve(CORE_PREFIX + code) if code else None
+            while definition is not None and isinstance(definition.get("baseDefinition"), str):
+                base = str(definition["baseDefinition"])
+                if not base.startswith(CORE_PREFIX) or base[len(CORE_PREFIX) :] in chain:
+                    break
+                chain.append(base[len(CORE_PREFIX) :])
+                definition = self.registry.resolve(base)
+            found = self._ancestor_types[code] = tuple(chain)
+        return found
+
     def unknown_type_profile(self, type_ref: TypeRef, closure: Closure | None) -> str | None:
         """The first of the type's profiles when none of them is known (the base type stands in), else None."""
         if not type_ref.profiles or type_ref.code in PRIMITIVES or type_ref.code.startswith("http://"):
@@ -188,7 +250,10 @@ class Validator:
     def regex(self, code: str) -> ValuePattern | None:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
-            self._regexes[code] = compile_regex(regex_of(definition), code) if definition else None
+            pattern = compile_regex(regex_of(definition), code) if definition else None
+            if code in URI_TYPES and not self.allow_example_urls:
+                pattern = NoExampleUrls(pattern)
+            self._regexes[code] = pattern
         return self._regexes[code]
 
     def is_resource_type(self, code: str) -> bool:

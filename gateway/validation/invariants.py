@@ -27,6 +27,7 @@ from fhirpathpy.models import models
 from gateway.validation.bundle_invariants import bundle_invariant
 from gateway.validation.fhirpath import Node, Unsupported, compile_fhirpath, is_some, typed_values, violated
 from gateway.validation.hooks import HOOKS
+from gateway.validation.xhtml import explain_txt_1, txt_1, txt_2
 
 Resource = dict[str, Any]
 #: Evaluates a constraint on (element value, %resource, %rootResource): True = satisfied, None = not evaluated.
@@ -75,6 +76,10 @@ def _fn_member_of(inputs: list[Any], url: str) -> list[bool]:
     return [] if result is None else [result]
 
 
+def _raw(item: Any) -> Any:
+    return item.data if isinstance(item, ResourceNode) else item
+
+
 def _fn_has_value(inputs: list[Any]) -> list[bool]:
     return [len(inputs) == 1 and isinstance(inputs[0], str | int | float | bool)]
 
@@ -84,7 +89,7 @@ _FUNCTIONS: dict[str, dict[str, Any]] = {
     "conformsTo": {"fn": _fn_conforms_to, "arity": {1: ["String"]}},
     "memberOf": {"fn": _fn_member_of, "arity": {1: ["String"]}},
     "hasValue": {"fn": _fn_has_value, "arity": {0: []}},
-    "htmlChecks": {"fn": lambda inputs: [True], "arity": {0: []}},
+    "htmlChecks": {"fn": lambda inputs: [all(txt_1(_raw(i), {}, {}) for i in inputs)], "arity": {0: []}},
 }
 _OPTIONS: dict[str, Any] = {
     "userInvocationTable": _FUNCTIONS,
@@ -123,7 +128,11 @@ def _dom_5(value: Any, _resource: Resource, _root: Resource) -> bool:
     return not any("security" in _meta(c) for c in contained)
 
 
-def _dom_6(value: Any, _resource: Resource, _root: Resource) -> bool:
+def _dom_6(value: Any, _resource: Resource, root: Resource) -> bool:
+    """dom-6 as the FHIR validator corrects it (see `ERRATA`): `(%rootResource != $this) or text.div.exists()`:
+    a contained resource needs no narrative of its own."""
+    if value is not root:
+        return True
     text = value.get("text")
     return isinstance(text, dict) and bool(text.get("div"))
 
@@ -171,8 +180,10 @@ def _refers_to_container(resource: Resource) -> bool:
 
 
 def _ref_1(value: Any, _resource: Resource, root: Resource) -> bool:
+    """ref-1 as corrected (see `ERRATA`): `reference.exists() implies (reference = '#' or (reference.startsWith('#')
+    .not() or (reference.substring(1) in %rootResource.contained.id)))`: `#` alone refers to the container."""
     reference = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(reference, str) or not reference.startswith("#"):
+    if not isinstance(reference, str) or not reference.startswith("#") or reference == "#":
         return True
     return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in _items(root.get("contained")))
 
@@ -214,9 +225,9 @@ NATIVE: dict[str, Check] = {
     # R4 core invariants evaluated on most elements or entries, written out in Python for speed; each mirrors the
     # published expression (http://hl7.org/fhir/R4/<type>.html#invs).
     "ref-1": _ref_1,
-    # txt-1/txt-2 are `htmlChecks()`, which fhirpathpy lacks; narrative XHTML is not checked here.
-    "txt-1": always_satisfied,
-    "txt-2": always_satisfied,
+    # txt-1/txt-2 are `htmlChecks()`, which FHIRPath engines implement natively (see `xhtml`)
+    "txt-1": txt_1,
+    "txt-2": txt_2,
     "bdl-5": _bdl_5,
     "bdl-8": _bdl_8,
     "org-1": _org_1,
@@ -228,6 +239,8 @@ NATIVE: dict[str, Check] = {
     "dom-5": _dom_5,
     "dom-6": _dom_6,
 }
+#: Says what a failing native check found, for the issue's diagnostics (by constraint key).
+EXPLAIN: dict[str, Callable[[Any], str | None]] = {"txt-1": explain_txt_1}
 #: Checked structurally by the validator (every element has a value or children), not as an expression.
 STRUCTURAL = frozenset({"ele-1"})
 
@@ -273,6 +286,14 @@ def _fhirpathpy(expression: str) -> Any:
     return fhirpathpy.compile(expression, models["r4"], _OPTIONS)
 
 
+def _is_resource(value: Any) -> bool:
+    return isinstance(value, dict) and "resourceType" in value
+
+
+def _node(value: Any, path: str | None = None) -> Any:
+    return ResourceNode.create_node(value, path)  # type: ignore[no-untyped-call]
+
+
 def fhirpathpy_check(expression: str, path: str | None = None) -> Check:
     """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against).
 
@@ -284,9 +305,12 @@ def fhirpathpy_check(expression: str, path: str | None = None) -> Check:
 
     def check(value: Any, resource: Resource, root: Resource) -> bool:
         target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
-        if path is not None and target is value and not isinstance(value, list):
-            target = ResourceNode.create_node(value, path)  # type: ignore[no-untyped-call]
-        result: Any = compiled(target, {"resource": resource, "rootResource": root})
+        # a resource focus stays as it is (fhirpathpy matches `Bundle.entry` on a resource's own type only then)
+        if target is value and not isinstance(value, list) and not _is_resource(value):
+            target = _node(value, path)
+        # as nodes, the environment's resources know their type (`%resource.type().name = 'Bundle'`)
+        context = {"resource": _node(resource), "rootResource": _node(root), "context": _node(target)}
+        result: Any = compiled(target, context)
         # Only a false result violates the constraint; an empty one means it does not apply to this instance.
         return not (result == [False] or result is False)
 
@@ -330,6 +354,28 @@ def general_check(expression: str, path: str | None = None) -> Check:
 NATIVE_CHECKS: set[Check] = set(NATIVE.values())
 
 
+#: Published R4 invariants that are wrong, with the expression the FHIR validator evaluates instead
+#: (org.hl7.fhir.validation.instance.utils.FHIRPathExpressionFixer; R4B and R5 publish the corrections). ref-1,
+#: dom-6 and bdl-8 are corrected in their native checks.
+ERRATA: dict[str, str] = {
+    # ras-2: "Must be <= 100", also when probability is a Range (then it does not apply)
+    "probability is decimal implies (probability as decimal) <= 100": (
+        "(probability.exists() and (probability is decimal)) implies ((probability as decimal) <= 100)"
+    ),
+    # que-12: "If there are more than one enableWhen, enableBehavior must be specified"
+    "enableWhen.count() > 2 implies enableBehavior.exists()": "enableWhen.count() >= 2 implies enableBehavior.exists()",
+    # the element is `generation`, not `generated`
+    "generated='generated' implies source.empty()": "generation='generated' implies source.empty()",
+    # inv-0 (canonical resources' name): a whole-value match, and only when there is a name
+    "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')": "name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
+}
+
+
+def corrected(expression: str) -> str:
+    """The expression to evaluate for a published one (`ERRATA`)."""
+    return ERRATA.get(expression, expression)
+
+
 def compile_constraint(key: str, expression: str, path: str | None = None) -> Check:
     """A callable for one constraint; raises `BrokenConstraint` for a known-broken one.
 
@@ -366,3 +412,18 @@ def _items(value: Any) -> list[Any]:
 def _meta(resource: Any) -> dict[str, Any]:
     meta = resource.get("meta") if isinstance(resource, dict) else None
     return meta if isinstance(meta, dict) else {}
+
+
+@functools.cache
+def _selector(expression: str) -> Any:
+    return fhirpathpy.compile(expression, models["r4"], {**_OPTIONS, "returnRawData": True})
+
+
+def select(expression: str, resource: Resource, root: Resource) -> list[Any]:
+    """The values `expression` selects from `resource` (the very objects, not copies): for an extension context
+    of type `fhirpath`. Nothing when it does not evaluate."""
+    try:
+        found = _selector(expression)(resource, {"resource": resource, "rootResource": root})
+    except Exception:  # noqa: BLE001 - fhirpathpy raises bare Exceptions; a context that cannot be read allows nothing
+        return []
+    return [item.data if isinstance(item, ResourceNode) else item for item in found]

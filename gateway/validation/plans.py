@@ -13,11 +13,13 @@ from typing import Any
 
 from gateway.validation.fhirpath import model_path
 from gateway.validation.invariants import (
+    EXPLAIN,
     NATIVE_CHECKS,
     BrokenConstraint,
     Check,
     always_satisfied,
     compile_constraint,
+    corrected,
     needs_hooks,
 )
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
@@ -58,6 +60,8 @@ class Constraint:
     native: bool = False
     #: The FHIRPath model path of the focus (`fhirpath.model_path`), or None when the focus says its own type.
     path: str | None = None
+    #: What a failing native check found (a narrative's forbidden element), for the diagnostics.
+    explain: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,9 @@ class ElementPlan:
     content_reference: str | None = None
     #: minValue/maxValue, maxLength and the minLength extension, when the element sets any.
     limits: Limits | None = None
+    #: The path of the element in the definition it comes from (`Address.line` for a profile's
+    #: `Patient.address.line`): what an extension context names.
+    base_path: str = ""
     #: Whether the element is an XML attribute (`ElementDefinition.representation` xmlAttr: `Element.id`,
     #: `Extension.url`) or XHTML: it has no `_name` form in JSON.
     no_extensions: bool = False
@@ -179,6 +186,7 @@ def _constraints(element: Resource, cache: dict[tuple[str, str, str | None], Con
         key, expression = str(item.get("key")), item.get("expression")
         if key in STRUCTURAL_KEYS or not isinstance(expression, str):
             continue
+        expression = corrected(expression)
         cached = cache.get((key, expression, focus))
         if cached is None:
             human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
@@ -193,6 +201,7 @@ def _constraints(element: Resource, cache: dict[tuple[str, str, str | None], Con
                     needs_hooks=needs_hooks(expression),
                     native=check in NATIVE_CHECKS,
                     path=focus,
+                    explain=EXPLAIN.get(key) if check in NATIVE_CHECKS else None,
                 )
             except BrokenConstraint as defect:
                 cached = Constraint(key, severity, human, expression, None, str(defect), path=focus)
@@ -247,6 +256,7 @@ def compile_plan(
             slice_name=element.get("sliceName"),
             content_reference=element.get("contentReference"),
             limits=limits_of(element),
+            base_path=str(element.get("base", {}).get("path") or path),
             no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )

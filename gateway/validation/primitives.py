@@ -78,6 +78,31 @@ class CalendarPattern:
         return True
 
 
+#: The primitives whose values are URIs.
+URI_TYPES = frozenset({"uri", "url", "canonical"})
+#: Domains the FHIR validator treats as examples (InstanceValidator: "Example URLs are not allowed in this context").
+EXAMPLE_DOMAINS = ("example.org", "acme.com", "acme.org")
+
+
+def is_example_url(value: str) -> bool:
+    return any(domain in value for domain in EXAMPLE_DOMAINS)
+
+
+class NoExampleUrls:
+    """A uri/url/canonical regex that also refuses example URLs (`why` says so)."""
+
+    def __init__(self, pattern: ValuePattern | None) -> None:
+        self.pattern = pattern
+
+    def fullmatch(self, value: str) -> bool:
+        return not is_example_url(value) and (self.pattern is None or bool(self.pattern.fullmatch(value)))
+
+    def why(self, value: str) -> str:
+        if is_example_url(value):
+            return f"example URLs are not allowed here ({value})"
+        return f"value {value!r} is not a valid URI"
+
+
 #: The primitives whose values are calendar dates (checked beyond their regex by `CalendarPattern`).
 CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
 #: FHIR R4 `id` (http://hl7.org/fhir/R4/datatypes.html#id), what every `Resource.id` is.
@@ -123,5 +148,6 @@ def check_primitive(type_code: str, value: Any, pattern: ValuePattern | None) ->
         if not value.strip() and type_code != "xhtml":
             return f"{type_code} value must not be empty or whitespace only"
         if pattern is not None and type_code not in ("string", "markdown", "xhtml") and not pattern.fullmatch(value):
-            return f"value {value!r} is not a valid {type_code}"
+            why = getattr(pattern, "why", None)
+            return str(why(value)) if why is not None else f"value {value!r} is not a valid {type_code}"
     return None

@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.validation.extensions import CROSS_VERSION, Holder, context_problem
 from gateway.validation.hooks import HOOKS, EvaluationHooks
-from gateway.validation.invariants import Check
+from gateway.validation.invariants import Check, general_check, select
 from gateway.validation.limits import violation
 from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
 from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, RESOURCE_ID, ValuePattern, check_primitive
@@ -67,6 +68,8 @@ class Scope:
     closure: Closure | None
     #: The FHIRPath hooks for constraints evaluated here, made on first need.
     hooks: EvaluationHooks | None = None
+    #: The expression of `resource` (`Bundle.entry[2].resource`): an element's path in its resource is the rest.
+    expr: str = ""
 
 
 @dataclass
@@ -215,9 +218,7 @@ class Steps:
     #: (closure, the codes of the bound value set that the type's regex accepts) by `id(closure)`, for `plain_code`.
     codes: dict[int, tuple[Closure | None, frozenset[str]]] = field(default_factory=dict)
     #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
-    type_plans: dict[int, TypePlan] = field(
-        default_factory=dict
-    )
+    type_plans: dict[int, TypePlan] = field(default_factory=dict)
 
 
 class Walker:
@@ -312,7 +313,7 @@ class Walker:
                 self._replay(part[1], expr, skip_errors=True)
                 continue
             part_start = len(run.issues)
-            inner = Scope(resource, root, self.engine.closure_of(plan))
+            inner = Scope(resource, root, self.engine.closure_of(plan), expr=expr)
             self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
@@ -353,6 +354,8 @@ class Walker:
     def complex(
         self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
     ) -> None:
+        if "extension" in value or "modifierExtension" in value:
+            self.extension_rules(_holder_type(container, value), value, expr, scope, container.base_path)
         layout: Layout = container.layout or _layout(container)
         shapes = layout.shapes[is_resource]
         names = tuple(value)
@@ -678,6 +681,7 @@ class Walker:
             extensions = item.get("extension")
             if extensions is None:
                 continue
+            self.extension_rules(codes[0], item, stem, scope, child.base_path, holder_expr=item_expr)
             if not isinstance(extensions, list):
                 self.run.add(
                     "error",
@@ -701,20 +705,107 @@ class Walker:
         return True
 
     def extension(self, extension: Any, expr: str, scope: Scope, node: ElementPlan | None = None) -> None:
+        """Walks an extension against its definition (found by `url`; an unknown one against the base Extension,
+        `extension_rules` reports it)."""
         url = extension.get("url") if isinstance(extension, dict) else None
-        plan = self.engine.plan(url, scope.closure) if isinstance(url, str) else None
+        plan = self.engine.plan(url, scope.closure) if isinstance(url, str) and ":" in url else None
         if plan is None:
-            if isinstance(url, str):
-                self.run.add(
-                    "information",
-                    "informational",
-                    "validation.extension-unknown",
-                    expr,
-                    f"extension {url} is not known here; not checked",
-                )
             plan = self.engine.plan(CORE_PREFIX + "Extension", None)
         if plan is not None:
             self.item(plan.root, extension, "extension", expr, EXTENSION_TYPE, scope, skip_type_plan=True)
+
+    def extension_rules(
+        self,
+        holder_type: str,
+        holder: Resource,
+        expr: str,
+        scope: Scope,
+        definition_path: str,
+        *,
+        holder_expr: str | None = None,
+    ) -> None:
+        """The rules on the extensions of one element (`holder`, at `expr`; a primitive's `_name` object at
+        `holder_expr`): each is known (the Java validator refuses unknown ones), used where its definition's
+        context allows, as a modifier exactly when it is one; a complex extension's sub-extensions are its own."""
+        holder_url = holder.get("url") if holder_type == "Extension" else None
+        parent = (
+            self.engine.extension_definition(holder_url, scope.closure)
+            if isinstance(holder_url, str) and ":" in holder_url
+            else None
+        )
+        place: Holder | None = None
+        for key in ("extension", "modifierExtension"):
+            extensions = holder.get(key)
+            if not isinstance(extensions, list):
+                continue
+            for index, extension in enumerate(extensions):
+                url = extension.get("url") if isinstance(extension, dict) else None
+                if not isinstance(url, str):
+                    continue
+                at = f"{holder_expr or expr}.{key}[{index}]"
+                if ":" not in url:  # a sub-extension of a complex extension: named by its definition's slices
+                    if parent is not None and url not in parent.sub_extensions:
+                        self.run.add(
+                            "error",
+                            "structure",
+                            "validation.extension-unknown",
+                            at,
+                            f"sub-extension {url!r} is not defined by the extension {holder_url}",
+                        )
+                    continue
+                definition = self.engine.extension_definition(url, scope.closure)
+                if definition is None and (CROSS_VERSION.fullmatch(url) or self.engine.example_url(url)):
+                    self.run.add(
+                        "information",
+                        "informational",
+                        "validation.extension-not-checked",
+                        at,
+                        f"extension {url} is {'a cross-version' if CROSS_VERSION.fullmatch(url) else 'an example'} "
+                        "extension without a definition here; not checked",
+                    )
+                    continue
+                if definition is None:
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.extension-unknown",
+                        at,
+                        f"extension {url} is not known here, so it is not allowed (as the FHIR validator does)",
+                    )
+                    continue
+                if definition.modifier != (key == "modifierExtension"):
+                    self.run.add(
+                        "error",
+                        "structure",
+                        "validation.extension-modifier",
+                        at,
+                        f"extension {url} is {'a' if definition.modifier else 'no'} modifier: it belongs in "
+                        f"{'modifierExtension' if definition.modifier else 'extension'}",
+                    )
+                if place is None:
+                    place = self._holder(holder_type, holder, expr, scope, holder_url, definition_path)
+                problem = context_problem(
+                    definition,
+                    place,
+                    lambda expression: select(expression, scope.resource, scope.root),
+                    lambda invariant: general_check(invariant, holder_type)(holder, scope.resource, scope.root),
+                )
+                if problem is not None:
+                    self.run.add("error", "business-rule", "validation.extension-context", at, problem)
+
+    def _holder(
+        self, holder_type: str, holder: Resource, expr: str, scope: Scope, url: Any, definition_path: str
+    ) -> Holder:
+        resource_type = str(scope.resource.get("resourceType", ""))
+        rest = _INDEX.sub("", expr[len(scope.expr) :]) if expr.startswith(scope.expr) else ""
+        return Holder(
+            path=resource_type + rest,
+            types=(holder_type, *self.engine.type_ancestors(holder_type)),
+            resource_types=(resource_type, *self.engine.type_ancestors(resource_type)),
+            value=holder,
+            url=url if isinstance(url, str) else None,
+            definition_path=definition_path,
+        )
 
     def item(
         self,
@@ -751,6 +842,8 @@ class Walker:
             )
             return
         elif steps.resource:
+            if steps.constraints:  # a profile's invariant on `Bundle.entry.resource`: %resource is the Bundle
+                self.constraints(node, steps.constraints, item, expr, scope)
             self.resource(item, expr, list(steps.profiles), scope, contained=node.name == "contained")
             return
         if steps.values:
@@ -855,9 +948,7 @@ class Walker:
             plain_code=False,
             fixed_text=None,
         )
-        steps.plain_text = (
-            steps.textual and not steps.values and not steps.binding and not steps.constraints
-        )
+        steps.plain_text = steps.textual and not steps.values and not steps.binding and not steps.constraints
         steps.plain_complex = (
             primitive is None
             and not steps.resource
@@ -1176,12 +1267,13 @@ class Walker:
             )
         elif not satisfied:
             severity: Severity = "error" if constraint.severity == "error" else "warning"
+            found = constraint.explain(value) if constraint.explain is not None else None
             run.add(
                 severity,
                 "invariant",
                 "validation.invariant",
                 expr,
-                f"{label}: {constraint.human} [{constraint.expression.strip()}]",
+                f"{label}: {constraint.human} [{constraint.expression.strip()}]" + (f": {found}" if found else ""),
             )
 
     def _evaluate(
@@ -1258,3 +1350,15 @@ def named_type(reference: str) -> str | None:
         return None
     found = _LITERAL.fullmatch(reference)
     return found.group(1) if found else None
+
+
+#: Indexes and type selections in an expression, dropped to get an element's path (`.name[0]`, `.ofType(Age)`).
+_INDEX = re.compile(r"\[\d+\]|\.ofType\([^)]*\)")
+
+
+def _holder_type(container: ElementPlan, value: Resource) -> str:
+    """The type of an object walked against `container`: the type a plan's root stands for (`HumanName`,
+    `Patient`), else the element's own type (`BackboneElement`)."""
+    if "." not in container.path:
+        return str(value.get("resourceType") or container.path)
+    return container.types[0].code if len(container.types) == 1 else "Element"

@@ -45,6 +45,8 @@ class Step:
     #: The Java validator's error locations (FHIRPath, comments such as `/*Patient/x*/` removed); None when the
     #: manifest gives only a count.
     java_locations: tuple[str, ...] | None
+    #: The Java runner's `examples` option (default true there: URLs at example.org are allowed).
+    examples: bool = True
 
     @property
     def label(self) -> str:
@@ -78,12 +80,13 @@ def steps() -> Iterator[Step]:
     for case in manifest["test-cases"]:
         supporting = (*case.get("supporting", ()), *case.get("profiles", ()))
         errors, locations = _java(case["java"])
-        yield Step(case["name"], "base", case["file"], None, supporting, errors, locations)
+        examples = bool(case.get("examples", True))
+        yield Step(case["name"], "base", case["file"], None, supporting, errors, locations, examples)
         profile = case.get("profile")
         if profile is not None:
             errors, locations = _java(profile["java"])
             both = (*supporting, *profile.get("supporting", ()), profile["source"])
-            yield Step(case["name"], "profile", case["file"], profile["source"], both, errors, locations)
+            yield Step(case["name"], "profile", case["file"], profile["source"], both, errors, locations, examples)
 
 
 def _package(step: Step) -> FhirPackage:
@@ -101,13 +104,20 @@ def _package(step: Step) -> FhirPackage:
     return FhirPackage(name=f"test-case.{step.case}.{step.kind}", version="0.0.0", resources=entries)
 
 
-def run(validator: Validator, step: Step) -> Outcome:
-    """Our verdict on one step; a file or profile that cannot be read rejects the step."""
+def run(validators: dict[bool, Validator], step: Step) -> Outcome:
+    """Our verdict on one step (`validators` by whether they allow example URLs); a file or profile that cannot be
+    read rejects the step."""
     try:
-        engine = validator.extended([_package(step)]) if step.supporting else validator
+        packages = [_package(step)] if step.supporting else []
+        engine = validators[step.examples].extended(packages)
         resource = read_resource(SUITE / step.file)
         profile = str(read_resource(SUITE / step.profile)["url"]) if step.profile else None
     except (IssueError, ValueError, KeyError, OSError, SyntaxError) as error:  # lxml errors are SyntaxErrors
         return Outcome(step, 1, unreadable=str(error).splitlines()[0][:120])
     errors = [i for i in engine.validate(resource, profile).issues if i.severity in ("error", "fatal")]
     return Outcome(step, len(errors), tuple(i.expression or "" for i in errors))
+
+
+def validators(validator: Validator) -> dict[bool, Validator]:
+    """`validator` as the Java runner configures it, by the `examples` option (allowed unless a case says not)."""
+    return {False: validator, True: Validator(validator.registry, allow_example_urls=True)}

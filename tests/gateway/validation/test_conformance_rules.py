@@ -319,3 +319,133 @@ def test_an_unknown_type_profile_is_a_warning_not_a_silent_fallback(validator: V
     patient = _patient(identifier=[{"system": "urn:x", "value": "1"}])
     found = _found(engine, patient, UNKNOWN_TYPE_PROFILE)
     assert ("warning", "validation.profile-unknown", "Patient.identifier[0]") in found
+
+
+MOTHERS_FAMILY = "http://hl7.org/fhir/StructureDefinition/humanname-mothers-family"
+HOUSE_NUMBER = "http://hl7.org/fhir/StructureDefinition/iso21090-ADXP-houseNumber"
+
+#: (what, resource, (severity, message id, expression) reported, or None for "no error at all").
+EXTENSIONS: list[tuple[str, dict[str, Any], tuple[str, str, str] | None]] = [
+    (
+        "an extension nobody defines",
+        _patient(extension=[{"url": "http://fhir.hospital.test/StructureDefinition/shoe-size", "valueInteger": 44}]),
+        ("error", "validation.extension-unknown", "Patient.extension[0]"),
+    ),
+    (
+        "an extension outside its context (HumanName.family only)",
+        _patient(name=[{"family": "Hansen", "extension": [{"url": MOTHERS_FAMILY, "valueString": "Jensen"}]}]),
+        ("error", "validation.extension-context", "Patient.name[0].extension[0]"),
+    ),
+    (
+        "an extension in its context, on a primitive",
+        _patient(name=[{"family": "Hansen", "_family": {"extension": [{"url": MOTHERS_FAMILY, "valueString": "J"}]}}]),
+        None,
+    ),
+    (
+        "an extension in its context, on a repeating primitive",
+        _patient(address=[{"line": ["Vej 1"], "_line": [{"extension": [{"url": HOUSE_NUMBER, "valueString": "1"}]}]}]),
+        None,
+    ),
+    (
+        "a modifier extension used as an extension",
+        {
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "x"},
+            "subject": {"reference": "Patient/1"},
+            "extension": [
+                {"url": "http://hl7.org/fhir/StructureDefinition/request-doNotPerform", "valueBoolean": True}
+            ],
+        },
+        ("error", "validation.extension-modifier", "MedicationRequest.extension[0]"),
+    ),
+    (
+        "a cross-version extension is not checked",
+        _patient(
+            extension=[{"url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-Patient.x", "valueString": "x"}]
+        ),
+        ("information", "validation.extension-not-checked", "Patient.extension[0]"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("resource", "issue"), [pytest.param(r, i, id=w) for w, r, i in EXTENSIONS])
+def test_extension_rules(validator: Validator, resource: dict[str, Any], issue: tuple[str, str, str] | None) -> None:
+    found = _found(validator, resource)
+    if issue is None:
+        assert not [i for i in found if i[0] == "error"], found
+    else:
+        assert issue in found
+
+
+def test_an_unknown_extension_at_an_example_domain_is_allowed_only_when_asked(validator: Validator) -> None:
+    patient = _patient(extension=[{"url": "http://example.org/fhir/StructureDefinition/x", "valueString": "x"}])
+    strict = _found(validator, patient)
+    assert ("error", "validation.extension-unknown", "Patient.extension[0]") in strict
+    assert ("error", "validation.primitive-format", "Patient.extension[0].url") in strict
+    lenient = _found(validator.extended([], allow_example_urls=True), patient)
+    assert not [i for i in lenient if i[0] == "error"]
+    assert ("information", "validation.extension-not-checked", "Patient.extension[0]") in lenient
+
+
+def test_the_corrected_que_12_wants_enable_behavior_from_two_conditions(validator: Validator) -> None:
+    """R4 publishes `enableWhen.count() > 2`; the rule (and R4B) says from two on (`invariants.ERRATA`)."""
+    condition = {"question": "1", "operator": "exists", "answerBoolean": True}
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "draft",
+        "item": [
+            {"linkId": "1", "type": "boolean"},
+            {"linkId": "2", "type": "boolean", "enableWhen": [condition, condition]},
+        ],
+    }
+    assert ("error", "validation.invariant", "Questionnaire.item[1]") in _found(validator, questionnaire)
+
+
+def test_a_contained_resource_needs_no_narrative_and_hash_refers_to_the_container(validator: Validator) -> None:
+    """dom-6 applies to the resource itself, not what it contains; ref-1 lets `#` point at the container."""
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "status": "draft",
+        "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Spørgeskema</div>'},
+        "contained": [
+            {
+                "resourceType": "Provenance",
+                "id": "p",
+                "target": [{"reference": "#"}],
+                "recorded": "2024-01-01T10:00:00Z",
+                "agent": [{"who": {"display": "x"}}],
+            }
+        ],
+        "extension": [
+            {"url": "http://hl7.org/fhir/StructureDefinition/event-basedOn", "valueReference": {"reference": "#p"}}
+        ],
+    }
+    found = _found(validator, questionnaire)
+    assert not [i for i in found if i[1] == "validation.invariant"], found
+
+
+BUNDLE_RULE = "http://example.org/StructureDefinition/bundle-entry-rule"
+
+
+def test_an_invariant_on_a_bundle_entry_sees_the_bundle_as_resource(validator: Validator) -> None:
+    rule = {
+        "id": "Bundle.entry.resource",
+        "path": "Bundle.entry.resource",
+        "constraint": [
+            {
+                "key": "test-entry",
+                "severity": "error",
+                "human": "entries are patients of a batch Bundle",
+                "expression": "%context.type().name = 'Patient' and %resource.type().name = 'Bundle' "
+                "and %resource.type = 'batch'",
+            }
+        ],
+    }
+    engine = validator.extended([_profile(BUNDLE_RULE, "Bundle", [rule])])
+    post = {"method": "POST", "url": "Patient"}
+    bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"resource": _patient(id="a"), "request": post}]}
+    assert not [i for i in _found(engine, bundle, BUNDLE_RULE) if i[0] == "error"]
+    bundle["entry"].append({"resource": {"resourceType": "Basic", "code": {"text": "x"}}, "request": post})
+    assert ("error", "validation.invariant", "Bundle.entry[1].resource") in _found(engine, bundle, BUNDLE_RULE)

@@ -106,7 +106,7 @@ def test_external_code_system_is_reported_as_not_checked(validator: Validator) -
     bundle = load_reference(HN_SLHJ)
     patient = bundle["entry"][1]["resource"]
     # Attachment.contentType has a required binding to BCP-13 MIME types, a system we do not hold
-    patient["photo"] = [{"contentType": "image/png", "url": "https://example.org/photo.png"}]
+    patient["photo"] = [{"contentType": "image/png", "url": "https://photos.hospital.test/photo.png"}]
     result = validator.validate(patient, package="medcom.fhir.dk.hospitalnotification")
     assert any(i.message_id == "validation.code-not-checked" for i in result.issues)
 
@@ -249,7 +249,7 @@ def test_an_element_defined_by_content_reference_is_checked_as_its_target(valida
     assert ("validation.primitive-format", "Bundle.entry[1].link[0].relation") in found
     assert ("validation.cardinality-min", "Bundle.entry[1].link[0].url") in found
     fine = json.loads(json.dumps(bundle))
-    fine["entry"][1]["link"] = [{"relation": "self", "url": "http://example.org/fhir/Patient/1"}]
+    fine["entry"][1]["link"] = [{"relation": "self", "url": "http://fhir.hospital.test/Patient/1"}]
     assert validator.validate(fine).ok
     nested = {
         "resourceType": "Questionnaire",
