@@ -213,7 +213,10 @@ def _cpt_2(value: Any, _resource: Resource, _root: Resource) -> bool:
 def _gln_modulus_10(value: Any, _resource: Resource, _root: Resource) -> bool:
     """DK-core `gln-modulus-10`: GS1 check digit (https://www.gs1.org/services/how-calculate-check-digit-manually)."""
     text = value.get("value") if isinstance(value, dict) else value
-    if not isinstance(text, str) or len(text) != 13 or not (text.isascii() and text.isdigit()):
+    if not isinstance(text, str):
+        return True
+    text = text[:13]  # the expression reads the first 13 characters
+    if len(text) != 13 or not (text.isascii() and text.isdigit()):
         return True  # as in FHIRPath, where toInteger() of a missing digit gives an empty (not false) result
     digits = [ord(digit) - 48 for digit in text]  # ASCII digits (checked above): cheaper than int() per digit
     total = sum(digits[0:12:2]) + 3 * sum(digits[1:12:2])
@@ -355,8 +358,8 @@ NATIVE_CHECKS: set[Check] = set(NATIVE.values())
 
 
 #: Published R4 invariants that are wrong, with the expression the FHIR validator evaluates instead
-#: (org.hl7.fhir.validation.instance.utils.FHIRPathExpressionFixer; R4B and R5 publish the corrections). ref-1,
-#: dom-6 and bdl-8 are corrected in their native checks.
+#: (org.hl7.fhir.validation.instance.utils.FHIRPathExpressionFixer; R4B and R5 publish the corrections). The
+#: native checks of ref-1, dom-6 and bdl-8 implement the corrected expressions.
 ERRATA: dict[str, str] = {
     # ras-2: "Must be <= 100", also when probability is a Range (then it does not apply)
     "probability is decimal implies (probability as decimal) <= 100": (
@@ -368,6 +371,14 @@ ERRATA: dict[str, str] = {
     "generated='generated' implies source.empty()": "generation='generated' implies source.empty()",
     # inv-0 (canonical resources' name): a whole-value match, and only when there is a name
     "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')": "name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
+    # ref-1: `#` alone refers to the containing resource
+    "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id"
+    ".trace('ids'))": "reference.exists() implies (reference = '#' or (reference.startsWith('#').not() or "
+    "(reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))))",
+    # dom-6: a contained resource needs no narrative of its own
+    "text.`div`.exists()": "(%rootResource != $this) or text.`div`.exists()",
+    # bdl-8: an entry without fullUrl has none with a version
+    "fullUrl.contains('/_history/').not()": "fullUrl.exists() implies fullUrl.contains('/_history/').not()",
 }
 
 
