@@ -577,6 +577,25 @@ class Walker:
                 if item is not _ABSENT:
                     self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
 
+    def _attachment_size(self, attachment: Resource, expr: str) -> None:
+        """`Attachment.size` is "the number of bytes of data that make up this attachment (before base64
+        encoding)" (FHIR R4 §2.24.0.10): with `data` present, they must agree."""
+        data, size = attachment["data"], attachment["size"]
+        if not isinstance(data, str) or not isinstance(size, int) or isinstance(size, bool):
+            return
+        text = "".join(data.split())
+        if len(text) % 4:
+            return  # not base64: the primitive check reports it
+        decoded = len(text) // 4 * 3 - len(text) + len(text.rstrip("="))
+        if decoded != size:
+            self.run.add(
+                "error",
+                "value",
+                "validation.attachment-size",
+                expr,
+                f"Attachment.size is {size}, but its data holds {decoded} bytes",
+            )
+
     def _empty_array(self, expr: str) -> None:
         # FHIR R4 JSON §2.6.2.1: an element without values is left out, never an empty array
         self.run.add("error", "structure", "validation.json-shape", expr, "an array must not be empty: leave it out")
@@ -844,7 +863,12 @@ class Walker:
         elif steps.resource:
             if steps.constraints:  # a profile's invariant on `Bundle.entry.resource`: %resource is the Bundle
                 self.constraints(node, steps.constraints, item, expr, scope)
-            self.resource(item, expr, list(steps.profiles), scope, contained=node.name == "contained")
+            profiles = list(steps.profiles)
+            if len(profiles) > 1:
+                # several type profiles: the resource conforms to at least one (ElementDefinition.type.profile)
+                fitting = next((p for p in profiles if self.engine.conforms(run, item, p, scope)), None)
+                profiles = [fitting] if fitting is not None else profiles
+            self.resource(item, expr, profiles, scope, contained=node.name == "contained")
             return
         if steps.values:
             if node.limits is not None:
@@ -885,6 +909,8 @@ class Walker:
             return
         if steps.reference:
             self.reference(node, steps.type_ref, item, expr, scope)
+        elif steps.code == "Attachment" and "size" in item and "data" in item:
+            self._attachment_size(item, expr)
         if steps.children:
             self.complex(node, item, expr, scope)
             return
@@ -966,6 +992,7 @@ class Walker:
             and not steps.children
             and type_ref is not None
             and not steps.plain_extension
+            and code != "Attachment"  # its size is checked in `item`
         )
         only_primitive = steps.textual and node.limits is None and not steps.constraints
         steps.plain_code = (

@@ -96,6 +96,15 @@ REPORTED: list[tuple[str, dict[str, Any], tuple[str, str, str]]] = [
         },
         ("error", "validation.reference-target-type", "AllergyIntolerance.patient"),
     ),
+    (
+        "an attachment whose size is not its data's",
+        {
+            "resourceType": "Media",
+            "status": "completed",
+            "content": {"contentType": "text/plain", "data": "SGVqIGZyYSBHYXRld2F5", "size": 100},
+        },
+        ("error", "validation.attachment-size", "Media.content"),
+    ),
 ]
 
 #: (what, resource, an error that must not be reported (message id, expression)).
@@ -132,6 +141,15 @@ NOT_REPORTED: list[tuple[str, dict[str, Any], tuple[str, str]]] = [
             "patient": {"reference": "urn:uuid:8a3a7bf5-6d2b-4b41-9f51-6c2f0f2d55a1"},
         },
         ("validation.reference-target-type", "AllergyIntolerance.patient"),
+    ),
+    (
+        "an attachment whose size is its data's (15 bytes, base64 padded)",
+        {
+            "resourceType": "Media",
+            "status": "completed",
+            "content": {"contentType": "text/plain", "data": "SGVqIGZyYSBHYXRld2F5", "size": 15},
+        },
+        ("validation.attachment-size", "Media.content"),
     ),
     (
         "the 29th of February in a leap year",
@@ -449,3 +467,33 @@ def test_an_invariant_on_a_bundle_entry_sees_the_bundle_as_resource(validator: V
     assert not [i for i in _found(engine, bundle, BUNDLE_RULE) if i[0] == "error"]
     bundle["entry"].append({"resource": {"resourceType": "Basic", "code": {"text": "x"}}, "request": post})
     assert ("error", "validation.invariant", "Bundle.entry[1].resource") in _found(engine, bundle, BUNDLE_RULE)
+
+
+def test_a_resource_with_several_type_profiles_conforms_to_one_of_them(validator: Validator) -> None:
+    """ElementDefinition.type.profile: with several, the content must conform to at least one."""
+    named = {"id": "Patient.name", "path": "Patient.name", "min": 1}
+    aged = {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1}
+    either = {
+        "id": "Parameters.parameter.resource",
+        "path": "Parameters.parameter.resource",
+        "type": [{"code": "Resource", "profile": [f"{NAMED}", f"{AGED}"]}],
+    }
+    engine = validator.extended(
+        [
+            _profile(NAMED, "Patient", [named]),
+            _profile(AGED, "Patient", [aged]),
+            _profile(EITHER, "Parameters", [either]),
+        ]
+    )
+    aged_patient = {
+        "resourceType": "Parameters",
+        "parameter": [{"name": "p", "resource": _patient(birthDate="2001-02-03")}],
+    }
+    assert engine.validate(aged_patient, EITHER).ok
+    nobody = {"resourceType": "Parameters", "parameter": [{"name": "p", "resource": _patient(active=True)}]}
+    assert not engine.validate(nobody, EITHER).ok
+
+
+NAMED = "http://example.org/StructureDefinition/named-patient"
+AGED = "http://example.org/StructureDefinition/aged-patient"
+EITHER = "http://example.org/StructureDefinition/named-or-aged-parameters"
