@@ -12,6 +12,8 @@ from rich.table import Table
 
 from gateway.cli.common import DATA_DIR, DATABASE_URL, console
 from gateway.config import load_settings
+from gateway.validation import FhirReading, read_fhir_xml
+from mappings.issues import IssueError
 
 SUFFIX_MEDIA = {
     ".xml": "application/xml",
@@ -22,20 +24,26 @@ SUFFIX_MEDIA = {
 }
 
 
-def read_fhir_file(path: Path) -> dict[str, Any]:
-    """A FHIR resource from a JSON or XML file (XML through fhir.resources' R4B models)."""
+def read_fhir_file(path: Path) -> FhirReading:
+    """A FHIR resource from a JSON or XML file (XML by `gateway.validation.read_fhir_xml`), with what the XML's
+    definitions do not allow in it; `IssueError` when it is no resource at all."""
     data = path.read_bytes()
     if path.suffix.lower() == ".xml":
-        from fhir.resources.R4B import get_fhir_model_class
-        from lxml import etree
-
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        root = etree.fromstring(data, parser)
-        model = get_fhir_model_class(etree.QName(root).localname)
-        dumped: dict[str, Any] = orjson.loads(model.model_validate_xml(data).model_dump_json(exclude_none=True))
-        return dumped
-    loaded: dict[str, Any] = orjson.loads(data)
-    return loaded
+        return read_fhir_xml(data)
+    try:
+        loaded = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise IssueError.single(
+            "structure",
+            f"not JSON: {error.msg} (line {error.lineno}, column {error.colno})",
+            expression="(json)",
+            message_id="validate.json-syntax",
+        ) from None
+    if not isinstance(loaded, dict):
+        raise IssueError.single(
+            "structure", "a FHIR resource is a JSON object", expression="(json)", message_id="validate.json-syntax"
+        )
+    return FhirReading(loaded)
 
 
 def validate_files(
@@ -45,7 +53,6 @@ def validate_files(
 ) -> None:
     """Validate files against their profiles; exit 1 when any has errors."""
     from gateway.services.validation import validate_resource
-    from mappings.issues import IssueError
 
     summary = Table(title="validation")
     for column in ("file", "resource", "errors", "warnings", "first error"):
@@ -53,9 +60,10 @@ def validate_files(
     failed = 0
     for path in track(files, description="validating", console=console, disable=len(files) < 5):
         try:
-            resource = read_fhir_file(path)
+            reading = read_fhir_file(path)
+            resource = reading.resource
             label = f"{resource.get('resourceType')}/{resource.get('id', '')}"
-            issues = list(validate_resource(resource, profile=profile).issues)
+            issues = [*reading.issues, *validate_resource(resource, profile=profile).issues]
         except (IssueError, ValueError, OSError) as error:
             failed += 1
             summary.add_row(str(path), "?", "1", "0", str(error)[:100])

@@ -99,6 +99,10 @@ class ElementPlan:
     content_reference: str | None = None
     #: minValue/maxValue, maxLength and the minLength extension, when the element sets any.
     limits: Limits | None = None
+    #: R5's `ElementDefinition.mustHaveValue` and `valueAlternatives` (in R4 profiles as cross-version
+    #: extensions): a primitive must have a value, or else one of these extensions.
+    must_have_value: bool = False
+    value_alternatives: tuple[str, ...] = ()
     #: The path of the element in the definition it comes from (`Address.line` for a profile's
     #: `Patient.address.line`): what an extension context names.
     base_path: str = ""
@@ -137,6 +141,16 @@ class ProfilePlan:
     #: `url|version` of every profile this one derives from (its `baseDefinition` chain, as its own package
     #: resolves it): an instance valid against this profile is valid against each of them.
     ancestors: frozenset[str] = frozenset()
+
+
+#: R5 ElementDefinition elements as R4 profiles carry them (http://hl7.org/fhir/versions.html#extensions).
+_R5_ELEMENT_DEFINITION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition."
+
+
+def _extensions(element: Resource, name: str) -> list[Resource]:
+    return [
+        e for e in element.get("extension", []) if isinstance(e, dict) and e.get("url") == _R5_ELEMENT_DEFINITION + name
+    ]
 
 
 def _capitalised(code: str) -> str:
@@ -257,6 +271,9 @@ def compile_plan(
             content_reference=element.get("contentReference"),
             limits=limits_of(element),
             base_path=str(element.get("base", {}).get("path") or path),
+            must_have_value=bool(element.get("mustHaveValue"))
+            or any(e.get("valueBoolean") is True for e in _extensions(element, "mustHaveValue")),
+            value_alternatives=tuple(str(e.get("valueCanonical")) for e in _extensions(element, "valueAlternatives")),
             no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )

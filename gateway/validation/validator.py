@@ -576,6 +576,29 @@ class Walker:
             for item, key, item_expr, type_ref in items:
                 if item is not _ABSENT:
                     self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
+                elif child.must_have_value or child.value_alternatives:
+                    self._absent_value(child, value.get("_" + key), item_expr)
+
+    def _absent_value(self, child: ElementPlan, companion: Any, expr: str) -> None:
+        """A primitive with extensions but no value where the profile wants a value (R5 `mustHaveValue`), or one
+        of its `valueAlternatives` extensions instead."""
+        if child.value_alternatives:
+            parts = companion if isinstance(companion, list) else [companion]
+            urls = {
+                e.get("url")
+                for part in parts
+                if isinstance(part, dict)
+                for e in part.get("extension", [])
+                if isinstance(e, dict)
+            }
+            if urls & set(child.value_alternatives):
+                return
+            wanted = f"a value or one of the extensions {list(child.value_alternatives)}"
+        else:
+            wanted = "a value"
+        self.run.add(
+            "error", "required", "validation.value-required", expr, f"{child.path} requires {wanted} ({child.profile})"
+        )
 
     def _attachment_size(self, attachment: Resource, expr: str) -> None:
         """`Attachment.size` is "the number of bytes of data that make up this attachment (before base64

@@ -14,6 +14,7 @@ narrative may use only XML's predefined entities, so `&nbsp;` makes it ill-forme
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,6 +51,9 @@ ELEMENT_ATTRIBUTES = frozenset(
 _BLOCKS = frozenset({"div", "blockquote", "table", "ol", "ul", "p"})
 #: The characters a link or image URL may hold besides letters and digits (the FHIR validator's UrlUtil).
 _URL_CHARS = frozenset(";?:@&=+$.,/%-_~#[]!'()*|")
+#: The schemes a narrative's link may use: ones a reader's browser follows (the FHIR validator refuses `urn:`).
+_LINK_SCHEMES = frozenset({"http", "https", "ftp", "mailto", "tel"})
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
 )
@@ -111,6 +115,9 @@ def _url_problem(url: str) -> str | None:
         return "scripts are not allowed in a narrative"
     if url.startswith("data:"):
         return None if "," in url else "a data: URL without data"
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in _LINK_SCHEMES:
+        return f"{scheme.group(1)}: is no scheme a browser can follow"
     bad = sorted({c for c in url if not (c.isalnum() or c in _URL_CHARS)})
     return f"the URL holds characters a URL may not: {', '.join(map(repr, bad))}" if bad else None
 

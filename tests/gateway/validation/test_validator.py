@@ -121,11 +121,15 @@ def test_operation_outcome_of_a_result(validator: Validator) -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(gateway.validation.__all__) == [
+        "FhirReading",
         "Registry",
         "ValidationResult",
         "Validator",
         "build_registry",
         "default_validator",
+        "read_fhir_xml",
+        "resource_from_xml",
+        "resource_to_xml",
     ]
 
 
