@@ -111,7 +111,7 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
         positions.clear()
         positions.update({element_id(element): i for i, element in enumerate(elements)})
 
-    for diff in profile.get("differential", {}).get("element", []):
+    for diff in _with_ids(profile.get("differential", {}).get("element", [])):
         identifier = element_id(diff)
         renamed = _renamed_choice(identifier, elements, positions)
         if renamed is not None:
@@ -157,6 +157,50 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
     result = dict(profile)
     result["snapshot"] = {"element": elements}
     return result
+
+
+def _with_ids(elements: list[Resource]) -> list[Resource]:
+    """The differential with an `id` on every element. Without ids, an element belongs to the slice last opened
+    on its path or an ancestor's (FHIR R4 profiling: slices are followed by their own elements), so
+    `Bundle.entry.resource` after `Bundle.entry` sliceName `Patient` is `Bundle.entry:Patient.resource`."""
+    if all(_consistent_id(element) for element in elements):
+        return elements
+    open_slices: dict[str, str] = {}  # path → the slice name open on it
+    out = []
+    for element in elements:
+        path = str(element.get("path", ""))
+        for opened in [o for o in open_slices if not (path == o or path.startswith(o + "."))]:
+            del open_slices[opened]  # left the sliced element's subtree: its slice context ends
+        slice_name = element.get("sliceName")
+        if path in open_slices and not slice_name:
+            del open_slices[path]  # the sliced element itself again
+        if _consistent_id(element):
+            out.append(element)
+        else:
+            segments = path.split(".")
+            parts = []
+            for size in range(1, len(segments) + 1):
+                prefix = ".".join(segments[:size])
+                part = segments[size - 1]
+                if prefix in open_slices and size < len(segments):
+                    part += ":" + open_slices[prefix]
+                parts.append(part)
+            identifier = ".".join(parts) + (f":{slice_name}" if slice_name else "")
+            out.append({**element, "id": identifier})
+        if slice_name:
+            for opened in [o for o in open_slices if o.startswith(path + ".")]:
+                del open_slices[opened]
+            open_slices[path] = str(slice_name)
+    return out
+
+
+def _consistent_id(element: Resource) -> bool:
+    """Whether the element has an id that names its path (an id that does not, such as `X.effective[x]:dar` on
+    the path `X.effective[x].extension`, is ignored: the path decides, as in FHIR R4 §2.13.0.9)."""
+    identifier = element.get("id")
+    if not isinstance(identifier, str):
+        return False
+    return ".".join(part.split(":")[0] for part in identifier.split(".")) == element.get("path")
 
 
 def _renamed_choice(

@@ -24,6 +24,7 @@ from gateway.validation.slicing import (
     EXTENSION_SLICING,
     element_at,
     pattern_matches,
+    split_path,
     walk,
 )
 from gateway.validation.terminology import Membership
@@ -173,7 +174,9 @@ def _layout(container: ElementPlan) -> Layout:
         )
         for key, (child, type_ref) in container.json_keys.items()
     }
-    layout = Layout(keys, order, tuple(c for c in children if c.min > 0), ({}, {}))
+    # required: the children with min > 0, or with a slice that has (an absent element lacks its slices too)
+    required = tuple(c for c in children if c.min > 0 or any(s.min > 0 for s in c.slices))
+    layout = Layout(keys, order, required, ({}, {}))
     container.layout = layout
     return layout
 
@@ -378,7 +381,7 @@ class Walker:
         for step in children:
             key = step.key
             if key is None:
-                self.cardinality(step.child, 0, f"{expr}.{step.child.name}", step.child.path)
+                self.absent(step.child, f"{expr}.{step.child.name}")
                 continue
             raw = value[key]
             if step.text and type(raw) is str and raw.strip() and (step.regex is None or step.regex.fullmatch(raw)):
@@ -564,7 +567,7 @@ class Walker:
         for child in present:
             items = groups.get(child)
             if items is None:
-                self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
+                self.absent(child, f"{expr}.{child.name}")
                 continue
             count = len(items)
             if count < child.min or 0 <= child.max < count:
@@ -622,6 +625,13 @@ class Walker:
     def _empty_array(self, expr: str) -> None:
         # FHIR R4 JSON §2.6.2.1: an element without values is left out, never an empty array
         self.run.add("error", "structure", "validation.json-shape", expr, "an array must not be empty: leave it out")
+
+    def absent(self, child: ElementPlan, expr: str) -> None:
+        """An element that is not there: its minimum, and each slice's."""
+        self.cardinality(child, 0, expr, child.path)
+        for slice_node in child.slices:
+            if slice_node.min > 0:
+                self.cardinality(slice_node, 0, expr, f"{child.path}:{slice_node.slice_name}")
 
     def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
         if count < node.min:
@@ -723,7 +733,10 @@ class Walker:
             extensions = item.get("extension")
             if extensions is None:
                 continue
-            self.extension_rules(codes[0], item, stem, scope, child.base_path, holder_expr=item_expr)
+            enclosing = value.get("url") if child.base_path.startswith("Extension.") else None
+            self.extension_rules(
+                codes[0], item, stem, scope, child.base_path, holder_expr=item_expr, enclosing_url=enclosing
+            )
             if not isinstance(extensions, list):
                 self.run.add(
                     "error",
@@ -765,6 +778,7 @@ class Walker:
         definition_path: str,
         *,
         holder_expr: str | None = None,
+        enclosing_url: Any = None,
     ) -> None:
         """The rules on the extensions of one element (`holder`, at `expr`; a primitive's `_name` object at
         `holder_expr`): each is known (the Java validator refuses unknown ones), used where its definition's
@@ -825,7 +839,9 @@ class Walker:
                         f"{'modifierExtension' if definition.modifier else 'extension'}",
                     )
                 if place is None:
-                    place = self._holder(holder_type, holder, expr, scope, holder_url, definition_path)
+                    place = self._holder(
+                        holder_type, holder, expr, scope, holder_url or enclosing_url, definition_path
+                    )
                 problem = context_problem(
                     definition,
                     place,
@@ -1135,16 +1151,7 @@ class Walker:
                 if element is not None and ((element.min > 0 and not present) or (element.max == 0 and present)):
                     return False
             elif kind == "type":
-                element = element_at(slice_node, path) if path != "$this" else slice_node
-                if element is None:
-                    continue
-                if path == "$this":
-                    actual_key = key
-                else:
-                    last = path.split(".")[-1]
-                    keys = item if isinstance(item, dict) else ()  # a malformed item has no typed key
-                    actual_key = next((k for k in keys if k.startswith(last)), "")
-                if not any(actual_key.endswith(t.code[:1].upper() + t.code[1:]) for t in element.types):
+                if not self._type_matches(slice_node, path, item, key, scope):
                     return False
             elif kind == "profile":
                 element = element_at(slice_node, path) if path not in ("$this", "resolve()") else slice_node
@@ -1155,6 +1162,38 @@ class Walker:
                 ):
                     return False
         return True
+
+    def _type_matches(self, slice_node: ElementPlan, path: str, item: Any, key: str, scope: Scope) -> bool:
+        """A `type` discriminator: the type of the value at `path` is one the slice allows there. Through
+        `resolve()`, the type of the resource a reference points at is one of the slice's target types; a
+        resource's type is its resourceType; a choice element's type is its JSON key's suffix."""
+        resolving = path == "resolve()" or path.endswith(".resolve()")
+        element_path = path[: -len("resolve()")].rstrip(".") if resolving else path
+        element = slice_node if element_path in ("", "$this") else element_at(slice_node, element_path)
+        if element is None:
+            return True  # the slice says nothing about the type there
+        closure = scope.closure
+        if resolving:
+            targets = [t for t in walk([item], path, lambda r: self.run.resolve(r, scope)) if isinstance(t, dict)]
+            allowed = {self.engine.profile_type(p, closure) for t in element.types for p in t.target_profiles}
+            allowed.discard(None)
+            return bool(targets) and (not allowed or any(t.get("resourceType") in allowed for t in targets))
+        values = [item] if path == "$this" else walk([item], path, lambda r: self.run.resolve(r, scope))
+        resources = [v for v in values if isinstance(v, dict) and isinstance(v.get("resourceType"), str)]
+        if resources:
+            return any(
+                t.code == r["resourceType"]
+                or any(self.engine.profile_type(p, closure) == r["resourceType"] for p in t.profiles)
+                for r in resources
+                for t in element.types
+            )
+        if path == "$this":
+            actual_key = key
+        else:
+            last = split_path(path)[-1]
+            keys = item if isinstance(item, dict) else ()  # a malformed item has no typed key
+            actual_key = next((k for k in keys if k.startswith(last)), "")
+        return any(actual_key.endswith(t.code[:1].upper() + t.code[1:]) for t in element.types)
 
     # -- terminology ----------------------------------------------------------------------------------------------
     def in_value_set(self, value_set: str, value: Any, scope: Scope) -> bool:

@@ -497,3 +497,72 @@ def test_a_resource_with_several_type_profiles_conforms_to_one_of_them(validator
 NAMED = "http://example.org/StructureDefinition/named-patient"
 AGED = "http://example.org/StructureDefinition/aged-patient"
 EITHER = "http://example.org/StructureDefinition/named-or-aged-parameters"
+
+
+SECTIONS = "http://example.org/StructureDefinition/sectioned-composition"
+
+
+def test_a_required_slice_is_missing_when_the_sliced_element_is_absent(validator: Validator) -> None:
+    slicing = [
+        {
+            "id": "Composition.section",
+            "path": "Composition.section",
+            "slicing": {"discriminator": [{"type": "pattern", "path": "code"}], "rules": "open"},
+        },
+        {"id": "Composition.section:plan", "path": "Composition.section", "sliceName": "plan", "min": 1},
+        {
+            "id": "Composition.section:plan.code",
+            "path": "Composition.section.code",
+            "patternCodeableConcept": {"text": "plan"},
+        },
+    ]
+    engine = validator.extended([_profile(SECTIONS, "Composition", slicing)])
+    composition = {
+        "resourceType": "Composition",
+        "status": "final",
+        "type": {"text": "x"},
+        "date": "2024-01-01",
+        "author": [{"display": "x"}],
+        "title": "x",
+    }
+    assert ("error", "validation.cardinality-min", "Composition.section") in _found(engine, composition, SECTIONS)
+
+
+TYPED_ENTRIES = "http://example.org/StructureDefinition/typed-list"
+
+
+@pytest.mark.parametrize(("targets", "ok"), [(["#c", "#o"], True), (["#o", "#o"], False)])
+def test_a_type_discriminator_through_resolve_reads_the_target_type(
+    validator: Validator, targets: list[str], ok: bool
+) -> None:
+    slicing = [
+        {
+            "id": "List.entry",
+            "path": "List.entry",
+            "slicing": {"discriminator": [{"type": "type", "path": "item.resolve()"}], "rules": "closed"},
+        },
+        {"id": "List.entry:condition", "path": "List.entry", "sliceName": "condition", "min": 1, "max": "1"},
+        {
+            "id": "List.entry:condition.item",
+            "path": "List.entry.item",
+            "type": [{"code": "Reference", "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Condition"]}],
+        },
+        {"id": "List.entry:observation", "path": "List.entry", "sliceName": "observation", "max": "1"},
+        {
+            "id": "List.entry:observation.item",
+            "path": "List.entry.item",
+            "type": [{"code": "Reference", "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Observation"]}],
+        },
+    ]
+    engine = validator.extended([_profile(TYPED_ENTRIES, "List", slicing)])
+    listing = {
+        "resourceType": "List",
+        "status": "current",
+        "mode": "working",
+        "contained": [
+            {"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/1"}},
+            {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}},
+        ],
+        "entry": [{"item": {"reference": target}} for target in targets],
+    }
+    assert engine.validate(listing, TYPED_ENTRIES).ok is ok
