@@ -19,12 +19,14 @@ DK-core 2.0.0; CareCommunication 5.0.2 sees messaging 4.0.2 and DK-core 3.4.0). 
 `validation.fixed-value`, `validation.pattern-value`, `validation.code-not-in-valueset`,
 `validation.code-not-checked`, `validation.code-missing`, `validation.invariant`, `validation.invariant-error`,
 `validation.invariant-defect`, `validation.invariant-unresolved`, `validation.invariant-not-checked`,
-`validation.narrative-link`, `validation.closed-slicing`, `validation.slice-order`,
+`validation.narrative-link`, `validation.narrative-language`, `validation.closed-slicing`,
+`validation.bundle-full-url`, `validation.bundle-link`, `validation.bundle-reference`, `validation.slice-order`,
 `validation.reference-target-type`, `validation.reference-target-profile`, `validation.reference-not-bundled`,
-`validation.profile-unknown`, `validation.profile-type-mismatch`, `validation.extension-unknown`,
-`validation.extension-not-checked`, `validation.extension-context`, `validation.extension-modifier`,
-`validation.not-a-resource`, `validation.unknown-resource-type`, `validation.package-unknown`,
-`validation.package-unreadable`, `validation.package-duplicate`, `validation.snapshot-failed`.
+`validation.profile-unknown`, `validation.profile-type-mismatch`, `validation.profile-definition`,
+`validation.extension-unknown`, `validation.extension-not-checked`, `validation.extension-context`,
+`validation.extension-modifier`, `validation.not-a-resource`, `validation.unknown-resource-type`,
+`validation.package-unknown`, `validation.package-unreadable`, `validation.package-duplicate`,
+`validation.snapshot-failed`.
 """
 
 from gateway.validation.engine import ValidationResult, Validator, default_validator

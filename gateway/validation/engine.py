@@ -17,7 +17,7 @@ from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, Profi
 from gateway.validation.primitives import (
     PRIMITIVES,
     URI_TYPES,
-    NoExampleUrls,
+    UriPattern,
     ValuePattern,
     compile_regex,
     is_example_url,
@@ -62,12 +62,22 @@ class Validator:
     """
 
     def __init__(
-        self, registry: Registry, *, parent: Validator | None = None, allow_example_urls: bool = False
+        self,
+        registry: Registry,
+        *,
+        parent: Validator | None = None,
+        allow_example_urls: bool = False,
+        assume_valid_rest_references: bool = True,
     ) -> None:
         self.registry = registry
         #: Whether URLs at example domains (`example.org`, `acme.com`) may stand in uri/url/canonical values and
         #: as unknown extensions: the FHIR validator refuses them unless run with `-allow-example-urls`.
         self.allow_example_urls = allow_example_urls
+        #: Whether a reference whose target is not at hand is taken at its word about the target's type
+        #: (`Organization/1` is an Organization, so it cannot be a Patient): the FHIR validator's
+        #: `-assumeValidRestReferences`, which we apply by default (FHIR R4 §2.3.0: a literal reference names
+        #: the type of its target).
+        self.assume_valid_rest_references = assume_valid_rest_references
         #: The validator this one extends (`extended`): it compiles, and keeps, the plans of its own packages.
         self._parent = parent
         self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
@@ -123,11 +133,23 @@ class Validator:
         versions = [key for key in self.registry.packages if key.split("#")[0] == name]
         return max(versions, key=lambda key: version_key(key.split("#")[1])) if versions else None
 
-    def extended(self, packages: Iterable[FhirPackage], *, allow_example_urls: bool | None = None) -> Validator:
-        """A validator that also knows `packages` (the Java validator's `-ig`); this one is unchanged. The plans
-        of this validator's packages are compiled once, for both."""
-        allow = self.allow_example_urls if allow_example_urls is None else allow_example_urls
-        return Validator(self.registry.extended(packages), parent=self, allow_example_urls=allow)
+    def extended(
+        self,
+        packages: Iterable[FhirPackage],
+        *,
+        allow_example_urls: bool | None = None,
+        assume_valid_rest_references: bool | None = None,
+    ) -> Validator:
+        """A validator that also knows `packages` (the Java validator's `-ig`), with the same options unless
+        given; this one is unchanged. The plans of this validator's packages are compiled once, for both."""
+        return Validator(
+            self.registry.extended(packages),
+            parent=self,
+            allow_example_urls=self.allow_example_urls if allow_example_urls is None else allow_example_urls,
+            assume_valid_rest_references=self.assume_valid_rest_references
+            if assume_valid_rest_references is None
+            else assume_valid_rest_references,
+        )
 
     def example_url(self, url: str) -> bool:
         """Whether `url` is at an example domain that is allowed here (see `allow_example_urls`)."""
@@ -251,8 +273,8 @@ class Validator:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
             pattern = compile_regex(regex_of(definition), code) if definition else None
-            if code in URI_TYPES and not self.allow_example_urls:
-                pattern = NoExampleUrls(pattern)
+            if code in URI_TYPES and (code == "canonical" or not self.allow_example_urls):
+                pattern = UriPattern(pattern, examples=self.allow_example_urls, absolute=code == "canonical")
             self._regexes[code] = pattern
         return self._regexes[code]
 

@@ -43,6 +43,14 @@ class TypeRef:
 class Binding:
     strength: str
     value_set: str
+    #: R5's additional bindings (`ElementDefinition.binding.additional`, in R4 profiles as a cross-version
+    #: extension) whose purpose is `required` or `extensible`, as bindings of that strength.
+    additional: tuple[Binding, ...] = ()
+
+    @property
+    def checked(self) -> bool:
+        """Whether a value is checked against this binding or one of its additional ones."""
+        return self.strength in ("required", "extensible") or bool(self.additional)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +111,9 @@ class ElementPlan:
     #: extensions): a primitive must have a value, or else one of these extensions.
     must_have_value: bool = False
     value_alternatives: tuple[str, ...] = ()
+    #: The `narrative-language-control` extension on a Narrative element: `_no` (no language sections),
+    #: `_yes` (some), `_resource` (one for the resource's language), or the languages that need a section.
+    language_control: tuple[str, ...] = ()
     #: The path of the element in the definition it comes from (`Address.line` for a profile's
     #: `Patient.address.line`): what an extension context names.
     base_path: str = ""
@@ -151,6 +162,28 @@ def _extensions(element: Resource, name: str) -> list[Resource]:
     return [
         e for e in element.get("extension", []) if isinstance(e, dict) and e.get("url") == _R5_ELEMENT_DEFINITION + name
     ]
+
+
+#: http://hl7.org/fhir/extensions/StructureDefinition-narrative-language-control.html
+LANGUAGE_CONTROL = "http://hl7.org/fhir/StructureDefinition/narrative-language-control"
+_ADDITIONAL_BINDING = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional"
+
+
+def _binding(binding: Any) -> Binding | None:
+    if not isinstance(binding, dict):
+        return None
+    additional = []
+    for extension in binding.get("extension", []):
+        if not isinstance(extension, dict) or extension.get("url") != _ADDITIONAL_BINDING:
+            continue
+        parts = {e.get("url"): e for e in extension.get("extension", []) if isinstance(e, dict)}
+        purpose = parts.get("purpose", {}).get("valueCode")
+        value_set = parts.get("valueSet", {}).get("valueCanonical")
+        if purpose in ("required", "extensible") and isinstance(value_set, str):
+            additional.append(Binding(str(purpose), value_set))
+    if not binding.get("valueSet") and not additional:
+        return None
+    return Binding(str(binding.get("strength")), str(binding.get("valueSet", "")), tuple(additional))
 
 
 def _capitalised(code: str) -> str:
@@ -256,9 +289,7 @@ def compile_plan(
             profile=url,
             fixed=_value_of(element, "fixed"),
             pattern=_value_of(element, "pattern"),
-            binding=Binding(str(binding.get("strength")), str(binding["valueSet"]))
-            if isinstance(binding, dict) and binding.get("valueSet")
-            else None,
+            binding=_binding(binding),
             constraints=_constraints(element, constraint_cache),
             slicing=Slicing(
                 tuple(Discriminator(str(d.get("type")), str(d.get("path"))) for d in slicing.get("discriminator", [])),
@@ -274,6 +305,11 @@ def compile_plan(
             must_have_value=bool(element.get("mustHaveValue"))
             or any(e.get("valueBoolean") is True for e in _extensions(element, "mustHaveValue")),
             value_alternatives=tuple(str(e.get("valueCanonical")) for e in _extensions(element, "valueAlternatives")),
+            language_control=tuple(
+                str(e.get("valueCode"))
+                for e in element.get("extension", [])
+                if isinstance(e, dict) and e.get("url") == LANGUAGE_CONTROL and isinstance(e.get("valueCode"), str)
+            ),
             no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )

@@ -88,19 +88,30 @@ def is_example_url(value: str) -> bool:
     return any(domain in value for domain in EXAMPLE_DOMAINS)
 
 
-class NoExampleUrls:
-    """A uri/url/canonical regex that also refuses example URLs (`why` says so)."""
+class UriPattern:
+    """A uri/url/canonical regex plus the FHIR validator's rules on them: example URLs are refused unless allowed,
+    and a canonical is absolute unless it is a fragment (`#vs`; FHIR R4 §2.24.0.8: canonical URLs are absolute).
+    `why` says which rule a value breaks."""
 
-    def __init__(self, pattern: ValuePattern | None) -> None:
+    def __init__(self, pattern: ValuePattern | None, *, examples: bool, absolute: bool) -> None:
         self.pattern = pattern
+        self.examples = examples
+        self.absolute = absolute
 
     def fullmatch(self, value: str) -> bool:
-        return not is_example_url(value) and (self.pattern is None or bool(self.pattern.fullmatch(value)))
+        return self.why(value) is None
 
-    def why(self, value: str) -> str:
-        if is_example_url(value):
+    def why(self, value: str) -> str | None:
+        if not self.examples and is_example_url(value):
             return f"example URLs are not allowed here ({value})"
-        return f"value {value!r} is not a valid URI"
+        if self.absolute and not value.startswith("#") and not _ABSOLUTE.match(value):
+            return f"a canonical URL is absolute unless it is a fragment reference ({value})"
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            return f"value {value!r} is not a valid URI"
+        return None
+
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 #: The primitives whose values are calendar dates (checked beyond their regex by `CalendarPattern`).
@@ -149,5 +160,6 @@ def check_primitive(type_code: str, value: Any, pattern: ValuePattern | None) ->
             return f"{type_code} value must not be empty or whitespace only"
         if pattern is not None and type_code not in ("string", "markdown", "xhtml") and not pattern.fullmatch(value):
             why = getattr(pattern, "why", None)
-            return str(why(value)) if why is not None else f"value {value!r} is not a valid {type_code}"
+            reason = why(value) if why is not None else None
+            return str(reason) if reason else f"value {value!r} is not a valid {type_code}"
     return None

@@ -33,10 +33,13 @@ def element_id(element: Resource) -> str:
     return f"{path}:{element['sliceName']}" if element.get("sliceName") else path
 
 
-def _merge(target: Resource, diff: Resource) -> None:
+def _merge(target: Resource, diff: Resource, conflicts: list[str] | None = None) -> None:
     for key, value in diff.items():
         if key in ("id", "path"):
             continue
+        if conflicts is not None and key.startswith("fixed") and key in target and target[key] != value:
+            # a constraint narrows its base; it cannot fix a value the base fixes to another one
+            conflicts.append(f"{element_id(target)}: fixed to {value!r}, but its base fixes it to {target[key]!r}")
         if key in _ACCUMULATED:
             existing = target.setdefault(key, [])
             known = {item.get("key") if isinstance(item, dict) else item for item in existing}
@@ -95,7 +98,7 @@ def _parent_id(identifier: str) -> str:
     return identifier.rsplit(".", 1)[0]
 
 
-def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
+def generate_snapshot(profile: Resource, resolve: Resolver, conflicts: list[str] | None = None) -> Resource:
     """A copy of `profile` with `snapshot.element` generated from its base and differential."""
     url = str(profile.get("url"))
     base_url = profile.get("baseDefinition")
@@ -153,7 +156,7 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
                     f"{url}: element {identifier} not found in base",
                     message_id="validation.snapshot-failed",
                 )
-        _merge(elements[positions[identifier]], diff)
+        _merge(elements[positions[identifier]], diff, conflicts)
     result = dict(profile)
     result["snapshot"] = {"element": elements}
     return result

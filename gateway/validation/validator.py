@@ -13,11 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.validation.bundles import bundle_problems
+from gateway.validation.definitions import definition_problems
 from gateway.validation.extensions import CROSS_VERSION, Holder, context_problem
 from gateway.validation.hooks import HOOKS, EvaluationHooks
 from gateway.validation.invariants import Check, general_check, select
 from gateway.validation.limits import violation
-from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
+from gateway.validation.plans import CORE_PREFIX, MISSING, Binding, Constraint, ElementPlan, ProfilePlan, TypeRef
 from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, RESOURCE_ID, ValuePattern, check_primitive
 from gateway.validation.registry import Closure
 from gateway.validation.slicing import (
@@ -28,6 +30,7 @@ from gateway.validation.slicing import (
     walk,
 )
 from gateway.validation.terminology import Membership
+from gateway.validation.xhtml import language_problem
 from mappings.issues import Issue, IssueCode, Severity
 
 Resource = dict[str, Any]
@@ -296,6 +299,21 @@ class Walker:
             self._replay(record[1], expr, skip_errors=False)
             return
         start = len(run.issues)
+        if resource_type == "Bundle":
+            for severity, message_id, where, diagnostics in bundle_problems(
+                resource, expr, self.engine.is_resource_type
+            ):
+                code: IssueCode = "not-found" if message_id == "validation.bundle-reference" else "invalid"
+                run.add(severity, code, message_id, where, diagnostics)
+        if resource_type == "StructureDefinition" and not run.checking:
+            for where, diagnostics in definition_problems(resource, self.engine.registry.resolve):
+                run.add(
+                    "error",
+                    "invalid",
+                    "validation.profile-definition",
+                    expr + where[len("StructureDefinition") :],
+                    diagnostics,
+                )
         identifier = resource.get("id")
         if isinstance(identifier, str) and not RESOURCE_ID.fullmatch(identifier):
             # R4 types Resource.id as a FHIRPath String, but it is an `id` (http://hl7.org/fhir/R4/resource.html#id)
@@ -839,9 +857,7 @@ class Walker:
                         f"{'modifierExtension' if definition.modifier else 'extension'}",
                     )
                 if place is None:
-                    place = self._holder(
-                        holder_type, holder, expr, scope, holder_url or enclosing_url, definition_path
-                    )
+                    place = self._holder(holder_type, holder, expr, scope, holder_url or enclosing_url, definition_path)
                 problem = context_problem(
                     definition,
                     place,
@@ -910,6 +926,10 @@ class Walker:
             self.resource(item, expr, profiles, scope, contained=node.name == "contained")
             return
         if steps.values:
+            if node.language_control and is_dict and isinstance(item.get("div"), str):
+                problem = language_problem(node.language_control, item["div"], scope.resource.get("language"))
+                if problem is not None:
+                    run.add("error", "business-rule", "validation.narrative-language", expr, f"{node.path}: {problem}")
             if node.limits is not None:
                 broken = violation(node.limits, item)
                 if broken is not None:
@@ -1001,7 +1021,8 @@ class Walker:
             values=node.fixed is not MISSING
             or node.pattern is not MISSING
             or node.limits is not None
-            or (binding is not None and binding.strength in ("required", "extensible") and code != "Reference"),
+            or bool(node.language_control)
+            or (binding is not None and binding.checked and code != "Reference"),
             binding=binding is not None,
             constraints=node.constraints,
             reference=code == "Reference",
@@ -1040,6 +1061,7 @@ class Walker:
             and node.pattern is MISSING
             and binding is not None
             and binding.strength in ("required", "extensible")
+            and not binding.additional
             and code != "Reference"
         )
         fixed = node.fixed
@@ -1204,8 +1226,15 @@ class Walker:
 
     def binding(self, node: ElementPlan, item: Any, code: str, expr: str, scope: Scope) -> None:
         binding = node.binding
-        if binding is None or binding.strength not in ("required", "extensible") or code == "Reference":
+        if binding is None or code == "Reference":
             return
+        if binding.strength in ("required", "extensible") and binding.value_set:
+            self._bound(node, binding, item, code, expr, scope)
+        for additional in binding.additional:
+            self._bound(node, additional, item, code, expr, scope)
+
+    def _bound(self, node: ElementPlan, binding: Binding, item: Any, code: str, expr: str, scope: Scope) -> None:
+        """One required or extensible binding."""
         codings = _codings(item)
         if not codings:
             if code == "CodeableConcept" and isinstance(item, dict) and ("coding" in item or "text" in item):
@@ -1253,7 +1282,7 @@ class Walker:
         if not isinstance(reference, str) or type_ref is None:
             return
         target = self.run.resolve(reference, scope)
-        named = named_type(reference)
+        named = named_type(reference) if target is not None or self.engine.assume_valid_rest_references else None
         if named is not None and not self.engine.is_resource_type(named):
             named = None
         if target is None:

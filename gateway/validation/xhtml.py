@@ -198,3 +198,31 @@ def _local_links(div: str) -> list[str]:
         for a in root.iter(f"{{{XHTML}}}a")
         if a.get("href") and str(a.get("href")).startswith("#") and len(str(a.get("href"))) > 1
     ]
+
+
+def language_sections(div: str) -> list[str]:
+    """The languages of a narrative's language sections: its top-level `div`s with `xml:lang` or `lang`."""
+    root = _parsed(div)
+    if isinstance(root, str):
+        return []
+    return [
+        str(child.get(_XML_LANG) or child.get("lang"))
+        for child in root
+        if isinstance(child.tag, str)
+        and etree.QName(child).localname == "div"
+        and (child.get(_XML_LANG) or child.get("lang"))
+    ]
+
+
+def language_problem(control: tuple[str, ...], div: str, resource_language: Any) -> str | None:
+    """What a narrative's language sections break of its profile's `narrative-language-control`, or None."""
+    found = language_sections(div)
+    if "_no" in control:
+        return f"language sections ({', '.join(found)}) are not allowed here" if found else None
+    if "_yes" in control:
+        return None if found else "the narrative needs language sections here"
+    wanted = [str(resource_language) if code == "_resource" else code for code in control]
+    missing = [code for code in wanted if code and code != "None" and code not in found]
+    if not missing:
+        return None
+    return f"the narrative needs a section for {', '.join(missing)} (found {', '.join(found) or 'none'})"

@@ -19,7 +19,7 @@ import orjson
 
 from gateway.validation import FhirReading, Validator
 from gateway.validation.packages import FhirPackage, ResourceEntry
-from mappings.issues import IssueError
+from mappings.issues import Issue, IssueError
 
 SUITE = Path(__file__).resolve().parents[2] / "data" / "fhir-test-cases-r4" / "validator"
 _COMMENT = re.compile(r"/\*.*?\*/")
@@ -47,6 +47,13 @@ class Step:
     java_locations: tuple[str, ...] | None
     #: The Java runner's `examples` option (default true there: URLs at example.org are allowed).
     examples: bool = True
+    #: The Java runner's `assumeValidRestReferences` (default false there: an unresolved reference's type is
+    #: not checked).
+    rest_references: bool = False
+
+    @property
+    def options(self) -> tuple[bool, bool]:
+        return self.examples, self.rest_references
 
     @property
     def label(self) -> str:
@@ -58,6 +65,8 @@ class Outcome:
     step: Step
     errors: int
     locations: tuple[str, ...] = field(default_factory=tuple)
+    #: Our error locations as the Java validator places them (see `java_location`).
+    java_style: tuple[str, ...] = field(default_factory=tuple)
     #: Why the file could not be read (then it counts as rejected, as `gateway validate` counts it).
     unreadable: str | None = None
 
@@ -81,12 +90,16 @@ def steps() -> Iterator[Step]:
         supporting = (*case.get("supporting", ()), *case.get("profiles", ()))
         errors, locations = _java(case["java"])
         examples = bool(case.get("examples", True))
-        yield Step(case["name"], "base", case["file"], None, supporting, errors, locations, examples)
+        rest = bool(case.get("assumeValidRestReferences", False))
+        yield Step(case["name"], "base", case["file"], None, supporting, errors, locations, examples, rest)
         profile = case.get("profile")
         if profile is not None:
             errors, locations = _java(profile["java"])
             both = (*supporting, *profile.get("supporting", ()), profile["source"])
-            yield Step(case["name"], "profile", case["file"], profile["source"], both, errors, locations, examples)
+            rest = bool(profile.get("assumeValidRestReferences", False))
+            yield Step(
+                case["name"], "profile", case["file"], profile["source"], both, errors, locations, examples, rest
+            )
 
 
 def _package(step: Step) -> FhirPackage:
@@ -104,21 +117,43 @@ def _package(step: Step) -> FhirPackage:
     return FhirPackage(name=f"test-case.{step.case}.{step.kind}", version="0.0.0", resources=entries)
 
 
-def run(validators: dict[bool, Validator], step: Step) -> Outcome:
-    """Our verdict on one step (`validators` by whether they allow example URLs); a file or profile that cannot be
-    read rejects the step."""
+def run(validators: dict[tuple[bool, bool], Validator], step: Step) -> Outcome:
+    """Our verdict on one step (`validators` by `Step.options`); a file or profile that cannot be read rejects the
+    step."""
     try:
         packages = [_package(step)] if step.supporting else []
-        engine = validators[step.examples].extended(packages)
+        engine = validators[step.options].extended(packages)
         reading = read_resource(SUITE / step.file)
         profile = str(read_resource(SUITE / step.profile).resource["url"]) if step.profile else None
     except (IssueError, KeyError, OSError) as error:
         return Outcome(step, 1, unreadable=str(error).splitlines()[0][:120])
     issues = [*reading.issues, *engine.validate(reading.resource, profile).issues]
     errors = [i for i in issues if i.severity in ("error", "fatal")]
-    return Outcome(step, len(errors), tuple(i.expression or "" for i in errors))
+    return Outcome(
+        step, len(errors), tuple(i.expression or "" for i in errors), tuple(java_location(i) for i in errors)
+    )
 
 
-def validators(validator: Validator) -> dict[bool, Validator]:
-    """`validator` as the Java runner configures it, by the `examples` option (allowed unless a case says not)."""
-    return {False: validator, True: Validator(validator.registry, allow_example_urls=True)}
+def java_location(issue: Issue) -> str:
+    """Where the Java validator puts the same issue: a missing or surplus element (cardinality) on the element
+    that holds it, an extension used out of its context on the element it sits on. We name the element itself
+    (`Patient.identifier`, not `Patient`): the same issue, one step more exact."""
+    expression = issue.expression or ""
+    if issue.message_id in ("validation.cardinality-min", "validation.cardinality-max"):
+        return expression.rsplit(".", 1)[0]
+    if issue.message_id == "validation.extension-context":
+        return _EXTENSION_AT.sub("", expression)
+    return expression
+
+
+_EXTENSION_AT = re.compile(r"\.(?:extension|modifierExtension)\[\d+\]$")
+
+
+def validators(validator: Validator) -> dict[tuple[bool, bool], Validator]:
+    """`validator` configured as the Java runner configures its validator for a step, by (`examples`,
+    `assumeValidRestReferences`)."""
+    return {
+        (examples, rest): Validator(validator.registry, allow_example_urls=examples, assume_valid_rest_references=rest)
+        for examples in (False, True)
+        for rest in (False, True)
+    }

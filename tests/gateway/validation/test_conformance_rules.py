@@ -566,3 +566,89 @@ def test_a_type_discriminator_through_resolve_reads_the_target_type(
         "entry": [{"item": {"reference": target}} for target in targets],
     }
     assert engine.validate(listing, TYPED_ENTRIES).ok is ok
+
+
+def test_a_canonical_is_absolute_unless_a_fragment(validator: Validator) -> None:
+    measure = {"resourceType": "Measure", "status": "draft", "library": ["Library/cms146"]}
+    assert ("error", "validation.primitive-format", "Measure.library[0]") in _found(validator, measure)
+    measure["library"] = ["https://fhir.hospital.test/Library/cms146"]
+    assert ("error", "validation.primitive-format", "Measure.library[0]") not in _found(validator, measure)
+
+
+ADDITIONAL = "http://example.org/StructureDefinition/additionally-bound-observation"
+
+
+@pytest.mark.parametrize(("code", "ok"), [("final", True), ("finished", False)])
+def test_a_required_additional_binding_is_checked(validator: Validator, code: str, ok: bool) -> None:
+    bound = {
+        "id": "Observation.code",
+        "path": "Observation.code",
+        "binding": {
+            "strength": "example",
+            "valueSet": "http://hl7.org/fhir/ValueSet/observation-codes",
+            "extension": [
+                {
+                    "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional",
+                    "extension": [
+                        {"url": "purpose", "valueCode": "required"},
+                        {"url": "valueSet", "valueCanonical": "http://hl7.org/fhir/ValueSet/observation-status"},
+                    ],
+                }
+            ],
+        },
+    }
+    engine = validator.extended([_profile(ADDITIONAL, "Observation", [bound])])
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/observation-status", "code": code}]},
+    }
+    assert engine.validate(observation, ADDITIONAL).ok is ok
+
+
+def test_a_reference_is_taken_at_its_word_about_its_type_unless_told_not_to(validator: Validator) -> None:
+    allergy = {"resourceType": "AllergyIntolerance", "patient": {"reference": "Organization/1"}}
+    issue = ("error", "validation.reference-target-type", "AllergyIntolerance.patient")
+    assert issue in _found(validator, allergy)
+    assert issue not in _found(validator.extended([], assume_valid_rest_references=False), allergy)
+
+
+def _definition(elements: list[dict[str, Any]], base: str = "Observation") -> dict[str, Any]:
+    return {
+        "resourceType": "StructureDefinition",
+        "url": "http://example.org/StructureDefinition/under-test",
+        "name": "UnderTest",
+        "status": "draft",
+        "kind": "resource",
+        "abstract": False,
+        "type": base,
+        "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{base}",
+        "derivation": "constraint",
+        "differential": {"element": elements},
+    }
+
+
+@pytest.mark.parametrize(
+    ("elements", "where"),
+    [
+        ([{"path": "Observation.valueBla", "min": 1}], "StructureDefinition"),
+        (
+            [
+                {
+                    "path": "Observation.valueQuantity",
+                    "type": [{"code": "Quantity", "profile": ["http://hl7.org/fhir/StructureDefinition/Count"]}],
+                }
+            ],
+            "StructureDefinition.differential.element[0].type[0].profile[0]",
+        ),
+    ],
+)
+def test_a_profile_whose_differential_does_not_apply_to_its_base_is_invalid(
+    validator: Validator, elements: list[dict[str, Any]], where: str
+) -> None:
+    assert ("error", "validation.profile-definition", where) in _found(validator, _definition(elements))
+
+
+def test_a_profile_that_applies_to_its_base_is_no_profile_definition_problem(validator: Validator) -> None:
+    elements = [{"path": "Observation.valueQuantity", "type": [{"code": "Quantity"}], "min": 1}]
+    assert not [i for i in _found(validator, _definition(elements)) if i[1] == "validation.profile-definition"]

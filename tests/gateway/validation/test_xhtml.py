@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from gateway.validation import Validator
-from gateway.validation.xhtml import broken_links, has_content, narrative_problems
+from gateway.validation.xhtml import broken_links, has_content, language_problem, narrative_problems
 
 NS = 'xmlns="http://www.w3.org/1999/xhtml"'
 
@@ -67,3 +67,22 @@ def test_an_internal_link_must_point_at_an_anchor_or_a_contained_resource(valida
     assert broken_links(patient) == [("Patient.text.div", "#nowhere")]
     errors = {(i.message_id, i.expression) for i in validator.validate(patient).errors}
     assert ("validation.narrative-link", "Patient.text.div") in errors
+
+
+@pytest.mark.parametrize(
+    ("control", "sections", "language", "problem"),
+    [
+        (("_no",), ["da", "en"], None, "not allowed"),
+        (("_no",), [], None, None),
+        (("_yes",), [], None, "needs language sections"),
+        (("_resource",), ["de", "pt"], "da", "needs a section for da"),
+        (("_resource",), ["da"], "da", None),
+        (("en",), ["da"], None, "needs a section for en"),
+    ],
+)
+def test_narrative_language_control(
+    control: tuple[str, ...], sections: list[str], language: str | None, problem: str | None
+) -> None:
+    div = f"<div {NS}>" + "".join(f'<div xml:lang="{s}" lang="{s}">tekst</div>' for s in sections) + "</div>"
+    found = language_problem(control, div, language)
+    assert (found is None) if problem is None else (found is not None and problem in found)
