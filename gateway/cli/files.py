@@ -12,8 +12,9 @@ from rich.table import Table
 
 from gateway.cli.common import DATA_DIR, DATABASE_URL, console
 from gateway.config import load_settings
-from gateway.validation import FhirReading, read_fhir_xml
-from mappings.issues import IssueError
+from gateway.validation import FhirReading, Validator, default_validator, read_fhir_xml
+from gateway.validation.packages import read_ig
+from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 SUFFIX_MEDIA = {
     ".xml": "application/xml",
@@ -49,36 +50,78 @@ def read_fhir_file(path: Path) -> FhirReading:
 def validate_files(
     files: list[Path] = typer.Argument(..., help="FHIR resources or Bundles (JSON or XML)"),
     profile: str = typer.Option(None, "--profile", help="Canonical URL to validate against (default: meta.profile)"),
+    igs: list[Path] = typer.Option(
+        [],
+        "--ig",
+        help="A FHIR package (.tgz), a folder of conformance resources or one such file, loaded first (repeatable)",
+    ),
+    output: str = typer.Option(
+        "text", "--output", help="text (a summary table) or json (each file's OperationOutcome)"
+    ),
     details: bool = typer.Option(False, "--details", help="List every issue, not only the summary"),
 ) -> None:
-    """Validate files against their profiles; exit 1 when any has errors."""
+    """Validate files against their profiles; exit 1 when any has errors, or when the profile is unknown."""
+    if output not in ("text", "json"):
+        raise typer.BadParameter("text or json", param_hint="--output")
+    try:
+        validator = _validator(igs, profile)
+    except IssueError as error:
+        console.print(f"[red]{error.issues[0].diagnostics}[/red]")
+        raise typer.Exit(1) from None
+    results = [(path, *_validate_file(path, profile, validator)) for path in files]
+    failed = sum(has_errors(issues) for _, _, issues in results)
+    if output == "json":
+        outcomes = [{"file": str(path), "outcome": operation_outcome(issues)} for path, _, issues in results]
+        typer.echo(orjson.dumps(outcomes, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_summary(results, details)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _validator(igs: list[Path], profile: str | None) -> Validator:
+    """The shipped validator, extended with the `--ig` packages; `IssueError` for an unreadable package or a
+    profile it does not know (validating against the base type instead would pass what the profile forbids)."""
+    validator = default_validator()
+    if igs:
+        validator = validator.extended(read_ig(path, name=f"ig{index}.{path.stem}") for index, path in enumerate(igs))
+    if profile and validator.plan(profile, None) is None:
+        raise IssueError.single(
+            "not-found",
+            f"profile {profile} is not known here (give its package, folder or file with --ig)",
+            message_id="validate.profile-unknown",
+        )
+    return validator
+
+
+def _validate_file(path: Path, profile: str | None, validator: Validator) -> tuple[str, tuple[Issue, ...]]:
+    """(`Type/id` of the resource, or `?`; the issues of reading it, then of validating it)."""
     from gateway.services.validation import validate_resource
 
+    try:
+        reading = read_fhir_file(path)
+        resource = reading.resource
+        result = validate_resource(resource, profile=profile, validator=validator)
+    except IssueError as error:
+        return "?", error.issues
+    except OSError as error:
+        return "?", (Issue("fatal", "not-found", str(error), str(path), "validate.unreadable"),)
+    return f"{resource.get('resourceType')}/{resource.get('id', '')}", (*reading.issues, *result.issues)
+
+
+def _print_summary(results: list[tuple[Path, str, tuple[Issue, ...]]], details: bool) -> None:
     summary = Table(title="validation")
     for column in ("file", "resource", "errors", "warnings", "first error"):
         summary.add_column(column, overflow="fold")
-    failed = 0
-    for path in track(files, description="validating", console=console, disable=len(files) < 5):
-        try:
-            reading = read_fhir_file(path)
-            resource = reading.resource
-            label = f"{resource.get('resourceType')}/{resource.get('id', '')}"
-            issues = [*reading.issues, *validate_resource(resource, profile=profile).issues]
-        except (IssueError, ValueError, OSError) as error:
-            failed += 1
-            summary.add_row(str(path), "?", "1", "0", str(error)[:100])
-            continue
+    for path, label, issues in results:
         errors = [i for i in issues if i.severity in ("error", "fatal")]
         warnings = [i for i in issues if i.severity == "warning"]
-        failed += bool(errors)
         first = f"{errors[0].expression}: {errors[0].diagnostics}"[:100] if errors else ""
         summary.add_row(str(path), label, str(len(errors)), str(len(warnings)), first)
         if details:
             for issue in issues:
                 console.print(f"{path}: {issue.severity} {issue.expression or ''} {issue.diagnostics}")
     console.print(summary)
-    if failed:
-        raise typer.Exit(1)
 
 
 def convert_files(
