@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=200, ge=1)
+    enforce_referential_integrity: bool = Field(
+        default=True, description="Refuse a FHIR write that refers to a resource of this server that does not exist."
+    )
     log_level: str = "info"
     directory_file: Path | None = Field(
         default=None,

@@ -19,6 +19,7 @@ from gateway.clock import Clock, IdSource
 from gateway.errors import Gone, NotFound
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
+from gateway.fhir.write_validation import WriteValidator
 from gateway.store.dates import date_range
 from gateway.store.ports import HistoryPage, ResourceStore, ResourceTransaction, SearchPage, StoredResource
 from gateway.store.search_params import GATEWAY_WRITTEN, SEARCH_PARAMS, SUPPORTED_TYPES
@@ -52,11 +53,25 @@ class FhirService:
     """Every public method takes an `Access` (default `OPEN`): scopes, consent-filtered visibility and the audit
     trail are decided there, at this one choke point, for every route that reaches FHIR resources."""
 
-    def __init__(self, store: ResourceStore, clock: Clock, ids: IdSource, paging: Paging | None = None) -> None:
+    def __init__(
+        self,
+        store: ResourceStore,
+        clock: Clock,
+        ids: IdSource,
+        paging: Paging | None = None,
+        validator: WriteValidator | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.ids = ids
         self.paging = paging or Paging()
+        self.validator = validator
+
+    def checked(self, tx: ResourceTransaction, resource: Resource) -> Resource:
+        """`resource` once the write validator lets it be stored (the one place every create and update passes)."""
+        if self.validator is not None:
+            self.validator.check(tx, resource)
+        return resource
 
     def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
         """Run `work` in one unit of work: a write transaction when it writes or the access audits (the AuditEvent
@@ -156,7 +171,7 @@ class FhirService:
             existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist", access)
             if existing is not None:
                 return resource_response(base, existing, 200, location=True)
-        stored = tx.create(access.stamp(resource, None), resource_id=resource_id or self.ids.new_id())
+        stored = tx.create(access.stamp(self.checked(tx, resource), None), resource_id=resource_id or self.ids.new_id())
         access.record(tx, AuditRecord("C", "create", [stored]))
         return resource_response(base, stored, 201, location=True)
 
@@ -206,7 +221,7 @@ class FhirService:
             self.check_visible(tx, access, current, "update")
             author = last_live(tx, resource_type, resource_id, current.version_id)
         stored, created = tx.update(
-            access.stamp(resource, author), resource_id=resource_id, if_match=parse_etag(if_match)
+            access.stamp(self.checked(tx, resource), author), resource_id=resource_id, if_match=parse_etag(if_match)
         )
         access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)

@@ -28,6 +28,8 @@ def test_token_from_the_cli_opens_the_api(tmp_path: Path) -> None:
             check=True,
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {token}"}
+        patient = {"resourceType": "Patient", "id": "x"}
+        assert httpx.put(f"{gateway.url}/fhir/Patient/x", json=patient, headers=headers).status_code == 201
         created = httpx.post(f"{gateway.url}/fhir/CarePlan", json=plan, headers=headers)
         assert created.status_code == 201, created.text
         assert httpx.get(f"{gateway.url}/fhir/CarePlan/{created.json()['id']}", headers=headers).status_code == 200

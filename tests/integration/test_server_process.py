@@ -69,6 +69,7 @@ def test_create_read_update_history_over_real_http(server: str) -> None:
         "subject": {"reference": "Patient/p1"},
     }
     with httpx.Client(base_url=server) as http:
+        assert http.put("/Patient/p1", json={"resourceType": "Patient", "id": "p1"}).status_code == 201
         created = http.post("/CarePlan", json=plan, headers={"Content-Type": "application/fhir+json"})
         assert created.status_code == 201
         location = created.headers["location"]
