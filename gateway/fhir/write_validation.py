@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from gateway.errors import http_status
 from gateway.store.ports import ResourceTransaction
 from gateway.validation import Validator
-from gateway.validation.validator import named_type
+from gateway.validation.reference_checks import named_type
 from mappings.issues import Issue, IssueError
 
 Resource = dict[str, Any]

@@ -10,6 +10,7 @@ from importlib import resources as package_resources
 from pathlib import Path
 from typing import Any
 
+from gateway.validation.binding_checks import codings_of
 from gateway.validation.extensions import ExtensionDefinition, definition_of
 from gateway.validation.hooks import EvaluationHooks
 from gateway.validation.packages import FhirPackage, shipped_package_files
@@ -27,7 +28,8 @@ from gateway.validation.registry import Closure, Registry, build_registry, defau
 from gateway.validation.slicing import expected_value
 from gateway.validation.snapshots import ensure_snapshot
 from gateway.validation.terminology import Membership, Terminology
-from gateway.validation.validator import Run, Scope, Walker
+from gateway.validation.validator import Walker
+from gateway.validation.walk_state import Run, Scope
 from gateway.validation.xhtml import broken_links
 from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
@@ -332,10 +334,8 @@ class Validator:
 
     def hooks(self, run: Run, scope: Scope) -> EvaluationHooks:
         def member_of(value: Any, url: str) -> bool | None:
-            from gateway.validation.validator import _codings
-
             terminology = self.terminology(scope.closure)
-            results = [terminology.check(url, system, code) for system, code in _codings(value)]
+            results = [terminology.check(url, system, code) for system, code in codings_of(value)]
             if any(r is Membership.MEMBER for r, _ in results):
                 return True
             unchecked = [why for r, why in results if r is Membership.NOT_CHECKED]
