@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gateway.cli import app
 from gateway.validation import resource_to_xml
+from tests.gateway.validation.profiles import constraint_profile
 
 runner = CliRunner(env={"COLUMNS": "300"})
 PROFILE = "https://fhir.hospital.test/StructureDefinition/named-patient"
@@ -21,18 +22,7 @@ SHOE_SIZE = "https://fhir.hospital.test/StructureDefinition/shoe-size"
 
 
 def _named_patient_profile() -> dict[str, Any]:
-    return {
-        "resourceType": "StructureDefinition",
-        "url": PROFILE,
-        "name": "NamedPatient",
-        "status": "draft",
-        "kind": "resource",
-        "abstract": False,
-        "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
-        "derivation": "constraint",
-        "differential": {"element": [{"id": "Patient.name", "path": "Patient.name", "min": 1}]},
-    }
+    return constraint_profile(PROFILE, "Patient", [{"id": "Patient.name", "path": "Patient.name", "min": 1}])
 
 
 def _write(folder: Path, name: str, resource: dict[str, Any]) -> Path:

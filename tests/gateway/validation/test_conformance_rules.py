@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 
 from gateway.validation import Validator
-from gateway.validation.packages import FhirPackage, ResourceEntry
 from gateway.validation.terminology import Membership, Terminology
+from tests.gateway.validation.profiles import constraint_profile, profile_package
 
 Found = set[tuple[str, str, str]]
 
@@ -171,24 +170,6 @@ def test_rule_holds(validator: Validator, resource: dict[str, Any], issue: tuple
     assert issue not in {(m, e) for severity, m, e in _found(validator, resource) if severity == "error"}
 
 
-def _profile(url: str, resource_type: str, elements: list[dict[str, Any]]) -> FhirPackage:
-    """A package holding one differential profile on an R4 core type."""
-    profile = {
-        "resourceType": "StructureDefinition",
-        "url": url,
-        "name": "Test",
-        "status": "draft",
-        "kind": "resource",
-        "abstract": False,
-        "type": resource_type,
-        "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
-        "derivation": "constraint",
-        "differential": {"element": elements},
-    }
-    entry = ResourceEntry("StructureDefinition", url, None, orjson.dumps(profile))
-    return FhirPackage(name=f"test.{url.rsplit('/', 1)[-1]}", version="1.0.0", resources=[entry])
-
-
 AGE_OBSERVATION = "http://example.org/StructureDefinition/age-observation"
 
 
@@ -200,7 +181,7 @@ def test_a_required_binding_on_a_quantity_checks_its_unit(validator: Validator, 
         "type": [{"code": "Quantity"}],
         "binding": {"strength": "required", "valueSet": "http://hl7.org/fhir/ValueSet/age-units"},
     }
-    engine = validator.extended([_profile(AGE_OBSERVATION, "Observation", [bound])])
+    engine = validator.extended([profile_package(AGE_OBSERVATION, "Observation", [bound])])
     observation = {
         "resourceType": "Observation",
         "status": "final",
@@ -244,7 +225,7 @@ def test_member_of_a_value_set_that_cannot_be_expanded_is_a_not_checked_warning(
             }
         ],
     }
-    engine = validator.extended([_profile(MEMBER_OF, "Observation", [rule])])
+    engine = validator.extended([profile_package(MEMBER_OF, "Observation", [rule])])
     observation = {
         "resourceType": "Observation",
         "status": "final",
@@ -271,7 +252,7 @@ def test_min_and_max_value_of_a_renamed_choice_are_checked(
         "minValueQuantity": {"value": 0, "system": "http://unitsofmeasure.org", "code": "kg"},
         "maxValueQuantity": {"value": 250, "system": "http://unitsofmeasure.org", "code": "kg"},
     }
-    engine = validator.extended([_profile(LIMITED, "Observation", [limits])])
+    engine = validator.extended([profile_package(LIMITED, "Observation", [limits])])
     observation = {
         "resourceType": "Observation",
         "status": "final",
@@ -291,7 +272,7 @@ def test_the_min_length_extension_is_checked(validator: Validator) -> None:
         "path": "Patient.id",
         "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/minLength", "valueInteger": 5}],
     }
-    engine = validator.extended([_profile(MIN_LENGTH, "Patient", [rule])])
+    engine = validator.extended([profile_package(MIN_LENGTH, "Patient", [rule])])
     assert ("error", "validation.min-length", "Patient.id") in _found(engine, _patient(id="abc"), MIN_LENGTH)
     assert engine.validate(_patient(id="abcde"), MIN_LENGTH).ok
 
@@ -317,7 +298,7 @@ _ORDERED_SLICING = [
 def test_ordered_slicing_wants_the_slices_in_order(
     validator: Validator, systems: list[str], out_of_order: int | None
 ) -> None:
-    engine = validator.extended([_profile(ORDERED, "Patient", _ORDERED_SLICING)])
+    engine = validator.extended([profile_package(ORDERED, "Patient", _ORDERED_SLICING)])
     patient = _patient(identifier=[{"system": system, "value": "1"} for system in systems])
     errors = {(i.message_id, i.expression) for i in engine.validate(patient, ORDERED).errors}
     expected = {("validation.slice-order", f"Patient.identifier[{out_of_order}]")} if out_of_order else set()
@@ -333,7 +314,7 @@ def test_an_unknown_type_profile_is_a_warning_not_a_silent_fallback(validator: V
         "path": "Patient.identifier",
         "type": [{"code": "Identifier", "profile": ["http://example.org/StructureDefinition/no-such-identifier"]}],
     }
-    engine = validator.extended([_profile(UNKNOWN_TYPE_PROFILE, "Patient", [typed])])
+    engine = validator.extended([profile_package(UNKNOWN_TYPE_PROFILE, "Patient", [typed])])
     patient = _patient(identifier=[{"system": "urn:x", "value": "1"}])
     found = _found(engine, patient, UNKNOWN_TYPE_PROFILE)
     assert ("warning", "validation.profile-unknown", "Patient.identifier[0]") in found
@@ -461,7 +442,7 @@ def test_an_invariant_on_a_bundle_entry_sees_the_bundle_as_resource(validator: V
             }
         ],
     }
-    engine = validator.extended([_profile(BUNDLE_RULE, "Bundle", [rule])])
+    engine = validator.extended([profile_package(BUNDLE_RULE, "Bundle", [rule])])
     post = {"method": "POST", "url": "Patient"}
     bundle = {"resourceType": "Bundle", "type": "batch", "entry": [{"resource": _patient(id="a"), "request": post}]}
     assert not [i for i in _found(engine, bundle, BUNDLE_RULE) if i[0] == "error"]
@@ -480,9 +461,9 @@ def test_a_resource_with_several_type_profiles_conforms_to_one_of_them(validator
     }
     engine = validator.extended(
         [
-            _profile(NAMED, "Patient", [named]),
-            _profile(AGED, "Patient", [aged]),
-            _profile(EITHER, "Parameters", [either]),
+            profile_package(NAMED, "Patient", [named]),
+            profile_package(AGED, "Patient", [aged]),
+            profile_package(EITHER, "Parameters", [either]),
         ]
     )
     aged_patient = {
@@ -516,7 +497,7 @@ def test_a_required_slice_is_missing_when_the_sliced_element_is_absent(validator
             "patternCodeableConcept": {"text": "plan"},
         },
     ]
-    engine = validator.extended([_profile(SECTIONS, "Composition", slicing)])
+    engine = validator.extended([profile_package(SECTIONS, "Composition", slicing)])
     composition = {
         "resourceType": "Composition",
         "status": "final",
@@ -554,7 +535,7 @@ def test_a_type_discriminator_through_resolve_reads_the_target_type(
             "type": [{"code": "Reference", "targetProfile": ["http://hl7.org/fhir/StructureDefinition/Observation"]}],
         },
     ]
-    engine = validator.extended([_profile(TYPED_ENTRIES, "List", slicing)])
+    engine = validator.extended([profile_package(TYPED_ENTRIES, "List", slicing)])
     listing = {
         "resourceType": "List",
         "status": "current",
@@ -597,7 +578,7 @@ def test_a_required_additional_binding_is_checked(validator: Validator, code: st
             ],
         },
     }
-    engine = validator.extended([_profile(ADDITIONAL, "Observation", [bound])])
+    engine = validator.extended([profile_package(ADDITIONAL, "Observation", [bound])])
     observation = {
         "resourceType": "Observation",
         "status": "final",
@@ -613,19 +594,8 @@ def test_a_reference_is_taken_at_its_word_about_its_type_unless_told_not_to(vali
     assert issue not in _found(validator.extended([], assume_valid_rest_references=False), allergy)
 
 
-def _definition(elements: list[dict[str, Any]], base: str = "Observation") -> dict[str, Any]:
-    return {
-        "resourceType": "StructureDefinition",
-        "url": "http://example.org/StructureDefinition/under-test",
-        "name": "UnderTest",
-        "status": "draft",
-        "kind": "resource",
-        "abstract": False,
-        "type": base,
-        "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{base}",
-        "derivation": "constraint",
-        "differential": {"element": elements},
-    }
+def _definition(elements: list[dict[str, Any]]) -> dict[str, Any]:
+    return constraint_profile("http://example.org/StructureDefinition/under-test", "Observation", elements)
 
 
 @pytest.mark.parametrize(

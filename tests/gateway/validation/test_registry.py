@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 
 from gateway.validation import Validator, build_registry
-from gateway.validation.packages import FhirPackage, ResourceEntry, shipped_package_files
+from gateway.validation.packages import FhirPackage, shipped_package_files
 from gateway.validation.registry import split_canonical, version_key
 from mappings.issues import IssueError
+from tests.gateway.validation.profiles import profile_package
 
 ORGANIZATION = "http://medcomfhir.dk/ig/messaging/StructureDefinition/medcom-messaging-organization"
 
@@ -61,20 +61,8 @@ def test_canonical_helpers() -> None:
 
 
 def _profile_package(name: str, minimum: int) -> FhirPackage:
-    profile = {
-        "resourceType": "StructureDefinition",
-        "url": "http://example.org/StructureDefinition/named-patient",
-        "name": "NamedPatient",
-        "status": "draft",
-        "kind": "resource",
-        "abstract": False,
-        "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
-        "derivation": "constraint",
-        "differential": {"element": [{"id": "Patient.name", "path": "Patient.name", "min": minimum}]},
-    }
-    entry = ResourceEntry("StructureDefinition", str(profile["url"]), None, orjson.dumps(profile))
-    return FhirPackage(name=name, version="1.0.0", resources=[entry])
+    named = {"id": "Patient.name", "path": "Patient.name", "min": minimum}
+    return profile_package("http://example.org/StructureDefinition/named-patient", "Patient", [named], name=name)
 
 
 def test_an_extended_validator_knows_the_added_profiles_and_leaves_its_parent_alone(validator: Validator) -> None:

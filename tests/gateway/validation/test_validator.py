@@ -10,44 +10,35 @@ import gateway.validation
 from gateway.validation import Validator, build_registry
 from gateway.validation.packages import shipped_package_files
 from tests.gateway.validation.conftest import HN_SLHJ, load_reference
+from tests.gateway.validation.profiles import constraint_profile
 
 PROFILE_URL = "urn:test:StructureDefinition/test-patient"
 
 
 def _own_profile(expression: str) -> dict[str, Any]:
-    return {
-        "resourceType": "StructureDefinition",
-        "url": PROFILE_URL,
-        "name": "TestPatient",
-        "status": "draft",
-        "fhirVersion": "4.0.1",
-        "kind": "resource",
-        "abstract": False,
-        "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
-        "derivation": "constraint",
-        "differential": {
-            "element": [
-                {
-                    "id": "Patient",
-                    "path": "Patient",
-                    "constraint": [{"key": "test-1", "severity": "error", "human": "test", "expression": expression}],
-                },
-                {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
-                {
-                    "id": "Patient.identifier",
-                    "path": "Patient.identifier",
-                    "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"},
-                },
-                {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr", "min": 1},
-                {
-                    "id": "Patient.identifier:cpr.system",
-                    "path": "Patient.identifier.system",
-                    "fixedUri": "urn:oid:1.2.208.176.1.2",
-                },
-            ]
-        },
-    }
+    return constraint_profile(
+        PROFILE_URL,
+        "Patient",
+        [
+            {
+                "id": "Patient",
+                "path": "Patient",
+                "constraint": [{"key": "test-1", "severity": "error", "human": "test", "expression": expression}],
+            },
+            {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
+            {
+                "id": "Patient.identifier",
+                "path": "Patient.identifier",
+                "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"},
+            },
+            {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr", "min": 1},
+            {
+                "id": "Patient.identifier:cpr.system",
+                "path": "Patient.identifier.system",
+                "fixedUri": "urn:oid:1.2.208.176.1.2",
+            },
+        ],
+    )
 
 
 def _validator_with(tmp_path: Path, expression: str = "name.exists()") -> Validator:
