@@ -30,7 +30,7 @@ from gateway.validation.snapshots import ensure_snapshot
 from gateway.validation.terminology import Membership, Terminology
 from gateway.validation.validator import Walker
 from gateway.validation.walk_state import Run, Scope
-from gateway.validation.xhtml import broken_links
+from gateway.validation.xhtml import unresolved_links
 from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 Resource = dict[str, Any]
@@ -119,8 +119,8 @@ class Validator:
                 )
             scope = Scope(resource, resource, self._closure(key))
         Walker(self, run).resource(resource, str(root), [profile] if profile else [], scope)
-        if isinstance(resource, dict):
-            for expr, link in broken_links(resource):
+        if run.local_links:
+            for expr, link in unresolved_links(list(run.narratives.items()), run.resource_ids):
                 run.add(
                     "error",
                     "business-rule",

@@ -28,10 +28,10 @@ def reference(
     if not isinstance(reference, str) or type_ref is None:
         return
     target = walker.run.resolve(reference, scope)
-    named = named_type(reference) if target is not None or walker.engine.assume_valid_rest_references else None
-    if named is not None and not walker.engine.is_resource_type(named):
-        named = None
     if target is None:
+        named = named_type(reference) if walker.engine.assume_valid_rest_references else None
+        if named is not None and not walker.engine.is_resource_type(named):
+            named = None
         if "bundled" in type_ref.aggregation and walker.run.in_bundle and not reference.startswith("#"):
             walker.run.add(
                 "error",
@@ -42,7 +42,9 @@ def reference(
             )
         if named is None:
             return
-    actual = target.get("resourceType") if target is not None else named
+        actual: Any = named
+    else:
+        actual = target.get("resourceType")
     profiles = _TARGETS.get(type_ref.target_profiles)
     if profiles is None:
         profiles = _TARGETS[type_ref.target_profiles] = [

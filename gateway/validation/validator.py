@@ -94,6 +94,8 @@ class Walker:
             )
             return
         resource_type = resource["resourceType"]
+        if not run.checking:
+            self._narratives(resource, expr)
         closure = scope.closure if scope else None
         meta = resource.get("meta")
         declared = (
@@ -219,6 +221,25 @@ class Walker:
             if defect is not None and skip_errors:
                 run.defect_keys[id(issue)] = defect  # as a live walk would (the original replay never did)
             run.issues.append(issue)
+
+    def _narratives(self, resource: Resource, expr: str) -> None:
+        """Notes the narratives of `resource` and of what it contains, and the ids links may point at: every
+        resource of a walk passes here, so `xhtml.unresolved_links` runs only when a narrative links within."""
+        run = self.run
+        if isinstance(resource.get("id"), str):
+            run.resource_ids.add(resource["id"])
+        div = _narrative(resource)
+        if div is not None:
+            run.narratives[f"{expr}.text.div"] = div
+            run.local_links = run.local_links or ("href" in div and "#" in div)
+        contained = resource.get("contained")
+        for index, inner in enumerate(contained if isinstance(contained, list) else ()):
+            if isinstance(inner, dict) and isinstance(inner.get("id"), str):
+                run.resource_ids.add(inner["id"])
+            div = _narrative(inner)
+            if div is not None:
+                run.narratives[f"{expr}.contained[{index}].text.div"] = div
+                run.local_links = run.local_links or ("href" in div and "#" in div)
 
     # -- elements -------------------------------------------------------------------------------------------------
     def complex(
@@ -575,3 +596,9 @@ def _has_companion(companions: Any, index: int) -> bool:
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 160 else text[:157] + "..."
+
+
+def _narrative(resource: Any) -> str | None:
+    text = resource.get("text") if isinstance(resource, dict) else None
+    div = text.get("div") if type(text) is dict else None
+    return div if isinstance(div, str) else None

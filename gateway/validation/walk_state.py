@@ -51,6 +51,11 @@ class Run:
     #: R4 validation is deterministic for a given resource, profiles and Bundle). The flag says whether the
     #: record has every warning.
     walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[Recorded, ...]]] = field(default_factory=dict)
+    #: Whether a narrative in the resource links within it (`<a href="#...">`): then the links are checked.
+    local_links: bool = False
+    #: (expression, div) of every narrative met, and the ids of the resources met (what a link may point at).
+    narratives: dict[str, str] = field(default_factory=dict)
+    resource_ids: set[str] = field(default_factory=set)
     #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
     defect_keys: dict[int, tuple[str, str]] = field(default_factory=dict)
 

@@ -122,6 +122,7 @@ def _url_problem(url: str) -> str | None:
     return f"the URL holds characters a URL may not: {', '.join(map(repr, bad))}" if bad else None
 
 
+@functools.lru_cache(maxsize=1024)
 def has_content(div: str) -> bool:
     """txt-2: the narrative has some non-whitespace content (text, or an image)."""
     root = _parsed(div)
@@ -173,11 +174,17 @@ def _ids(value: Any, out: set[str]) -> None:
 def broken_links(resource: dict[str, Any]) -> list[tuple[str, str]]:
     """(expression of the narrative, link) for each `<a href="#x">` that points at nothing in the resource: no
     element id or anchor name in any of its narratives, no contained resource or entry with that id."""
-    found = list(narratives(resource, str(resource.get("resourceType"))))
+    ids: set[str] = set()
+    _ids(resource, ids)
+    return unresolved_links(list(narratives(resource, str(resource.get("resourceType")))), ids)
+
+
+def unresolved_links(found: list[tuple[str, str]], ids: set[str]) -> list[tuple[str, str]]:
+    """`broken_links` given the narratives (expression, div) and the ids of the resources in the resource."""
     links = [(expr, href) for expr, div in found for href in _local_links(div)]
     if not links:
         return []
-    anchors: set[str] = set()
+    anchors = set(ids)
     for _, div in found:
         root = _parsed(div)
         if not isinstance(root, str):
@@ -185,19 +192,19 @@ def broken_links(resource: dict[str, Any]) -> list[tuple[str, str]]:
                 for attribute in ("id", "name"):
                     if element.get(attribute):
                         anchors.add(str(element.get(attribute)))
-    _ids(resource, anchors)
     return [(expr, href) for expr, href in links if href[1:] not in anchors]
 
 
-def _local_links(div: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _local_links(div: str) -> tuple[str, ...]:
     root = _parsed(div)
     if isinstance(root, str):
-        return []
-    return [
+        return ()
+    return tuple(
         str(a.get("href"))
         for a in root.iter(f"{{{XHTML}}}a")
         if a.get("href") and str(a.get("href")).startswith("#") and len(str(a.get("href"))) > 1
-    ]
+    )
 
 
 def language_sections(div: str) -> list[str]:
