@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     default_page_size: int = Field(default=20, ge=1, description="Search results per page without _count.")
     max_page_size: int = Field(default=200, ge=1, description="The largest _count a search accepts.")
+    enforce_referential_integrity: bool = Field(
+        default=True, description="Refuse a FHIR write that refers to a resource of this server that does not exist."
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON objects.")
     ready_max_worker_lag_seconds: float = Field(

@@ -23,6 +23,7 @@ from gateway.clock import Clock, IdSource, SecretSource, SystemClock, SystemSecr
 from gateway.config import Settings
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.fhir.interactions import FhirService, Paging
+from gateway.fhir.write_validation import ProfileWriteValidator
 from gateway.inbound import Limits
 from gateway.security.masking import install_privacy_filter
 from gateway.services.attachments import Assembly
@@ -35,6 +36,7 @@ from gateway.services.plan_sharing import PlanWriteHooks
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
 from gateway.store.held import SqlHoldingArea
+from gateway.store.search_params import SUPPORTED_TYPES
 from gateway.store.sql import SqlResourceStore
 from gateway.validation import default_validator
 from gateway.web import PlanNarrator
@@ -90,6 +92,9 @@ def create_app(
         clock,
         ids,
         Paging(settings.default_page_size, settings.max_page_size),
+        ProfileWriteValidator(
+            default_validator(), SUPPORTED_TYPES, referential_integrity=settings.enforce_referential_integrity
+        ),
     )
     app.state.authorities = Authorities.build(settings, app.state.fhir.store, clock, ids)
     app.state.plans = PlanService(

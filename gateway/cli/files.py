@@ -3,29 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import typer
 from rich.progress import track
 
 from gateway.cli.common import errors, print_json, print_rows
+from gateway.validation import FhirReading, Validator, default_validator, read_fhir_xml
+from gateway.validation.packages import read_ig
+from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 
-def read_fhir_file(path: Path) -> dict[str, Any]:
-    """A FHIR resource from a JSON or XML file (XML through fhir.resources' R4B models)."""
+def read_fhir_file(path: Path) -> FhirReading:
+    """A FHIR resource from a JSON or XML file (XML by `gateway.validation.read_fhir_xml`), with what the XML's
+    definitions do not allow in it; `IssueError` when it is no resource at all."""
     data = path.read_bytes()
     if path.suffix.lower() == ".xml":
-        from fhir.resources.R4B import get_fhir_model_class
-        from lxml import etree
-
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-        root = etree.fromstring(data, parser)
-        model = get_fhir_model_class(etree.QName(root).localname)
-        dumped: dict[str, Any] = orjson.loads(model.model_validate_xml(data).model_dump_json(exclude_none=True))
-        return dumped
-    loaded: dict[str, Any] = orjson.loads(data)
-    return loaded
+        return read_fhir_xml(data)
+    try:
+        loaded = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise IssueError.single(
+            "structure",
+            f"not JSON: {error.msg} (line {error.lineno}, column {error.colno})",
+            expression="(json)",
+            message_id="validate.json-syntax",
+        ) from None
+    if not isinstance(loaded, dict):
+        raise IssueError.single(
+            "structure", "a FHIR resource is a JSON object", expression="(json)", message_id="validate.json-syntax"
+        )
+    return FhirReading(loaded)
 
 
 def validate_files(
@@ -33,35 +42,80 @@ def validate_files(
     profile: str = typer.Option(
         None, "--profile", metavar="URL", help="Canonical URL to validate against (default: meta.profile)"
     ),
+    igs: list[Path] = typer.Option(
+        [],
+        "--ig",
+        metavar="PATH",
+        help="A FHIR package (.tgz), a folder of conformance resources or one such file, loaded first (repeatable)",
+    ),
+    output: Literal["text", "json"] = typer.Option(
+        "text", "--output", help="A summary (one line per file) or each file's OperationOutcome as JSON"
+    ),
     details: bool = typer.Option(False, "--details", help="List every issue, not only the summary"),
-    json_output: bool = typer.Option(False, "--json", help="Print every file's issues as JSON"),
+    json_output: bool = typer.Option(False, "--json", help="The same as --output json"),
 ) -> None:
-    """Validate files against their profiles; exit 1 when any has errors."""
-    from gateway.services.validation import validate_resource
-    from mappings.issues import Issue, IssueError
+    """Validate files against their profiles; exit 1 when any has errors, or when the profile is unknown."""
+    if json_output:
+        output = "json"
+    try:
+        validator = _validator(igs, profile)
+    except IssueError as error:  # an unknown profile or an unreadable package: one line, exit 1
+        errors.print(f"Error: {' '.join(error.issues[0].diagnostics.split())}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    results = [(path, *_validate_file(path, profile, validator)) for path in track(
+        files, description="validating", console=errors, disable=len(files) < 5 or output == "json"
+    )]  # fmt: skip
+    if output == "json":
+        print_json(
+            [{"file": str(p), "resource": label, "outcome": operation_outcome(issues)} for p, label, issues in results]
+        )
+    else:
+        _print_summary(results, details)
+    if any(has_errors(issues) for _, _, issues in results):
+        raise typer.Exit(1)
 
-    rows: list[tuple[str, str, int, int, str]] = []
-    results: list[dict[str, Any]] = []
-    for path in track(files, description="validating", console=errors, disable=len(files) < 5 or json_output):
-        try:
-            resource = read_fhir_file(path)
-            label = f"{resource.get('resourceType')}/{resource.get('id', '')}"
-            issues = list(validate_resource(resource, profile=profile).issues)
-        except (IssueError, ValueError, OSError) as error:
-            label, issues = "?", [Issue("error", "structure", " ".join(str(error).split()))]
+
+def _validator(igs: list[Path], profile: str | None) -> Validator:
+    """The shipped validator, extended with the `--ig` packages; `IssueError` for an unreadable package or a
+    profile it does not know (validating against the base type instead would pass what the profile forbids)."""
+    validator = default_validator()
+    if igs:
+        validator = validator.extended(read_ig(path, name=f"ig{index}.{path.stem}") for index, path in enumerate(igs))
+    if profile and validator.plan(profile, None) is None:
+        raise IssueError.single(
+            "not-found",
+            f"profile {profile} is not known here (give its package, folder or file with --ig)",
+            message_id="validate.profile-unknown",
+        )
+    return validator
+
+
+def _validate_file(path: Path, profile: str | None, validator: Validator) -> tuple[str, tuple[Issue, ...]]:
+    """(`Type/id` of the resource, or `?`; the issues of reading it, then of validating it)."""
+    from gateway.services.validation import validate_resource
+
+    try:
+        reading = read_fhir_file(path)
+        resource = reading.resource
+        result = validate_resource(resource, profile=profile, validator=validator)
+    except IssueError as error:
+        return "?", error.issues
+    except OSError as error:
+        return "?", (Issue("fatal", "not-found", str(error), str(path), "validate.unreadable"),)
+    return f"{resource.get('resourceType')}/{resource.get('id', '')}", (*reading.issues, *result.issues)
+
+
+def _print_summary(results: list[tuple[Path, str, tuple[Issue, ...]]], details: bool) -> None:
+    """Plain columns, never cut to a terminal's width; with `details`, every issue on a line of its own."""
+    rows = []
+    for path, label, issues in results:
         found = [i for i in issues if i.severity in ("error", "fatal")]
         warned = [i for i in issues if i.severity == "warning"]
         rows.append((str(path), label, len(found), len(warned), said_once(found[0]) if found else ""))
-        results.append({"file": str(path), "resource": label, "issues": [i.to_fhir() for i in issues]})
-        if details and not json_output:
+        if details:
             for issue in issues:
                 typer.echo(f"{path}: {issue.severity}: {said_once(issue)}")
-    if json_output:
-        print_json(results)
-    else:
-        print_rows(("file", "resource", "errors", "warnings", "first error"), rows)
-    if any(row[2] for row in rows):
-        raise typer.Exit(1)
+    print_rows(("file", "resource", "errors", "warnings", "first error"), rows)
 
 
 def said_once(issue: Any) -> str:

@@ -29,6 +29,7 @@ from gateway.fhir.rules import (
     stamped,
     writable,
 )
+from gateway.fhir.write_validation import WriteValidator
 from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
 from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_history, parse_search
@@ -63,11 +64,25 @@ class FhirService:
     `plan_write` marks the gateway's own plan writer (`/plans`, a "system request" in HAPI's terms): it may assign
     the ids it derives and write the resources of a shared plan, which `/fhir` clients may not."""
 
-    def __init__(self, store: ResourceStore, clock: Clock, ids: IdSource, paging: Paging | None = None) -> None:
+    def __init__(
+        self,
+        store: ResourceStore,
+        clock: Clock,
+        ids: IdSource,
+        paging: Paging | None = None,
+        validator: WriteValidator | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.ids = ids
         self.paging = paging or Paging()
+        self.validator = validator
+
+    def checked(self, tx: ResourceTransaction, resource: Resource) -> Resource:
+        """`resource` once the write validator lets it be stored (the one place every create and update passes)."""
+        if self.validator is not None:
+            self.validator.check(tx, resource)
+        return resource
 
     def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
         """Run `work` in one unit of work: a write transaction when it writes or the access audits (the AuditEvent
@@ -171,7 +186,9 @@ class FhirService:
             if existing is not None:
                 return resource_response(base, existing, 200, location=True)
         stored = tx.create(
-            stamped(resource, access.author), resource_id=resource_id or self.ids.new_id(), author=access.author
+            stamped(self.checked(tx, resource), access.author),
+            resource_id=resource_id or self.ids.new_id(),
+            author=access.author,
         )
         access.record(tx, AuditRecord("C", "create", [stored]))
         return resource_response(base, stored, 201, location=True)
@@ -216,7 +233,10 @@ class FhirService:
         self.check_sources(resource, access)
         author = current.author if current is not None else access.author
         stored, created = tx.update(
-            stamped(resource, author), resource_id=resource_id, if_match=expected_version, author=author
+            stamped(self.checked(tx, resource), author),
+            resource_id=resource_id,
+            if_match=expected_version,
+            author=author,
         )
         access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)

@@ -19,6 +19,7 @@ from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, Denied
 from gateway.fhir.interactions import FhirResponse, FhirService, require_type
 from gateway.fhir.parsing import check_resource
+from gateway.fhir.write_validation import pending_writes
 from gateway.store.ports import ResourceTransaction, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES
 from mappings.issues import Issue, IssueError, operation_outcome
@@ -47,6 +48,8 @@ class Entry:
     full_url: str | None
     if_none_exist: str | None
     if_match: str | None
+    #: Why a batch entry cannot be processed (it then fails alone).
+    error: IssueError | None = None
 
     @property
     def path(self) -> str:
@@ -87,7 +90,7 @@ class BundleProcessor:
                 message_id="fhir.bundle-type",
                 status=400,
             )
-        entries = parse_entries(base, bundle)
+        entries = parse_entries(base, bundle, alone=kind == "batch")
         if kind == "transaction":
             return self._transaction(base, entries)
         return self._batch(base, entries)
@@ -104,11 +107,12 @@ class BundleProcessor:
         """Every entry inside the caller's unit of work `tx` (which a failing entry must roll back)."""
         results: dict[int, Resource] = {}
         assigned = self._resolve_ids(tx, entries)
-        for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
-            try:
-                results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
-            except IssueError as error:
-                raise _located(error, entry) from None
+        with pending_writes(_written(entries, assigned)):  # references among the entries resolve here
+            for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+                try:
+                    results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
+                except IssueError as error:
+                    raise _located(error, entry) from None
         return FhirResponse(
             200,
             _response_bundle("transaction-response", self.service.ids.new_id(), [results[e.index] for e in entries]),
@@ -117,8 +121,10 @@ class BundleProcessor:
     def _batch(self, base: str, entries: list[Entry]) -> FhirResponse:
         results: dict[int, Resource] = {}
         with self.service.store.writing() as tx:
-            for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
+            for entry in sorted(entries, key=lambda e: (_ORDER.get(e.method, 0), e.index)):
                 try:
+                    if entry.error is not None:
+                        raise entry.error  # a batch entry that cannot be read fails alone
                     with tx.savepoint():
                         results[entry.index] = response_entry(base, self._execute(tx, base, entry, {}))
                 except IssueError as error:
@@ -223,7 +229,9 @@ class BundleProcessor:
         return FhirResponse(200, body)
 
 
-def parse_entries(base: str, bundle: Resource) -> list[Entry]:
+def parse_entries(base: str, bundle: Resource, *, alone: bool = False) -> list[Entry]:
+    """The entries of a transaction or batch; `alone` (a batch): an entry whose resource cannot be read carries
+    its error instead of failing the whole request (a malformed request line still fails it)."""
     raw_entries = bundle.get("entry") or []
     if not isinstance(raw_entries, list):
         raise IssueError.single("structure", "Bundle.entry must be an array", expression="Bundle.entry", status=400)
@@ -234,7 +242,10 @@ def parse_entries(base: str, bundle: Resource) -> list[Entry]:
         try:
             entries.append(_parse_entry(base, index, raw, path))
         except IssueError as error:
-            issues.extend(error.issues)
+            if alone and all((i.expression or "").startswith(f"{path}.resource") for i in error.issues):
+                entries.append(Entry(index, "", "", None, None, None, None, error=error))  # its resource fails
+            else:
+                issues.extend(error.issues)
     if issues:
         raise IssueError(tuple(issues), status=400)
     return entries
@@ -292,6 +303,15 @@ def response_entry(base: str, response: FhirResponse) -> Resource:
         entry["resource"] = body
     entry["response"] = reply
     return entry
+
+
+def _written(entries: list[Entry], assigned: dict[str, str]) -> set[str]:
+    """`Type/id` of every resource a transaction writes."""
+    return {
+        f"{e.type_and_rest[0]}/{e.resource.get('id') or assigned.get(e.full_url or '') or e.type_and_rest[1]}"
+        for e in entries
+        if e.resource is not None
+    }
 
 
 def _response_bundle(kind: str, bundle_id: str, entries: list[Resource]) -> Resource:

@@ -2,8 +2,8 @@
 
 JSON is read with orjson (≈ 45 µs for a 13 KB Bundle) and its nesting checked against `Limits.max_json_depth`;
 XML goes through the same safe intake as OIOXML (`gateway.inbound.xml`: charset, DOCTYPE refusal, limits) and is
-then turned into the JSON shape by fhir.resources' R4B `Bundle` model (ENVIRONMENT.md: R4B has MedCom's R4
-shapes), which knows each element's cardinality. Profile validation is not done here (the validator does it);
+then turned into the JSON shape by `gateway.validation.resource_from_xml`, driven by the R4 core definitions (ids
+and extensions of primitives kept, comments dropped). Profile validation is not done here (the validator does it);
 this parser checks only what it needs to read: a message Bundle whose first entry is a MessageHeader with event
 `care-communication-message`, its sender/receiver Organizations, the Patient and the Communication.
 References are resolved by `fullUrl` or by `Type/id` (MedCom tests use odd ids and absolute fullUrls, NOTES.md §11).
@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import pydantic
 
 from gateway.inbound.limits import Limits
 from gateway.inbound.xml import parse_xml
+from gateway.validation import resource_from_xml
 from mappings.documents.discharge import (
     CPR_SYSTEM,
     REPLACEMENT_CPR_SYSTEMS,
@@ -67,29 +67,12 @@ def _load_json(data: bytes, limits: Limits) -> dict[str, Any]:
 
 
 def _load_xml(data: bytes, limits: Limits) -> dict[str, Any]:
-    from fhir.resources.R4B.bundle import Bundle  # imported lazily: the model tree costs ~100 ms to import
-
     root = parse_xml(data, limits=limits)
     if root.tag != "{http://hl7.org/fhir}Bundle":
         raise _error("structure", "(root)", f"root element {root.tag} is not a FHIR Bundle", "fhir.not-a-bundle")
-    from lxml import etree
-
-    try:
-        model = Bundle.model_validate_xml(etree.tostring(root))
-    except pydantic.ValidationError as exc:
-        issues = tuple(
-            Issue(
-                "error",
-                "structure",
-                str(error["msg"]),
-                "Bundle." + ".".join(str(part) for part in error["loc"]),
-                "fhir.xml-structure",
-            )
-            for error in exc.errors()[:20]
-        )
-        raise IssueError(issues) from None
-    dumped: dict[str, Any] = model.model_dump(mode="json", exclude_none=True)
-    return dumped
+    # FHIR R4 XML to the JSON shape by the R4 core definitions (`gateway.validation.fhir_xml`): what they do not
+    # allow (an unknown element, elements out of order) is refused with its path, never dropped
+    return resource_from_xml(root)
 
 
 class _Bundle:

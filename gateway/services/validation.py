@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.validation import ValidationResult, default_validator
+from gateway.validation import ValidationResult, Validator, default_validator
 from mappings.issues import IssueError
 
 Resource = dict[str, Any]
@@ -45,7 +45,10 @@ def unwrap_parameters(data: Any, profile: str | None) -> tuple[Resource, str | N
     return resource, profile
 
 
-def validate_resource(data: Any, *, resource_type: str | None = None, profile: str | None = None) -> ValidationResult:
+def validate_resource(
+    data: Any, *, resource_type: str | None = None, profile: str | None = None, validator: Validator | None = None
+) -> ValidationResult:
+    """`data` (a resource, or `$validate` Parameters) validated by `validator` (default: the shipped packages)."""
     resource, profile = unwrap_parameters(data, profile)
     if resource_type and resource.get("resourceType") != resource_type:
         raise IssueError.single(
@@ -55,4 +58,4 @@ def validate_resource(data: Any, *, resource_type: str | None = None, profile: s
             message_id="validate.wrong-type",
             status=400,
         )
-    return default_validator().validate(resource, profile)
+    return (validator or default_validator()).validate(resource, profile)

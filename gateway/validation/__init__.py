@@ -14,16 +14,33 @@ DK-core, MedCom) and the `*.json` conformance resources in `profiles/`. Each pro
 plan within the dependency closure of its own package (HospitalNotification 3.0.2 sees messaging 2.1.0 and
 DK-core 2.0.0; CareCommunication 5.0.2 sees messaging 4.0.2 and DK-core 3.4.0). Issues carry stable `message_id`s:
 `validation.cardinality-min`, `validation.cardinality-max`, `validation.unknown-element`, `validation.json-shape`,
-`validation.primitive-format`, `validation.max-length`, `validation.fixed-value`, `validation.pattern-value`,
-`validation.code-not-in-valueset`, `validation.code-not-checked`, `validation.invariant`,
-`validation.invariant-error`, `validation.invariant-defect`, `validation.invariant-unresolved`,
-`validation.closed-slicing`, `validation.reference-target-type`, `validation.reference-target-profile`,
-`validation.reference-not-bundled`, `validation.profile-unknown`, `validation.profile-type-mismatch`,
-`validation.extension-unknown`, `validation.not-a-resource`, `validation.unknown-resource-type`,
-`validation.package-unknown`.
+`validation.primitive-format`, `validation.resource-id`, `validation.value-required`, `validation.attachment-size`,
+`validation.max-length`, `validation.min-length`, `validation.min-value`, `validation.max-value`,
+`validation.fixed-value`, `validation.pattern-value`, `validation.code-not-in-valueset`,
+`validation.code-not-checked`, `validation.code-missing`, `validation.invariant`, `validation.invariant-error`,
+`validation.invariant-defect`, `validation.invariant-unresolved`, `validation.invariant-not-checked`,
+`validation.narrative-link`, `validation.narrative-language`, `validation.closed-slicing`,
+`validation.bundle-full-url`, `validation.bundle-link`, `validation.bundle-reference`, `validation.slice-order`,
+`validation.reference-target-type`, `validation.reference-target-profile`, `validation.reference-not-bundled`,
+`validation.profile-unknown`, `validation.profile-type-mismatch`, `validation.profile-definition`,
+`validation.extension-unknown`, `validation.extension-not-checked`, `validation.extension-context`,
+`validation.extension-modifier`, `validation.not-a-resource`, `validation.unknown-resource-type`,
+`validation.package-unknown`, `validation.package-unreadable`, `validation.package-duplicate`,
+`validation.snapshot-failed`.
 """
 
 from gateway.validation.engine import ValidationResult, Validator, default_validator
+from gateway.validation.fhir_xml import FhirReading, read_fhir_xml, resource_from_xml, resource_to_xml
 from gateway.validation.registry import Registry, build_registry
 
-__all__ = ["Registry", "ValidationResult", "Validator", "build_registry", "default_validator"]
+__all__ = [
+    "FhirReading",
+    "Registry",
+    "ValidationResult",
+    "Validator",
+    "build_registry",
+    "default_validator",
+    "read_fhir_xml",
+    "resource_from_xml",
+    "resource_to_xml",
+]

@@ -4,20 +4,33 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources as package_resources
 from pathlib import Path
 from typing import Any
 
+from gateway.validation.binding_checks import codings_of
+from gateway.validation.extensions import ExtensionDefinition, definition_of
 from gateway.validation.hooks import EvaluationHooks
-from gateway.validation.packages import shipped_package_files
+from gateway.validation.packages import FhirPackage, shipped_package_files
 from gateway.validation.plans import CORE_PREFIX, Constraint, ElementPlan, ProfilePlan, TypeRef, compile_plan
-from gateway.validation.primitives import PRIMITIVES, ValuePattern, compile_regex, regex_of
+from gateway.validation.primitives import (
+    PRIMITIVES,
+    URI_TYPES,
+    UriPattern,
+    ValuePattern,
+    compile_regex,
+    is_example_url,
+    regex_of,
+)
 from gateway.validation.registry import Closure, Registry, build_registry, default_cache_dir, version_key
 from gateway.validation.slicing import expected_value
 from gateway.validation.snapshots import ensure_snapshot
 from gateway.validation.terminology import Membership, Terminology
-from gateway.validation.validator import Run, Scope, Walker
+from gateway.validation.validator import Walker
+from gateway.validation.walk_state import Run, Scope
+from gateway.validation.xhtml import unresolved_links
 from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 Resource = dict[str, Any]
@@ -50,18 +63,37 @@ class Validator:
     races only duplicate work.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        parent: Validator | None = None,
+        allow_example_urls: bool = False,
+        assume_valid_rest_references: bool = True,
+    ) -> None:
         self.registry = registry
+        #: Whether URLs at example domains (`example.org`, `acme.com`) may stand in uri/url/canonical values and
+        #: as unknown extensions: the FHIR validator refuses them unless run with `-allow-example-urls`.
+        self.allow_example_urls = allow_example_urls
+        #: Whether a reference whose target is not at hand is taken at its word about the target's type
+        #: (`Organization/1` is an Organization, so it cannot be a Patient): the FHIR validator's
+        #: `-assumeValidRestReferences`, which we apply by default (FHIR R4 §2.3.0: a literal reference names
+        #: the type of its target).
+        self.assume_valid_rest_references = assume_valid_rest_references
+        #: The validator this one extends (`extended`): it compiles, and keeps, the plans of its own packages.
+        self._parent = parent
         self._plans: dict[tuple[str, str], ProfilePlan | None] = {}
         self._closures: dict[str, Closure] = {}
         self._terminologies: dict[str, Terminology] = {}
         self._regexes: dict[str, ValuePattern | None] = {}
         self._expected: dict[tuple[int, str], Any] = {}
-        self._constraints: dict[tuple[str, str], Constraint] = {}
+        self._constraints: dict[tuple[str, str, str | None], Constraint] = parent._constraints if parent else {}
         self._resource_types: dict[str, bool] = {}
         #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
         self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
         self._profile_types: dict[tuple[str, int], tuple[Closure | None, str | None]] = {}
+        self._extensions: dict[tuple[str, int], tuple[Closure | None, ExtensionDefinition | None]] = {}
+        self._ancestor_types: dict[str, tuple[str, ...]] = {}
 
     # -- public -------------------------------------------------------------------------------------------------
     def validate(
@@ -87,11 +119,43 @@ class Validator:
                 )
             scope = Scope(resource, resource, self._closure(key))
         Walker(self, run).resource(resource, str(root), [profile] if profile else [], scope)
+        if run.local_links:
+            for expr, link in unresolved_links(list(run.narratives.items()), run.resource_ids):
+                run.add(
+                    "error",
+                    "business-rule",
+                    "validation.narrative-link",
+                    expr,
+                    f"the narrative's link {link!r} points at nothing in the resource (no element id or name, no "
+                    "contained resource)",
+                )
         return ValidationResult(tuple(dict.fromkeys(run.issues)))
 
     def _newest_package(self, name: str) -> str | None:
         versions = [key for key in self.registry.packages if key.split("#")[0] == name]
         return max(versions, key=lambda key: version_key(key.split("#")[1])) if versions else None
+
+    def extended(
+        self,
+        packages: Iterable[FhirPackage],
+        *,
+        allow_example_urls: bool | None = None,
+        assume_valid_rest_references: bool | None = None,
+    ) -> Validator:
+        """A validator that also knows `packages` (the Java validator's `-ig`), with the same options unless
+        given; this one is unchanged. The plans of this validator's packages are compiled once, for both."""
+        return Validator(
+            self.registry.extended(packages),
+            parent=self,
+            allow_example_urls=self.allow_example_urls if allow_example_urls is None else allow_example_urls,
+            assume_valid_rest_references=self.assume_valid_rest_references
+            if assume_valid_rest_references is None
+            else assume_valid_rest_references,
+        )
+
+    def example_url(self, url: str) -> bool:
+        """Whether `url` is at an example domain that is allowed here (see `allow_example_urls`)."""
+        return self.allow_example_urls and is_example_url(url)
 
     def warm(self, *profiles: str) -> None:
         """Compile the given profiles now (e.g. at start-up) instead of on first use."""
@@ -113,8 +177,9 @@ class Validator:
             return None
         package, definition = located
         key = (package, str(definition.get("url")) + "|" + str(definition.get("version")))
-        if key in self._plans:
-            return self._plans[key]
+        plans = self._plans_of(package)
+        if key in plans:
+            return plans[key]
         own_closure = self._closure(package)
         try:
             ensure_snapshot(definition, lambda u: self.registry.resolve(u, own_closure))
@@ -123,8 +188,20 @@ class Validator:
             plan = None
         if plan is not None:
             plan.ancestors = self._ancestors(definition, own_closure)
-        self._plans[key] = plan
+        plans[key] = plan
         return plan
+
+    def _plans_of(self, package: str) -> dict[tuple[str, str], ProfilePlan | None]:
+        """Where the plans of `package` are kept: with the validator that first knew the package."""
+        owner = self
+        while (
+            owner._parent is not None
+            and package in owner._parent.registry.packages
+            # a plan keeps the walk's per-element steps, which depend on what the validator allows
+            and owner._parent.allow_example_urls == owner.allow_example_urls
+        ):
+            owner = owner._parent
+        return owner._plans
 
     def _ancestors(self, definition: Resource, closure: Closure) -> frozenset[str]:
         """The profiles `definition` derives from, as far as its own package's dependencies pin them: a base found
@@ -161,10 +238,46 @@ class Validator:
                 return found
         return self.plan(CORE_PREFIX + type_ref.code, None)
 
+    def extension_definition(self, url: str, closure: Closure | None) -> ExtensionDefinition | None:
+        """What the rules need of the extension `url` resolves to (None when unknown: not an extension here)."""
+        key = (url, id(closure))
+        found = self._extensions.get(key)
+        if found is None or found[0] is not closure:
+            plan = self.plan(url, closure)  # the plan has a snapshot made, which the definition reads
+            definition = self.registry.resolve(url, closure) if plan is not None else None
+            found = self._extensions[key] = (closure, definition_of(definition) if definition else None)
+        return found[1]
+
+    def type_ancestors(self, code: str) -> tuple[str, ...]:
+        """The R4 core types `code` derives from, nearest first (`Age` → `Quantity`, `Element`)."""
+        found = self._ancestor_types.get(code)
+        if found is None:
+            chain: list[str] = []
+            definition = self.registry.resolve(CORE_PREFIX + code) if code else None
+            while definition is not None and isinstance(definition.get("baseDefinition"), str):
+                base = str(definition["baseDefinition"])
+                if not base.startswith(CORE_PREFIX) or base[len(CORE_PREFIX) :] in chain:
+                    break
+                chain.append(base[len(CORE_PREFIX) :])
+                definition = self.registry.resolve(base)
+            found = self._ancestor_types[code] = tuple(chain)
+        return found
+
+    def unknown_type_profile(self, type_ref: TypeRef, closure: Closure | None) -> str | None:
+        """The first of the type's profiles when none of them is known (the base type stands in), else None."""
+        if not type_ref.profiles or type_ref.code in PRIMITIVES or type_ref.code.startswith("http://"):
+            return None
+        if any(self.plan(profile, closure) is not None for profile in type_ref.profiles):
+            return None
+        return type_ref.profiles[0]
+
     def regex(self, code: str) -> ValuePattern | None:
         if code not in self._regexes:
             definition = self.registry.resolve(CORE_PREFIX + code) if code in PRIMITIVES else None
-            self._regexes[code] = compile_regex(regex_of(definition)) if definition else None
+            pattern = compile_regex(regex_of(definition), code) if definition else None
+            if code in URI_TYPES and (code == "canonical" or not self.allow_example_urls):
+                pattern = UriPattern(pattern, examples=self.allow_example_urls, absolute=code == "canonical")
+            self._regexes[code] = pattern
         return self._regexes[code]
 
     def is_resource_type(self, code: str) -> bool:
@@ -221,13 +334,15 @@ class Validator:
 
     def hooks(self, run: Run, scope: Scope) -> EvaluationHooks:
         def member_of(value: Any, url: str) -> bool | None:
-            from gateway.validation.validator import _codings
-
             terminology = self.terminology(scope.closure)
-            results = [terminology.check(url, system, code)[0] for system, code in _codings(value)]
-            if any(r is Membership.MEMBER for r in results):
+            results = [terminology.check(url, system, code) for system, code in codings_of(value)]
+            if any(r is Membership.MEMBER for r, _ in results):
                 return True
-            return None if any(r is Membership.NOT_CHECKED for r in results) or not results else False
+            unchecked = [why for r, why in results if r is Membership.NOT_CHECKED]
+            if unchecked:
+                run.undecided_terms.append(f"memberOf('{url}') cannot be decided here: {unchecked[0]}")
+                return None
+            return False if results else None
 
         def resolve(reference: str) -> Resource | None:
             found = run.resolve(reference, scope)

@@ -15,16 +15,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
 
 import fhirpathpy
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
 from gateway.validation.bundle_invariants import bundle_invariant
-from gateway.validation.fhirpath import Unsupported, compile_fhirpath, violated
+from gateway.validation.fhirpath import Node, Unsupported, compile_fhirpath, is_some, typed_values, violated
 from gateway.validation.hooks import HOOKS
+from gateway.validation.xhtml import explain_txt_1, txt_1, txt_2
 
 Resource = dict[str, Any]
 #: Evaluates a constraint on (element value, %resource, %rootResource): True = satisfied, None = not evaluated.
@@ -73,6 +76,10 @@ def _fn_member_of(inputs: list[Any], url: str) -> list[bool]:
     return [] if result is None else [result]
 
 
+def _raw(item: Any) -> Any:
+    return item.data if isinstance(item, ResourceNode) else item
+
+
 def _fn_has_value(inputs: list[Any]) -> list[bool]:
     return [len(inputs) == 1 and isinstance(inputs[0], str | int | float | bool)]
 
@@ -82,7 +89,7 @@ _FUNCTIONS: dict[str, dict[str, Any]] = {
     "conformsTo": {"fn": _fn_conforms_to, "arity": {1: ["String"]}},
     "memberOf": {"fn": _fn_member_of, "arity": {1: ["String"]}},
     "hasValue": {"fn": _fn_has_value, "arity": {0: []}},
-    "htmlChecks": {"fn": lambda inputs: [True], "arity": {0: []}},
+    "htmlChecks": {"fn": lambda inputs: [all(txt_1(_raw(i), {}, {}) for i in inputs)], "arity": {0: []}},
 }
 _OPTIONS: dict[str, Any] = {
     "userInvocationTable": _FUNCTIONS,
@@ -121,45 +128,62 @@ def _dom_5(value: Any, _resource: Resource, _root: Resource) -> bool:
     return not any("security" in _meta(c) for c in contained)
 
 
-def _dom_6(value: Any, _resource: Resource, _root: Resource) -> bool:
+def _dom_6(value: Any, _resource: Resource, root: Resource) -> bool:
+    """dom-6 as the FHIR validator corrects it (see `ERRATA`): `(%rootResource != $this) or text.div.exists()`:
+    a contained resource needs no narrative of its own."""
+    if value is not root:
+        return True
     text = value.get("text")
     return isinstance(text, dict) and bool(text.get("div"))
 
 
 def _collect_references(data: Any, out: set[str]) -> None:
+    """Every `reference` string below `data`, contained resources included (`descendants().reference`)."""
     if isinstance(data, dict):
         for key, item in data.items():
             if key == "reference" and isinstance(item, str):
                 out.add(item)
-            elif key != "contained":
+            else:
                 _collect_references(item, out)
     elif isinstance(data, list):
         for item in data:
             _collect_references(item, out)
 
 
+_CANONICAL_TYPES = frozenset({"canonical", "uri", "url"})
+
+
 def _dom_3(value: Any, _resource: Resource, _root: Resource) -> bool:
+    """`contained.where((('#'+id in (%resource.descendants().reference | ....as(canonical) | ....as(uri) |
+    ....as(url))) or descendants().where(reference = '#').exists() or descendants().where(as(canonical) =
+    '#').exists() ...).not()).empty()`: a contained resource is referred to from anywhere in the resource (a
+    `reference`, or a canonical/uri/url such as `Questionnaire.item.answerValueSet: "#vs"`), or refers to its
+    container (`#`)."""
     contained = [c for c in _items(value.get("contained")) if isinstance(c, dict)]
     if not contained:
         return True
-    references: set[str] = set()
-    _collect_references(value, references)
+    pointers: set[str] = set()
+    _collect_references(value, pointers)
     for item in contained:
-        inner: set[str] = set()
-        _collect_references(item, inner)
-        references |= {ref for ref in inner if ref.startswith("#")}
-    return all(f"#{c.get('id')}" in references or "#" in _inner_refs(c) for c in contained)
+        _collect_references(item, pointers)
+    root = value.get("resourceType")
+    pointers.update(v for v in typed_values(value, str(root), _CANONICAL_TYPES) if isinstance(v, str))
+    return all(f"#{c.get('id')}" in pointers or _refers_to_container(c) for c in contained)
 
 
-def _inner_refs(resource: Resource) -> set[str]:
+def _refers_to_container(resource: Resource) -> bool:
     refs: set[str] = set()
     _collect_references(resource, refs)
-    return refs
+    if "#" in refs:
+        return True
+    return "#" in typed_values(resource, str(resource.get("resourceType")), frozenset({"canonical"}))
 
 
 def _ref_1(value: Any, _resource: Resource, root: Resource) -> bool:
+    """ref-1 as corrected (see `ERRATA`): `reference.exists() implies (reference = '#' or (reference.startsWith('#')
+    .not() or (reference.substring(1) in %rootResource.contained.id)))`: `#` alone refers to the container."""
     reference = value.get("reference") if isinstance(value, dict) else None
-    if not isinstance(reference, str) or not reference.startswith("#"):
+    if not isinstance(reference, str) or not reference.startswith("#") or reference == "#":
         return True
     return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in _items(root.get("contained")))
 
@@ -189,7 +213,10 @@ def _cpt_2(value: Any, _resource: Resource, _root: Resource) -> bool:
 def _gln_modulus_10(value: Any, _resource: Resource, _root: Resource) -> bool:
     """DK-core `gln-modulus-10`: GS1 check digit (https://www.gs1.org/services/how-calculate-check-digit-manually)."""
     text = value.get("value") if isinstance(value, dict) else value
-    if not isinstance(text, str) or len(text) != 13 or not (text.isascii() and text.isdigit()):
+    if not isinstance(text, str):
+        return True
+    text = text[:13]  # the expression reads the first 13 characters
+    if len(text) != 13 or not (text.isascii() and text.isdigit()):
         return True  # as in FHIRPath, where toInteger() of a missing digit gives an empty (not false) result
     digits = [ord(digit) - 48 for digit in text]  # ASCII digits (checked above): cheaper than int() per digit
     total = sum(digits[0:12:2]) + 3 * sum(digits[1:12:2])
@@ -201,9 +228,9 @@ NATIVE: dict[str, Check] = {
     # R4 core invariants evaluated on most elements or entries, written out in Python for speed; each mirrors the
     # published expression (http://hl7.org/fhir/R4/<type>.html#invs).
     "ref-1": _ref_1,
-    # txt-1/txt-2 are `htmlChecks()`, which fhirpathpy lacks; narrative XHTML is not checked here.
-    "txt-1": always_satisfied,
-    "txt-2": always_satisfied,
+    # txt-1/txt-2 are `htmlChecks()`, which FHIRPath engines implement natively (see `xhtml`)
+    "txt-1": txt_1,
+    "txt-2": txt_2,
     "bdl-5": _bdl_5,
     "bdl-8": _bdl_8,
     "org-1": _org_1,
@@ -215,6 +242,8 @@ NATIVE: dict[str, Check] = {
     "dom-5": _dom_5,
     "dom-6": _dom_6,
 }
+#: Says what a failing native check found, for the issue's diagnostics (by constraint key).
+EXPLAIN: dict[str, Callable[[Any], str | None]] = {"txt-1": explain_txt_1}
 #: Checked structurally by the validator (every element has a value or children), not as an expression.
 STRUCTURAL = frozenset({"ele-1"})
 
@@ -255,21 +284,43 @@ def _wraps_primitive(expression: str) -> bool:
     return expression.lstrip("( \n").startswith("value.")
 
 
-def fhirpathpy_check(expression: str) -> Check:
-    """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against)."""
-    compiled = fhirpathpy.compile(expression, models["r4"], _OPTIONS)
+@functools.cache
+def _fhirpathpy(expression: str) -> Any:
+    return fhirpathpy.compile(expression, models["r4"], _OPTIONS)
+
+
+def _is_resource(value: Any) -> bool:
+    return isinstance(value, dict) and "resourceType" in value
+
+
+def _node(value: Any, path: str | None = None) -> Any:
+    return ResourceNode.create_node(value, path)  # type: ignore[no-untyped-call]
+
+
+def fhirpathpy_check(expression: str, path: str | None = None) -> Check:
+    """The constraint evaluated by fhirpathpy (the reference the compiled closures are tested against).
+
+    `path` is the model path of the element the constraint sits on (`Parameters.parameter`, `Quantity`; see
+    `fhirpath.model_path`): without it FHIRPath cannot tell that `value` means `valueString` on a parameter.
+    """
+    compiled = _fhirpathpy(expression)
     wraps_primitive = _wraps_primitive(expression)
 
     def check(value: Any, resource: Resource, root: Resource) -> bool:
         target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
-        result: Any = compiled(target, {"resource": resource, "rootResource": root})
+        # a resource focus stays as it is (fhirpathpy matches `Bundle.entry` on a resource's own type only then)
+        if target is value and not isinstance(value, list) and not _is_resource(value):
+            target = _node(value, path)
+        # as nodes, the environment's resources know their type (`%resource.type().name = 'Bundle'`)
+        context = {"resource": _node(resource), "rootResource": _node(root), "context": _node(target)}
+        result: Any = compiled(target, context)
         # Only a false result violates the constraint; an empty one means it does not apply to this instance.
         return not (result == [False] or result is False)
 
     return check
 
 
-def compiled_check(expression: str) -> Check:
+def compiled_check(expression: str, path: str | None = None) -> Check:
     """The constraint as closures from `gateway.validation.fhirpath`; raises `Unsupported` outside its subset.
 
     An instance the closures do not model is evaluated by fhirpathpy instead (compiled on first need).
@@ -280,23 +331,25 @@ def compiled_check(expression: str) -> Check:
 
     def check(value: Any, resource: Resource, root: Resource) -> bool:
         target = {"value": value} if wraps_primitive and not isinstance(value, dict | list) else value
+        if path is not None and target is value and not isinstance(value, list) and is_some(value):
+            target = Node(value, path) if not (isinstance(value, dict) and "resourceType" in value) else value
         try:
             return not violated(fast(target, resource, root))
         except Unsupported:
             RUNTIME_FALLBACKS[0] += 1
             if not slow:
-                slow.append(fhirpathpy_check(expression))
+                slow.append(fhirpathpy_check(expression, path))
             return slow[0](value, resource, root)
 
     return check
 
 
-def general_check(expression: str) -> Check:
+def general_check(expression: str, path: str | None = None) -> Check:
     """The constraint as FHIRPath: compiled closures where the compiler covers it, else fhirpathpy."""
     try:
-        return compiled_check(expression)
+        return compiled_check(expression, path)
     except Unsupported:
-        return fhirpathpy_check(expression)
+        return fhirpathpy_check(expression, path)
 
 
 #: The native checks: pure functions of their arguments that never call back into the validation, so a holding
@@ -304,7 +357,37 @@ def general_check(expression: str) -> Check:
 NATIVE_CHECKS: set[Check] = set(NATIVE.values())
 
 
-def compile_constraint(key: str, expression: str) -> Check:
+#: Published R4 invariants that are wrong, with the expression the FHIR validator evaluates instead
+#: (org.hl7.fhir.validation.instance.utils.FHIRPathExpressionFixer; R4B and R5 publish the corrections). The
+#: native checks of ref-1, dom-6 and bdl-8 implement the corrected expressions.
+ERRATA: dict[str, str] = {
+    # ras-2: "Must be <= 100", also when probability is a Range (then it does not apply)
+    "probability is decimal implies (probability as decimal) <= 100": (
+        "(probability.exists() and (probability is decimal)) implies ((probability as decimal) <= 100)"
+    ),
+    # que-12: "If there are more than one enableWhen, enableBehavior must be specified"
+    "enableWhen.count() > 2 implies enableBehavior.exists()": "enableWhen.count() >= 2 implies enableBehavior.exists()",
+    # the element is `generation`, not `generated`
+    "generated='generated' implies source.empty()": "generation='generated' implies source.empty()",
+    # inv-0 (canonical resources' name): a whole-value match, and only when there is a name
+    "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')": "name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
+    # ref-1: `#` alone refers to the containing resource
+    "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id"
+    ".trace('ids'))": "reference.exists() implies (reference = '#' or (reference.startsWith('#').not() or "
+    "(reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))))",
+    # dom-6: a contained resource needs no narrative of its own
+    "text.`div`.exists()": "(%rootResource != $this) or text.`div`.exists()",
+    # bdl-8: an entry without fullUrl has none with a version
+    "fullUrl.contains('/_history/').not()": "fullUrl.exists() implies fullUrl.contains('/_history/').not()",
+}
+
+
+def corrected(expression: str) -> str:
+    """The expression to evaluate for a published one (`ERRATA`)."""
+    return ERRATA.get(expression, expression)
+
+
+def compile_constraint(key: str, expression: str, path: str | None = None) -> Check:
     """A callable for one constraint; raises `BrokenConstraint` for a known-broken one.
 
     Native Python for the per-element core invariants, else our FHIRPath compiler, else fhirpathpy. The callable
@@ -318,16 +401,16 @@ def compile_constraint(key: str, expression: str) -> Check:
             f"MedCom defect: the expression refers to a retired canonical under {BROKEN_CANONICAL} "
             "(MedCom's own QA suppresses this invariant)"
         )
-    native = bundle_invariant(key, expression, lambda: general_check(expression)) or _native_matches(expression)
+    native = bundle_invariant(key, expression, lambda: general_check(expression, path)) or _native_matches(expression)
     if native is not None:
         EVALUATED_BY[expression] = "native"
         NATIVE_CHECKS.add(native)
         return native
     try:
-        check = compiled_check(expression)
+        check = compiled_check(expression, path)
     except Unsupported as why:
         EVALUATED_BY[expression] = f"fhirpathpy: {why}"
-        return fhirpathpy_check(expression)
+        return fhirpathpy_check(expression, path)
     EVALUATED_BY[expression] = "compiled"
     return check
 
@@ -340,3 +423,18 @@ def _items(value: Any) -> list[Any]:
 def _meta(resource: Any) -> dict[str, Any]:
     meta = resource.get("meta") if isinstance(resource, dict) else None
     return meta if isinstance(meta, dict) else {}
+
+
+@functools.cache
+def _selector(expression: str) -> Any:
+    return fhirpathpy.compile(expression, models["r4"], {**_OPTIONS, "returnRawData": True})
+
+
+def select(expression: str, resource: Resource, root: Resource) -> list[Any]:
+    """The values `expression` selects from `resource` (the very objects, not copies): for an extension context
+    of type `fhirpath`. Nothing when it does not evaluate."""
+    try:
+        found = _selector(expression)(resource, {"resource": resource, "rootResource": root})
+    except Exception:  # noqa: BLE001 - fhirpathpy raises bare Exceptions; a context that cannot be read allows nothing
+        return []
+    return [item.data if isinstance(item, ResourceNode) else item for item in found]

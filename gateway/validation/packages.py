@@ -116,6 +116,50 @@ def read_folder(path: Path, *, name: str = "local", version: str = "0.0.0") -> F
     return FhirPackage(name=name, version=version, resources=entries)
 
 
+def read_ig(path: Path, *, name: str = "ig") -> FhirPackage:
+    """Conformance resources given on the command line (the FHIR validator's `-ig`): a package `.tgz`, a folder
+    of JSON and XML resources (not recursive), or one such file. A folder or file becomes a package `name`
+    without dependencies, its canonicals resolved against the newest versions loaded. `IssueError` when `path` is
+    none of these or holds no conformance resource."""
+    if path.is_file() and path.name.endswith((".tgz", ".tar.gz")):
+        return read_package(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (".json", ".xml"))
+    elif path.is_file() and path.suffix.lower() in (".json", ".xml"):
+        files = [path]
+    else:
+        raise IssueError.single(
+            "not-found",
+            f"{path} is no FHIR package (.tgz), folder or JSON/XML file",
+            message_id="validation.package-unreadable",
+        )
+    entries = [entry for entry in (_file_entry(file) for file in files) if entry is not None]
+    if not entries:
+        raise IssueError.single(
+            "not-found",
+            f"{path} holds no StructureDefinition, ValueSet or CodeSystem",
+            message_id="validation.package-unreadable",
+        )
+    return FhirPackage(name=name, version="0.0.0", resources=entries)
+
+
+def _file_entry(file: Path) -> ResourceEntry | None:
+    data = file.read_bytes()
+    if file.suffix.lower() == ".xml":
+        from gateway.validation.fhir_xml import read_fhir_xml  # the XML reader needs the R4 core plans
+
+        try:
+            data = orjson.dumps(read_fhir_xml(data).resource)
+        except IssueError:
+            return None  # not a FHIR resource: not a conformance resource either
+    try:
+        return _entry(data)
+    except orjson.JSONDecodeError as error:
+        raise IssueError.single(
+            "structure", f"{file} is not JSON: {error}", message_id="validation.package-unreadable"
+        ) from error
+
+
 def shipped_package_files(root: Path = SHIPPED_PACKAGES) -> Iterator[Path]:
     """The `package.tgz` files under `root`, in a stable order."""
     yield from sorted(root.glob("*/*/package.tgz"))

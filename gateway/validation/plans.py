@@ -11,15 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.validation.fhirpath import model_path
 from gateway.validation.invariants import (
+    EXPLAIN,
     NATIVE_CHECKS,
     BrokenConstraint,
     Check,
     always_satisfied,
     compile_constraint,
+    corrected,
     needs_hooks,
 )
 from gateway.validation.invariants import STRUCTURAL as STRUCTURAL_KEYS
+from gateway.validation.limits import Limits, limits_of
 from gateway.validation.snapshots import element_id
 
 Resource = dict[str, Any]
@@ -39,6 +43,14 @@ class TypeRef:
 class Binding:
     strength: str
     value_set: str
+    #: R5's additional bindings (`ElementDefinition.binding.additional`, in R4 profiles as a cross-version
+    #: extension) whose purpose is `required` or `extensible`, as bindings of that strength.
+    additional: tuple[Binding, ...] = ()
+
+    @property
+    def checked(self) -> bool:
+        """Whether a value is checked against this binding or one of its additional ones."""
+        return self.strength in ("required", "extensible") or bool(self.additional)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,10 @@ class Constraint:
     needs_hooks: bool = False
     #: Whether `check` is native Python (pure and cheap: see `invariants.NATIVE_CHECKS`).
     native: bool = False
+    #: The FHIRPath model path of the focus (`fhirpath.model_path`), or None when the focus says its own type.
+    path: str | None = None
+    #: What a failing native check found (a narrative's forbidden element), for the diagnostics.
+    explain: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +105,18 @@ class ElementPlan:
     slices: list[ElementPlan] = field(default_factory=list)
     slice_name: str | None = None
     content_reference: str | None = None
-    max_length: int | None = None
+    #: minValue/maxValue, maxLength and the minLength extension, when the element sets any.
+    limits: Limits | None = None
+    #: R5's `ElementDefinition.mustHaveValue` and `valueAlternatives` (in R4 profiles as cross-version
+    #: extensions): a primitive must have a value, or else one of these extensions.
+    must_have_value: bool = False
+    value_alternatives: tuple[str, ...] = ()
+    #: The `narrative-language-control` extension on a Narrative element: `_no` (no language sections),
+    #: `_yes` (some), `_resource` (one for the resource's language), or the languages that need a section.
+    language_control: tuple[str, ...] = ()
+    #: The path of the element in the definition it comes from (`Address.line` for a profile's
+    #: `Patient.address.line`): what an extension context names.
+    base_path: str = ""
     #: Whether the element is an XML attribute (`ElementDefinition.representation` xmlAttr: `Element.id`,
     #: `Extension.url`) or XHTML: it has no `_name` form in JSON.
     no_extensions: bool = False
@@ -127,6 +154,38 @@ class ProfilePlan:
     ancestors: frozenset[str] = frozenset()
 
 
+#: R5 ElementDefinition elements as R4 profiles carry them (http://hl7.org/fhir/versions.html#extensions).
+_R5_ELEMENT_DEFINITION = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition."
+
+
+def _extensions(element: Resource, name: str) -> list[Resource]:
+    return [
+        e for e in element.get("extension", []) if isinstance(e, dict) and e.get("url") == _R5_ELEMENT_DEFINITION + name
+    ]
+
+
+#: http://hl7.org/fhir/extensions/StructureDefinition-narrative-language-control.html
+LANGUAGE_CONTROL = "http://hl7.org/fhir/StructureDefinition/narrative-language-control"
+_ADDITIONAL_BINDING = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ElementDefinition.binding.additional"
+
+
+def _binding(binding: Any) -> Binding | None:
+    if not isinstance(binding, dict):
+        return None
+    additional = []
+    for extension in binding.get("extension", []):
+        if not isinstance(extension, dict) or extension.get("url") != _ADDITIONAL_BINDING:
+            continue
+        parts = {e.get("url"): e for e in extension.get("extension", []) if isinstance(e, dict)}
+        purpose = parts.get("purpose", {}).get("valueCode")
+        value_set = parts.get("valueSet", {}).get("valueCanonical")
+        if purpose in ("required", "extensible") and isinstance(value_set, str):
+            additional.append(Binding(str(purpose), value_set))
+    if not binding.get("valueSet") and not additional:
+        return None
+    return Binding(str(binding.get("strength")), str(binding.get("valueSet", "")), tuple(additional))
+
+
 def _capitalised(code: str) -> str:
     return code[:1].upper() + code[1:]
 
@@ -156,17 +215,30 @@ def _value_of(element: Resource, prefix: str) -> Any:
     return MISSING
 
 
-def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) -> tuple[Constraint, ...]:
+def _focus_path(element: Resource) -> str | None:
+    """The model path of the element's value for FHIRPath (`Parameters.parameter`, `CodeableConcept`), from the
+    element's base path: a profile's `Patient.identifier.system` is the core `Identifier.system`."""
+    path = str(element.get("path", ""))
+    if "." not in path:
+        return path or None  # the root of a type: `Quantity`, or a resource (which carries its resourceType)
+    base = element.get("base")
+    base_path = str(base.get("path")) if isinstance(base, dict) and base.get("path") else path
+    return model_path(base_path, tuple(str(t.get("code")) for t in element.get("type", [])))
+
+
+def _constraints(element: Resource, cache: dict[tuple[str, str, str | None], Constraint]) -> tuple[Constraint, ...]:
     out = []
+    focus = _focus_path(element)
     for item in element.get("constraint", []):
         key, expression = str(item.get("key")), item.get("expression")
         if key in STRUCTURAL_KEYS or not isinstance(expression, str):
             continue
-        cached = cache.get((key, expression))
+        expression = corrected(expression)
+        cached = cache.get((key, expression, focus))
         if cached is None:
             human, severity = str(item.get("human", "")), str(item.get("severity", "error"))
             try:
-                check = compile_constraint(key, expression)
+                check = compile_constraint(key, expression, focus)
                 cached = Constraint(
                     key,
                     severity,
@@ -175,19 +247,23 @@ def _constraints(element: Resource, cache: dict[tuple[str, str], Constraint]) ->
                     check,
                     needs_hooks=needs_hooks(expression),
                     native=check in NATIVE_CHECKS,
+                    path=focus,
+                    explain=EXPLAIN.get(key) if check in NATIVE_CHECKS else None,
                 )
             except BrokenConstraint as defect:
-                cached = Constraint(key, severity, human, expression, None, str(defect))
+                cached = Constraint(key, severity, human, expression, None, str(defect), path=focus)
             except Exception as error:  # noqa: BLE001 - fhirpathpy's parser raises bare Exceptions
-                cached = Constraint(key, severity, human, expression, None, f"expression does not parse: {error}")
-            cache[(key, expression)] = cached
+                cached = Constraint(
+                    key, severity, human, expression, None, f"expression does not parse: {error}", path=focus
+                )
+            cache[(key, expression, focus)] = cached
         if cached.check is not always_satisfied:  # txt-1/txt-2 (htmlChecks): nothing to evaluate per element
             out.append(cached)
     return tuple(out)
 
 
 def compile_plan(
-    structure_definition: Resource, package: str, constraint_cache: dict[tuple[str, str], Constraint]
+    structure_definition: Resource, package: str, constraint_cache: dict[tuple[str, str, str | None], Constraint]
 ) -> ProfilePlan:
     """The check plan of a StructureDefinition that has a snapshot."""
     url = str(structure_definition["url"])
@@ -213,9 +289,7 @@ def compile_plan(
             profile=url,
             fixed=_value_of(element, "fixed"),
             pattern=_value_of(element, "pattern"),
-            binding=Binding(str(binding.get("strength")), str(binding["valueSet"]))
-            if isinstance(binding, dict) and binding.get("valueSet")
-            else None,
+            binding=_binding(binding),
             constraints=_constraints(element, constraint_cache),
             slicing=Slicing(
                 tuple(Discriminator(str(d.get("type")), str(d.get("path"))) for d in slicing.get("discriminator", [])),
@@ -226,7 +300,16 @@ def compile_plan(
             else None,
             slice_name=element.get("sliceName"),
             content_reference=element.get("contentReference"),
-            max_length=element.get("maxLength"),
+            limits=limits_of(element),
+            base_path=str(element.get("base", {}).get("path") or path),
+            must_have_value=bool(element.get("mustHaveValue"))
+            or any(e.get("valueBoolean") is True for e in _extensions(element, "mustHaveValue")),
+            value_alternatives=tuple(str(e.get("valueCanonical")) for e in _extensions(element, "valueAlternatives")),
+            language_control=tuple(
+                str(e.get("valueCode"))
+                for e in element.get("extension", [])
+                if isinstance(e, dict) and e.get("url") == LANGUAGE_CONTROL and isinstance(e.get("valueCode"), str)
+            ),
             no_extensions=bool({"xmlAttr", "xhtml"} & set(element.get("representation", []))),
             array=str(element.get("base", {}).get("max", max_text)) != "1",
         )

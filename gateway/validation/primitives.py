@@ -8,6 +8,7 @@ FHIR regexes match the whole value, so they are compiled with `fullmatch`.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any, Protocol
 
@@ -58,15 +59,84 @@ class Base64Pattern:
         return bool(runs) and all(len(run) % 4 == 0 and _BASE64_ALPHABET.fullmatch(run) for run in runs)
 
 
-def compile_regex(pattern: str | None) -> ValuePattern | None:
+class CalendarPattern:
+    """A date, dateTime or instant regex plus the calendar: R4's regexes accept any day 01-31 in any month
+    (`2025-02-30`), which is no date (FHIR R4 §2.24.0.1: dates are valid dates of the Gregorian calendar)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def fullmatch(self, value: str) -> bool:
+        if self.pattern.fullmatch(value) is None:
+            return False
+        if len(value) < 10 or value[4] != "-" or value[7] != "-":
+            return True  # a year or a year-month: the regex has said all there is
+        try:
+            datetime.date(int(value[:4]), int(value[5:7]), int(value[8:10]))
+        except ValueError:
+            return False
+        return True
+
+
+#: The primitives whose values are URIs.
+URI_TYPES = frozenset({"uri", "url", "canonical"})
+#: Domains the FHIR validator treats as examples (InstanceValidator: "Example URLs are not allowed in this context").
+EXAMPLE_DOMAINS = ("example.org", "acme.com", "acme.org")  # spelled out in `UriPattern.fullmatch` too
+
+
+def is_example_url(value: str) -> bool:
+    return any(domain in value for domain in EXAMPLE_DOMAINS)
+
+
+class UriPattern:
+    """A uri/url/canonical regex plus the FHIR validator's rules on them: example URLs are refused unless allowed,
+    and a canonical is absolute unless it is a fragment (`#vs`; FHIR R4 §2.24.0.8: canonical URLs are absolute).
+    `why` says which rule a value breaks."""
+
+    def __init__(self, pattern: ValuePattern | None, *, examples: bool, absolute: bool) -> None:
+        self.pattern = pattern
+        self.examples = examples
+        self.absolute = absolute
+
+    def fullmatch(self, value: str) -> bool:
+        # `why`, without building its message (this runs on every uri of every resource)
+        if not self.examples and ("example.org" in value or "acme.com" in value or "acme.org" in value):
+            return False
+        if self.absolute and value[:1] != "#" and (":" not in value or not _ABSOLUTE.match(value)):
+            return False
+        return self.pattern is None or bool(self.pattern.fullmatch(value))
+
+    def why(self, value: str) -> str | None:
+        if not self.examples and is_example_url(value):
+            return f"example URLs are not allowed here ({value})"
+        if self.absolute and not value.startswith("#") and not _ABSOLUTE.match(value):
+            return f"a canonical URL is absolute unless it is a fragment reference ({value})"
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            return f"value {value!r} is not a valid URI"
+        return None
+
+
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+#: The primitives whose values are calendar dates (checked beyond their regex by `CalendarPattern`).
+CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
+#: FHIR R4 `id` (http://hl7.org/fhir/R4/datatypes.html#id), what every `Resource.id` is.
+RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: FHIR R4 `integer` is a signed 32-bit integer (http://hl7.org/fhir/R4/datatypes.html#integer).
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
+
+
+def compile_regex(pattern: str | None, type_code: str = "") -> ValuePattern | None:
     if not pattern:
         return None
     if pattern == BASE64_REGEX:
         return Base64Pattern()
     try:
-        return re.compile(pattern)
+        compiled = re.compile(pattern)
     except re.error:
         return None
+    return CalendarPattern(compiled) if type_code in CALENDAR_TYPES else compiled
 
 
 def regex_of(structure_definition: dict[str, Any]) -> str | None:
@@ -88,9 +158,13 @@ def check_primitive(type_code: str, value: Any, pattern: ValuePattern | None) ->
         return f"value {value!r} is not a JSON {expected} ({type_code})"
     if type_code == "positiveInt" and value < 1 or type_code == "unsignedInt" and value < 0:
         return f"value {value!r} is out of range for {type_code}"
+    if type_code in INTEGER_TYPES and not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]:
+        return f"value {value!r} is out of range for {type_code} (a 32-bit integer)"
     if isinstance(value, str):
         if not value.strip() and type_code != "xhtml":
             return f"{type_code} value must not be empty or whitespace only"
         if pattern is not None and type_code not in ("string", "markdown", "xhtml") and not pattern.fullmatch(value):
-            return f"value {value!r} is not a valid {type_code}"
+            why = getattr(pattern, "why", None)
+            reason = why(value) if why is not None else None
+            return str(reason) if reason else f"value {value!r} is not a valid {type_code}"
     return None

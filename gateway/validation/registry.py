@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from gateway.validation.packages import FhirPackage, ResourceEntry, read_folder, read_package
+from mappings.issues import IssueError
 
 _VERSION_PART = re.compile(r"(\d+)")
 CACHE_FORMAT = 1
@@ -63,6 +64,8 @@ class Registry:
     _by_url: dict[str, list[tuple[str, ResourceEntry]]] = field(default_factory=dict)
     _decoded: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _closures: dict[str, Closure] = field(default_factory=dict, repr=False)
+    #: The decoded resources of the registry this one extends (read only: its entries outlive this registry).
+    _inherited: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def add(self, package: FhirPackage) -> None:
         key = package.key
@@ -70,16 +73,30 @@ class Registry:
         index = self._index.setdefault(key, {})
         for entry in package.resources:
             index.setdefault(entry.url, entry)
-            entries = self._by_url.setdefault(entry.url, [])
-            entries.append((key, entry))
+            # a new list each time: an `extended` registry shares its parent's lists until it adds to them
+            entries = [*self._by_url.get(entry.url, ()), (key, entry)]
             if len(entries) > 1:
                 entries.sort(key=lambda item: (version_key(item[1].version), version_key(item[0].split("#")[1])))
-
+            self._by_url[entry.url] = entries
         self._closures.clear()
+
+    def extended(self, packages: Iterable[FhirPackage]) -> Registry:
+        """A registry of this one's packages plus `packages` (an IG given on the command line, a test case's
+        supporting profiles); this one is unchanged, and resources decoded by either are decoded once."""
+        child = Registry(dict(self.packages), dict(self._index), dict(self._by_url), _inherited=self._decoded)
+        for package in packages:
+            if package.key in child.packages:
+                raise IssueError.single(
+                    "conflict",
+                    f"FHIR package {package.key} is already loaded",
+                    message_id="validation.package-duplicate",
+                )
+            child.add(package)
+        return child
 
     # -- lookups -------------------------------------------------------------------------------------------------
     def _decode(self, entry: ResourceEntry) -> dict[str, Any]:
-        cached = self._decoded.get(id(entry))
+        cached = self._decoded.get(id(entry)) or self._inherited.get(id(entry))
         if cached is None:
             cached = orjson.loads(entry.raw)
             self._decoded[id(entry)] = cached

@@ -33,10 +33,13 @@ def element_id(element: Resource) -> str:
     return f"{path}:{element['sliceName']}" if element.get("sliceName") else path
 
 
-def _merge(target: Resource, diff: Resource) -> None:
+def _merge(target: Resource, diff: Resource, conflicts: list[str] | None = None) -> None:
     for key, value in diff.items():
         if key in ("id", "path"):
             continue
+        if conflicts is not None and key.startswith("fixed") and key in target and target[key] != value:
+            # a constraint narrows its base; it cannot fix a value the base fixes to another one
+            conflicts.append(f"{element_id(target)}: fixed to {value!r}, but its base fixes it to {target[key]!r}")
         if key in _ACCUMULATED:
             existing = target.setdefault(key, [])
             known = {item.get("key") if isinstance(item, dict) else item for item in existing}
@@ -95,7 +98,7 @@ def _parent_id(identifier: str) -> str:
     return identifier.rsplit(".", 1)[0]
 
 
-def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
+def generate_snapshot(profile: Resource, resolve: Resolver, conflicts: list[str] | None = None) -> Resource:
     """A copy of `profile` with `snapshot.element` generated from its base and differential."""
     url = str(profile.get("url"))
     base_url = profile.get("baseDefinition")
@@ -111,8 +114,13 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
         positions.clear()
         positions.update({element_id(element): i for i, element in enumerate(elements)})
 
-    for diff in profile.get("differential", {}).get("element", []):
+    for diff in _with_ids(profile.get("differential", {}).get("element", [])):
         identifier = element_id(diff)
+        renamed = _renamed_choice(identifier, elements, positions)
+        if renamed is not None:
+            identifier, type_code = renamed
+            if type_code is not None and "type" not in diff:
+                diff = {**diff, "type": [{"code": type_code}]}
         if identifier not in positions:
             head, _, tail = identifier.rpartition(".")
             if ":" in tail:
@@ -148,10 +156,83 @@ def generate_snapshot(profile: Resource, resolve: Resolver) -> Resource:
                     f"{url}: element {identifier} not found in base",
                     message_id="validation.snapshot-failed",
                 )
-        _merge(elements[positions[identifier]], diff)
+        _merge(elements[positions[identifier]], diff, conflicts)
     result = dict(profile)
     result["snapshot"] = {"element": elements}
     return result
+
+
+def _with_ids(elements: list[Resource]) -> list[Resource]:
+    """The differential with an `id` on every element. Without ids, an element belongs to the slice last opened
+    on its path or an ancestor's (FHIR R4 profiling: slices are followed by their own elements), so
+    `Bundle.entry.resource` after `Bundle.entry` sliceName `Patient` is `Bundle.entry:Patient.resource`."""
+    if all(_consistent_id(element) for element in elements):
+        return elements
+    open_slices: dict[str, str] = {}  # path → the slice name open on it
+    out = []
+    for element in elements:
+        path = str(element.get("path", ""))
+        for opened in [o for o in open_slices if not (path == o or path.startswith(o + "."))]:
+            del open_slices[opened]  # left the sliced element's subtree: its slice context ends
+        slice_name = element.get("sliceName")
+        if path in open_slices and not slice_name:
+            del open_slices[path]  # the sliced element itself again
+        if _consistent_id(element):
+            out.append(element)
+        else:
+            segments = path.split(".")
+            parts = []
+            for size in range(1, len(segments) + 1):
+                prefix = ".".join(segments[:size])
+                part = segments[size - 1]
+                if prefix in open_slices and size < len(segments):
+                    part += ":" + open_slices[prefix]
+                parts.append(part)
+            identifier = ".".join(parts) + (f":{slice_name}" if slice_name else "")
+            out.append({**element, "id": identifier})
+        if slice_name:
+            for opened in [o for o in open_slices if o.startswith(path + ".")]:
+                del open_slices[opened]
+            open_slices[path] = str(slice_name)
+    return out
+
+
+def _consistent_id(element: Resource) -> bool:
+    """Whether the element has an id that names its path (an id that does not, such as `X.effective[x]:dar` on
+    the path `X.effective[x].extension`, is ignored: the path decides, as in FHIR R4 §2.13.0.9)."""
+    identifier = element.get("id")
+    if not isinstance(identifier, str):
+        return False
+    return ".".join(part.split(":")[0] for part in identifier.split(".")) == element.get("path")
+
+
+def _renamed_choice(
+    identifier: str, elements: list[Resource], positions: dict[str, int]
+) -> tuple[str, str | None] | None:
+    """(the id with `[x]`, the type when the id ends at the choice) for an id that names a choice element by one
+    of its types: FHIR R4 lets a profile that constrains `value[x]` to one type call it `valueQuantity`
+    (http://hl7.org/fhir/R4/profiling.html, "choice types"), and `Observation.valueQuantity.value` is then
+    `Observation.value[x].value`. None when the id is no such name."""
+    if identifier in positions:
+        return None
+    segments = identifier.split(".")
+    prefix, renamed_type, renamed_last = segments[0], None, False
+    for position, segment in enumerate(segments[1:], start=1):
+        candidate = f"{prefix}.{segment}"
+        if candidate not in positions:
+            for size in range(len(segment) - 1, 0, -1):
+                choice, suffix = f"{prefix}.{segment[:size]}[x]", segment[size:]
+                if choice not in positions or not suffix[:1].isupper():
+                    continue
+                codes = [str(t.get("code", "")) for t in elements[positions[choice]].get("type") or []]
+                code = next((c for c in codes if c[:1].upper() + c[1:] == suffix), None)
+                if code is not None:
+                    candidate, renamed_type, renamed_last = choice, code, position == len(segments) - 1
+                    break
+        prefix = candidate
+    if renamed_type is None:
+        return None
+    return prefix, renamed_type if renamed_last else None
 
 
 def _unroll(

@@ -41,9 +41,18 @@ class Expansion:
             return Membership.NOT_CHECKED if self.open_systems else Membership.NOT_MEMBER
         if (system, code) in self.codes:
             return Membership.MEMBER
-        if system in self.open_systems:
+        if _is_open(system, self.open_systems):
             return Membership.NOT_CHECKED
         return Membership.NOT_MEMBER
+
+
+#: Stands for "any system" in `Expansion.open_systems`: an included value set we do not have may hold codes of
+#: any system, so no code can be called a non-member.
+ANY_SYSTEM = "*"
+
+
+def _is_open(system: str, open_systems: frozenset[str]) -> bool:
+    return system in open_systems or ANY_SYSTEM in open_systems
 
 
 def _walk(concepts: Iterable[Resource], parents: tuple[str, ...], out: dict[str, tuple[str, ...]]) -> None:
@@ -135,7 +144,7 @@ class Terminology:
             expansion = self.expand(str(other))
             if expansion is None:
                 gaps.append(f"value set {other} is unknown")
-                expansion = Expansion(frozenset(), frozenset({"*"}))
+                expansion = Expansion(frozenset(), frozenset({ANY_SYSTEM}))
             parts.append(expansion)
         if isinstance(system, str):
             parts.append(self._system_part(system, include, gaps))
@@ -144,10 +153,10 @@ class Terminology:
         codes = parts[0].codes
         open_systems = parts[0].open_systems
         for part in parts[1:]:  # several parts of one include intersect (ValueSet.compose.include rules)
-            codes = frozenset(c for c in codes if c in part.codes or c[0] in part.open_systems) | frozenset(
-                c for c in part.codes if c[0] in open_systems
+            codes = frozenset(c for c in codes if c in part.codes or _is_open(c[0], part.open_systems)) | frozenset(
+                c for c in part.codes if _is_open(c[0], open_systems)
             )
-            open_systems = open_systems & part.open_systems
+            open_systems = _open_intersection(open_systems, part.open_systems)
         return Expansion(codes, open_systems)
 
     def _system_part(self, system: str, include: Resource, gaps: list[str]) -> Expansion:
@@ -198,3 +207,12 @@ class Terminology:
             return Membership.NOT_CHECKED, f"value set {value_set_url} is unknown"
         result = expansion.check(system, code)
         return result, "; ".join(expansion.gaps) if result is Membership.NOT_CHECKED else ""
+
+
+def _open_intersection(first: frozenset[str], second: frozenset[str]) -> frozenset[str]:
+    """The systems open in both: "any system" open in one leaves the other's open systems."""
+    if ANY_SYSTEM in first:
+        return second
+    if ANY_SYSTEM in second:
+        return first
+    return first & second

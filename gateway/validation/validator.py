@@ -5,213 +5,51 @@ unknown elements and array/singular form (FHIR R4 JSON §2.6.2), cardinality, ty
 formats, `fixed[x]`/`pattern[x]`, slicing (open/closed, slice cardinality), required/extensible bindings,
 constraints, reference targets and `aggregation: bundled`, contained resources and Bundle entries (each against
 its `meta.profile` and the element's type profile), extensions against their definition by URL.
+
+This module is the walk itself (resources, objects, items); each kind of check is a module of its own whose
+functions the `Walker` binds as methods: `element_checks` (cardinality, `_name` forms), `slice_checks`,
+`binding_checks`, `reference_checks`, `extension_checks`, `constraint_checks`; `walk_steps` holds what is
+decided once per element (`Layout`, `Steps`) and `walk_state` the state of one validation (`Run`, `Scope`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.validation.hooks import HOOKS, EvaluationHooks
-from gateway.validation.invariants import Check
-from gateway.validation.plans import CORE_PREFIX, MISSING, Constraint, ElementPlan, ProfilePlan, TypeRef
-from gateway.validation.primitives import INTEGER_TYPES, PRIMITIVES, ValuePattern, check_primitive
-from gateway.validation.registry import Closure
-from gateway.validation.slicing import (
-    EXTENSION_SLICING,
-    element_at,
-    pattern_matches,
-    walk,
+from gateway.validation import (
+    binding_checks,
+    constraint_checks,
+    element_checks,
+    extension_checks,
+    reference_checks,
+    slice_checks,
+    walk_steps,
 )
-from gateway.validation.terminology import Membership
-from mappings.issues import Issue, IssueCode, Severity
+from gateway.validation.bundles import bundle_problems
+from gateway.validation.definitions import definition_problems
+from gateway.validation.extension_checks import holder_type
+from gateway.validation.limits import violation
+from gateway.validation.plans import CORE_PREFIX, MISSING, ElementPlan, ProfilePlan, TypeRef
+from gateway.validation.primitives import RESOURCE_ID, check_primitive
+from gateway.validation.slicing import (
+    pattern_matches,
+)
+from gateway.validation.walk_state import Recorded, Run, Scope
+from gateway.validation.walk_steps import Layout, Shape, ShapeChild, Steps, layout_of
+from gateway.validation.xhtml import language_problem
+from mappings.issues import Issue, IssueCode
 
 Resource = dict[str, Any]
-#: An issue as recorded for replay: severity, code, message id, expression suffix, diagnostics, defect key.
-_Recorded = tuple[Any, Any, str | None, str, str, tuple[str, str] | None]
 #: Stands for a primitive that has extensions but no value.
 _ABSENT: Any = object()
-#: The type an extension is checked as (one object: `ElementPlan.steps` is keyed by the type's `id`).
-EXTENSION_TYPE = TypeRef("Extension")
 _SINGLE = "a single value, not an array"
-#: The memoised result of a constraint that holds (shared, so the common case is one identity test).
-_SATISFIED = (True, False)
-_CONTAINERS = (dict, list)
 #: `Layout.shapes` has not seen this key sequence yet.
 _UNKNOWN_SHAPE: Any = object()
 #: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
 _PART = -1
-_NON_TEXT = frozenset({"boolean", "decimal", *INTEGER_TYPES})
-#: Key sequences of an element's objects → how to walk them (see `Layout.shapes`).
-Shapes = dict[tuple[str, ...], "Shape | None"]
-#: A key shape's walk: each key with whether its value must be an array, and the children in profile order.
-Shape = tuple[tuple[tuple[str, bool], ...], tuple["ShapeChild", ...]]
 #: How many distinct key sequences each complex element remembers (more are walked the general way): bounds what
 #: hostile input can make the validator keep.
 _SHAPES_PER_ELEMENT = 64
-#: A reference type's target profiles that say more than "a resource", by its `targetProfile` list (from the
-#: profiles, so bounded).
-_TARGETS: dict[tuple[str, ...], list[str]] = {}
-
-
-@dataclass(slots=True)
-class Scope:
-    """Where an element sits: its resource, the outermost resource, and the closure its profile came from."""
-
-    resource: Resource
-    root: Resource
-    closure: Closure | None
-    #: The FHIRPath hooks for constraints evaluated here, made on first need.
-    hooks: EvaluationHooks | None = None
-
-
-@dataclass
-class Run:
-    """State of one `validate` call: the issues so far and the Bundle's resources by fullUrl."""
-
-    issues: list[Issue] = field(default_factory=list)
-    by_url: dict[str, Resource] = field(default_factory=dict)
-    in_bundle: bool = False
-    conformance: dict[tuple[int, str], bool] = field(default_factory=dict)
-    reported_defects: set[tuple[str, str]] = field(default_factory=set)
-    #: How many references FHIRPath `resolve()` could not follow (a failed invariant that needed one is undecided).
-    unresolved: int = 0
-    #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
-    memo: dict[tuple[int, Any, int], tuple[bool, bool]] = field(default_factory=dict)
-    #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not reported.
-    checking: bool = False
-    #: Issues of each (resource, plans, root) walk and of each plan's part of one, relative to the resource's
-    #: expression, shared with nested runs: a Bundle entry that is also a reference target is walked once (FHIR
-    #: R4 validation is deterministic for a given resource, profiles and Bundle). The flag says whether the
-    #: record has every warning.
-    walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[_Recorded, ...]]] = field(default_factory=dict)
-    #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
-    defect_keys: dict[int, tuple[str, str]] = field(default_factory=dict)
-
-    def add(self, severity: Severity, code: IssueCode, message_id: str, expression: str, diagnostics: str) -> None:
-        self.issues.append(Issue(severity, code, diagnostics, expression, message_id))
-
-    def index_bundle(self, bundle: Resource) -> None:
-        self.in_bundle = True
-        for entry in bundle.get("entry", []) if isinstance(bundle.get("entry"), list) else []:
-            resource = entry.get("resource") if isinstance(entry, dict) else None
-            if not isinstance(resource, dict):
-                continue
-            full_url = entry.get("fullUrl")
-            if isinstance(full_url, str):
-                self.by_url[full_url] = resource
-            if isinstance(resource.get("id"), str):
-                self.by_url.setdefault(f"{resource.get('resourceType')}/{resource['id']}", resource)
-
-    def resolve(self, reference: str, scope: Scope | None = None) -> Resource | None:
-        """A Bundle entry by fullUrl (FHIR R4 §2.36.4.1) or `Type/id`, or a contained resource by `#id`."""
-        if reference.startswith("#") and scope is not None:
-            for holder in (scope.resource, scope.root):
-                for contained in holder.get("contained", []):
-                    if isinstance(contained, dict) and contained.get("id") == reference[1:]:
-                        return contained
-            return None
-        found = self.by_url.get(reference)
-        if found is None and "/" in reference:
-            found = self.by_url.get("/".join(reference.rstrip("/").split("/")[-2:]))
-        return found
-
-
-@dataclass(slots=True)
-class Layout:
-    """A complex element's JSON keys and children, arranged once for the walk."""
-
-    #: JSON key → (child, the type the key selects, the `.ofType(T)` a choice element's location carries,
-    #: `.name` of the child's location, the child's position in the profile).
-    keys: dict[str, tuple[ElementPlan, TypeRef | None, str, str, int]]
-    #: Each child's position in the profile.
-    order: dict[ElementPlan, int]
-    #: The children with `min > 0` (reported when absent).
-    required: tuple[ElementPlan, ...]
-    #: What `Walker.complex` does for an object with exactly these keys, in this order, by `is_resource` (see
-    #: `Walker._shape`); None when the keys need the general walk.
-    shapes: tuple[Shapes, Shapes]
-
-
-@dataclass(slots=True)
-class ShapeChild:
-    """One child of a `Layout` shape, in profile order: a present JSON key, or an absent required child."""
-
-    child: ElementPlan
-    #: The JSON key, or None for a required child the shape lacks (reported with a count of 0).
-    key: str | None
-    type_ref: TypeRef | None
-    #: `.name` of the child's location and the `.ofType(T)` a choice element's location carries.
-    dotted: str
-    suffix: str
-    steps: Steps | None
-    #: Whether a non-blank string matching `regex` (or any, when None) is all there is to check: a singular
-    #: plain primitive that may occur once.
-    text: bool
-    regex: ValuePattern | None
-
-
-def _layout(container: ElementPlan) -> Layout:
-    children = list(container.children.values())
-    order = {child: index for index, child in enumerate(children)}
-    keys = {
-        key: (
-            child,
-            type_ref,
-            f".ofType({type_ref.code})" if child.choice and type_ref else "",
-            f".{child.name}",
-            order[child],
-        )
-        for key, (child, type_ref) in container.json_keys.items()
-    }
-    layout = Layout(keys, order, tuple(c for c in children if c.min > 0), ({}, {}))
-    container.layout = layout
-    return layout
-
-
-@dataclass(slots=True)
-class Steps:
-    """What `Walker.item` does for one element and type, decided once (the type as given is kept alive here, so
-    its `id` keys `ElementPlan.steps` safely)."""
-
-    given: TypeRef | None
-    type_ref: TypeRef | None
-    code: str
-    #: The primitive type to check the JSON value against, or None for a complex type.
-    primitive: str | None
-    regex: ValuePattern | None
-    #: Whether the primitive is a JSON string, and the regex `check_primitive` applies to it.
-    textual: bool
-    text_regex: ValuePattern | None
-    resource: bool
-    profiles: tuple[str, ...]
-    #: Whether a fixed value, pattern or checked binding applies.
-    values: bool
-    binding: bool
-    constraints: tuple[Constraint, ...]
-    reference: bool
-    children: bool
-    plain_extension: bool
-    #: Whether a string that `text_regex` accepts passes every check: a textual primitive with no length limit,
-    #: fixed value, pattern, binding or constraint.
-    plain_text: bool
-    #: Whether an object is only walked into: a complex type with children here and no fixed value, pattern,
-    #: binding, constraint or reference target to check.
-    plain_complex: bool
-    #: Whether an object is only walked against its type's plan: a complex type with no children here and no
-    #: fixed value, pattern, binding, constraint or reference target (a profiled Identifier, a Coding, a Period).
-    plain_typed: bool
-    #: Whether the only check beyond the primitive's own is a required or extensible binding of a code
-    #: (`Narrative.status`, `HumanName.use`): then the value set's codes are the strings with nothing to report.
-    plain_code: bool
-    #: The string a fixed value allows when that is the only check beyond the primitive's own (`Identifier.system`).
-    fixed_text: str | None
-    #: (closure, the codes of the bound value set that the type's regex accepts) by `id(closure)`, for `plain_code`.
-    codes: dict[int, tuple[Closure | None, frozenset[str]]] = field(default_factory=dict)
-    #: (closure, type plan, its root constraints not already on the element) by `id(closure)`.
-    type_plans: dict[int, tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]] = field(
-        default_factory=dict
-    )
 
 
 class Walker:
@@ -220,6 +58,30 @@ class Walker:
     def __init__(self, engine: Any, run: Run) -> None:
         self.engine = engine
         self.run = run
+
+    # The checks live in modules of their own, one concern each; bound here, they are the walker's methods.
+    _steps = walk_steps.steps_of
+    _codes = walk_steps.codes_of
+    _type_plan = walk_steps.type_plan_of
+    cardinality = element_checks.cardinality
+    absent = element_checks.absent
+    primitive_element = element_checks.primitive_element
+    _absent_value = element_checks.absent_value
+    _attachment_size = element_checks.attachment_size
+    _empty_array = element_checks.empty_array
+    extension = extension_checks.extension
+    extension_rules = extension_checks.extension_rules
+    _holder = extension_checks.holder
+    sliced = slice_checks.sliced
+    slice_matches = slice_checks.slice_matches
+    _type_matches = slice_checks.type_matches
+    in_value_set = binding_checks.in_value_set
+    binding = binding_checks.binding
+    _bound = binding_checks.bound
+    reference = reference_checks.reference
+    constraints = constraint_checks.constraints
+    constraint = constraint_checks.constraint
+    _evaluate = constraint_checks.evaluate
 
     # -- resources ------------------------------------------------------------------------------------------------
     def resource(
@@ -232,6 +94,8 @@ class Walker:
             )
             return
         resource_type = resource["resourceType"]
+        if not run.checking:
+            self._narratives(resource, expr)
         closure = scope.closure if scope else None
         meta = resource.get("meta")
         declared = (
@@ -286,6 +150,31 @@ class Walker:
             self._replay(record[1], expr, skip_errors=False)
             return
         start = len(run.issues)
+        if resource_type == "Bundle":
+            for severity, message_id, where, diagnostics in bundle_problems(
+                resource, expr, self.engine.is_resource_type
+            ):
+                code: IssueCode = "not-found" if message_id == "validation.bundle-reference" else "invalid"
+                run.add(severity, code, message_id, where, diagnostics)
+        if resource_type == "StructureDefinition" and not run.checking:
+            for where, diagnostics in definition_problems(resource, self.engine.registry.resolve):
+                run.add(
+                    "error",
+                    "invalid",
+                    "validation.profile-definition",
+                    expr + where[len("StructureDefinition") :],
+                    diagnostics,
+                )
+        identifier = resource.get("id")
+        if isinstance(identifier, str) and not RESOURCE_ID.fullmatch(identifier):
+            # R4 types Resource.id as a FHIRPath String, but it is an `id` (http://hl7.org/fhir/R4/resource.html#id)
+            run.add(
+                "error",
+                "value",
+                "validation.resource-id",
+                f"{expr}.id",
+                f"{identifier!r} is not a valid resource id: 1 to 64 of A-Z, a-z, 0-9, '-' and '.'",
+            )
         for plan in plans:
             # A plan walked on this resource before (a reference target checked against [target profile,
             # declared profile] after its Bundle entry was walked against the declared one) is replayed. Its
@@ -296,13 +185,13 @@ class Walker:
                 self._replay(part[1], expr, skip_errors=True)
                 continue
             part_start = len(run.issues)
-            inner = Scope(resource, root, self.engine.closure_of(plan))
+            inner = Scope(resource, root, self.engine.closure_of(plan), expr=expr)
             self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
         run.walks[walk_key] = (run.checking, self._recorded(start, expr))
 
-    def _recorded(self, start: int, expr: str) -> tuple[_Recorded, ...]:
+    def _recorded(self, start: int, expr: str) -> tuple[Recorded, ...]:
         run = self.run
         if start == len(run.issues):
             return ()
@@ -319,7 +208,7 @@ class Walker:
             for i in run.issues[start:]
         )
 
-    def _replay(self, record: tuple[_Recorded, ...], expr: str, *, skip_errors: bool) -> None:
+    def _replay(self, record: tuple[Recorded, ...], expr: str, *, skip_errors: bool) -> None:
         run = self.run
         for severity, code, message_id, suffix, diagnostics, defect in record:
             if defect is not None:
@@ -333,11 +222,32 @@ class Walker:
                 run.defect_keys[id(issue)] = defect  # as a live walk would (the original replay never did)
             run.issues.append(issue)
 
+    def _narratives(self, resource: Resource, expr: str) -> None:
+        """Notes the narratives of `resource` and of what it contains, and the ids links may point at: every
+        resource of a walk passes here, so `xhtml.unresolved_links` runs only when a narrative links within."""
+        run = self.run
+        if isinstance(resource.get("id"), str):
+            run.resource_ids.add(resource["id"])
+        div = _narrative(resource)
+        if div is not None:
+            run.narratives[f"{expr}.text.div"] = div
+            run.local_links = run.local_links or ("href" in div and "#" in div)
+        contained = resource.get("contained")
+        for index, inner in enumerate(contained if isinstance(contained, list) else ()):
+            if isinstance(inner, dict) and isinstance(inner.get("id"), str):
+                run.resource_ids.add(inner["id"])
+            div = _narrative(inner)
+            if div is not None:
+                run.narratives[f"{expr}.contained[{index}].text.div"] = div
+                run.local_links = run.local_links or ("href" in div and "#" in div)
+
     # -- elements -------------------------------------------------------------------------------------------------
     def complex(
         self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
     ) -> None:
-        layout: Layout = container.layout or _layout(container)
+        if "extension" in value or "modifierExtension" in value:
+            self.extension_rules(holder_type(container, value), value, expr, scope, container.base_path)
+        layout: Layout = container.layout or layout_of(container)
         shapes = layout.shapes[is_resource]
         names = tuple(value)
         shape = shapes.get(names, _UNKNOWN_SHAPE)
@@ -359,7 +269,7 @@ class Walker:
         for step in children:
             key = step.key
             if key is None:
-                self.cardinality(step.child, 0, f"{expr}.{step.child.name}", step.child.path)
+                self.absent(step.child, f"{expr}.{step.child.name}")
                 continue
             raw = value[key]
             if step.text and type(raw) is str and raw.strip() and (step.regex is None or step.regex.fullmatch(raw)):
@@ -368,6 +278,8 @@ class Walker:
             stem = expr + step.dotted
             if child.array:
                 count = len(raw)
+                if not count:
+                    self._empty_array(stem)
                 if count < child.min or 0 <= child.max < count:
                     self.cardinality(child, count, stem, child.path)
                 if child.slices:
@@ -427,7 +339,13 @@ class Walker:
                 if steps.plain_typed:
                     closure = scope.closure
                     typed = steps.type_plans.get(id(closure))
-                    if typed is not None and typed[0] is closure and typed[1] is not None and not typed[2]:
+                    if (
+                        typed is not None
+                        and typed[0] is closure
+                        and typed[1] is not None
+                        and not typed[2]
+                        and typed[3] is None
+                    ):
                         self.complex(typed[1].root, item, expr, scope)
                         return
         self.item(child, item, key, expr, type_ref, scope)
@@ -515,6 +433,8 @@ class Walker:
                     for item in raw:
                         bucket.append((item, key, stem, type_ref))
                     continue
+                if not raw:
+                    self._empty_array(stem)
                 companions = value.get("_" + key)
                 for index, item in enumerate(raw):
                     if item is None and _has_companion(companions, index):
@@ -535,7 +455,7 @@ class Walker:
         for child in present:
             items = groups.get(child)
             if items is None:
-                self.cardinality(child, 0, f"{expr}.{child.name}", child.path)
+                self.absent(child, f"{expr}.{child.name}")
                 continue
             count = len(items)
             if count < child.min or 0 <= child.max < count:
@@ -547,144 +467,8 @@ class Walker:
             for item, key, item_expr, type_ref in items:
                 if item is not _ABSENT:
                     self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
-
-    def cardinality(self, node: ElementPlan, count: int, expr: str, label: str) -> None:
-        if count < node.min:
-            self.run.add(
-                "error",
-                "required",
-                "validation.cardinality-min",
-                expr,
-                f"{label}: minimum required = {node.min}, but only found {count} ({node.profile})",
-            )
-        if node.max >= 0 and count > node.max:
-            self.run.add(
-                "error",
-                "structure",
-                "validation.cardinality-max",
-                expr,
-                f"{label}: max allowed = {node.max}, but found {count} ({node.profile})",
-            )
-
-    def primitive_element(
-        self,
-        child: ElementPlan,
-        type_ref: TypeRef | None,
-        key: str,
-        raw: Any,
-        value: Resource,
-        expr: str,
-        scope: Scope,
-    ) -> bool:
-        """Checks `_name`, a primitive's id and extensions (FHIR R4 JSON §2.6.2.7): an object, or for a repeating
-        primitive an array of objects or nulls as long as the array of values; walks the extensions. False when
-        `_name` is not allowed at all (the element is not a primitive)."""
-        name = key[1:]
-        stem = f"{expr}.{name}"
-        codes = [type_ref.code] if type_ref else [t.code for t in child.types]
-        if not codes or not all(code in PRIMITIVES and code != "xhtml" for code in codes) or child.no_extensions:
-            self.run.add(
-                "error",
-                "structure",
-                "validation.unknown-element",
-                f"{expr}.{key}",
-                f"unknown element '{key}' in {child.path.rsplit('.', 1)[0]}: {child.path} is not a primitive "
-                f"element that can carry extensions, so it has no '_' form ({child.profile})",
-            )
-            return False
-        if child.array:
-            values = value.get(name)
-            if not isinstance(raw, list):
-                self.run.add("error", "structure", "validation.json-shape", stem, f"{key} must be an array")
-                return True
-            if isinstance(values, list) and len(values) != len(raw):
-                self.run.add(
-                    "error",
-                    "structure",
-                    "validation.json-shape",
-                    stem,
-                    f"{key} has {len(raw)} items but {name} has {len(values)}: they must pair up (null where an item "
-                    "has no id or extensions)",
-                )
-            parts = [
-                (item, f"{stem}[{index}]", values[index] if isinstance(values, list) and index < len(values) else None)
-                for index, item in enumerate(raw)
-                if item is not None
-            ]
-        else:
-            parts = [(raw, stem, value.get(name))]
-        for item, item_expr, paired in parts:
-            if isinstance(item, dict) and paired is None and not item.get("extension"):
-                self.run.add(
-                    "error",
-                    "invariant",
-                    "validation.invariant",
-                    item_expr,
-                    f"ele-1: All FHIR elements must have a @value or children ({child.path}: {key} has no extension "
-                    "and there is no value)",
-                )
-            if not isinstance(item, dict):
-                self.run.add(
-                    "error",
-                    "structure",
-                    "validation.json-shape",
-                    item_expr,
-                    f"{key} must hold JSON objects (id, extension)",
-                )
-                continue
-            for inner in item:
-                if inner not in ("id", "extension"):
-                    self.run.add(
-                        "error",
-                        "structure",
-                        "validation.unknown-element",
-                        f"{item_expr}.{inner}",
-                        f"unknown element '{inner}' in {key}: only id and extension are allowed",
-                    )
-            if "id" in item and not isinstance(item["id"], str):
-                self.run.add(
-                    "error", "structure", "validation.json-shape", f"{item_expr}.id", f"{key}.id must be a string"
-                )
-            extensions = item.get("extension")
-            if extensions is None:
-                continue
-            if not isinstance(extensions, list):
-                self.run.add(
-                    "error",
-                    "structure",
-                    "validation.json-shape",
-                    f"{item_expr}.extension",
-                    f"{key}.extension must be an array",
-                )
-                continue
-            for position, extension in enumerate(extensions):
-                if not isinstance(extension, dict):
-                    self.run.add(
-                        "error",
-                        "structure",
-                        "validation.json-shape",
-                        f"{item_expr}.extension[{position}]",
-                        f"{key}.extension must hold JSON objects",
-                    )
-                    continue
-                self.extension(extension, f"{item_expr}.extension[{position}]", scope)
-        return True
-
-    def extension(self, extension: Any, expr: str, scope: Scope, node: ElementPlan | None = None) -> None:
-        url = extension.get("url") if isinstance(extension, dict) else None
-        plan = self.engine.plan(url, scope.closure) if isinstance(url, str) else None
-        if plan is None:
-            if isinstance(url, str):
-                self.run.add(
-                    "information",
-                    "informational",
-                    "validation.extension-unknown",
-                    expr,
-                    f"extension {url} is not known here; not checked",
-                )
-            plan = self.engine.plan(CORE_PREFIX + "Extension", None)
-        if plan is not None:
-            self.item(plan.root, extension, "extension", expr, EXTENSION_TYPE, scope, skip_type_plan=True)
+                elif child.must_have_value or child.value_alternatives:
+                    self._absent_value(child, value.get("_" + key), item_expr)
 
     def item(
         self,
@@ -715,19 +499,31 @@ class Walker:
             if problem:
                 run.add("error", "value", "validation.primitive-format", expr, f"{node.path}: {problem}")
                 return
-            if node.max_length and isinstance(item, str) and len(item) > node.max_length:
-                run.add(
-                    "error", "too-long", "validation.max-length", expr, f"{node.path}: longer than {node.max_length}"
-                )
         elif not is_dict:
             run.add(
                 "error", "structure", "validation.json-shape", expr, f"{node.path} must be a JSON object ({steps.code})"
             )
             return
         elif steps.resource:
-            self.resource(item, expr, list(steps.profiles), scope, contained=node.name == "contained")
+            if steps.constraints:  # a profile's invariant on `Bundle.entry.resource`: %resource is the Bundle
+                self.constraints(node, steps.constraints, item, expr, scope)
+            profiles = list(steps.profiles)
+            if len(profiles) > 1:
+                # several type profiles: the resource conforms to at least one (ElementDefinition.type.profile)
+                fitting = next((p for p in profiles if self.engine.conforms(run, item, p, scope)), None)
+                profiles = [fitting] if fitting is not None else profiles
+            self.resource(item, expr, profiles, scope, contained=node.name == "contained")
             return
         if steps.values:
+            if node.language_control and is_dict and isinstance(item.get("div"), str):
+                problem = language_problem(node.language_control, item["div"], scope.resource.get("language"))
+                if problem is not None:
+                    run.add("error", "business-rule", "validation.narrative-language", expr, f"{node.path}: {problem}")
+            if node.limits is not None:
+                broken = violation(node.limits, item)
+                if broken is not None:
+                    code: IssueCode = "too-long" if broken[0] == "validation.max-length" else "value"
+                    run.add("error", code, broken[0], expr, f"{node.path}: {broken[1]} ({node.profile})")
             if node.fixed is not MISSING and item != node.fixed:
                 run.add(
                     "error",
@@ -761,6 +557,8 @@ class Walker:
             return
         if steps.reference:
             self.reference(node, steps.type_ref, item, expr, scope)
+        elif steps.code == "Attachment" and "size" in item and "data" in item:
+            self._attachment_size(item, expr)
         if steps.children:
             self.complex(node, item, expr, scope)
             return
@@ -773,6 +571,15 @@ class Walker:
         typed = steps.type_plans.get(id(closure))
         if typed is None or typed[0] is not closure:
             typed = steps.type_plans[id(closure)] = self._type_plan(node, steps.type_ref, closure)
+        if typed[3] is not None:
+            run.add(
+                "warning",
+                "not-supported",
+                "validation.profile-unknown",
+                expr,
+                f"{node.path}: type profile {typed[3]} is not known here; checked against the base "
+                f"{steps.type_ref.code} definition only ({node.profile})",
+            )
         type_plan = typed[1]
         if type_plan is None:
             return
@@ -780,384 +587,18 @@ class Walker:
             self.constraints(type_plan.root, typed[2], item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
 
-    def _steps(self, node: ElementPlan, given: TypeRef | None) -> Steps:
-        type_ref = given or (node.types[0] if len(node.types) == 1 else None)
-        code = type_ref.code if type_ref else ""
-        primitive = None
-        regex = None
-        if code in PRIMITIVES or code.startswith("http://hl7.org/fhirpath/System."):
-            primitive = code if code in PRIMITIVES else "string"
-            regex = self.engine.regex(code)
-        binding = node.binding
-        steps = Steps(
-            given=given,
-            type_ref=type_ref,
-            code=code,
-            primitive=primitive,
-            regex=regex,
-            textual=primitive is not None and primitive not in _NON_TEXT,
-            text_regex=regex if primitive not in ("string", "markdown", "xhtml") else None,
-            resource=primitive is None
-            and (code == "Resource" or (bool(code) and code[0].isupper() and self.engine.is_resource_type(code))),
-            profiles=type_ref.profiles if type_ref else (),
-            values=node.fixed is not MISSING
-            or node.pattern is not MISSING
-            or (
-                binding is not None
-                and binding.strength in ("required", "extensible")
-                and code not in ("Quantity", "Reference")
-            ),
-            binding=binding is not None,
-            constraints=node.constraints,
-            reference=code == "Reference",
-            children=bool(node.children),
-            plain_extension=code == "Extension" and not (type_ref and type_ref.profiles),
-            plain_text=False,
-            plain_complex=False,
-            plain_typed=False,
-            plain_code=False,
-            fixed_text=None,
-        )
-        steps.plain_text = (
-            steps.textual and not node.max_length and not steps.values and not steps.binding and not steps.constraints
-        )
-        steps.plain_complex = (
-            primitive is None
-            and not steps.resource
-            and not steps.values
-            and not steps.constraints
-            and not steps.reference
-            and steps.children
-        )
-        steps.plain_typed = (
-            primitive is None
-            and not steps.resource
-            and not steps.values
-            and not steps.constraints
-            and not steps.reference
-            and not steps.children
-            and type_ref is not None
-            and not steps.plain_extension
-        )
-        only_primitive = steps.textual and not node.max_length and not steps.constraints
-        steps.plain_code = (
-            only_primitive
-            and node.fixed is MISSING
-            and node.pattern is MISSING
-            and binding is not None
-            and binding.strength in ("required", "extensible")
-            and code not in ("Quantity", "Reference")
-        )
-        fixed = node.fixed
-        if only_primitive and not steps.binding and node.pattern is MISSING and type(fixed) is str and fixed.strip():
-            steps.fixed_text = fixed if steps.text_regex is None or steps.text_regex.fullmatch(fixed) else None
-        node.steps[id(given)] = steps
-        return steps
-
-    def _codes(self, node: ElementPlan, steps: Steps, closure: Closure | None) -> frozenset[str]:
-        """The codes of `node`'s bound value set (as `closure` expands it) that pass the type's own checks."""
-        expansion = self.engine.terminology(closure).expand(node.binding.value_set) if node.binding else None
-        regex = steps.text_regex
-        found = frozenset(
-            code
-            for _, code in (expansion.codes if expansion is not None else ())
-            if code.strip() and (regex is None or regex.fullmatch(code))
-        )
-        steps.codes[id(closure)] = (closure, found)
-        return found
-
-    def _type_plan(
-        self, node: ElementPlan, type_ref: TypeRef, closure: Closure | None
-    ) -> tuple[Closure | None, ProfilePlan | None, tuple[Constraint, ...]]:
-        type_plan = self.engine.type_plan(type_ref, closure)
-        if type_plan is None:
-            return closure, None, ()
-        own = {c.key for c in node.constraints}
-        extra = tuple(c for c in type_plan.root.constraints if c.key not in own)
-        return closure, type_plan, extra
-
-    # -- slicing --------------------------------------------------------------------------------------------------
-    def sliced(self, node: ElementPlan, items: list[tuple[Any, str, str, TypeRef | None]], scope: Scope) -> None:
-        slicing = node.slicing or EXTENSION_SLICING
-        counts = {id(s): 0 for s in node.slices}
-        discriminators = slicing.discriminators
-        for item, key, item_expr, type_ref in items:
-            chosen = None
-            for candidate in node.slices:
-                if self.slice_matches(candidate, discriminators, item, key, scope):
-                    chosen = candidate
-                    break
-            if chosen is None:
-                if slicing.rules == "closed":
-                    self.run.add(
-                        "error",
-                        "structure",
-                        "validation.closed-slicing",
-                        item_expr,
-                        f"{node.path}: element matches none of the slices {[s.slice_name for s in node.slices]} "
-                        f"and the slicing is closed ({node.profile})",
-                    )
-                self.item(node, item, key, item_expr, type_ref, scope)
-                continue
-            counts[id(chosen)] += 1
-            slice_type = chosen.type_for_key(key) or type_ref
-            self._child_item(chosen, chosen.steps.get(id(slice_type)), slice_type, item, key, item_expr, scope)
-        stem = items[0][2].rsplit("[", 1)[0] if items else node.path
-        for slice_node in node.slices:
-            count = counts[id(slice_node)]
-            if count < slice_node.min or 0 <= slice_node.max < count:  # the label is only made for an issue
-                self.cardinality(slice_node, count, stem, f"{node.path}:{slice_node.slice_name}")
-
-    def slice_matches(
-        self, slice_node: ElementPlan, discriminators: tuple[Any, ...], item: Any, key: str, scope: Scope
-    ) -> bool:
-        for discriminator in discriminators:
-            kind, path = discriminator.type, discriminator.path
-            if kind in ("value", "pattern"):
-                expected = self.engine.expected(slice_node, path, scope.closure)
-                if expected is MISSING:
-                    element = element_at(slice_node, path)
-                    if element is None or element.binding is None:
-                        return False  # nothing to tell this slice by: an element cannot be shown to belong to it
-                    values = walk([item], path, lambda r: self.run.resolve(r, scope))
-                    if not any(self.in_value_set(element.binding.value_set, v, scope) for v in values):
-                        return False
-                    continue
-                if type(expected) is str and type(item) is dict and path in item and path.isidentifier():
-                    # a string at a direct child (extensions by `url`, identifiers by `system`: the common slicings):
-                    # what `walk` and `pattern_matches` would do
-                    found = item[path]
-                    if not any(expected == v for v in (found if isinstance(found, list) else [found])):
-                        return False
-                    continue
-                values = walk([item], path, lambda r: self.run.resolve(r, scope))
-                if not any(pattern_matches(expected, v) for v in values):
-                    return False
-            elif kind == "exists":
-                element = element_at(slice_node, path)
-                present = bool(walk([item], path, lambda r: self.run.resolve(r, scope)))
-                if element is not None and ((element.min > 0 and not present) or (element.max == 0 and present)):
-                    return False
-            elif kind == "type":
-                element = element_at(slice_node, path) if path != "$this" else slice_node
-                if element is None:
-                    continue
-                if path == "$this":
-                    actual_key = key
-                else:
-                    last = path.split(".")[-1]
-                    keys = item if isinstance(item, dict) else ()  # a malformed item has no typed key
-                    actual_key = next((k for k in keys if k.startswith(last)), "")
-                if not any(actual_key.endswith(t.code[:1].upper() + t.code[1:]) for t in element.types):
-                    return False
-            elif kind == "profile":
-                element = element_at(slice_node, path) if path not in ("$this", "resolve()") else slice_node
-                wanted = [p for t in (element.types if element else ()) for p in (t.profiles or t.target_profiles)]
-                targets = walk([item], path, lambda r: self.run.resolve(r, scope))
-                if wanted and not any(
-                    self.engine.conforms(self.run, t, p, scope) for t in targets if isinstance(t, dict) for p in wanted
-                ):
-                    return False
-        return True
-
-    # -- terminology ----------------------------------------------------------------------------------------------
-    def in_value_set(self, value_set: str, value: Any, scope: Scope) -> bool:
-        terminology = self.engine.terminology(scope.closure)
-        return any(
-            terminology.check(value_set, system, code)[0] is Membership.MEMBER for system, code in _codings(value)
-        )
-
-    def binding(self, node: ElementPlan, item: Any, code: str, expr: str, scope: Scope) -> None:
-        binding = node.binding
-        if binding is None or binding.strength not in ("required", "extensible") or code in ("Quantity", "Reference"):
-            return
-        codings = _codings(item)
-        if not codings:
-            return
-        check = self.engine.terminology(scope.closure).check
-        results = []
-        for system, value in codings:
-            result = check(binding.value_set, system, value)
-            if result[0] is Membership.MEMBER:  # the common case: one member code settles it
-                return
-            results.append(result)
-        shown = ", ".join(f"{system}#{value}" if system else value for system, value in codings)
-        unchecked = [why for result, why in results if result is Membership.NOT_CHECKED]
-        if unchecked:
-            self.run.add(
-                "information" if binding.strength == "extensible" else "warning",
-                "informational",
-                "validation.code-not-checked",
-                expr,
-                f"{node.path}: {shown} not checked against {binding.value_set}: {unchecked[0]}",
-            )
-            return
-        severity: Severity = "error" if binding.strength == "required" else "warning"
-        self.run.add(
-            severity,
-            "code-invalid",
-            "validation.code-not-in-valueset",
-            expr,
-            f"{node.path}: {shown} is not in the {binding.strength} value set {binding.value_set} ({node.profile})",
-        )
-
-    # -- references -----------------------------------------------------------------------------------------------
-    def reference(self, node: ElementPlan, type_ref: TypeRef | None, item: Resource, expr: str, scope: Scope) -> None:
-        reference = item.get("reference")
-        if not isinstance(reference, str) or type_ref is None:
-            return
-        target = self.run.resolve(reference, scope)
-        if target is None:
-            if "bundled" in type_ref.aggregation and self.run.in_bundle and not reference.startswith("#"):
-                self.run.add(
-                    "error",
-                    "structure",
-                    "validation.reference-not-bundled",
-                    expr,
-                    f"{node.path}: {reference} is not in the Bundle, but aggregation is 'bundled' ({node.profile})",
-                )
-            return
-        profiles = _TARGETS.get(type_ref.target_profiles)
-        if profiles is None:
-            profiles = _TARGETS[type_ref.target_profiles] = [
-                p for p in type_ref.target_profiles if p.split("|")[0] not in (CORE_PREFIX + "Resource",)
-            ]
-        if not profiles:
-            return
-        typed = [
-            p for p in profiles if self.engine.profile_type(p, scope.closure) in (target.get("resourceType"), None)
-        ]
-        if not typed:
-            self.run.add(
-                "error",
-                "structure",
-                "validation.reference-target-type",
-                expr,
-                f"{node.path}: {reference} is a {target.get('resourceType')}, "
-                f"expected one of {profiles} ({node.profile})",
-            )
-            return
-        if not any(p.startswith(CORE_PREFIX) or self.engine.conforms(self.run, target, p, scope) for p in typed):
-            self.run.add(
-                "error",
-                "structure",
-                "validation.reference-target-profile",
-                expr,
-                f"{node.path}: {reference} does not conform to {' or '.join(typed)} ({node.profile})",
-            )
-
-    # -- constraints ----------------------------------------------------------------------------------------------
-    def constraints(
-        self, node: ElementPlan, constraints: tuple[Constraint, ...], value: Any, expr: str, scope: Scope
-    ) -> None:
-        for constraint in constraints:
-            if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
-                try:
-                    if constraint.check(value, scope.resource, scope.root):  # type: ignore[misc]
-                        continue
-                except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
-                    pass
-            self.constraint(node, constraint, value, expr, scope)
-
-    def constraint(self, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
-        run = self.run
-        check = constraint.check
-        if check is None:
-            if (constraint.key, node.profile) not in run.reported_defects:
-                run.reported_defects.add((constraint.key, node.profile))
-                run.add(
-                    "warning",
-                    "invariant",
-                    "validation.invariant-defect",
-                    expr,
-                    f"{constraint.key} ({node.profile}) not evaluated: {constraint.defect}",
-                )
-                run.defect_keys[id(run.issues[-1])] = (constraint.key, node.profile)
-            return
-        # The same element is often checked twice (as a Bundle entry and as a reference target): memoise.
-        memo_key = (id(constraint), id(value) if isinstance(value, _CONTAINERS) else value, id(scope.root))
-        memo = run.memo.get(memo_key)
-        if memo is None:
-            memo = self._evaluate(node, constraint, check, value, expr, scope)
-            run.memo[memo_key] = memo
-        if memo is _SATISFIED:
-            return
-        satisfied, unresolved = memo
-        label = f"{constraint.key} ({node.profile})"
-        if not satisfied and unresolved:
-            run.add(
-                "warning",
-                "invariant",
-                "validation.invariant-unresolved",
-                expr,
-                f"{label} not decided: it follows a reference that is not in this Bundle "
-                f"[{constraint.expression.strip()}]",
-            )
-        elif not satisfied:
-            severity: Severity = "error" if constraint.severity == "error" else "warning"
-            run.add(
-                severity,
-                "invariant",
-                "validation.invariant",
-                expr,
-                f"{label}: {constraint.human} [{constraint.expression.strip()}]",
-            )
-
-    def _evaluate(
-        self, node: ElementPlan, constraint: Constraint, check: Check, value: Any, expr: str, scope: Scope
-    ) -> tuple[bool, bool]:
-        """(satisfied, needed a reference this run cannot resolve) for one evaluation."""
-        run = self.run
-        unresolved_before = run.unresolved
-        token = None
-        if constraint.needs_hooks:
-            if scope.hooks is None:
-                scope.hooks = self.engine.hooks(run, scope)
-            token = HOOKS.set(scope.hooks)
-        try:
-            satisfied = check(value, scope.resource, scope.root)
-        except Exception as error:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for what it cannot evaluate
-            run.add(
-                "warning",
-                "invariant",
-                "validation.invariant-error",
-                expr,
-                f"{constraint.key} ({node.profile}) could not be evaluated: {error}",
-            )
-            return _SATISFIED
-        finally:
-            if token is not None:
-                HOOKS.reset(token)
-        if satisfied and run.unresolved == unresolved_before:
-            return _SATISFIED
-        return (bool(satisfied), run.unresolved != unresolved_before)
-
 
 def _has_companion(companions: Any, index: int) -> bool:
     """Whether a primitive array's `_name` array has an object at `index` (its id and extensions)."""
     return isinstance(companions, list) and index < len(companions) and isinstance(companions[index], dict)
 
 
-def _codings(value: Any) -> list[tuple[str | None, str]]:
-    if isinstance(value, str):
-        return [(None, value)]
-    if not isinstance(value, dict):
-        return []
-    if "coding" in value:
-        codings = value["coding"]
-        # A malformed `coding` (not a list) is reported by the structure checks; here it just has no codes.
-        return [
-            (c.get("system"), c["code"])
-            for c in (codings if isinstance(codings, list) else [])
-            if isinstance(c, dict) and isinstance(c.get("code"), str) and isinstance(c.get("system"), str | None)
-        ]
-    if not isinstance(value.get("system"), str | None):
-        return []
-    if isinstance(value.get("code"), str) and ("system" in value or "display" in value or len(value) == 1):
-        return [(value.get("system"), value["code"])]
-    return []
-
-
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 160 else text[:157] + "..."
+
+
+def _narrative(resource: Any) -> str | None:
+    text = resource.get("text") if isinstance(resource, dict) else None
+    div = text.get("div") if type(text) is dict else None
+    return div if isinstance(div, str) else None

@@ -18,7 +18,12 @@ pytestmark = pytest.mark.e2e
 def test_token_from_the_cli_opens_the_api(tmp_path: Path) -> None:
     gateway = processes.gateway(tmp_path, tmp_path / "directory.yaml", insecure_no_auth="false").start()
     try:
-        plan = {"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": {"reference": "Patient/x"}}
+        plan: dict[str, object] = {
+            "resourceType": "CarePlan",
+            "status": "active",
+            "intent": "plan",
+            "subject": {"reference": "Patient/x"},
+        }
         assert httpx.post(f"{gateway.url}/fhir/CarePlan", json=plan).status_code == 401
         token = subprocess.run(
             [sys.executable, "-m", "gateway", "token", "create"],
@@ -28,6 +33,9 @@ def test_token_from_the_cli_opens_the_api(tmp_path: Path) -> None:
             check=True,
         ).stdout.strip()
         headers = {"Authorization": f"Bearer {token}"}
+        patient = httpx.post(f"{gateway.url}/fhir/Patient", json={"resourceType": "Patient"}, headers=headers)
+        assert patient.status_code == 201
+        plan["subject"] = {"reference": f"Patient/{patient.json()['id']}"}
         created = httpx.post(f"{gateway.url}/fhir/CarePlan", json=plan, headers=headers)
         assert created.status_code == 201, created.text
         assert httpx.get(f"{gateway.url}/fhir/CarePlan/{created.json()['id']}", headers=headers).status_code == 200

@@ -62,13 +62,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_create_read_update_history_over_real_http(server: str) -> None:
-    plan = {
+    plan: dict[str, object] = {
         "resourceType": "CarePlan",
         "status": "active",
         "intent": "plan",
-        "subject": {"reference": "Patient/p1"},
     }
     with httpx.Client(base_url=server) as http:
+        patient = http.post("/Patient", json={"resourceType": "Patient"})
+        assert patient.status_code == 201
+        plan["subject"] = {"reference": f"Patient/{patient.json()['id']}"}
         created = http.post("/CarePlan", json=plan, headers={"Content-Type": "application/fhir+json"})
         assert created.status_code == 201
         location = created.headers["location"]

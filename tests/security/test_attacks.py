@@ -74,6 +74,7 @@ async def test_2_squatting_the_plan_before_its_author_sends_it(client: httpx.Asy
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {
             "type": "permit",
             "actor": [

@@ -163,12 +163,24 @@ class AccessMachine(RuleBasedStateMachine):
     def write_straight_to_fhir(self, author: str, kind: str) -> None:
         bodies = {
             "Patient": {"resourceType": "Patient", "identifier": [{"system": cast_cpr(), "value": "0101010101"}]},
-            "CarePlan": {"resourceType": "CarePlan", "status": "active", "intent": "plan", "subject": {}},
-            "Consent": {
+            "CarePlan": {
+                "resourceType": "CarePlan",
+                "status": "active",
+                "intent": "plan",
+                "subject": {"identifier": {"system": cast_cpr(), "value": "0101010101"}},
+            },
+            "Consent": {  # valid R4 (written resources are validated): a policy rule, coded scope and category
                 "resourceType": "Consent",
                 "status": "active",
-                "scope": {"coding": [{"code": "patient-privacy"}]},
-                "category": [{"coding": [{"code": "59284-0"}]}],
+                "scope": {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+                    ]
+                },
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "policyRule": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]
+                },
             },
         }
         response = self.call("POST", f"/fhir/{kind}", author, bodies[kind])

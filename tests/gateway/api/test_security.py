@@ -286,6 +286,7 @@ async def test_a_consent_written_by_someone_else_grants_nothing(
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": plan["subject"],
+        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
         "provision": {
             "type": "permit",
             "actor": [

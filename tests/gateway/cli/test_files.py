@@ -41,8 +41,9 @@ def test_the_summary_is_never_cut_and_says_each_problem_once(tmp_path: Path) -> 
 def test_validate_json_lists_every_issue_per_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", "--json", str(broken(tmp_path))])
     (file,) = json.loads(result.output)
-    assert any(issue["expression"] == ["Bundle.type"] for issue in file["issues"])
-    assert all({"severity", "code", "diagnostics"} <= issue.keys() for issue in file["issues"])
+    issues = file["outcome"]["issue"]
+    assert any(issue["expression"] == ["Bundle.type"] for issue in issues)
+    assert all({"severity", "code", "diagnostics"} <= issue.keys() for issue in issues)
 
 
 def test_said_once_drops_the_element_path_the_diagnostics_repeat() -> None:

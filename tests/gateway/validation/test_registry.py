@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gateway.validation import Validator, build_registry
-from gateway.validation.packages import shipped_package_files
+from gateway.validation.packages import FhirPackage, shipped_package_files
 from gateway.validation.registry import split_canonical, version_key
+from mappings.issues import IssueError
+from tests.gateway.validation.profiles import profile_package
 
 ORGANIZATION = "http://medcomfhir.dk/ig/messaging/StructureDefinition/medcom-messaging-organization"
 
@@ -54,3 +58,26 @@ def test_canonical_helpers() -> None:
     assert split_canonical("http://x/y|1.0") == ("http://x/y", "1.0")
     assert split_canonical("http://x/y") == ("http://x/y", None)
     assert version_key("5.3.0-ballot-tc1") < version_key("5.3.0") < version_key("5.10.0")
+
+
+def _profile_package(name: str, minimum: int) -> FhirPackage:
+    named = {"id": "Patient.name", "path": "Patient.name", "min": minimum}
+    return profile_package("http://example.org/StructureDefinition/named-patient", "Patient", [named], name=name)
+
+
+def test_an_extended_validator_knows_the_added_profiles_and_leaves_its_parent_alone(validator: Validator) -> None:
+    url = "http://example.org/StructureDefinition/named-patient"
+    strict = validator.extended([_profile_package("example.strict", 1)])
+    lenient = validator.extended([_profile_package("example.lenient", 0)])
+    patient = {"resourceType": "Patient"}
+    assert [i.message_id for i in strict.validate(patient, url).errors] == ["validation.cardinality-min"]
+    assert lenient.validate(patient, url).ok
+    assert validator.registry.resolve(url) is None
+    assert "validation.profile-unknown" in [i.message_id for i in validator.validate(patient, url).issues]
+
+
+def test_a_package_already_loaded_cannot_be_added_again(validator: Validator) -> None:
+    core = validator.registry.packages["hl7.fhir.r4.core#4.0.1"]
+    with pytest.raises(IssueError) as raised:
+        validator.extended([core])
+    assert raised.value.issues[0].message_id == "validation.package-duplicate"

@@ -10,44 +10,35 @@ import gateway.validation
 from gateway.validation import Validator, build_registry
 from gateway.validation.packages import shipped_package_files
 from tests.gateway.validation.conftest import HN_SLHJ, load_reference
+from tests.gateway.validation.profiles import constraint_profile
 
 PROFILE_URL = "urn:test:StructureDefinition/test-patient"
 
 
 def _own_profile(expression: str) -> dict[str, Any]:
-    return {
-        "resourceType": "StructureDefinition",
-        "url": PROFILE_URL,
-        "name": "TestPatient",
-        "status": "draft",
-        "fhirVersion": "4.0.1",
-        "kind": "resource",
-        "abstract": False,
-        "type": "Patient",
-        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Patient",
-        "derivation": "constraint",
-        "differential": {
-            "element": [
-                {
-                    "id": "Patient",
-                    "path": "Patient",
-                    "constraint": [{"key": "test-1", "severity": "error", "human": "test", "expression": expression}],
-                },
-                {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
-                {
-                    "id": "Patient.identifier",
-                    "path": "Patient.identifier",
-                    "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"},
-                },
-                {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr", "min": 1},
-                {
-                    "id": "Patient.identifier:cpr.system",
-                    "path": "Patient.identifier.system",
-                    "fixedUri": "urn:oid:1.2.208.176.1.2",
-                },
-            ]
-        },
-    }
+    return constraint_profile(
+        PROFILE_URL,
+        "Patient",
+        [
+            {
+                "id": "Patient",
+                "path": "Patient",
+                "constraint": [{"key": "test-1", "severity": "error", "human": "test", "expression": expression}],
+            },
+            {"id": "Patient.birthDate", "path": "Patient.birthDate", "min": 1},
+            {
+                "id": "Patient.identifier",
+                "path": "Patient.identifier",
+                "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"},
+            },
+            {"id": "Patient.identifier:cpr", "path": "Patient.identifier", "sliceName": "cpr", "min": 1},
+            {
+                "id": "Patient.identifier:cpr.system",
+                "path": "Patient.identifier.system",
+                "fixedUri": "urn:oid:1.2.208.176.1.2",
+            },
+        ],
+    )
 
 
 def _validator_with(tmp_path: Path, expression: str = "name.exists()") -> Validator:
@@ -106,7 +97,7 @@ def test_external_code_system_is_reported_as_not_checked(validator: Validator) -
     bundle = load_reference(HN_SLHJ)
     patient = bundle["entry"][1]["resource"]
     # Attachment.contentType has a required binding to BCP-13 MIME types, a system we do not hold
-    patient["photo"] = [{"contentType": "image/png", "url": "https://example.org/photo.png"}]
+    patient["photo"] = [{"contentType": "image/png", "url": "https://photos.hospital.test/photo.png"}]
     result = validator.validate(patient, package="medcom.fhir.dk.hospitalnotification")
     assert any(i.message_id == "validation.code-not-checked" for i in result.issues)
 
@@ -121,20 +112,23 @@ def test_operation_outcome_of_a_result(validator: Validator) -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(gateway.validation.__all__) == [
+        "FhirReading",
         "Registry",
         "ValidationResult",
         "Validator",
         "build_registry",
         "default_validator",
+        "read_fhir_xml",
+        "resource_from_xml",
+        "resource_to_xml",
     ]
 
 
 def test_message_ids_are_documented() -> None:
-    source = (
-        Path(gateway.validation.validator.__file__).read_text() + Path(gateway.validation.engine.__file__).read_text()
-    )
     import re
 
+    folder = Path(gateway.validation.__file__).parent
+    source = "".join(module.read_text() for module in sorted(folder.glob("*.py")))
     used = set(re.findall(r'"(validation\.[a-z0-9-]+)"', source))
     documented = set(re.findall(r"`(validation\.[a-z0-9-]+)`", gateway.validation.__doc__ or ""))
     assert used <= documented, used - documented
@@ -250,7 +244,7 @@ def test_an_element_defined_by_content_reference_is_checked_as_its_target(valida
     assert ("validation.primitive-format", "Bundle.entry[1].link[0].relation") in found
     assert ("validation.cardinality-min", "Bundle.entry[1].link[0].url") in found
     fine = json.loads(json.dumps(bundle))
-    fine["entry"][1]["link"] = [{"relation": "self", "url": "http://example.org/fhir/Patient/1"}]
+    fine["entry"][1]["link"] = [{"relation": "self", "url": "http://fhir.hospital.test/Patient/1"}]
     assert validator.validate(fine).ok
     nested = {
         "resourceType": "Questionnaire",
