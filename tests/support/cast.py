@@ -29,7 +29,7 @@ SLAGELSE_SOR = "375431000016008"  # the social worker's organisation (team membe
 GP_SOR = "481561000016002"
 X_SOR = "111111111111"
 FACT_SOR = "329631000016003"
-CPR = "0101010101"
+CPR = "2509479989"
 EVERYTHING = ["system/*.cruds", "system/Messages.cru"]
 
 CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {

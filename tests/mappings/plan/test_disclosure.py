@@ -22,7 +22,7 @@ from mappings.plan import (
 ROOT = Path(__file__).resolve().parents[3]
 CTX = PlanContext()
 DURING = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
-BOTILBUD = Recipient(sor="265161000016000")
+BOTILBUD = Recipient(sor="378921000016004")
 SISTER = Recipient(relationship="SIS")
 FATHER = Recipient(relationship="FTH")
 STRANGER = Recipient(sor="999999999999999")

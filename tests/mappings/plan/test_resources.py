@@ -88,7 +88,7 @@ def test_every_resource_claims_its_profile() -> None:
 
 def test_patient_follows_dk_core() -> None:
     patient = patient_from_plan(doc(), CTX)
-    assert patient["identifier"] == [{"use": "official", "system": "urn:oid:1.2.208.176.1.2", "value": "0101010101"}]
+    assert patient["identifier"] == [{"use": "official", "system": "urn:oid:1.2.208.176.1.2", "value": "2509479989"}]
     assert patient["name"] == [{"use": "official", "family": "Østergård", "given": ["Søren", "Ærling"]}]
     extension = patient["address"][0]["extension"][0]
     assert extension["url"] == "http://hl7.dk/fhir/core/StructureDefinition/dk-core-municipalityCodes"
@@ -184,7 +184,7 @@ def test_crisis_plan_text_is_a_utf8_attachment() -> None:
 
 def test_transaction_requests_are_conditional() -> None:
     requests = {e["resource"]["resourceType"]: e["request"] for e in transaction_from_plan(doc(), CTX)["entry"]}
-    assert requests["Patient"] == {"method": "PUT", "url": "Patient?identifier=urn:oid:1.2.208.176.1.2|0101010101"}
+    assert requests["Patient"] == {"method": "PUT", "url": "Patient?identifier=urn:oid:1.2.208.176.1.2|2509479989"}
     assert requests["CarePlan"] == {
         "method": "PUT",
         "url": "CarePlan?identifier=https://sor2.sum.dsdn.dk/%23id%3D265161000016000|KIP-2025-000417",
