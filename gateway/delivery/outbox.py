@@ -215,6 +215,12 @@ class Outbox(Protocol):
         """Give up on a `pending` or `sent` notice (e.g. no acknowledgement after the last resend)."""
         ...
 
+    async def withhold(self, notice_id: str, reason: str, now: datetime, *, token: str | None = None) -> NoticeRecord:
+        """Never send a `pending` or `sent` notice (or one `sending` under `token`) because what it carries may no
+        longer go to its recipient (a withdrawn or expired consent): `skipped` with `reason`, so that it does not hold
+        the later notices of its queue as a dead one would."""
+        ...
+
     async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
         """Dead notices (all, or those named) back to `pending` with a fresh attempt budget. Refused ones
         (`NoticeRecord.refused`) are left dead when not named, and a conflict when named."""
@@ -250,6 +256,19 @@ class Outbox(Protocol):
 
 
 # -- rules every implementation applies the same way --------------------------------------------------------
+
+
+def require_withholdable(current: NoticeRecord, lease_token: str | None, token: str | None) -> None:
+    """A notice may be withheld while it waits (pending, or sent awaiting its acknowledgement and perhaps a resend),
+    or while the worker holding its lease decides not to send it."""
+    waiting = current.state in (NoticeState.PENDING, NoticeState.SENT)
+    claimed_by_caller = current.state is NoticeState.SENDING and token is not None and lease_token == token
+    if not (waiting or claimed_by_caller):
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} is {current.state}; only a waiting notice can be withheld",
+            message_id="outbox.not-withholdable",
+        )
 
 
 def require_dead(current: NoticeRecord, what: str) -> None:

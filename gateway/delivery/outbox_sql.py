@@ -39,6 +39,7 @@ from gateway.delivery.outbox import (
     message_header_id,
     refuse_if_refused,
     require_dead,
+    require_withholdable,
 )
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
@@ -273,6 +274,21 @@ class SqlOutbox:
                     message_id="outbox.not-dead-letterable",
                 )
             return {"state": "dead", "due_at": None, "ack_due_at": None, "last_error": reason}
+
+        return await self._change(notice_id, apply)
+
+    async def withhold(self, notice_id: str, reason: str, now: datetime, *, token: str | None = None) -> NoticeRecord:
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
+            lease_token = connection.execute(select(n.c.lease_token).where(n.c.id == notice_id)).scalar()
+            require_withholdable(current, lease_token, token)
+            return {
+                "state": "skipped",
+                "due_at": None,
+                "ack_due_at": None,
+                "lease_expires_at": None,
+                "lease_token": None,
+                "last_error": reason,
+            }
 
         return await self._change(notice_id, apply)
 

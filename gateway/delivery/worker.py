@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from gateway.delivery.outbox import (
     Claim,
     DeadLetter,
     NextStep,
+    NoticeRecord,
     Outbox,
     Retry,
 )
@@ -52,6 +53,10 @@ class WorkerSettings:
     repair_every: timedelta = timedelta(minutes=1)
 
 
+#: Asked before every send: why the claimed notice may not go now (its consent no longer permits what it carries),
+#: or None. A reason withholds the notice for good instead of sending it.
+Gate = Callable[[NoticeRecord], Awaitable[str | None]]
+
 #: Told about every recorded attempt and the step it led to (metrics); must not raise.
 Observer = Callable[[Claim, Attempt, NextStep], None]
 
@@ -69,6 +74,7 @@ class Worker:
         ack_policy: AckTimeoutPolicy | None = None,
         settings: WorkerSettings | None = None,
         observe: Observer | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -79,6 +85,7 @@ class Worker:
         self._ack_policy = ack_policy or AckTimeoutPolicy()
         self._settings = settings or WorkerSettings()
         self._observe = observe
+        self._gate = gate
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal.
@@ -115,6 +122,11 @@ class Worker:
         claim = await self._outbox.claim(self._clock.now(), self._settings.lease, self._ids.new_id())
         if claim is None:
             return False
+        if self._gate is not None and (reason := await self._gate(claim.notice)):
+            # Decided at send time too, not only when the plan is written: a consent also ends by its period.
+            await self._outbox.withhold(claim.notice.id, reason, self._clock.now(), token=claim.token)
+            logger.info("notice %s withheld: %s", claim.notice.id, reason)
+            return True
         bundle_id = self._ids.new_id()
         started = self._clock.now()
         message = stamp_envelope(claim.notice.message, bundle_id, started)

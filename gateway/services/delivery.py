@@ -73,6 +73,7 @@ def build_worker(
         ack_policy=ack_policy(settings),
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
         observe=observe,
+        gate=Withdrawals(outbox, SqlResourceStore(outbox.engine, clock), clock).refusal,
     )
 
 

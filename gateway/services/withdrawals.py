@@ -2,10 +2,18 @@
 
 A notice may carry a shared plan's content (the follow-up in a discharge letter, the municipality's follow-up, the
 coordinator's admission and discharge notices, a crisis plan at admission); intake records which plan and which
-data category in the inbound summary. After every plan write, `stop_queued_plan_content` dead-letters the queued
+data category in the inbound summary. After every plan write, `stop_queued_plan_content` withholds the queued
 notices (pending, or sent and awaiting a resend) that carry that plan's content to an organisation the plan's own
 Consent no longer grants that category (the grants the access rule reads, `may_disclose` materialised); `refusal`
-decides again before a replay or a retry of a dead notice. The outbox is used through its public methods only.
+decides again before every send (the worker's gate: a consent also ends by its period, with no write to notice it),
+and before a replay or a retry of a dead notice.
+
+A stopped notice is withheld (`skipped`, with the reason), not dead: a dead notice holds the later notices of its
+citizen and recipient until an operator acts, and the admission notice the municipality must have (housing support
+restarts on it) must not wait behind follow-up the citizen withdrew. Giving consent again does not bring withheld
+notices back; the plan goes to the team again after the next coordination meeting.
+
+The outbox is used through its public methods only.
 """
 
 from __future__ import annotations
@@ -51,14 +59,14 @@ class Withdrawals:
         return _reason(carried, notice)
 
     async def stop_queued_plan_content(self, plan_id: str) -> list[NoticeRecord]:
-        """Dead-letter the queued notices carrying `plan_id`'s content that its consent no longer permits."""
+        """Withhold the queued notices carrying `plan_id`'s content that its consent no longer permits."""
         now = self.clock.now()
         stopped: list[NoticeRecord] = []
         for state in (NoticeState.PENDING, NoticeState.SENT):
             for notice in await every_notice(self.outbox, state):
                 carried = await self.carried(notice)
                 if carried is not None and carried[0] == plan_id and not self.granted(carried, notice, now):
-                    stopped.append(await self.outbox.dead_letter(notice.id, _reason(carried, notice), now))
+                    stopped.append(await self.outbox.withhold(notice.id, _reason(carried, notice), now))
         return stopped
 
 

@@ -33,6 +33,7 @@ from gateway.delivery.outbox import (
     message_header_id,
     refuse_if_refused,
     require_dead,
+    require_withholdable,
 )
 from mappings.issues import IssueError
 
@@ -202,6 +203,20 @@ class MemoryOutbox:
                 row.record = dataclasses.replace(row.record, state=NoticeState.PENDING, due_at=now, attempts=0)
                 revived.append(self._copy(row.record.id))
         return revived
+
+    async def withhold(self, notice_id: str, reason: str, now: datetime, *, token: str | None = None) -> NoticeRecord:
+        row = self._row(notice_id)
+        require_withholdable(row.record, row.lease_token, token)
+        row.lease_token = None
+        row.record = dataclasses.replace(
+            row.record,
+            state=NoticeState.SKIPPED,
+            due_at=None,
+            ack_due_at=None,
+            lease_expires_at=None,
+            last_error=reason,
+        )
+        return self._copy(notice_id)
 
     async def skip(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
         row = self._dead_row(notice_id)

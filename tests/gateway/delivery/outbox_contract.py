@@ -203,6 +203,31 @@ class OutboxContract:
         assert (await self._claim(outbox)).notice.id == newer.id
         assert await outbox.retry_dead(T0) == [], "a skipped notice is not dead"
 
+    async def test_a_withheld_notice_never_goes_and_holds_nothing_behind_it(self, outbox: Outbox) -> None:
+        waiting, sent, later = notice(), notice(), notice()
+        await outbox.enqueue("inbound-1", [sent, waiting, later], T0)
+        await self._finish(outbox, await self._claim(outbox), AwaitAck(T0 + timedelta(minutes=30)))
+        withheld = await outbox.withhold(waiting.id, "consent: withdrawn", T0)
+        assert (withheld.state, withheld.last_error) == (S.SKIPPED, "consent: withdrawn")
+        withheld_sent = await outbox.withhold(sent.id, "consent: withdrawn", T0)
+        assert (withheld_sent.state, withheld_sent.ack_due_at) == (S.SKIPPED, None), "no resend of a withheld one"
+        assert (await self._claim(outbox)).notice.id == later.id, "the later notice is not held behind it"
+        assert await outbox.retry_dead(T0) == [], "a withheld notice is not dead"
+        assert await outbox.overdue_acks(T0 + timedelta(hours=1), 10) == []
+
+    async def test_only_the_lease_holder_withholds_a_notice_in_flight(self, outbox: Outbox) -> None:
+        new = notice()
+        await outbox.enqueue("inbound-1", [new], T0)
+        claim = await self._claim(outbox)
+        with pytest.raises(IssueError) as other:
+            await outbox.withhold(new.id, "consent: withdrawn", T0, token="someone-else")
+        assert other.value.issues[0].message_id == "outbox.not-withholdable"
+        withheld = await outbox.withhold(new.id, "consent: withdrawn", T0, token=claim.token)
+        assert withheld.state is S.SKIPPED
+        assert not await outbox.record_attempt(claim, attempt(), ACKED), "its lease ended with the withholding"
+        with pytest.raises(IssueError):
+            await outbox.withhold(new.id, "again", T0)
+
     async def test_a_refused_notice_is_never_resent_unchanged(self, outbox: Outbox) -> None:
         refused, later = notice(), notice()
         await outbox.enqueue("inbound-1", [refused, later], T0)

@@ -212,3 +212,29 @@ async def test_run_delivers_until_stopped(outbox: MemoryOutbox, clock: FixedCloc
     stop.set()
     await task
     assert len(sender.sent) == 1
+
+
+async def test_the_gate_withholds_a_notice_instead_of_sending_it(outbox: MemoryOutbox, clock: FixedClock) -> None:
+    asked: list[str] = []
+    reason = "consent: the plan no longer permits followup to sor:265161000016000"
+
+    async def consent_ended(notice: Any) -> str | None:
+        asked.append(notice.id)
+        return reason
+
+    sender = ScriptedSender(positive())
+    assert await make_worker(outbox, sender, clock, gate=consent_ended).drain() == 1
+    detail = await outbox.get("notice-1")
+    assert detail is not None
+    assert (detail.notice.state, detail.notice.last_error) == (NoticeState.SKIPPED, reason)
+    assert sender.sent == [] and detail.attempts == (), "nothing left the gateway"
+    assert asked == ["notice-1"]
+
+
+async def test_an_open_gate_sends_as_before(outbox: MemoryOutbox, clock: FixedClock) -> None:
+    async def permitted(notice: Any) -> str | None:
+        return None
+
+    sender = ScriptedSender(positive())
+    assert await make_worker(outbox, sender, clock, gate=permitted).drain() == 1
+    assert await state(outbox) is NoticeState.ACKNOWLEDGED and len(sender.sent) == 1
