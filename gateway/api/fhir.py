@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +19,7 @@ from gateway.fhir.parsing import parse_json, parse_resource
 from gateway.fhir.transactions import BundleProcessor
 from gateway.store.dates import fhir_instant
 from gateway.store.search_params import SUPPORTED_TYPES
+from gateway.store.search_query import lenient_handling
 from mappings.issues import IssueError
 
 router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
@@ -65,19 +66,32 @@ async def system_history(request: Request, service: Service, base: Base, access:
     return render(await run_in_threadpool(service.history, base, None, None, _pairs(request), access))
 
 
+async def _search(
+    service: FhirService,
+    base: str,
+    resource_type: str,
+    pairs: list[tuple[str, str]],
+    access: RequestAccess,
+    prefer: str | None,
+) -> Response:
+    lenient = lenient_handling(prefer)
+    return render(await run_in_threadpool(lambda: service.search(base, resource_type, pairs, access, lenient=lenient)))
+
+
 @router.get("/{resource_type}", summary="Search", responses=FHIR_RESPONSES)
-async def search(resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess) -> Response:
-    return render(await run_in_threadpool(service.search, base, resource_type, _pairs(request), access))
+async def search(
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess, prefer: Prefer = None
+) -> Response:
+    return await _search(service, base, resource_type, _pairs(request), access, prefer)
 
 
 @router.post("/{resource_type}/_search", summary="Search with form-encoded parameters")
 async def search_post(
-    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess, prefer: Prefer = None
 ) -> Response:
     # FHIR R4 search.html#search-post: the body is application/x-www-form-urlencoded.
     form = parse_qsl((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
-    pairs = _pairs(request) + form
-    return render(await run_in_threadpool(service.search, base, resource_type, pairs, access))
+    return await _search(service, base, resource_type, _pairs(request) + form, access, prefer)
 
 
 @router.post("/{resource_type}", summary="Create (conditional with If-None-Exist)", responses=FHIR_RESPONSES)
@@ -91,10 +105,33 @@ async def create(
     prefer: Prefer = None,
 ) -> Response:
     require_type(resource_type)
+    if_none_exist = _creation_criteria(request, if_none_exist)
     resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
     resource.pop("id", None)  # FHIR R4 http.html#create: the server ignores a client id
     response = await run_in_threadpool(service.create, base, resource, if_none_exist=if_none_exist, access=access)
     return render(response, prefer)
+
+
+#: Query parameters of any interaction (R4 http.html#parameters): not search criteria on a create.
+_FORMAT_PARAMS = ("_format", "_pretty", "_summary", "_elements")
+
+
+def _creation_criteria(request: Request, header: str | None) -> str | None:
+    """The conditional create's criteria: the `If-None-Exist` header (R4 http.html#ccreate), or search parameters on
+    the POST's query string, which is where fhirpy's `conditional create` puts them. A create never ignores its query
+    string: criteria there are treated as `If-None-Exist`; criteria in both places must be the same."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in _FORMAT_PARAMS]
+    if not pairs:
+        return header
+    if header is not None and sorted(parse_qsl(header.lstrip("?"), keep_blank_values=True)) != sorted(pairs):
+        raise IssueError.single(
+            "invalid",
+            "A create with search criteria both in If-None-Exist and on the query string needs them to be the same",
+            expression="If-None-Exist",
+            message_id="fhir.conflicting-criteria",
+            status=400,
+        )
+    return header or urlencode(pairs)
 
 
 @router.put("/{resource_type}", summary="Conditional update (search criteria in the query)")

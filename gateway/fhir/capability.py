@@ -69,7 +69,9 @@ def capability_statement(base: str, software_version: str, date: str) -> dict[st
             {
                 "mode": "server",
                 "documentation": "Search: repeated parameters AND, comma-separated values OR; unknown parameters "
-                "are refused with 400. Paging with _count and _offset; _sort by _lastUpdated or _id; "
+                "are refused with 400 unless the request has Prefer: handling=lenient (then ignored and left out "
+                "of the self link). A create with search parameters on its query string is a conditional create "
+                "(as If-None-Exist). Paging with _count and _offset; _sort by _lastUpdated or _id; "
                 "_summary=count. Deletes are soft (a tombstone version in history; reads answer 410).",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],

@@ -309,7 +309,7 @@ class FhirService:
 
     # -- type and system level -----------------------------------------------------------------------------
 
-    def parse_query(self, resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
+    def parse_query(self, resource_type: str, pairs: list[tuple[str, str]], *, lenient: bool = False) -> SearchQuery:
         require_type(resource_type)
         return parse_search(
             resource_type,
@@ -317,12 +317,20 @@ class FhirService:
             param_types=PARAM_TYPES,
             default_count=self.paging.default_count,
             max_count=self.paging.max_count,
+            lenient=lenient,
         )
 
     def search(
-        self, base: str, resource_type: str, pairs: list[tuple[str, str]], access: Access = OPEN
+        self,
+        base: str,
+        resource_type: str,
+        pairs: list[tuple[str, str]],
+        access: Access = OPEN,
+        *,
+        lenient: bool = False,
     ) -> FhirResponse:
-        query = self.parse_query(resource_type, pairs)
+        """`lenient`: the client's `Prefer: handling=lenient` (unknown parameters ignored, see `search_query`)."""
+        query = self.parse_query(resource_type, pairs, lenient=lenient)
 
         def work(tx: ResourceTransaction) -> FhirResponse:
             page = self.search_in(tx, query, access)

@@ -1,9 +1,15 @@
 """FHIR search request parameters parsed into a `SearchQuery` (pure; no database).
 
 Semantics follow FHIR R4 search (http://hl7.org/fhir/R4/search.html): repeating a parameter ANDs the
-repetitions, commas inside one value OR its parts, `\\,` escapes a comma. Unknown parameters are refused
-(400) rather than silently ignored, as a client filtering on a parameter we do not know would otherwise get
-more than it asked for (the spec allows either; `Prefer: handling=strict` is our only mode).
+repetitions, commas inside one value OR its parts, `\\,` escapes a comma.
+
+Unknown or unsupported parameters (an unknown name, a modifier we do not support) follow the client's
+`Prefer: handling` (R4 search.html#errors, "Handling Errors"): `handling=strict`, and no preference, refuse them with
+400 naming the parameter, as a client filtering on a parameter we do not know would otherwise get more than it
+asked for; `handling=lenient` ignores them, and the Bundle's `self` link then lists only the parameters actually
+used, which is how the spec lets a client see what was ignored (search.html#conformance: "the server SHALL return
+the parameters that were actually used to process the search"). A value that is wrong for a known parameter
+(`date=yesterday`) is an error in both modes: it is not an unknown parameter.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ MODIFIERS = {
     "string": {"", "exact", "contains", "missing"},
 }
 SORTABLE = {"_lastUpdated", "-_lastUpdated", "_id", "-_id"}
+#: Parameters some clients add for their own bookkeeping (fhirpy's `count()` sends `_totalMethod=count`): no
+#: meaning to a FHIR server, harmless, so ignored in both handling modes and left out of the `self` link.
+CLIENT_PARAMS = {"_totalMethod"}
 #: C0 and C1 control characters (Unicode category Cc), NUL included: never part of a search value.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -68,6 +77,7 @@ class SearchQuery:
     includes: tuple[Include, ...] = ()
     sort: str = "_lastUpdated"
     summary_count: bool = False
+    #: The parameters used to process the search (ignored ones left out): the `self` link and the audit record.
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
     #: `SearchPage.total` is the number of matches returned.
@@ -79,6 +89,15 @@ def split_or(value: str) -> tuple[str, ...]:
     return tuple(part.replace("\\,", ",") for part in parts)
 
 
+def lenient_handling(prefer: str | None) -> bool:
+    """True when a `Prefer` header asks for `handling=lenient` (RFC 7240 section 4.4; values are case-insensitive,
+    several preferences are comma-separated)."""
+    if not prefer:
+        return False
+    wanted = {part.strip().lower().replace(" ", "").replace('"', "") for part in prefer.split(",")}
+    return "handling=lenient" in wanted and "handling=strict" not in wanted
+
+
 def parse_search(
     resource_type: str,
     pairs: Iterable[tuple[str, str]],
@@ -86,9 +105,12 @@ def parse_search(
     param_types: dict[str, dict[str, str]],
     default_count: int = 20,
     max_count: int = 200,
+    lenient: bool = False,
 ) -> SearchQuery:
-    """`param_types` maps resource type -> parameter name -> search type (from `search_params`)."""
+    """`param_types` maps resource type -> parameter name -> search type (from `search_params`); `lenient`: ignore
+    unknown and unsupported parameters instead of refusing them (`Prefer: handling=lenient`)."""
     pairs = tuple(pairs)
+    used: list[tuple[str, str]] = []
     known = param_types[resource_type]
     criteria: list[Criterion] = []
     includes: list[Include] = []
@@ -108,7 +130,10 @@ def parse_search(
             )
             continue
         name, _, modifier = key.partition(":")
+        if name in CLIENT_PARAMS:
+            continue
         if name in RESULT_PARAMS:
+            used.append((key, value))
             if name == "_count":
                 count = min(_non_negative(key, value, issues), max_count)
             elif name == "_offset":
@@ -128,6 +153,8 @@ def parse_search(
             continue
         param_type = SPECIAL_PARAMS.get(name) or known.get(name)
         if param_type is None:
+            if lenient:
+                continue
             issues.append(
                 Issue(
                     "error",
@@ -140,13 +167,15 @@ def parse_search(
             )
             continue
         if name in SPECIAL_PARAMS and modifier not in SPECIAL_MODIFIERS[name]:
-            issues.append(_bad(key, f"{name} does not take the modifier {modifier!r}"))
+            if not lenient:
+                issues.append(_bad(key, f"{name} does not take the modifier {modifier!r}"))
             continue
         target_type = None
         if param_type == "reference" and modifier and modifier[:1].isupper():
             target_type, modifier = modifier, ""
         if modifier not in MODIFIERS[param_type]:
-            issues.append(_bad(key, f"Modifier {modifier!r} is not supported on {param_type} parameter {name!r}"))
+            if not lenient:
+                issues.append(_bad(key, f"Modifier {modifier!r} is not supported on {param_type} parameter {name!r}"))
             continue
         if modifier == "missing" and value not in ("true", "false"):
             issues.append(_bad(key, ":missing takes true or false"))
@@ -155,6 +184,7 @@ def parse_search(
             issues.append(_bad(key, f"Search parameter {name!r} has an empty value"))
             continue
         criteria.append(Criterion(name, param_type, modifier, split_or(value), target_type))
+        used.append((key, value))
     if issues:
         raise IssueError(tuple(issues), status=400)
     return SearchQuery(
@@ -165,7 +195,7 @@ def parse_search(
         includes=tuple(includes),
         sort=sort,
         summary_count=summary_count,
-        raw=pairs,
+        raw=tuple(used),
     )
 
 
