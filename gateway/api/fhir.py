@@ -14,8 +14,9 @@ from gateway.api.deps import fhir_base, from_state
 from gateway.api.render import FHIR_JSON, fhir_json, render
 from gateway.api.security import RequestAccess
 from gateway.fhir.capability import capability_statement
-from gateway.fhir.interactions import FhirService, require_type
+from gateway.fhir.interactions import FhirService, PatchFunction, require_type
 from gateway.fhir.parsing import parse_json, parse_resource
+from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.transactions import BundleProcessor
 from gateway.store.dates import fhir_instant
 from gateway.store.search_params import SUPPORTED_TYPES
@@ -178,6 +179,47 @@ async def update(
 @router.delete("/{resource_type}/{resource_id}", summary="Delete (soft; kept in history)")
 async def delete(resource_type: str, resource_id: str, service: Service, access: RequestAccess) -> Response:
     return render(await run_in_threadpool(service.delete, resource_type, resource_id, access))
+
+
+@router.patch("/{resource_type}", summary="Conditional patch (search criteria in the query)")
+async def conditional_patch(
+    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess, prefer: Prefer = None
+) -> Response:
+    apply = await _patch_document(request)
+    criteria = request.url.query
+    if not criteria:
+        raise IssueError.single("invalid", "A PATCH to a type needs search criteria, or use PATCH [type]/[id]")
+    response = await run_in_threadpool(service.conditional_patch, base, resource_type, criteria, apply, access)
+    return render(response, prefer)
+
+
+@router.patch("/{resource_type}/{resource_id}", summary="Patch: JSON Patch or FHIRPath Patch (If-Match honoured)")
+async def patch(
+    resource_type: str,
+    resource_id: str,
+    request: Request,
+    service: Service,
+    base: Base,
+    access: RequestAccess,
+    if_match: Annotated[str | None, Header()] = None,
+    prefer: Prefer = None,
+) -> Response:
+    apply = await _patch_document(request)
+    response = await run_in_threadpool(
+        service.patch, base, resource_type, resource_id, apply, if_match=if_match, access=access
+    )
+    return render(response, prefer)
+
+
+async def _patch_document(request: Request) -> PatchFunction:
+    """FHIR R4 http.html#patch: `application/json-patch+json` is a JSON Patch (RFC 6902); a FHIR resource body is a
+    FHIRPath Patch (`Parameters`, fhirpatch.html)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == JSON_PATCH:
+        document = parse_json(await request.body())
+        return lambda resource: apply_json_patch(resource, document)
+    parameters = parse_json(await _body(request))
+    return lambda resource: apply_fhirpath_patch(resource, parameters)
 
 
 @router.get("/{resource_type}/{resource_id}/_history", summary="History of a resource")

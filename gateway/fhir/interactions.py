@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
-from gateway.errors import Gone
+from gateway.errors import Gone, VersionConflict
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
+from gateway.fhir.parsing import check_resource
 from gateway.fhir.rules import (
     SERVER_ASSIGNED_TYPES,
     care_plan_sources,
@@ -37,6 +38,8 @@ from mappings.issues import IssueError
 
 Resource = dict[str, Any]
 T = TypeVar("T")
+#: A patch document bound to its format: the current resource in, the patched resource out (gateway.fhir.patch).
+PatchFunction = Callable[[Resource], Resource]
 
 PARAM_TYPES: dict[str, dict[str, str]] = {
     resource_type: {name: param.type for name, param in params.items()}
@@ -306,6 +309,83 @@ class FhirService:
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
         return FhirResponse(204, None, headers)
+
+    def patch(
+        self,
+        base: str,
+        resource_type: str,
+        resource_id: str,
+        apply: PatchFunction,
+        *,
+        if_match: str | None,
+        access: Access = OPEN,
+    ) -> FhirResponse:
+        require_type(resource_type)
+        return self.guarded(
+            access,
+            lambda tx: self.patch_in(tx, base, resource_type, resource_id, apply, if_match=if_match, access=access),
+            writes=True,
+        )
+
+    def patch_in(
+        self,
+        tx: ResourceTransaction,
+        base: str,
+        resource_type: str,
+        resource_id: str,
+        apply: PatchFunction,
+        *,
+        if_match: str | None,
+        access: Access = OPEN,
+    ) -> FhirResponse:
+        """FHIR R4 http.html#patch: the patched resource is stored as an update would store it (same scope, same
+        authorship rule, same validation), so a caller who may not update a resource cannot patch it either and
+        gets the update's answer. The patch applies to the version read here; the update is conditional on it
+        (a concurrent write in between is a 412, not a lost update)."""
+        writable(resource_type)
+        require_id(resource_id)
+        expected_version = parse_etag(if_match)
+        access.require(resource_type, "u")
+        current = tx.read_current(resource_type, resource_id, access.viewer)
+        if current is None:
+            raise missing(access, "U", "patch", resource_type, resource_id)
+        check_write(tx, access, current, "U", plan_write=False)
+        if current.resource is None:
+            raise Gone.of(resource_type, resource_id, current.version_id)
+        if expected_version is not None and expected_version != current.version_id:
+            raise VersionConflict.of(resource_type, resource_id, expected_version, current.version_id)
+        patched = apply(current.resource)
+        if patched.get("resourceType") != resource_type or patched.get("id") != resource_id:
+            raise IssueError.single(
+                "processing",
+                f"A patch may not change the resource's type or id ({resource_type}/{resource_id})",
+                expression=f"{resource_type}.id",
+                message_id="fhir.patch.identity",
+                status=422,
+            )
+        patched = check_resource(patched, expected_type=resource_type, supported=SUPPORTED_TYPES)
+        return self.update_in(tx, base, patched, resource_id, if_match=current.etag, access=access)
+
+    def conditional_patch(
+        self, base: str, resource_type: str, criteria: str, apply: PatchFunction, access: Access = OPEN
+    ) -> FhirResponse:
+        """FHIR R4 http.html#patch (conditional patch): no match 404, one match patched, several 412; matches among
+        the caller's own resources, as for a conditional update."""
+        require_type(resource_type)
+
+        def work(tx: ResourceTransaction) -> FhirResponse:
+            access.require(resource_type, "u")
+            existing = self.conditional_match(tx, resource_type, criteria, "conditional patch", access)
+            if existing is None:
+                raise IssueError.single(
+                    "not-found",
+                    f"No {resource_type} matches the conditional patch criteria {criteria[:200]!r}",
+                    message_id="fhir.not-found",
+                    status=404,
+                )
+            return self.patch_in(tx, base, resource_type, existing.id, apply, if_match=None, access=access)
+
+        return self.guarded(access, work, writes=True)
 
     # -- type and system level -----------------------------------------------------------------------------
 

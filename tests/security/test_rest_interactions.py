@@ -1,0 +1,77 @@
+"""Issue 14's REST interactions under the access rule: PATCH, conditional patch, conditional delete and conditional
+reads (304) tried by Organisation X, which the citizen never named, and by the organisations the citizen did name
+(who may read the plan but not write it through `/fhir`). Each answer is what an update, delete or read gives the
+same caller: nothing is revealed, nothing is changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.security.conftest import Headers
+from tests.security.test_hidden_is_missing import both
+
+JSON_PATCH = {"Content-Type": "application/json-patch+json"}
+REPLACE = [{"op": "replace", "path": "/status", "value": "revoked"}]
+
+
+def fhirpath_patch() -> dict[str, Any]:
+    part = [
+        {"name": "type", "valueCode": "replace"},
+        {"name": "path", "valueString": "CarePlan.status"},
+        {"name": "value", "valueCode": "revoked"},
+    ]
+    return {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": part}]}
+
+
+async def version_of(client: httpx.AsyncClient, as_: Headers, plan_id: str) -> str:
+    response = await client.get(f"/fhir/CarePlan/{plan_id}", headers=as_("region"))
+    assert response.status_code == 200
+    return str(response.json()["meta"]["versionId"])
+
+
+@pytest.mark.parametrize("kind", ["json patch", "fhirpath patch", "json patch with If-Match"])
+async def test_x_patching_a_hidden_plan_answers_as_for_a_missing_one(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any], kind: str
+) -> None:
+    x = as_("x")
+
+    async def patch(resource_id: str) -> httpx.Response:
+        if kind == "fhirpath patch":
+            return await client.patch(f"/fhir/CarePlan/{resource_id}", json=fhirpath_patch(), headers=x)
+        headers = {**x, **JSON_PATCH} | ({"If-Match": 'W/"1"'} if "If-Match" in kind else {})
+        return await client.patch(f"/fhir/CarePlan/{resource_id}", json=REPLACE, headers=headers)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], patch)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 404
+    assert await version_of(client, as_, plan["planId"]) == "1"
+
+
+async def test_a_named_organisation_patching_gets_what_an_update_gets(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    plan_id = plan["planId"]
+    slagelse = as_("slagelse")
+    current = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=slagelse)).json()
+    update = await client.put(f"/fhir/CarePlan/{plan_id}", json={**current, "status": "revoked"}, headers=slagelse)
+    patch = await client.patch(f"/fhir/CarePlan/{plan_id}", json=REPLACE, headers={**slagelse, **JSON_PATCH})
+    assert patch.status_code == update.status_code
+    assert patch.json()["issue"][0]["details"] == update.json()["issue"][0]["details"]
+    # even the plan's author changes a shared plan through /plans only (422, as its update)
+    region = await client.patch(f"/fhir/CarePlan/{plan_id}", json=REPLACE, headers={**as_("region"), **JSON_PATCH})
+    assert region.status_code == 422
+    assert await version_of(client, as_, plan_id) == "1"
+
+
+async def test_x_conditional_patch_never_reaches_what_it_may_not_see(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    headers = {**as_("x"), **JSON_PATCH}
+    by_id = await client.patch(f"/fhir/CarePlan?_id={plan['planId']}", json=REPLACE, headers=headers)
+    by_nothing = await client.patch("/fhir/CarePlan?_id=no-such-plan", json=REPLACE, headers=headers)
+    assert by_id.status_code == by_nothing.status_code == 404
+    assert by_id.json()["issue"][0]["details"] == by_nothing.json()["issue"][0]["details"]
+    assert await version_of(client, as_, plan["planId"]) == "1"
