@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     enforce_referential_integrity: bool = Field(
         default=True, description="Refuse a FHIR write that refers to a resource of this server that does not exist."
     )
+    multiple_delete: bool = Field(
+        default=False,
+        description="A conditional DELETE whose criteria match several of the caller's resources deletes them all "
+        "(at most max_page_size) instead of answering 412.",
+    )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     log_format: Literal["text", "json"] = Field(default="text", description="Log lines as text or JSON objects.")
     ready_max_worker_lag_seconds: float = Field(

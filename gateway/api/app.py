@@ -95,6 +95,7 @@ def create_app(
         ProfileWriteValidator(
             default_validator(), SUPPORTED_TYPES, referential_integrity=settings.enforce_referential_integrity
         ),
+        multiple_delete=settings.multiple_delete,
     )
     app.state.authorities = Authorities.build(settings, app.state.fhir.store, clock, ids)
     app.state.plans = PlanService(

@@ -14,7 +14,7 @@ from gateway.api.deps import fhir_base, from_state
 from gateway.api.render import FHIR_JSON, fhir_json, render
 from gateway.api.security import RequestAccess
 from gateway.fhir.capability import capability_statement
-from gateway.fhir.interactions import FhirService, PatchFunction, require_type
+from gateway.fhir.interactions import FhirService, PatchFunction, not_modified, require_type
 from gateway.fhir.parsing import parse_json, parse_resource
 from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.transactions import BundleProcessor
@@ -28,6 +28,8 @@ router = APIRouter(prefix="/fhir", tags=["FHIR R4"])
 Service = Annotated[FhirService, Depends(from_state("fhir", FhirService))]
 Base = Annotated[str, Depends(fhir_base)]
 Prefer = Annotated[str | None, Header()]
+IfNoneMatch = Annotated[str | None, Header()]
+IfModifiedSince = Annotated[str | None, Header()]
 FHIR_RESPONSES: dict[int | str, dict[str, str]] = {
     400: {"description": "OperationOutcome: invalid content, with the element path"},
     404: {"description": "OperationOutcome: unknown resource type or id"},
@@ -53,7 +55,8 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
 
 @router.get("/metadata", summary="CapabilityStatement")
 async def metadata(request: Request, service: Service, base: Base) -> Response:
-    return fhir_json(capability_statement(base, __version__, fhir_instant(service.clock.now())))
+    now = fhir_instant(service.clock.now())
+    return fhir_json(capability_statement(base, __version__, now, multiple_delete=service.multiple_delete))
 
 
 @router.post("", summary="Process a transaction or batch Bundle", responses=FHIR_RESPONSES)
@@ -147,6 +150,12 @@ async def conditional_update(
     return render(await run_in_threadpool(service.conditional_update, base, resource, criteria, access), prefer)
 
 
+@router.delete("/{resource_type}", summary="Conditional delete (search criteria in the query)")
+async def conditional_delete(resource_type: str, request: Request, service: Service, access: RequestAccess) -> Response:
+    criteria = request.url.query
+    return render(await run_in_threadpool(service.conditional_delete, resource_type, criteria, access))
+
+
 @router.get("/{resource_type}/_history", summary="History of a resource type")
 async def type_history(
     resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess
@@ -154,9 +163,20 @@ async def type_history(
     return render(await run_in_threadpool(service.history, base, resource_type, None, _pairs(request), access))
 
 
-@router.get("/{resource_type}/{resource_id}", summary="Read", responses=FHIR_RESPONSES)
-async def read(resource_type: str, resource_id: str, service: Service, base: Base, access: RequestAccess) -> Response:
-    return render(await run_in_threadpool(service.read, base, resource_type, resource_id, access))
+@router.get(
+    "/{resource_type}/{resource_id}", summary="Read (If-None-Match, If-Modified-Since: 304)", responses=FHIR_RESPONSES
+)
+async def read(
+    resource_type: str,
+    resource_id: str,
+    service: Service,
+    base: Base,
+    access: RequestAccess,
+    if_none_match: IfNoneMatch = None,
+    if_modified_since: IfModifiedSince = None,
+) -> Response:
+    response = await run_in_threadpool(service.read, base, resource_type, resource_id, access)
+    return render(not_modified(response, if_none_match, if_modified_since))
 
 
 @router.put("/{resource_type}/{resource_id}", summary="Update (If-Match for version-aware updates)")
@@ -232,6 +252,14 @@ async def instance_history(
 
 @router.get("/{resource_type}/{resource_id}/_history/{version_id}", summary="Read a version (vread)")
 async def vread(
-    resource_type: str, resource_id: str, version_id: str, service: Service, base: Base, access: RequestAccess
+    resource_type: str,
+    resource_id: str,
+    version_id: str,
+    service: Service,
+    base: Base,
+    access: RequestAccess,
+    if_none_match: IfNoneMatch = None,
+    if_modified_since: IfModifiedSince = None,
 ) -> Response:
-    return render(await run_in_threadpool(service.vread, base, resource_type, resource_id, version_id, access))
+    response = await run_in_threadpool(service.vread, base, resource_type, resource_id, version_id, access)
+    return render(not_modified(response, if_none_match, if_modified_since))

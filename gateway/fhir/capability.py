@@ -25,7 +25,9 @@ _INTERACTIONS = [
 ]
 
 
-def capability_statement(base: str, software_version: str, date: str) -> dict[str, Any]:
+def capability_statement(
+    base: str, software_version: str, date: str, *, multiple_delete: bool = False
+) -> dict[str, Any]:
     resources = []
     for resource_type, params in SEARCH_PARAMS.items():
         references = [name for name, param in params.items() if param.type == "reference"]
@@ -39,9 +41,9 @@ def capability_statement(base: str, software_version: str, date: str) -> dict[st
                 # Plan and person ids are the server's (HAPI's ClientIdStrategy NOT_ALLOWED, see rules.py).
                 "updateCreate": resource_type not in SERVER_ASSIGNED_TYPES,
                 "conditionalCreate": True,
-                "conditionalRead": "not-supported",
+                "conditionalRead": "full-support",  # If-None-Match and If-Modified-Since (304)
                 "conditionalUpdate": True,
-                "conditionalDelete": "not-supported",
+                "conditionalDelete": "multiple" if multiple_delete else "single",
                 "searchInclude": [f"{resource_type}:{name}" for name in references],
                 "searchRevInclude": _revincludes(resource_type),
                 "searchParam": _SPECIAL

@@ -7,10 +7,10 @@ a `transaction` Bundle runs all its entries in one database transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -74,8 +74,11 @@ class FhirService:
         ids: IdSource,
         paging: Paging | None = None,
         validator: WriteValidator | None = None,
+        *,
+        multiple_delete: bool = False,
     ) -> None:
         self.store = store
+        self.multiple_delete = multiple_delete
         self.clock = clock
         self.ids = ids
         self.paging = paging or Paging()
@@ -466,21 +469,60 @@ class FhirService:
     ) -> StoredResource | None:
         """The one match of conditional criteria among the caller's own resources (so what someone else wrote
         is neither revealed, nor captured, nor able to block the write with a second match); 412 for several."""
+        matches = self.own_matches(tx, resource_type, criteria, what, access, limit=2)
+        if len(matches) > 1:
+            raise _several(what, criteria, resource_type)
+        return matches[0] if matches else None
+
+    def own_matches(
+        self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access, *, limit: int
+    ) -> Sequence[StoredResource]:
+        """Up to `limit` matches of conditional criteria among the caller's own resources."""
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         if not pairs:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
         query = self.parse_query(resource_type, pairs)
-        query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
+        query = replace(query, count=limit, offset=0, includes=(), summary_count=False, counted=False)
         viewer = Viewer(access.author, access.viewer.at, own_only=True) if access.viewer is not None else None
-        matches = tx.search(query, viewer).matches
-        if len(matches) > 1:
-            raise IssueError.single(
-                "multiple-matches",
-                f"{what} criteria {criteria!r} match several {resource_type} resources",
-                message_id="fhir.multiple-matches",
-                status=412,
-            )
-        return matches[0] if matches else None
+        return tx.search(query, viewer).matches
+
+    def conditional_delete(self, resource_type: str, criteria: str, access: Access = OPEN) -> FhirResponse:
+        """FHIR R4 http.html#cdelete: no match → 204 (nothing to do), one match → deleted, several → 412 unless
+        the server allows multiple deletes (`multiple_delete`: then all of them, at most `max_count`). Matches are
+        among the caller's own resources, as for conditional update: what another organisation wrote is neither
+        deleted, nor counted, nor revealed."""
+        require_type(resource_type)
+        if not criteria:
+            raise IssueError.single("invalid", "A DELETE to a type needs search criteria, or use DELETE [type]/[id]")
+
+        def work(tx: ResourceTransaction) -> FhirResponse:
+            writable(resource_type)
+            access.require(resource_type, "d")
+            limit = self.paging.max_count + 1 if self.multiple_delete else 2
+            matches = self.own_matches(tx, resource_type, criteria, "conditional delete", access, limit=limit)
+            if len(matches) > 1 and not self.multiple_delete:
+                raise _several("conditional delete", criteria, resource_type)
+            if len(matches) > self.paging.max_count:
+                raise IssueError.single(
+                    "too-costly",
+                    f"conditional delete criteria {criteria[:200]!r} match more than {self.paging.max_count} "
+                    f"{resource_type} resources; narrow them",
+                    message_id="fhir.too-many-matches",
+                    status=412,
+                )
+            responses = [self.delete_in(tx, resource_type, match.id, access) for match in matches]
+            return responses[0] if len(responses) == 1 else FhirResponse(204)
+
+        return self.guarded(access, work, writes=True)
+
+
+def _several(what: str, criteria: str, resource_type: str) -> IssueError:
+    return IssueError.single(
+        "multiple-matches",
+        f"{what} criteria {criteria[:200]!r} match several {resource_type} resources",
+        message_id="fhir.multiple-matches",
+        status=412,
+    )
 
 
 def _readable(access: Access, resource_type: str) -> bool:
@@ -507,6 +549,38 @@ def resource_response(base: str, stored: StoredResource, status: int, *, locatio
     if location:
         headers["Location"] = bundles.version_url(base, stored)
     return FhirResponse(status, stored.resource, headers)
+
+
+def not_modified(response: FhirResponse, if_none_match: str | None, if_modified_since: str | None) -> FhirResponse:
+    """A read or vread as a conditional read (FHIR R4 http.html#cread, RFC 9110 §13.1.2 and §13.1.3): 304 Not
+    Modified, with the ETag and Last-Modified and no body, when the client's copy is current. `If-None-Match`
+    (weak comparison, a list or `*`) wins over `If-Modified-Since`; a date that does not parse is ignored, as
+    RFC 9110 says. Only a response that was a 200 (so one the caller may see) can become a 304."""
+    if response.status != 200:
+        return response
+    etag = response.headers.get("ETag", "")
+    if if_none_match is not None:
+        wanted = {_weak(tag) for tag in if_none_match.split(",")}
+        return _as_304(response) if "*" in wanted or _weak(etag) in wanted else response
+    if if_modified_since is None:
+        return response
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+        modified = parsedate_to_datetime(response.headers["Last-Modified"])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return response
+    if since.tzinfo is None:
+        return response
+    return _as_304(response) if modified <= since else response
+
+
+def _weak(tag: str) -> str:
+    return tag.strip().removeprefix("W/").strip('"')
+
+
+def _as_304(response: FhirResponse) -> FhirResponse:
+    kept = {name: value for name, value in response.headers.items() if name in ("ETag", "Last-Modified")}
+    return FhirResponse(304, None, kept)
 
 
 def _http_date(instant: str) -> str:

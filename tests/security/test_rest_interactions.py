@@ -75,3 +75,58 @@ async def test_x_conditional_patch_never_reaches_what_it_may_not_see(
     assert by_id.status_code == by_nothing.status_code == 404
     assert by_id.json()["issue"][0]["details"] == by_nothing.json()["issue"][0]["details"]
     assert await version_of(client, as_, plan["planId"]) == "1"
+
+
+@pytest.mark.parametrize("who", ["x", "slagelse"])
+async def test_conditional_delete_never_reaches_what_is_not_the_callers(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any], who: str
+) -> None:
+    headers = as_(who)
+
+    async def delete(resource_id: str) -> httpx.Response:
+        return await client.delete(f"/fhir/CarePlan?_id={resource_id}", headers=headers)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], delete)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 204
+    patient = plan["resources"]["Patient"][0]
+    assert (await client.delete(f"/fhir/Patient?_id={patient}", headers=headers)).status_code == 204
+    assert (await client.delete("/fhir/CarePlan?status=active", headers=headers)).status_code == 204
+    assert (await client.get(f"/fhir/Patient/{patient}", headers=as_("region"))).status_code == 200
+    assert await version_of(client, as_, plan["planId"]) == "1"
+
+
+async def test_another_organisations_match_neither_blocks_nor_falls_with_a_conditional_delete(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """Organizations are open: X sees the region's. The region's match is not X's to delete, and does not make
+    X's single match 'several' either."""
+    body = {"resourceType": "Organization", "name": "Fælles", "identifier": [{"system": "urn:x", "value": "same"}]}
+    region = await client.post("/fhir/Organization", json=body, headers=as_("region"))
+    mine = await client.post("/fhir/Organization", json=body, headers=as_("x"))
+    assert region.status_code == mine.status_code == 201
+    response = await client.delete("/fhir/Organization?identifier=urn:x|same", headers=as_("x"))
+    assert response.status_code == 204
+    assert (await client.get(f"/fhir/Organization/{mine.json()['id']}", headers=as_("x"))).status_code == 410
+    assert (await client.get(f"/fhir/Organization/{region.json()['id']}", headers=as_("x"))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"If-None-Match": 'W/"1"'}, {"If-None-Match": "*"}, {"If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}],
+)
+@pytest.mark.parametrize("path", ["", "/_history/1"])
+async def test_a_conditional_read_of_a_hidden_resource_is_a_404_like_a_missing_one(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any], headers: dict[str, str], path: str
+) -> None:
+    x = as_("x") | headers
+
+    async def read(resource_id: str) -> httpx.Response:
+        return await client.get(f"/fhir/CarePlan/{resource_id}{path}", headers=x)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], read)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 404
+    # the organisation the citizen named gets its 304
+    named = await client.get(f"/fhir/CarePlan/{plan['planId']}{path}", headers=as_("slagelse") | headers)
+    assert named.status_code == 304
