@@ -17,6 +17,7 @@ from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
 from gateway.fhir.interactions import FhirService
 from gateway.fhir.rules import missing
 from gateway.fhir.transactions import BundleProcessor, parse_entries
+from gateway.services.plan_cache import PlanLookupCache
 from gateway.store.ports import PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from gateway.store.search_query import Criterion, SearchQuery
@@ -81,10 +82,13 @@ class PlanHooks(Protocol):
 
 
 class PlanService:
-    def __init__(self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None) -> None:
+    def __init__(
+        self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None, *, kept_plans: int = 4096
+    ) -> None:
         self.fhir = fhir
         self.context = context
         self.hooks = hooks
+        self._current: PlanLookupCache[StoredPlan | None] = PlanLookupCache(fhir.store, kept_plans)
 
     def accept(
         self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
@@ -168,29 +172,32 @@ class PlanService:
 
         Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Only plans
         written through `/plans` count, judged by the caller's access, so a CarePlan written straight to `/fhir`,
-        or a plan of an organisation the caller may not see, never steers its notices."""
-        with self.fhir.store.reading() as tx:
-            patients = tx.search(
-                SearchQuery("Patient", (Criterion("identifier", "token", "", (f"{CPR_SYSTEM}|{cpr}",)),), count=50),
-                access.viewer,
-            )
-            records = tx.plans_of_patients([patient.id for patient in patients.matches])
-            if not records:
-                return None
-            query = SearchQuery(
-                "CarePlan",
-                (
-                    Criterion("_id", "token", "", tuple(record.plan_id for record in records)),
-                    Criterion("status", "token", "", ("active",)),
-                ),
-                count=20,
-                sort="-_lastUpdated",
-            )
-            for plan in tx.search(query, access.viewer).matches:
-                assert plan.resource is not None
-                closure = reference_closure(tx, plan.resource)
-                document = plan_from_fhir(closure, self.context)
-                return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
+        or a plan of an organisation the caller may not see, never steers its notices. Kept between calls while
+        the store and the caller's grants are unchanged (`gateway.services.plan_cache`)."""
+        return self._current.get(cpr, access.viewer, lambda tx: self._current_plan_in(tx, cpr, access))
+
+    def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
+        patients = tx.search(
+            SearchQuery("Patient", (Criterion("identifier", "token", "", (f"{CPR_SYSTEM}|{cpr}",)),), count=50),
+            access.viewer,
+        )
+        records = tx.plans_of_patients([patient.id for patient in patients.matches])
+        if not records:
+            return None
+        query = SearchQuery(
+            "CarePlan",
+            (
+                Criterion("_id", "token", "", tuple(record.plan_id for record in records)),
+                Criterion("status", "token", "", ("active",)),
+            ),
+            count=20,
+            sort="-_lastUpdated",
+        )
+        for plan in tx.search(query, access.viewer).matches:
+            assert plan.resource is not None
+            closure = reference_closure(tx, plan.resource)
+            document = plan_from_fhir(closure, self.context)
+            return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
         return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, select, update
+from sqlalchemy import Connection, delete, exists, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store import tables as t
@@ -100,3 +100,17 @@ def granted(connection: Connection, plan_id: str, category: str, sor: str, at: s
         g.c.plan_id == plan_id, g.c.category == category, g.c.sor == sor, g.c.valid_from <= at, g.c.valid_to > at
     )
     return bool(connection.execute(select(condition)).scalar())
+
+
+def grant_window(connection: Connection, sor: str, at: str) -> tuple[str, str]:
+    """`[since, until)`: the instants around `at` over which the grants `sor` holds stay the same (no grant of any
+    plan starts or ends in it), so whatever the access rule let `sor` see at `at` it sees throughout."""
+    g = t.plan_grant
+    edges = union_all(
+        select(g.c.valid_from.label("edge")).where(g.c.sor == sor),
+        select(g.c.valid_to.label("edge")).where(g.c.sor == sor),
+    ).subquery()
+    since = select(func.max(edges.c.edge)).where(edges.c.edge <= at).scalar_subquery()
+    until = select(func.min(edges.c.edge)).where(edges.c.edge > at).scalar_subquery()
+    row = connection.execute(select(since, until)).one()
+    return row[0] or MIN_INSTANT, row[1] or MAX_INSTANT

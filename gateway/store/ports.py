@@ -157,6 +157,14 @@ class ResourceTransaction(Protocol):
         """Does the plan's own Consent grant `sor` the category at instant `at` (stored form)?"""
         ...
 
+    def grant_window(self, sor: str, at: str) -> tuple[str, str]:
+        """`(since, until)`, stored instants: no grant to `sor` starts or ends in `[since, until)`, which holds `at`."""
+        ...
+
+    def generation(self) -> int:
+        """The store's write generation (`gateway.store.generation`): the same number, the same resources and plans."""
+        ...
+
 
 class ResourceStore(Protocol):
     def reading(self) -> AbstractContextManager[ResourceTransaction]: ...

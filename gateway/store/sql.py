@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.clock import Clock
 from gateway.errors import Gone, NotFound, VersionConflict
-from gateway.store import audit_log, plans_sql
+from gateway.store import audit_log, generation, plans_sql
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
@@ -52,12 +52,18 @@ class SqlResourceStore:
         with self.engine.connect() as connection:
             connection = connection.execution_options(**{IMMEDIATE: True})
             with connection.begin():
-                yield SqlResourceTransaction(connection, self.clock)
+                tx = SqlResourceTransaction(connection, self.clock, stamp_at_commit=True)
+                yield tx
+                if tx.changed:
+                    generation.move(connection)  # last, so its row lock lasts only for the commit
 
 
 class SqlResourceTransaction:
-    def __init__(self, connection: Connection, clock: Clock) -> None:
+    def __init__(self, connection: Connection, clock: Clock, *, stamp_at_commit: bool = False) -> None:
         self.connection = connection
+        #: resources or plan access data written: the store generation moves (`gateway.store.generation`)
+        self.changed = False
+        self._stamp_at_commit = stamp_at_commit
         self.clock = clock
         self._locking = connection.dialect.name == "postgresql"
 
@@ -196,6 +202,7 @@ class SqlResourceTransaction:
         self._write_version(stored)
 
     def _write_version(self, stored: StoredResource) -> None:
+        self._changes()
         self.connection.execute(
             insert(t.resource_version).values(
                 resource_type=stored.resource_type,
@@ -344,10 +351,22 @@ class SqlResourceTransaction:
         return plans_sql.plan_of(self.connection, resource_type, resource_id)
 
     def save_plan(self, record: PlanRecord, members: Iterable[tuple[str, str, str]], grants: Iterable[Grant]) -> None:
+        self._changes()
         plans_sql.save_plan(self.connection, record, members, grants)
 
     def granted(self, plan_id: str, category: str, sor: str, at: str) -> bool:
         return plans_sql.granted(self.connection, plan_id, category, sor, at)
+
+    def grant_window(self, sor: str, at: str) -> tuple[str, str]:
+        return plans_sql.grant_window(self.connection, sor, at)
+
+    def generation(self) -> int:
+        return generation.current(self.connection)
+
+    def _changes(self) -> None:
+        if not self.changed and not self._stamp_at_commit:
+            generation.move(self.connection)
+        self.changed = True
 
 
 def _index_row(entry: IndexEntry) -> tuple[Any, dict[str, Any]]:

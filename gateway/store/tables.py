@@ -161,6 +161,16 @@ plan_grant = Table(
 )
 Index("ix_plan_grant_sor", plan_grant.c.sor, plan_grant.c.category, plan_grant.c.plan_id)
 
+#: One row: a number every write transaction of resources or plan access data moves before it commits, so a value
+#: derived from the store (the citizen's plan, `gateway.services.plan_cache`) is current while the number is the
+#: one read with it, in every process on this database (`gateway.store.generation`).
+store_generation = Table(
+    "store_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("value", Integer, nullable=False),
+)
+
 # -- delivery outbox (gateway.delivery.outbox_sql) ----------------------------------------------------------------
 
 inbound_message = Table(
