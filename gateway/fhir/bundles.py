@@ -38,7 +38,7 @@ def searchset(base: str, query: SearchQuery, page: SearchPage, bundle_id: str, n
         "meta": {"lastUpdated": fhir_instant(now)},
         "type": "searchset",
         "total": page.total,
-        "link": _page_links(f"{base}/{query.resource_type}", query.raw, query.count, query.offset, page.total),
+        "link": _search_links(f"{base}/{query.resource_type}", query, page),
     }
     if entries:
         bundle["entry"] = entries
@@ -85,6 +85,34 @@ def history_entry(base: str, version: StoredResource) -> Resource:
         "lastModified": last_modified(version),
     }
     return entry
+
+
+def _search_links(url: str, query: SearchQuery, page: SearchPage) -> list[dict[str, str]]:
+    """Offset links over live data, or `_getpages` links into the stored result the page was read from (the first
+    page's `self` is still the parameters used: R4 search.html#conformance)."""
+    if page.snapshot is None:
+        return _page_links(url, query.raw, query.count, query.offset, page.total)
+    count, offset, size = query.count, query.offset, page.size
+
+    def link(relation: str, at: int) -> dict[str, str]:
+        pairs = [("_getpages", page.snapshot or ""), ("_getpagesoffset", str(at)), ("_count", str(count))]
+        return {"relation": relation, "url": f"{url}?{urlencode(pairs)}"}
+
+    if query.page_of is None:
+        kept = query_pairs_without(query.raw, "_offset", "_count")
+        pairs = [*kept, ("_count", str(count)), ("_offset", str(offset))]
+        links = [{"relation": "self", "url": f"{url}?{urlencode(pairs)}"}]
+    else:
+        links = [link("self", offset)]
+    if count <= 0:
+        return links
+    links.append(link("first", 0))
+    if offset > 0:
+        links.append(link("previous", max(offset - count, 0)))
+    if offset + count < size:
+        links.append(link("next", offset + count))
+    links.append(link("last", max(((size - 1) // count) * count, 0)))
+    return links
 
 
 def _page_links(url: str, raw: Sequence[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:

@@ -74,7 +74,9 @@ def capability_statement(
                 "documentation": "Search: repeated parameters AND, comma-separated values OR; unknown parameters "
                 "are refused with 400 unless the request has Prefer: handling=lenient (then ignored and left out "
                 "of the self link). A create with search parameters on its query string is a conditional create "
-                "(as If-None-Exist). Paging with _count and _offset; _sort by _lastUpdated or _id; "
+                "(as If-None-Exist). Paging with _count and _offset; a search of several pages "
+                "is stored for an hour and its next links page through that stored list (_getpages), so writes "
+                "between pages neither skip nor repeat a match; _sort by _lastUpdated or _id; "
                 "_summary=count. Deletes are soft (a tombstone version in history; reads answer 410).",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],

@@ -33,7 +33,14 @@ from gateway.fhir.rules import (
 from gateway.fhir.write_validation import WriteValidator
 from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
-from gateway.store.search_query import MAX_PAGING_NUMBER, SearchQuery, parse_history, parse_search
+from gateway.store.search_query import (
+    MAX_PAGING_NUMBER,
+    SearchQuery,
+    expired_search,
+    parse_history,
+    parse_paging,
+    parse_search,
+)
 from mappings.issues import IssueError
 
 Resource = dict[str, Any]
@@ -412,14 +419,43 @@ class FhirService:
         *,
         lenient: bool = False,
     ) -> FhirResponse:
-        """`lenient`: the client's `Prefer: handling=lenient` (unknown parameters ignored, see `search_query`)."""
-        query = self.parse_query(resource_type, pairs, lenient=lenient)
+        """`lenient`: the client's `Prefer: handling=lenient` (unknown parameters ignored, see `search_query`).
+
+        Stable paging as HAPI FHIR pages (search.html#paging leaves the means to the server): a search with more than
+        one page stores the ordered ids of its matches under the first page's Bundle id, and its `next` links
+        (`_getpages=<id>&_getpagesoffset=<n>`) page through that list for an hour, each page read and checked
+        against the access rule when it is asked for. Writes in between neither skip nor repeat a match."""
+        require_type(resource_type)
+        paging = parse_paging(pairs)
+        bundle_id = self.ids.new_id()
 
         def work(tx: ResourceTransaction) -> FhirResponse:
+            if paging is None:
+                query = replace(self.parse_query(resource_type, pairs, lenient=lenient), snapshot=bundle_id)
+            else:
+                query = self.stored_query(tx, resource_type, *paging, access)
             page = self.search_in(tx, query, access)
-            return FhirResponse(200, bundles.searchset(base, query, page, self.ids.new_id(), self.clock.now()))
+            return FhirResponse(200, bundles.searchset(base, query, page, bundle_id, self.clock.now()))
 
-        return self.guarded(access, work)
+        return self.guarded(access, work, writes=True)
+
+    def stored_query(
+        self,
+        tx: ResourceTransaction,
+        resource_type: str,
+        search_id: str,
+        offset: int,
+        count: int | None,
+        access: Access,
+    ) -> SearchQuery:
+        """The query of a page of the stored result `search_id`: its own parameters, the link's offset and count."""
+        access.require(resource_type, "s")
+        stored = tx.stored_search(search_id, access.viewer)
+        if stored is None or stored.resource_type != resource_type:
+            raise expired_search(search_id)
+        query = self.parse_query(resource_type, parse_qsl(stored.query, keep_blank_values=True))
+        count = query.count if count is None else min(count, self.paging.max_count)
+        return replace(query, page_of=search_id, offset=offset, count=count)
 
     def search_in(self, tx: ResourceTransaction, query: SearchQuery, access: Access = OPEN) -> SearchPage:
         """A search page of what the caller may see (the store applies the access rule in SQL, so pages are
@@ -428,7 +464,7 @@ class FhirService:
         page = tx.search(query, access.viewer)
         included = [resource for resource in page.included if _readable(access, resource.resource_type)]
         access.record(tx, AuditRecord("E", "search-type", [*page.matches, *included], query=urlencode(query.raw)))
-        return SearchPage(page.matches, included, page.total)
+        return replace(page, included=included)
 
     def history(
         self,

@@ -74,6 +74,18 @@ class SearchPage:
     matches: Sequence[StoredResource]
     included: Sequence[StoredResource]
     total: int
+    #: The stored result this page is read from (its `next` links page through it), and how many ids it holds.
+    snapshot: str | None = None
+    size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSearch:
+    """A stored search result's header: its type, the parameters used (a query string) and its size."""
+
+    resource_type: str
+    query: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +138,10 @@ class ResourceTransaction(Protocol):
 
     def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
         """Matches and includes `viewer` may see; `total` counts only those."""
+        ...
+
+    def stored_search(self, search_id: str, viewer: Viewer | None) -> StoredSearch | None:
+        """The stored result `search_id` when it exists, has not expired, and was stored for this `viewer`."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:

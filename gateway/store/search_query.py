@@ -82,6 +82,11 @@ class SearchQuery:
     #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
     #: `SearchPage.total` is the number of matches returned.
     counted: bool = True
+    #: The id to store this search's result under when it has more than one page (stable paging); None: page by
+    #: offset over the live data (a conditional write, a search inside a batch).
+    snapshot: str | None = None
+    #: Page through the result stored under this id (a `next` link's `_getpages`) instead of searching again.
+    page_of: str | None = None
 
 
 def split_or(value: str) -> tuple[str, ...]:
@@ -258,6 +263,40 @@ def parse_history(
         elif key not in ("_format", "_pretty"):
             raise IssueError.single("not-supported", f"History does not support the parameter {key!r}", expression=key)
     return count, offset, since
+
+
+#: The parameters of a `next` link into a stored result (HAPI FHIR's names: `_getpages`, `_getpagesoffset`).
+PAGING_PARAMS = ("_getpages", "_getpagesoffset", "_count")
+
+
+def parse_paging(pairs: Sequence[tuple[str, str]]) -> tuple[str, int, int | None] | None:
+    """(search id, offset, count or None) of a request for a page of a stored result, or None for a new search.
+    Anything else on such a request but `_format` and `_pretty` is refused: the stored search's own parameters
+    apply to every page."""
+    found = dict(pairs)
+    if "_getpages" not in found:
+        return None
+    issues: list[Issue] = []
+    for key, _ in pairs:
+        if key not in (*PAGING_PARAMS, "_format", "_pretty"):
+            issues.append(_bad(key, f"A page of a stored search takes only {', '.join(PAGING_PARAMS)}, not {key!r}"))
+    offset = _non_negative("_getpagesoffset", found.get("_getpagesoffset", "0"), issues)
+    count = _non_negative("_count", found["_count"], issues) if "_count" in found else None
+    if issues:
+        raise IssueError(tuple(issues), status=400)
+    return found["_getpages"], offset, count
+
+
+def expired_search(search_id: str) -> IssueError:
+    """410 for a `_getpages` id that is unknown, expired or someone else's (HAPI FHIR answers 410 Gone: "Search ID
+    ... does not exist and may have expired"); the three are not told apart."""
+    return IssueError.single(
+        "not-found",
+        f"The search result {search_id[:64]!r} does not exist or has expired; search again",
+        expression="_getpages",
+        message_id="search.result-expired",
+        status=410,
+    )
 
 
 def _bad(key: str, text: str) -> Issue:

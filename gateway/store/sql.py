@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,7 +21,16 @@ from gateway.store import audit_log, generation, plans_sql
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
-from gateway.store.ports import HistoryPage, Method, PlanRecord, Resource, SearchPage, StoredResource, Viewer
+from gateway.store.ports import (
+    HistoryPage,
+    Method,
+    PlanRecord,
+    Resource,
+    SearchPage,
+    StoredResource,
+    StoredSearch,
+    Viewer,
+)
 from gateway.store.search_filters import criterion_clause
 from gateway.store.search_params import (
     DateEntry,
@@ -27,7 +40,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_query import Include, SearchQuery
+from gateway.store.search_query import Include, SearchQuery, expired_search
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
 from mappings.plan import Grant
@@ -35,6 +48,9 @@ from mappings.plan import Grant
 MAX_INDEXED_TEXT = 512
 #: AuditEvents are read from the audit trail's own table, not from the resource tables.
 AUDIT = "AuditEvent"
+#: How long a stored search result can be paged through: HAPI FHIR's default (`expireSearchResultsAfterMillis`,
+#: one hour); `next` links of an expired result answer 410 Gone, as HAPI's do.
+SEARCH_RESULT_LIFETIME = timedelta(hours=1)
 
 
 class SqlResourceStore:
@@ -281,23 +297,112 @@ class SqlResourceTransaction:
     def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
         if query.resource_type == AUDIT:
             return audit_log.search(self.connection, query)
+        if query.page_of is not None:
+            return self._stored_page(query, viewer)
         r = t.resource
         conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
         conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]
         if viewer is not None:
             conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
+        ordering = _ordering(query)
+        if query.snapshot is not None and not query.summary_count and query.count > 0:
+            # One page more than asked tells whether there is a next page: a result that fits one page is answered
+            # without a count query and without storing anything.
+            statement = select(r).where(*conditions).order_by(*ordering).limit(query.count + 1).offset(query.offset)
+            rows = self.connection.execute(statement).mappings().all()
+            if query.offset == 0 and len(rows) <= query.count:
+                matches = [_stored(row, "PUT") for row in rows]
+                return SearchPage(matches, self._included(query.includes, matches, viewer), len(matches))
+            self._store_result(query, viewer, conditions, ordering)
+            return self._stored_page(replace(query, page_of=query.snapshot), viewer)
         total = 0
         if query.counted:
             total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total)
-        column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
-        ordering = [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
         statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
         matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
         return SearchPage(
             matches, self._included(query.includes, matches, viewer), total if query.counted else len(matches)
         )
+
+    # -- stored search results (stable paging) -------------------------------------------------------------
+
+    def _store_result(
+        self,
+        query: SearchQuery,
+        viewer: Viewer | None,
+        conditions: list[ColumnElement[bool]],
+        ordering: list[Any],
+    ) -> None:
+        """Store the ordered ids of every match under `query.snapshot`, in one INSERT ... SELECT (the ids never
+        leave the database), and drop the results that have expired."""
+        result, entry, r = t.search_result, t.search_result_entry, t.resource
+        now = format_instant(self.clock.now())
+        expired = select(result.c.search_id).where(result.c.expires < now)
+        self.connection.execute(delete(entry).where(entry.c.search_id.in_(expired)))
+        self.connection.execute(delete(result).where(result.c.expires < now))
+        position = func.row_number().over(order_by=ordering)
+        ids = select(literal(query.snapshot), position, r.c.id).where(*conditions)
+        self.connection.execute(insert(entry).from_select(["search_id", "position", "resource_id"], ids))
+        # Counted rather than taken from the INSERT's rowcount, which not every driver reports for INSERT ... SELECT.
+        stored = self.connection.execute(
+            select(func.count()).select_from(entry).where(entry.c.search_id == query.snapshot)
+        ).scalar_one()
+        expires = format_instant(self.clock.now() + SEARCH_RESULT_LIFETIME)
+        self.connection.execute(
+            insert(result).values(
+                search_id=query.snapshot,
+                resource_type=query.resource_type,
+                owner=_owner(viewer),
+                query=urlencode(query.raw),
+                size=stored,
+                expires=expires,
+            )
+        )
+
+    def stored_search(self, search_id: str, viewer: Viewer | None) -> StoredSearch | None:
+        result = t.search_result
+        row = (
+            self.connection.execute(
+                select(result).where(
+                    result.c.search_id == search_id,
+                    result.c.owner == _owner(viewer),
+                    result.c.expires >= format_instant(self.clock.now()),
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return StoredSearch(row["resource_type"], row["query"], row["size"])
+
+    def _stored_page(self, query: SearchQuery, viewer: Viewer | None) -> SearchPage:
+        """A page of a stored result: its ids at positions offset+1..offset+count, read now. A resource deleted
+        since, or one the caller may no longer see (a consent withdrawn), is left out, and `total` counts only what
+        is still there and visible, so a stored result never reveals more than a fresh search would."""
+        result, entry, r = t.search_result, t.search_result_entry, t.resource
+        size = self.connection.execute(
+            select(result.c.size).where(result.c.search_id == query.page_of)
+        ).scalar_one_or_none()
+        if size is None:
+            raise expired_search(query.page_of or "")
+        joined = entry.join(r, and_(r.c.resource_type == query.resource_type, r.c.id == entry.c.resource_id))
+        conditions = [entry.c.search_id == query.page_of, r.c.deleted.is_(False)]
+        if viewer is not None:
+            conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
+        total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+        if query.summary_count or query.count == 0:
+            return SearchPage([], [], total, query.page_of, size)
+        statement = (
+            select(r)
+            .select_from(joined)
+            .where(*conditions, entry.c.position > query.offset, entry.c.position <= query.offset + query.count)
+            .order_by(entry.c.position)
+        )
+        matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
+        return SearchPage(matches, self._included(query.includes, matches, viewer), total, query.page_of, size)
 
     def _included(
         self, includes: tuple[Include, ...], matches: list[StoredResource], viewer: Viewer | None
@@ -412,6 +517,22 @@ def _current_row(stored: StoredResource) -> dict[str, Any]:
 
 def _dump(resource: Resource | None) -> str | None:
     return None if resource is None else orjson.dumps(resource).decode()
+
+
+def _ordering(query: SearchQuery) -> list[Any]:
+    r = t.resource
+    column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
+    return [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
+
+
+def _owner(viewer: Viewer | None) -> str:
+    """Whom a stored result belongs to: the organisation, or a citizen (their CPR number hashed: it is not stored in
+    the clear), or no caller at all. Only the same owner may page through it."""
+    if viewer is None:
+        return "-"
+    if viewer.cpr is not None:
+        return "cpr:" + hashlib.sha256(viewer.cpr.encode()).hexdigest()[:64]
+    return f"sor:{viewer.sor or ''}:{'own' if viewer.own_only else 'all'}"
 
 
 def _stored(row: Any, method: str) -> StoredResource:

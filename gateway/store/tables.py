@@ -348,3 +348,27 @@ audit_event_index = Table(
     Column("value", String(512), nullable=False),
 )
 Index("ix_audit_event_index_lookup", audit_event_index.c.param, audit_event_index.c.value, audit_event_index.c.event_id)
+
+# Stored search results (HAPI FHIR's HFJ_SEARCH / HFJ_SEARCH_RESULT): the ordered ids of a search's matches, taken
+# when its first page is answered, so that following `next` links walks exactly that list while resources are
+# created, updated and deleted meanwhile. `owner` names the caller (only they may page through it), `query` the
+# parameters used (re-read at page time for `_include` and the like), `size` the number of stored ids.
+search_result = Table(
+    "fhir_search_result",
+    metadata,
+    Column("search_id", String(ID_LEN), primary_key=True),
+    Column("resource_type", String(TYPE_LEN), nullable=False),
+    Column("owner", String(80), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("expires", String(INSTANT_LEN), nullable=False),
+)
+Index("ix_fhir_search_result_expires", search_result.c.expires)
+
+search_result_entry = Table(
+    "fhir_search_result_entry",
+    metadata,
+    Column("search_id", String(ID_LEN), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("resource_id", String(ID_LEN), nullable=False),
+)

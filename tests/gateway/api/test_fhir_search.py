@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -186,3 +187,31 @@ async def test_dates_at_the_edge_of_time_are_400_not_500(client: httpx.AsyncClie
     assert (await client.post("/fhir/CarePlan", json=plan)).status_code == 201
     assert (await client.get("/fhir/_history?_since=0001-01-01T00:00:00%2B01:00")).status_code == 400
     assert (await client.get("/fhir/CarePlan?date=lt0001-01-01T00:00:00%2B01:00")).status_code == 400
+
+
+async def test_a_stored_result_expires_after_an_hour(
+    client: httpx.AsyncClient, plans: dict[str, Any], clock: Any
+) -> None:
+    first = await search(client, "_count=1")
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert (await client.get(url)).status_code == 200
+    clock.advance(timedelta(hours=1, minutes=1))
+    gone = await client.get(url)
+    assert gone.status_code == 410
+    assert gone.json()["issue"][0]["details"]["coding"][0]["code"] == "search.result-expired"
+
+
+async def test_a_page_of_a_stored_result_takes_no_new_criteria(
+    client: httpx.AsyncClient, plans: dict[str, Any]
+) -> None:
+    first = await search(client, "_count=1")
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    response = await client.get(url + "&status=draft")
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["status"]
+
+
+async def test_a_stored_result_is_of_its_own_type(client: httpx.AsyncClient, plans: dict[str, Any]) -> None:
+    first = await search(client, "_count=1")
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert (await client.get(url.replace("/CarePlan?", "/CareTeam?"))).status_code == 410

@@ -1,0 +1,108 @@
+"""Stable paging on SQLite and PostgreSQL: following `next` links returns every match exactly once while resources
+are created, updated and deleted between pages (HAPI FHIR's stored search results)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select
+
+from gateway.api import create_app
+from gateway.clock import SequenceIds, SystemClock
+from gateway.config import Settings
+from gateway.store import tables as t
+from gateway.store.database import make_engine, upgrade
+from gateway.store.tables import metadata
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+async def client(engine: Engine, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(data_dir=tmp_path, insecure_no_auth=True, enforce_referential_integrity=False)
+    app = create_app(settings, engine=engine, clock=SystemClock(), ids=SequenceIds())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as http:
+        yield http
+
+
+def plan(number: int) -> dict[str, Any]:
+    return {
+        "resourceType": "CarePlan",
+        "status": "active",
+        "intent": "plan",
+        "identifier": [{"system": "urn:test", "value": f"plan-{number:02d}"}],
+        "subject": {"reference": "Patient/p1"},
+    }
+
+
+async def create(client: httpx.AsyncClient, number: int) -> dict[str, Any]:
+    response = await client.post("/fhir/CarePlan", json=plan(number))
+    assert response.status_code == 201
+    return response.json()
+
+
+def page_ids(bundle: dict[str, Any]) -> list[str]:
+    return [entry["resource"]["id"] for entry in bundle.get("entry", [])]
+
+
+def next_link(bundle: dict[str, Any]) -> str | None:
+    return next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+
+
+async def test_writes_between_pages_neither_skip_nor_repeat_a_match(client: httpx.AsyncClient, engine: Engine) -> None:
+    made = [await create(client, number) for number in range(10)]
+    first = (await client.get("/fhir/CarePlan?status=active&_count=3")).json()
+    assert first["total"] == 10
+    seen = page_ids(first)
+    assert seen == [resource["id"] for resource in made[:3]]
+    # Between pages: delete a match of page 1, update one of page 2 (it moves to the end of _lastUpdated order),
+    # create a new match. An offset-paged search would now skip one and show the updated one twice.
+    assert (await client.delete(f"/fhir/CarePlan/{seen[0]}")).status_code == 204
+    updated = {**made[4], "description": "moved to the end by its new lastUpdated"}
+    assert (await client.put(f"/fhir/CarePlan/{made[4]['id']}", json=updated)).status_code == 200
+    newcomer = await create(client, 99)
+    url = next_link(first)
+    assert url is not None and "_getpages=" in url
+    while url:
+        bundle = (await client.get(url)).json()
+        seen += page_ids(bundle)
+        url = next_link(bundle)
+    assert seen == [resource["id"] for resource in made], "every match of the first answer, once, in its order"
+    assert len(set(seen)) == len(seen)
+    assert newcomer["id"] not in seen
+    assert bundle["total"] == 9, "the deleted match is no longer counted"
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(t.search_result)).scalar_one() == 1
+
+
+async def test_an_updated_match_is_shown_as_it_is_now(client: httpx.AsyncClient) -> None:
+    made = [await create(client, number) for number in range(4)]
+    first = (await client.get("/fhir/CarePlan?_count=2")).json()
+    changed = {**made[3], "description": "changed after the first page"}
+    assert (await client.put(f"/fhir/CarePlan/{made[3]['id']}", json=changed)).status_code == 200
+    second = (await client.get(next_link(first) or "")).json()
+    assert [entry["resource"].get("description") for entry in second["entry"]] == [None, changed["description"]]
+
+
+async def test_a_result_of_one_page_is_not_stored(client: httpx.AsyncClient, engine: Engine) -> None:
+    for number in range(3):
+        await create(client, number)
+    bundle = (await client.get("/fhir/CarePlan?_count=3")).json()
+    assert bundle["total"] == 3 and next_link(bundle) is None
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(t.search_result_entry)).scalar_one() == 0
