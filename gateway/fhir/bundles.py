@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
+from gateway.fhir.subsetting import subset
 from gateway.store.dates import fhir_instant
 from gateway.store.ports import HistoryPage, SearchPage, StoredResource
 from gateway.store.search_query import SearchQuery, query_pairs_without
@@ -26,11 +27,23 @@ def last_modified(stored: StoredResource) -> str:
 
 
 def searchset(base: str, query: SearchQuery, page: SearchPage, bundle_id: str, now: Any) -> Resource:
+    # `_summary` shapes every entry; `_elements` the matches (R4 search.html#elements names "the resources of the
+    # type being searched"), so an included resource comes whole.
     entries: list[Resource] = [
-        {"fullUrl": resource_url(base, m), "resource": m.resource, "search": {"mode": "match"}} for m in page.matches
+        {
+            "fullUrl": resource_url(base, m),
+            "resource": subset(m.resource or {}, summary=query.summary, elements=query.elements),
+            "search": {"mode": "match"},
+        }
+        for m in page.matches
     ]
     entries += [
-        {"fullUrl": resource_url(base, i), "resource": i.resource, "search": {"mode": "include"}} for i in page.included
+        {
+            "fullUrl": resource_url(base, i),
+            "resource": subset(i.resource or {}, summary=query.summary),
+            "search": {"mode": "include"},
+        }
+        for i in page.included
     ]
     bundle: Resource = {
         "resourceType": "Bundle",
@@ -40,6 +53,8 @@ def searchset(base: str, query: SearchQuery, page: SearchPage, bundle_id: str, n
         "total": page.total,
         "link": _search_links(f"{base}/{query.resource_type}", query, page),
     }
+    if query.total_mode == "none" and not query.summary_count:  # R4 search.html#total: the client needs none
+        del bundle["total"]
     if entries:
         bundle["entry"] = entries
     return bundle

@@ -76,8 +76,10 @@ def capability_statement(
                 "of the self link). A create with search parameters on its query string is a conditional create "
                 "(as If-None-Exist). Paging with _count and _offset; a search of several pages "
                 "is stored for an hour and its next links page through that stored list (_getpages), so writes "
-                "between pages neither skip nor repeat a match; _sort by _lastUpdated or _id; "
-                "_summary=count. Deletes are soft (a tombstone version in history; reads answer 410).",
+                "between pages neither skip nor repeat a match; _sort by _id, _lastUpdated and every string, "
+                "date and token parameter (several keys, - descending); _total=none|estimate|accurate; "
+                "_summary=true|text|data|count|false; _elements (SUBSETTED tag). "
+                "Deletes are soft (a tombstone version in history; reads answer 410).",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
             }

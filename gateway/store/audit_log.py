@@ -26,7 +26,7 @@ from gateway.store import tables as t
 from gateway.store.dates import date_range, fhir_instant, parse_search_date
 from gateway.store.ports import HistoryPage, Resource, SearchPage, StoredResource
 from gateway.store.search_params import parse_reference
-from gateway.store.search_query import Criterion, SearchQuery
+from gateway.store.search_query import Criterion, SearchQuery, sort_keys
 from mappings.issues import IssueError
 
 a, idx = t.audit_event, t.audit_event_index
@@ -63,8 +63,12 @@ def search(connection: Connection, query: SearchQuery) -> SearchPage:
     total = connection.execute(select(func.count()).select_from(a).where(*conditions)).scalar_one()
     if query.summary_count or query.count == 0:
         return SearchPage([], [], total)
-    column = a.c.id if query.sort.lstrip("-") == "_id" else a.c.recorded
-    ordering = [column.desc() if query.sort.startswith("-") else column.asc(), a.c.id]
+    ordering: list[Any] = [
+        (column.desc() if descending else column.asc())
+        for name, descending in sort_keys(query.sort)
+        for column in [a.c.id if name == "_id" else a.c.recorded]
+    ]
+    ordering.append(a.c.id)
     statement = (
         select(a.c.id, a.c.recorded, a.c.content)
         .where(*conditions)

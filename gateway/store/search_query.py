@@ -34,6 +34,7 @@ RESULT_PARAMS = {
     "_total",
     "_format",
     "_pretty",
+    "_elements",
 }
 MODIFIERS = {
     "token": {"", "not", "missing"},
@@ -41,7 +42,13 @@ MODIFIERS = {
     "date": {"", "missing"},
     "string": {"", "exact", "contains", "missing"},
 }
-SORTABLE = {"_lastUpdated", "-_lastUpdated", "_id", "-_id"}
+#: Index tables a `_sort` key can be read from (R4 search.html#sort); reference parameters have no order.
+SORTABLE_TYPES = ("string", "date", "token")
+#: Types whose search is not over the index tables (the audit trail): sorted by `_id` and `_lastUpdated` only.
+UNINDEXED_SORT = ("AuditEvent",)
+SUMMARY_MODES = ("true", "text", "data", "count", "false")
+TOTAL_MODES = ("none", "estimate", "accurate")
+_ELEMENT_NAME = re.compile(r"[a-z][A-Za-z0-9]*")
 #: Parameters some clients add for their own bookkeeping (fhirpy's `count()` sends `_totalMethod=count`): no
 #: meaning to a FHIR server, harmless, so ignored in both handling modes and left out of the `self` link.
 CLIENT_PARAMS = {"_totalMethod"}
@@ -77,6 +84,12 @@ class SearchQuery:
     includes: tuple[Include, ...] = ()
     sort: str = "_lastUpdated"
     summary_count: bool = False
+    #: `_summary` other than count and false: "true", "text" or "data" (R4 search.html#summary); None: whole.
+    summary: str | None = None
+    #: `_elements`: the top-level elements to return of each match (R4 search.html#elements); empty: all.
+    elements: tuple[str, ...] = ()
+    #: `_total` (R4 search.html#total): "none" leaves `Bundle.total` out; "estimate" and "accurate" both count.
+    total_mode: str = "accurate"
     #: The parameters used to process the search (ignored ones left out): the `self` link and the audit record.
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
@@ -121,6 +134,9 @@ def parse_search(
     includes: list[Include] = []
     issues: list[Issue] = []
     count, offset, sort, summary_count = default_count, 0, "_lastUpdated", False
+    summary: str | None = None
+    elements: tuple[str, ...] = ()
+    total_mode = "accurate"
     for key, value in pairs:
         if _CONTROL.search(key) or _CONTROL.search(value):
             # A NUL byte would end a C string inside a database driver (SQLite matched every row on it).
@@ -148,13 +164,22 @@ def parse_search(
                 if include:
                     includes.append(include)
             elif name == "_sort":
-                if value not in SORTABLE:
-                    issues.append(_bad(key, f"_sort supports {sorted(SORTABLE)}, not {value!r}"))
+                issues += _sort_issues(key, value, resource_type, known)
                 sort = value
             elif name == "_summary":
-                if value not in ("count", "false"):
-                    issues.append(_bad(key, "_summary supports 'count' and 'false'"))
+                if value not in SUMMARY_MODES:
+                    issues.append(_bad(key, f"_summary takes one of {', '.join(SUMMARY_MODES)}, not {value[:40]!r}"))
                 summary_count = value == "count"
+                summary = value if value in ("true", "text", "data") else None
+            elif name == "_elements":
+                elements = tuple(part.strip() for part in value.split(",") if part.strip())
+                wrong = [part for part in elements if not _ELEMENT_NAME.fullmatch(part)]
+                if wrong or not elements:
+                    issues.append(_bad(key, f"_elements takes top-level element names, not {value[:40]!r}"))
+            elif name == "_total":
+                if value not in TOTAL_MODES:
+                    issues.append(_bad(key, f"_total takes one of {', '.join(TOTAL_MODES)}, not {value[:40]!r}"))
+                total_mode = value
             continue
         param_type = SPECIAL_PARAMS.get(name) or known.get(name)
         if param_type is None:
@@ -200,8 +225,27 @@ def parse_search(
         includes=tuple(includes),
         sort=sort,
         summary_count=summary_count,
+        summary=summary,
+        elements=elements,
+        total_mode=total_mode,
         raw=tuple(used),
     )
+
+
+def sort_keys(sort: str) -> list[tuple[str, bool]]:
+    """`_sort=a,-b` as [(name, descending)]: the keys in order of precedence (R4 search.html#sort)."""
+    return [(part.lstrip("-"), part.startswith("-")) for part in sort.split(",") if part.lstrip("-")]
+
+
+def _sort_issues(key: str, value: str, resource_type: str, known: dict[str, str]) -> list[Issue]:
+    names = sort_keys(value)
+    allowed = {"_id", "_lastUpdated"}
+    if resource_type not in UNINDEXED_SORT:
+        allowed |= {name for name, kind in known.items() if kind in SORTABLE_TYPES}
+    wrong = [name for name, _ in names if name not in allowed]
+    if wrong or not names or len(names) != len(value.split(",")):
+        return [_bad(key, f"_sort takes a comma-separated list of [-]{{{', '.join(sorted(allowed))}}}, not {value!r}")]
+    return []
 
 
 def _parse_include(

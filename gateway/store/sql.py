@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -33,6 +33,7 @@ from gateway.store.ports import (
 )
 from gateway.store.search_filters import criterion_clause
 from gateway.store.search_params import (
+    SEARCH_PARAMS,
     DateEntry,
     IndexEntry,
     ReferenceEntry,
@@ -40,7 +41,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_query import Include, SearchQuery, expired_search
+from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
 from mappings.plan import Grant
@@ -519,10 +520,34 @@ def _dump(resource: Resource | None) -> str | None:
     return None if resource is None else orjson.dumps(resource).decode()
 
 
+_SORT_TABLES = {"string": t.search_string, "token": t.search_token, "date": t.search_date}
+#: The index column a `_sort` key orders by, per search parameter type.
+_SORT_COLUMNS = {"string": "normalized", "token": "code", "date": "low"}
+
+
 def _ordering(query: SearchQuery) -> list[Any]:
+    """ORDER BY for `_sort` (R4 search.html#sort): each key in turn, then the id so that pages never tie.
+
+    An indexed parameter sorts by its value read from the index (the lowest for ascending, the highest for
+    descending when a resource has several; a date by its lower bound, as HAPI FHIR sorts dates); resources without
+    a value come last in both directions, as in HAPI FHIR."""
     r = t.resource
-    column = r.c.id if query.sort.lstrip("-") == "_id" else r.c.last_updated
-    return [column.desc() if query.sort.startswith("-") else column.asc(), r.c.id]
+    types = {name: param.type for name, param in SEARCH_PARAMS.get(query.resource_type, {}).items()}
+    ordering: list[Any] = []
+    for name, descending in sort_keys(query.sort):
+        if name in ("_id", "_lastUpdated"):
+            column: Any = r.c.id if name == "_id" else r.c.last_updated
+        else:
+            table = _SORT_TABLES[types[name]]
+            value = table.c[_SORT_COLUMNS[types[name]]]
+            column = (
+                select(func.max(value) if descending else func.min(value))
+                .where(table.c.resource_type == r.c.resource_type, table.c.id == r.c.id, table.c.param == name)
+                .scalar_subquery()
+            )
+            ordering.append(case((column.is_(None), 1), else_=0))
+        ordering.append(column.desc() if descending else column.asc())
+    return [*ordering, r.c.id]
 
 
 def _owner(viewer: Viewer | None) -> str:

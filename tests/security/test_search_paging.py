@@ -60,3 +60,19 @@ async def test_the_attackers_own_paged_search_counts_nothing_of_the_plan(
     response = await client.get("/fhir/Practitioner?_count=1", headers=as_("x"))
     assert response.status_code == 200
     assert response.json()["total"] == 0 and link(response.json(), "next") is None
+
+
+async def test_sort_total_and_summary_tell_the_attacker_nothing(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    for query in (
+        "_sort=-family,given&_total=accurate",
+        "_summary=count",
+        "_summary=true&_sort=name",
+        "_elements=name",
+    ):
+        response = await client.get(f"/fhir/Practitioner?{query}", headers=as_("x"))
+        assert response.status_code == 200
+        assert response.json()["total"] == 0 and "entry" not in response.json(), query
+    named = await client.get("/fhir/Practitioner?_sort=-family&_total=accurate", headers=as_("slagelse"))
+    assert named.json()["total"] > 0, "the organisation the citizen named sees the team"
