@@ -57,6 +57,7 @@ def test_every_discharge_path_has_its_figures(results: tuple[Path, dict[str, obj
             "ratio_to_orjson_floor",
             "ratio_to_fhir_resources_parse",
             "peak_memory_kib",
+            "plan_lookup_uncached_ms",
         ):
             assert _number(figures[key]), (path, key)
         assert set(figures["stages_ms"]) == STAGES and all(map(_number, figures["stages_ms"].values()))
