@@ -78,7 +78,9 @@ def capability_statement(
                 "is stored for an hour and its next links page through that stored list (_getpages), so writes "
                 "between pages neither skip nor repeat a match; _sort by _id, _lastUpdated and every string, "
                 "date and token parameter (several keys, - descending); _total=none|estimate|accurate; "
-                "_summary=true|text|data|count|false; _elements (SUBSETTED tag). "
+                "_summary=true|text|data|count|false; _elements (SUBSETTED tag). Chained parameters one level deep "
+                "(subject:Patient.identifier=...), reverse chaining (_has:Type:reference:parameter=...) and "
+                "_include:iterate / _revinclude:iterate, all matching only through resources the caller may see. "
                 "Deletes are soft (a tombstone version in history; reads answer 410).",
                 "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],

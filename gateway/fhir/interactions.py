@@ -52,6 +52,11 @@ PARAM_TYPES: dict[str, dict[str, str]] = {
     resource_type: {name: param.type for name, param in params.items()}
     for resource_type, params in SEARCH_PARAMS.items()
 }
+#: The target types of each reference parameter (chains without `:Type` need exactly one).
+PARAM_TARGETS: dict[str, dict[str, tuple[str, ...]]] = {
+    resource_type: {name: param.targets for name, param in params.items() if param.type == "reference"}
+    for resource_type, params in SEARCH_PARAMS.items()
+}
 
 
 @dataclass
@@ -408,6 +413,7 @@ class FhirService:
             default_count=self.paging.default_count,
             max_count=self.paging.max_count,
             lenient=lenient,
+            targets=PARAM_TARGETS,
         )
 
     def search(

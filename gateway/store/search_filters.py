@@ -7,13 +7,16 @@ the caller. Date comparisons follow http://hl7.org/fhir/R4/search.html#prefix wi
 
 from __future__ import annotations
 
-from sqlalchemy import Table, and_, false, not_, or_, select, true
+from sqlalchemy import Select, Table, and_, false, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import FromClause
 
 from gateway.store import tables as t
 from gateway.store.dates import parse_search_date
+from gateway.store.ports import Viewer
 from gateway.store.search_params import normalize_string, parse_reference
 from gateway.store.search_query import Criterion
+from gateway.store.visibility import visible
 from mappings.issues import IssueError
 
 _TABLES: dict[str, Table] = {
@@ -24,8 +27,14 @@ _TABLES: dict[str, Table] = {
 }
 
 
-def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[bool]:
-    r = t.resource
+def criterion_clause(
+    resource_type: str, criterion: Criterion, viewer: Viewer | None = None, *, rows: FromClause = t.resource
+) -> ColumnElement[bool]:
+    """The condition on `rows` (`fhir_resource` or an alias of it) for one criterion. `viewer` narrows what a chain
+    or `_has` may match through: only resources the caller may see (the access rule), never hidden ones."""
+    r = rows
+    if criterion.chain is not None:
+        return _chain_clause(resource_type, criterion, criterion.chain, viewer, r)
     if criterion.name == "_id":
         clause = r.c.id.in_(criterion.values)
         return not_(clause) if criterion.modifier == "not" else clause
@@ -41,6 +50,44 @@ def criterion_clause(resource_type: str, criterion: Criterion) -> ColumnElement[
     matches = or_(*(_value_match(table, criterion, value) for value in criterion.values))
     found = r.c.id.in_(select(table.c.id).where(of_param, matches))
     return not_(found) if criterion.modifier == "not" else found
+
+
+def _visible_ids(resource_type: str, criterion: Criterion, viewer: Viewer | None) -> Select[tuple[str]]:
+    """Ids of the live `resource_type` resources matching `criterion` that `viewer` may see."""
+    other = t.resource.alias(f"chained_{resource_type.lower()}")
+    conditions = [
+        other.c.resource_type == resource_type,
+        other.c.deleted.is_(False),
+        criterion_clause(resource_type, criterion, viewer, rows=other),
+    ]
+    if viewer is not None:
+        conditions.append(visible(viewer, resource_type, other.c.id, other.c.author))
+    return select(other.c.id).where(*conditions)
+
+
+def _chain_clause(
+    resource_type: str, criterion: Criterion, inner: Criterion, viewer: Viewer | None, r: FromClause
+) -> ColumnElement[bool]:
+    """A chain (`subject:Patient.identifier=x`, R4 search.html#chaining): the resource refers through `criterion`'s
+    reference parameter to a visible target matching `inner`. `_has` (search.html#has) the other way round: a
+    visible resource of the source type matching `inner` refers to this one through `criterion.via`."""
+    ref = t.search_reference
+    other_type = criterion.target_type or ""
+    if criterion.via is not None:  # _has:Source:via:inner
+        referring = select(ref.c.target_id).where(
+            ref.c.resource_type == other_type,
+            ref.c.param == criterion.via,
+            ref.c.target_type == resource_type,
+            ref.c.id.in_(_visible_ids(other_type, inner, viewer)),
+        )
+        return r.c.id.in_(referring)
+    referring = select(ref.c.id).where(
+        ref.c.resource_type == resource_type,
+        ref.c.param == criterion.name,
+        ref.c.target_type == other_type,
+        ref.c.target_id.in_(_visible_ids(other_type, inner, viewer)),
+    )
+    return r.c.id.in_(referring)
 
 
 def _value_match(table: Table, criterion: Criterion, value: str) -> ColumnElement[bool]:

@@ -64,7 +64,11 @@ class Criterion:
     type: str
     modifier: str
     values: tuple[str, ...]
-    target_type: str | None = None  # `subject:Patient=...`
+    target_type: str | None = None  # `subject:Patient=...`; a chain's target type; `_has`'s source type
+    #: A chain (`subject:Patient.identifier=x`): the criterion on the target; `_has`: the one on the source.
+    chain: Criterion | None = None
+    #: `_has`: the source type's reference parameter that points at the searched resource.
+    via: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class Include:
     param: str
     target_type: str | None
     reverse: bool = False
+    #: `_include:iterate` (R4 search.html#revinclude): applied again to what the includes brought in.
+    iterate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +130,12 @@ def parse_search(
     default_count: int = 20,
     max_count: int = 200,
     lenient: bool = False,
+    targets: dict[str, dict[str, tuple[str, ...]]] | None = None,
 ) -> SearchQuery:
     """`param_types` maps resource type -> parameter name -> search type (from `search_params`); `lenient`: ignore
     unknown and unsupported parameters instead of refusing them (`Prefer: handling=lenient`)."""
     pairs = tuple(pairs)
+    targets = targets or {}
     used: list[tuple[str, str]] = []
     known = param_types[resource_type]
     criteria: list[Criterion] = []
@@ -181,40 +189,15 @@ def parse_search(
                     issues.append(_bad(key, f"_total takes one of {', '.join(TOTAL_MODES)}, not {value[:40]!r}"))
                 total_mode = value
             continue
-        param_type = SPECIAL_PARAMS.get(name) or known.get(name)
-        if param_type is None:
-            if lenient:
-                continue
-            issues.append(
-                Issue(
-                    "error",
-                    "not-supported",
-                    f"Unknown search parameter {name!r} for {resource_type}; supported: "
-                    + ", ".join(sorted([*known, *SPECIAL_PARAMS])),
-                    expression=key,
-                    message_id="search.unknown-parameter",
-                )
-            )
-            continue
-        if name in SPECIAL_PARAMS and modifier not in SPECIAL_MODIFIERS[name]:
-            if not lenient:
-                issues.append(_bad(key, f"{name} does not take the modifier {modifier!r}"))
-            continue
-        target_type = None
-        if param_type == "reference" and modifier and modifier[:1].isupper():
-            target_type, modifier = modifier, ""
-        if modifier not in MODIFIERS[param_type]:
-            if not lenient:
-                issues.append(_bad(key, f"Modifier {modifier!r} is not supported on {param_type} parameter {name!r}"))
-            continue
-        if modifier == "missing" and value not in ("true", "false"):
-            issues.append(_bad(key, ":missing takes true or false"))
-            continue
-        if value == "":
-            issues.append(_bad(key, f"Search parameter {name!r} has an empty value"))
-            continue
-        criteria.append(Criterion(name, param_type, modifier, split_or(value), target_type))
-        used.append((key, value))
+        if name == "_has":
+            criterion = _parse_has(key, value, resource_type, param_types, targets, issues, lenient)
+        elif "." in key:
+            criterion = _parse_chain(key, value, resource_type, param_types, targets, issues, lenient)
+        else:
+            criterion = _parse_plain(key, value, resource_type, known, issues, lenient)
+        if criterion is not None:
+            criteria.append(criterion)
+            used.append((key, value))
     if issues:
         raise IssueError(tuple(issues), status=400)
     return SearchQuery(
@@ -230,6 +213,109 @@ def parse_search(
         total_mode=total_mode,
         raw=tuple(used),
     )
+
+
+def _parse_plain(
+    key: str, value: str, resource_type: str, known: dict[str, str], issues: list[Issue], lenient: bool
+) -> Criterion | None:
+    """`name[:modifier]=value` of one of `resource_type`'s own parameters."""
+    name, _, modifier = key.partition(":")
+    param_type = SPECIAL_PARAMS.get(name) or known.get(name)
+    if param_type is None:
+        if not lenient:
+            issues.append(
+                Issue(
+                    "error",
+                    "not-supported",
+                    f"Unknown search parameter {name!r} for {resource_type}; supported: "
+                    + ", ".join(sorted([*known, *SPECIAL_PARAMS])),
+                    expression=key,
+                    message_id="search.unknown-parameter",
+                )
+            )
+        return None
+    if name in SPECIAL_PARAMS and modifier not in SPECIAL_MODIFIERS[name]:
+        if not lenient:
+            issues.append(_bad(key, f"{name} does not take the modifier {modifier!r}"))
+        return None
+    target_type = None
+    if param_type == "reference" and modifier and modifier[:1].isupper():
+        target_type, modifier = modifier, ""
+    if modifier not in MODIFIERS[param_type]:
+        if not lenient:
+            issues.append(_bad(key, f"Modifier {modifier!r} is not supported on {param_type} parameter {name!r}"))
+        return None
+    if modifier == "missing" and value not in ("true", "false"):
+        issues.append(_bad(key, ":missing takes true or false"))
+        return None
+    if value == "":
+        issues.append(_bad(key, f"Search parameter {name!r} has an empty value"))
+        return None
+    return Criterion(name, param_type, modifier, split_or(value), target_type)
+
+
+def _parse_chain(
+    key: str,
+    value: str,
+    resource_type: str,
+    param_types: dict[str, dict[str, str]],
+    targets: dict[str, dict[str, tuple[str, ...]]],
+    issues: list[Issue],
+    lenient: bool,
+) -> Criterion | None:
+    """`reference[:Type].parameter[:modifier]=value` (R4 search.html#chaining), one level deep. Without `:Type` the
+    reference parameter must have exactly one target type (`patient` -> Patient), else the client must name it."""
+    head, _, tail = key.partition(".")
+    reference, _, target = head.partition(":")
+    if param_types[resource_type].get(reference) != "reference":
+        if not lenient:
+            issues.append(_bad(key, f"{reference!r} is not a reference search parameter of {resource_type}"))
+        return None
+    if "." in tail:
+        issues.append(_bad(key, "Chains go one level deep: reference.parameter"))
+        return None
+    possible = targets.get(resource_type, {}).get(reference, ())
+    if not target:
+        if len(possible) != 1:
+            issues.append(_bad(key, f"Name the target type of {reference!r}: {reference}:[Type].{tail}"))
+            return None
+        target = possible[0]
+    if target not in param_types or target in UNINDEXED_SORT or (possible and target not in possible):
+        issues.append(_bad(key, f"{reference!r} of {resource_type} does not refer to {target!r} resources"))
+        return None
+    inner = _parse_plain(tail, value, target, param_types[target], issues, lenient)
+    if inner is None:
+        return None
+    return Criterion(reference, "reference", "", inner.values, target, chain=inner)
+
+
+def _parse_has(
+    key: str,
+    value: str,
+    resource_type: str,
+    param_types: dict[str, dict[str, str]],
+    targets: dict[str, dict[str, tuple[str, ...]]],
+    issues: list[Issue],
+    lenient: bool,
+) -> Criterion | None:
+    """`_has:Type:reference:parameter[:modifier]=value` (R4 search.html#has): resources that a `Type` resource
+    matching `parameter=value` refers to through its `reference` parameter. One level: no nested `_has`."""
+    parts = key.split(":", 4)
+    if len(parts) < 4 or parts[3] in ("", "_has"):
+        issues.append(_bad(key, "_has takes _has:Type:reference:parameter=value (one level)"))
+        return None
+    source, reference = parts[1], parts[2]
+    if source not in param_types or source in UNINDEXED_SORT:
+        issues.append(_bad(key, f"_has: {source!r} is not a resource type searched here"))
+        return None
+    possible = targets.get(source, {}).get(reference, ())
+    if param_types[source].get(reference) != "reference" or (possible and resource_type not in possible):
+        issues.append(_bad(key, f"_has: {source}.{reference} is not a reference search parameter to {resource_type}"))
+        return None
+    inner = _parse_plain(":".join(parts[3:]), value, source, param_types[source], issues, lenient)
+    if inner is None:
+        return None
+    return Criterion("_has", "has", "", inner.values, source, chain=inner, via=reference)
 
 
 def sort_keys(sort: str) -> list[tuple[str, bool]]:
@@ -256,6 +342,11 @@ def _parse_include(
     issues: list[Issue],
 ) -> Include | None:
     reverse = key.startswith("_revinclude")
+    modifier = key.partition(":")[2]
+    if modifier not in ("", "iterate", "recurse"):  # `recurse` is R4's older name for `iterate`
+        issues.append(_bad(key, f"{key.partition(':')[0]} takes the modifier :iterate, not {modifier!r}"))
+        return None
+    iterate = modifier != ""
     parts = value.split(":")
     if len(parts) not in (2, 3) or parts[0] not in param_types:
         issues.append(_bad(key, f"{key} takes SourceType:parameter[:TargetType], not {value!r}"))
@@ -265,10 +356,10 @@ def _parse_include(
     if param_types[source].get(param) != "reference":
         issues.append(_bad(key, f"{source}:{param} is not a reference search parameter"))
         return None
-    if not reverse and source != resource_type:
+    if not reverse and not iterate and source != resource_type:
         issues.append(_bad(key, f"_include source type must be {resource_type}, not {source}"))
         return None
-    return Include(source, param, target, reverse)
+    return Include(source, param, target, reverse, iterate)
 
 
 #: Paging numbers beyond this are refused (the databases' integers are 64-bit; nobody pages a billion deep).

@@ -52,6 +52,8 @@ AUDIT = "AuditEvent"
 #: How long a stored search result can be paged through: HAPI FHIR's default (`expireSearchResultsAfterMillis`,
 #: one hour); `next` links of an expired result answer 410 Gone, as HAPI's do.
 SEARCH_RESULT_LIFETIME = timedelta(hours=1)
+#: Rounds of `_include:iterate` at most (the first round included).
+MAX_INCLUDE_ROUNDS = 4
 
 
 class SqlResourceStore:
@@ -302,7 +304,7 @@ class SqlResourceTransaction:
             return self._stored_page(query, viewer)
         r = t.resource
         conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
-        conditions += [criterion_clause(query.resource_type, criterion) for criterion in query.criteria]
+        conditions += [criterion_clause(query.resource_type, criterion, viewer) for criterion in query.criteria]
         if viewer is not None:
             conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
         ordering = _ordering(query)
@@ -406,36 +408,55 @@ class SqlResourceTransaction:
         return SearchPage(matches, self._included(query.includes, matches, viewer), total, query.page_of, size)
 
     def _included(
-        self, includes: tuple[Include, ...], matches: list[StoredResource], viewer: Viewer | None
+        self, includes: tuple[Include, ...], matches: Sequence[StoredResource], viewer: Viewer | None
     ) -> list[StoredResource]:
-        if not includes or not matches:
-            return []
+        """The resources `_include`/`_revinclude` bring in, of what `viewer` may see. `:iterate` includes are applied
+        again to what the previous round brought in (R4 search.html#revinclude), until a round brings nothing new or
+        `MAX_INCLUDE_ROUNDS` rounds have run (HAPI FHIR bounds iteration the same way)."""
         seen = {(m.resource_type, m.id) for m in matches}
         found: list[StoredResource] = []
+        frontier = list(matches)
+        for round_number in range(MAX_INCLUDE_ROUNDS):
+            active = [i for i in includes if round_number == 0 or i.iterate]
+            if not active or not frontier:
+                break
+            frontier = [stored for include in active for stored in self._include_round(include, frontier, viewer, seen)]
+            found += frontier
+        return found
+
+    def _include_round(
+        self,
+        include: Include,
+        sources: Sequence[StoredResource],
+        viewer: Viewer | None,
+        seen: set[tuple[str, str]],
+    ) -> list[StoredResource]:
         ref, r = t.search_reference, t.resource
-        for include in includes:
-            if include.reverse:
-                keys = or_(*(and_(ref.c.target_type == m.resource_type, ref.c.target_id == m.id) for m in matches))
-                join_on = and_(r.c.resource_type == ref.c.resource_type, r.c.id == ref.c.id)
-                condition = and_(ref.c.resource_type == include.source_type, ref.c.param == include.param, keys)
-            else:
-                ids = [m.id for m in matches if m.resource_type == include.source_type]
-                join_on = and_(r.c.resource_type == ref.c.target_type, r.c.id == ref.c.target_id)
-                condition = and_(
-                    ref.c.resource_type == include.source_type,
-                    ref.c.param == include.param,
-                    ref.c.id.in_(ids),
-                )
-            if include.target_type:
-                condition = and_(condition, r.c.resource_type == include.target_type)
-            if viewer is not None:
-                condition = and_(condition, visible(viewer, r.c.resource_type, r.c.id, r.c.author))
-            statement = select(r).distinct().select_from(ref.join(r, join_on)).where(condition, r.c.deleted.is_(False))
-            for row in self.connection.execute(statement).mappings():
-                key = (row["resource_type"], row["id"])
-                if key not in seen:
-                    seen.add(key)
-                    found.append(_stored(row, "PUT"))
+        if include.reverse:
+            keys = or_(*(and_(ref.c.target_type == m.resource_type, ref.c.target_id == m.id) for m in sources))
+            join_on = and_(r.c.resource_type == ref.c.resource_type, r.c.id == ref.c.id)
+            condition = and_(ref.c.resource_type == include.source_type, ref.c.param == include.param, keys)
+        else:
+            ids = [m.id for m in sources if m.resource_type == include.source_type]
+            if not ids:
+                return []
+            join_on = and_(r.c.resource_type == ref.c.target_type, r.c.id == ref.c.target_id)
+            condition = and_(
+                ref.c.resource_type == include.source_type,
+                ref.c.param == include.param,
+                ref.c.id.in_(ids),
+            )
+        if include.target_type:
+            condition = and_(condition, r.c.resource_type == include.target_type)
+        if viewer is not None:
+            condition = and_(condition, visible(viewer, r.c.resource_type, r.c.id, r.c.author))
+        statement = select(r).distinct().select_from(ref.join(r, join_on)).where(condition, r.c.deleted.is_(False))
+        found = []
+        for row in self.connection.execute(statement).mappings():
+            key = (row["resource_type"], row["id"])
+            if key not in seen:
+                seen.add(key)
+                found.append(_stored(row, "PUT"))
         return found
 
     def exists(self, resource_type: str, resource_id: str) -> bool:
