@@ -12,6 +12,10 @@ often than stays do. What is kept, per (CPR number, who is looking), is the look
 A kept result is used only when both still hold; checking costs one SELECT of one row. Viewers of other kinds (a
 citizen signed in to the pages, a conditional write's own-only matches) are not kept. The result is shared
 between callers, so it is never modified (`StoredPlan` is frozen; the mappings read it only).
+
+What it buys is the events after the first of a stay (A01, A21/A22, A03, A13, the XDIS01 letter: one lookup of
+five reads the store); the first event of a citizen pays the whole lookup (`bench/README.md` has both figures).
+The demo plan kept takes about 80 KiB, so the default 512 citizens hold some 40 MB at most.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class _Kept(Generic[T]):
 class PlanLookupCache(Generic[T]):
     """Up to `size` lookups kept, least recently used dropped first; `size` 0 keeps none."""
 
-    def __init__(self, store: ResourceStore, size: int = 4096) -> None:
+    def __init__(self, store: ResourceStore, size: int = 512) -> None:
         self.store = store
         self.size = size
         self._kept: OrderedDict[Key, _Kept[T]] = OrderedDict()

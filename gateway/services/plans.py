@@ -83,7 +83,7 @@ class PlanHooks(Protocol):
 
 class PlanService:
     def __init__(
-        self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None, *, kept_plans: int = 4096
+        self, fhir: FhirService, context: PlanContext, hooks: PlanHooks | None = None, *, kept_plans: int = 512
     ) -> None:
         self.fhir = fhir
         self.context = context

@@ -118,3 +118,19 @@ def test_a_citizen_viewer_is_never_kept(app: FastAPI) -> None:
     plans.current_plan_for(scenario.CPR, citizen)
     plans.current_plan_for(scenario.CPR, citizen)
     assert plans._current.misses == misses  # neither kept nor answered from what was kept
+
+
+def test_the_least_recently_used_citizen_is_dropped_beyond_the_size(app: FastAPI) -> None:
+    from gateway.services.plan_cache import PlanLookupCache
+
+    cache: PlanLookupCache[str] = PlanLookupCache(app.state.plans.fhir.store, size=2)
+    read: list[str] = []
+
+    def lookup_of(cpr: str) -> Any:
+        return lambda tx: read.append(cpr) or cpr
+
+    for cpr in ("0101010001", "0101010002", "0101010001", "0101010003", "0101010002", "0101010001"):
+        assert cache.get(cpr, None, lookup_of(cpr)) == cpr
+    # 0001 and 0002 read, 0001 kept, 0003 read (drops 0002), 0002 read again (drops 0001), 0001 read again
+    assert read == ["0101010001", "0101010002", "0101010003", "0101010002", "0101010001"]
+    assert len(cache._kept) == 2
