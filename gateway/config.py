@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     token_audience: str = Field(
         default="https://careplan-gateway.example/fhir", description="`aud` every accepted token carries."
     )
+    token_endpoint: str | None = Field(
+        default=None,
+        description="Token endpoint of the authorisation server that issues API tokens; with authorize_endpoint, "
+        "advertised in the CapabilityStatement's rest.security (SMART oauth-uris extension).",
+    )
+    authorize_endpoint: str | None = Field(
+        default=None,
+        description="Authorization endpoint of that server (the SMART oauth-uris extension requires both).",
+    )
     token_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed when checking exp and nbf.")
     token_lifetime_seconds: int = Field(default=3600, gt=0, description="Lifetime of `gateway token create` tokens.")
     rate_limit_per_minute: float = Field(default=600, gt=0, description="Per client, unless the registry says else")

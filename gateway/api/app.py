@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from gateway import __version__, web
 from gateway.api import error_handlers, fhir, intake, messages, operations, plans, validation
+from gateway.api.formats import FhirFormats
 from gateway.api.limits import BodySizeLimit
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.security import Authorities
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(fhir.router)
     app.include_router(plans.router)
     app.include_router(messages.router)
+    app.add_middleware(FhirFormats)  # inside the size limit: nothing over it is parsed as XML
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware, new_id=ids.new_id)
     return app

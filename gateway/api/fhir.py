@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
@@ -11,12 +12,19 @@ from starlette.responses import Response
 
 from gateway import __version__
 from gateway.api.deps import fhir_base, from_state
-from gateway.api.render import FHIR_JSON, fhir_json, render
+from gateway.api.render import fhir_json, render
 from gateway.api.security import RequestAccess
-from gateway.fhir.capability import capability_statement
+from gateway.config import Settings
+from gateway.fhir.capability import RestSecurity, ServedOperation, capability_statement
 from gateway.fhir.interactions import FhirService, PatchFunction, not_modified, require_type
 from gateway.fhir.parsing import parse_json, parse_resource
-from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
+from gateway.fhir.patch import (
+    JSON_PATCH,
+    MERGE_PATCH,
+    apply_fhirpath_patch,
+    apply_json_patch,
+    apply_merge_patch,
+)
 from gateway.fhir.transactions import BundleProcessor
 from gateway.store.dates import fhir_instant
 from gateway.store.search_params import SUPPORTED_TYPES
@@ -38,14 +46,7 @@ FHIR_RESPONSES: dict[int | str, dict[str, str]] = {
 
 
 async def _body(request: Request) -> bytes:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if "xml" in content_type:
-        raise IssueError.single(
-            "not-supported",
-            f"Content-Type {content_type!r} is not supported; send {FHIR_JSON}",
-            message_id="http.unsupported-media-type",
-            status=415,
-        )
+    """The body as FHIR JSON: `gateway.api.formats` has read an XML body into JSON and refused other types (415)."""
     return await request.body()
 
 
@@ -55,8 +56,27 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
 
 @router.get("/metadata", summary="CapabilityStatement")
 async def metadata(request: Request, service: Service, base: Base) -> Response:
-    now = fhir_instant(service.clock.now())
-    return fhir_json(capability_statement(base, __version__, now, multiple_delete=service.multiple_delete))
+    settings: Settings = request.app.state.settings
+    statement = capability_statement(
+        base,
+        __version__,
+        fhir_instant(service.clock.now()),
+        multiple_delete=service.multiple_delete,
+        operations=served_operations(request.app.openapi()["paths"]),
+        security=RestSecurity(not settings.insecure_no_auth, settings.token_endpoint, settings.authorize_endpoint),
+    )
+    return fhir_json(statement)
+
+
+def served_operations(paths: Iterable[str]) -> list[ServedOperation]:
+    """The `$name` routes of this app, read from its OpenAPI paths (FastAPI's public view of its routing table,
+    built once and cached), so the statement lists what is served."""
+    found = []
+    for path in paths:
+        if path.startswith("/fhir/") and "$" in path:
+            level = "type" if path.startswith("/fhir/{resource_type}/") else "system"
+            found.append(ServedOperation(path.rsplit("$", 1)[1], level))
+    return found
 
 
 @router.post("", summary="Process a transaction or batch Bundle", responses=FHIR_RESPONSES)
@@ -232,14 +252,16 @@ async def patch(
 
 
 async def _patch_document(request: Request) -> PatchFunction:
-    """FHIR R4 http.html#patch: `application/json-patch+json` is a JSON Patch (RFC 6902); a FHIR resource body is a
-    FHIRPath Patch (`Parameters`, fhirpatch.html)."""
+    """FHIR R4 http.html#patch: `application/json-patch+json` is a JSON Patch (RFC 6902); a `Parameters` resource
+    is a FHIRPath Patch (fhirpatch.html); `application/merge-patch+json`, or any other JSON object (what fhirpy's
+    `patch()` sends: the changed elements, no resourceType), is a JSON Merge Patch (RFC 7386)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    document = parse_json(await _body(request))
     if content_type == JSON_PATCH:
-        document = parse_json(await request.body())
         return lambda resource: apply_json_patch(resource, document)
-    parameters = parse_json(await _body(request))
-    return lambda resource: apply_fhirpath_patch(resource, parameters)
+    if isinstance(document, dict) and document.get("resourceType") == "Parameters" and content_type != MERGE_PATCH:
+        return lambda resource: apply_fhirpath_patch(resource, document)
+    return lambda resource: apply_merge_patch(resource, document)
 
 
 @router.get("/{resource_type}/{resource_id}/_history", summary="History of a resource")

@@ -200,6 +200,7 @@ class FhirService:
         access.require(resource_type, "c")
         self.check_sources(resource, access)
         if if_none_exist:
+            self.lock_criteria(tx, resource_type, if_none_exist, access)
             existing = self.conditional_match(tx, resource_type, if_none_exist, "If-None-Exist", access)
             if existing is not None:
                 return resource_response(base, existing, 200, location=True)
@@ -277,6 +278,7 @@ class FhirService:
     ) -> FhirResponse:
         """`assigned_id`: the id a transaction resolved for this entry's fullUrl (the body's id is then ours)."""
         resource_type = resource["resourceType"]
+        self.lock_criteria(tx, resource_type, criteria, access)
         existing = self.conditional_match(tx, resource_type, criteria, "conditional update", access)
         if existing is None:
             body_id = assigned_id or self.client_id(resource, access, plan_write=plan_write)
@@ -505,6 +507,13 @@ class FhirService:
             return FhirResponse(200, body)
 
         return self.guarded(access, work)
+
+    def lock_criteria(self, tx: ResourceTransaction, resource_type: str, criteria: str, access: Access) -> None:
+        """Conditional writes with the same criteria by the same caller wait for each other (HAPI FHIR issue 3141:
+        two concurrent conditional creates both create): the match and the create that follows it are one step.
+        The key is the criteria as a set of pairs, so `a=1&b=2` and `b=2&a=1` are one key."""
+        pairs = sorted(parse_qsl(criteria.lstrip("?"), keep_blank_values=True))
+        tx.lock(f"conditional {resource_type} {access.author or ''} {urlencode(pairs)}")
 
     def conditional_match(
         self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access = OPEN

@@ -1,7 +1,7 @@
 """The two patch formats FHIR R4 defines for JSON (http.html#patch): JSON Patch (RFC 6902,
-`application/json-patch+json`) and FHIRPath Patch (a `Parameters` resource, fhirpatch.html). Pure functions: the
-current resource and the patch document in, the patched resource out (the caller validates and stores it as an
-update).
+`application/json-patch+json`) and FHIRPath Patch (a `Parameters` resource, fhirpatch.html); and JSON Merge Patch
+(RFC 7386), which fhirpy's `patch()` sends. Pure functions: the current resource and the patch document in, the
+patched resource out (the caller validates and stores it as an update).
 
 Errors follow RFC 5789 §2.2: a patch document that is not well formed is 400 (`fhir.patch.invalid`), one that is
 well formed but cannot be applied to this resource (a failed `test`, a path that is not there) is 422
@@ -26,6 +26,7 @@ from mappings.issues import IssueError
 
 Resource = dict[str, Any]
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 _R4 = models["r4"]
 #: FHIRPath Patch operation types (R4 fhirpatch.html, value set patch-operation).
 _OPERATIONS = ("add", "insert", "delete", "replace", "move")
@@ -79,6 +80,33 @@ def _failed_operation(resource: Resource, document: list[Any]) -> str:
         except Exception:
             return f"/{position}"
     return "(body)"
+
+
+# -- JSON Merge Patch ----------------------------------------------------------------------------------------
+
+
+def apply_merge_patch(resource: Resource, document: Any) -> Resource:
+    """`resource` with an RFC 7386 JSON Merge Patch applied: members of `document` replace the resource's, `null`
+    removes one, objects merge recursively, arrays are replaced whole. Not a FHIR R4 patch format, but what
+    fhirpy's `patch()` (and Aidbox, and Firely Server for `application/merge-patch+json`) send: the changed
+    elements as a partial resource."""
+    if not isinstance(document, dict):
+        raise _invalid("A JSON Merge Patch is a JSON object (RFC 7386 §2)", "(body)")
+    merged = _merge(resource, document)
+    assert isinstance(merged, dict)
+    return merged
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
 
 
 # -- FHIRPath Patch ------------------------------------------------------------------------------------------

@@ -144,6 +144,12 @@ class ResourceTransaction(Protocol):
         """The stored result `search_id` when it exists, has not expired, and was stored for this `viewer`."""
         ...
 
+    def lock(self, key: str) -> None:
+        """Serialise this unit of work with every other one that locks `key`, until it ends (commit or rollback):
+        the check-then-create of a conditional create, which a unique index cannot guard (its criteria are any
+        search). Across processes and instances, as the database holds it."""
+        ...
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit of work that can fail alone (FHIR `batch` entries)."""
         ...

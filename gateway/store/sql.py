@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -249,6 +249,18 @@ class SqlResourceTransaction:
         for table, values_list in rows.items():
             if values_list:
                 self.connection.execute(insert(table), values_list)
+
+    def lock(self, key: str) -> None:
+        """PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of `key` (`pg_advisory_xact_lock`,
+        released at commit or rollback, so a crash cannot leave it held). SQLite: nothing to do, as every write
+        transaction begins with `BEGIN IMMEDIATE` and so holds the database's one write lock from its first
+        statement (`gateway.store.database`): two writers never interleave."""
+        if not self._locking:
+            return
+        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+        self.connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest, "big", signed=True)}
+        )
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

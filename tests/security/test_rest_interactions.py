@@ -130,3 +130,30 @@ async def test_a_conditional_read_of_a_hidden_resource_is_a_404_like_a_missing_o
     # the organisation the citizen named gets its 304
     named = await client.get(f"/fhir/CarePlan/{plan['planId']}{path}", headers=as_("slagelse") | headers)
     assert named.status_code == 304
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+xml", "application/xml"])
+async def test_xml_answers_show_a_hidden_resource_as_a_missing_one(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any], accept: str
+) -> None:
+    x = as_("x") | {"Accept": accept}
+
+    async def read(resource_id: str) -> httpx.Response:
+        return await client.get(f"/fhir/CarePlan/{resource_id}?_format={accept}", headers=x)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], read)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 404 and "<OperationOutcome" in seen_hidden[2]
+
+    async def update(resource_id: str) -> httpx.Response:
+        body = (
+            f'<CarePlan xmlns="http://hl7.org/fhir"><id value="{resource_id}"/><status value="active"/>'
+            '<intent value="plan"/><subject><reference value="Patient/p"/></subject></CarePlan>'
+        )
+        return await client.put(
+            f"/fhir/CarePlan/{resource_id}", content=body, headers=x | {"Content-Type": "application/fhir+xml"}
+        )
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], update)
+    assert seen_hidden == seen_missing
+    assert await version_of(client, as_, plan["planId"]) == "1"

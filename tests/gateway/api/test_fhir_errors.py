@@ -104,10 +104,14 @@ async def test_deeply_nested_json_is_refused_as_structure(client: httpx.AsyncCli
     outcome(response)
 
 
-async def test_xml_body_is_415(client: httpx.AsyncClient) -> None:
+async def test_xml_without_the_fhir_namespace_is_400_and_other_body_types_415(client: httpx.AsyncClient) -> None:
+    """FHIR XML is served since issue 14 (tests/gateway/api/test_fhir_xml_rest.py); XML that is not FHIR's is not."""
     response = await client.post(
         "/fhir/Patient", content=b"<Patient/>", headers={"content-type": "application/fhir+xml"}
     )
+    assert response.status_code == 400
+    outcome(response)
+    response = await client.post("/fhir/Patient", content=b"Patient", headers={"content-type": "text/plain"})
     assert response.status_code == 415
     outcome(response)
 

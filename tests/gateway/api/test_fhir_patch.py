@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch
+from gateway.fhir.patch import apply_fhirpath_patch, apply_json_patch, apply_merge_patch
 from gateway.validation import default_validator
 from mappings.issues import IssueError
 
@@ -232,3 +232,25 @@ async def test_conditional_patch(client: httpx.AsyncClient) -> None:
     several = await client.patch(f"/fhir/Patient?{query}", json=patch, headers=JSON_PATCH)
     assert several.status_code == 412
     assert (await client.patch("/fhir/Patient", json=patch, headers=JSON_PATCH)).status_code == 400
+
+
+def test_merge_patch_replaces_merges_and_removes() -> None:
+    patched = apply_merge_patch(patient(), {"birthDate": None, "gender": "female", "name": [{"text": "A M Hansen"}]})
+    assert "birthDate" not in patched and patched["gender"] == "female"
+    assert patched["name"] == [{"text": "A M Hansen"}]  # arrays are replaced whole (RFC 7386)
+    with pytest.raises(IssueError):
+        apply_merge_patch(patient(), [{"op": "remove", "path": "/gender"}])
+
+
+async def test_a_partial_resource_is_a_merge_patch(client: httpx.AsyncClient) -> None:
+    """What fhirpy's `patch(active=True)` sends: the changed elements, as application/json."""
+    created = await stored_patient(client)
+    response = await client.patch(f"/fhir/Patient/{created['id']}", json={"active": True})
+    assert response.status_code == 200, response.text
+    assert response.json()["active"] is True and response.json()["birthDate"] == "1990-04-01"
+    merge = await client.patch(
+        f"/fhir/Patient/{created['id']}",
+        json={"active": None},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert merge.status_code == 200 and "active" not in merge.json()
