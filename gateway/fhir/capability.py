@@ -97,7 +97,11 @@ def capability_statement(
                     "readHistory": True,
                     "conditionalRead": "full-support",  # If-None-Match and If-Modified-Since (304)
                 }
-                | ({} if resource_type in GATEWAY_WRITTEN else _write_flags(resource_type, multiple_delete))
+                | (
+                    {"updateCreate": False}
+                    if resource_type in GATEWAY_WRITTEN
+                    else _write_flags(resource_type, multiple_delete)
+                )
                 | {
                     "searchInclude": [f"{resource_type}:{name}" for name in references],
                     "searchRevInclude": _revincludes(resource_type),
