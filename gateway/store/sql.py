@@ -11,7 +11,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, case, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,7 +46,6 @@ from gateway.store.ports import (
     StoredSearch,
     Viewer,
 )
-from gateway.store.search_filters import criterion_clause
 from gateway.store.search_params import (
     SEARCH_PARAMS,
     DateEntry,
@@ -41,6 +55,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
+from gateway.store.search_plan import DRIVE_LIMIT, capped_size, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
@@ -57,29 +72,36 @@ MAX_INCLUDE_ROUNDS = 4
 
 
 class SqlResourceStore:
-    def __init__(self, engine: Engine, clock: Clock) -> None:
+    """`drive_limit`: the size under which a search's smallest id set drives it (`search_plan`); tests set 0 to
+    walk every search in sort order."""
+
+    def __init__(self, engine: Engine, clock: Clock, *, drive_limit: int = DRIVE_LIMIT) -> None:
         self.engine = engine
         self.clock = clock
+        self.drive_limit = drive_limit
 
     @contextmanager
     def reading(self) -> Iterator[SqlResourceTransaction]:
         with self.engine.connect() as connection, connection.begin():
-            yield SqlResourceTransaction(connection, self.clock)
+            yield SqlResourceTransaction(connection, self.clock, drive_limit=self.drive_limit)
 
     @contextmanager
     def writing(self) -> Iterator[SqlResourceTransaction]:
         with self.engine.connect() as connection:
             connection = connection.execution_options(**{IMMEDIATE: True})
             with connection.begin():
-                tx = SqlResourceTransaction(connection, self.clock, stamp_at_commit=True)
+                tx = SqlResourceTransaction(connection, self.clock, stamp_at_commit=True, drive_limit=self.drive_limit)
                 yield tx
                 if tx.changed:
                     generation.move(connection)  # last, so its row lock lasts only for the commit
 
 
 class SqlResourceTransaction:
-    def __init__(self, connection: Connection, clock: Clock, *, stamp_at_commit: bool = False) -> None:
+    def __init__(
+        self, connection: Connection, clock: Clock, *, stamp_at_commit: bool = False, drive_limit: int = DRIVE_LIMIT
+    ) -> None:
         self.connection = connection
+        self.drive_limit = drive_limit
         #: resources or plan access data written: the store generation moves (`gateway.store.generation`)
         self.changed = False
         self._stamp_at_commit = stamp_at_commit
@@ -315,11 +337,10 @@ class SqlResourceTransaction:
         if query.page_of is not None:
             return self._stored_page(query, viewer)
         r = t.resource
-        conditions = [r.c.resource_type == query.resource_type, r.c.deleted.is_(False)]
-        conditions += [criterion_clause(query.resource_type, criterion, viewer) for criterion in query.criteria]
-        if viewer is not None:
-            conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
-        ordering = _ordering(query)
+        shaped = search_conditions(query, viewer, self.size, self.drive_limit)
+        conditions = shaped.where
+        # A driven search sorts its few matches; bare sort columns would let SQLite walk the type in index order.
+        ordering = _ordering(query, hide_index=shaped.shape != "walked")
         if query.snapshot is not None and not query.summary_count and query.count > 0:
             # One page more than asked tells whether there is a next page: a result that fits one page is answered
             # without a count query and without storing anything.
@@ -328,11 +349,11 @@ class SqlResourceTransaction:
             if query.offset == 0 and len(rows) <= query.count:
                 matches = [_stored(row, "PUT") for row in rows]
                 return SearchPage(matches, self._included(query.includes, matches, viewer), len(matches))
-            self._store_result(query, viewer, conditions, ordering)
+            self._store_result(query, viewer, shaped.count_where, _ordering(query))
             return self._stored_page(replace(query, page_of=query.snapshot), viewer)
         total = 0
         if query.counted:
-            total = self.connection.execute(select(func.count()).select_from(r).where(*conditions)).scalar_one()
+            total = self.connection.execute(select(func.count()).select_from(r).where(*shaped.count_where)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total)
         statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
@@ -340,6 +361,10 @@ class SqlResourceTransaction:
         return SearchPage(
             matches, self._included(query.includes, matches, viewer), total if query.counted else len(matches)
         )
+
+    def size(self, ids: Select[tuple[str]]) -> int:
+        """How many ids `ids` selects, up to `drive_limit + 1` (what chooses a search's shape)."""
+        return self.connection.execute(capped_size(ids, self.drive_limit)).scalar_one()
 
     # -- stored search results (stable paging) -------------------------------------------------------------
 
@@ -558,18 +583,20 @@ _SORT_TABLES = {"string": t.search_string, "token": t.search_token, "date": t.se
 _SORT_COLUMNS = {"string": "normalized", "token": "code", "date": "low"}
 
 
-def _ordering(query: SearchQuery) -> list[Any]:
+def _ordering(query: SearchQuery, *, hide_index: bool = False) -> list[Any]:
     """ORDER BY for `_sort` (R4 search.html#sort): each key in turn, then the id so that pages never tie.
 
     An indexed parameter sorts by its value read from the index (the lowest for ascending, the highest for
     descending when a resource has several; a date by its lower bound, as HAPI FHIR sorts dates); resources without
-    a value come last in both directions, as in HAPI FHIR."""
+    a value come last in both directions, as in HAPI FHIR. `hide_index`: `_id` and `_lastUpdated` as expressions
+    (`|| ''`: the same order) that no index serves, for a search whose few matches are sorted (`search_plan`)."""
     r = t.resource
     types = {name: param.type for name, param in SEARCH_PARAMS.get(query.resource_type, {}).items()}
     ordering: list[Any] = []
     for name, descending in sort_keys(query.sort):
         if name in ("_id", "_lastUpdated"):
             column: Any = r.c.id if name == "_id" else r.c.last_updated
+            column = column + "" if hide_index else column
         else:
             table = _SORT_TABLES[types[name]]
             value = table.c[_SORT_COLUMNS[types[name]]]
@@ -580,7 +607,7 @@ def _ordering(query: SearchQuery) -> list[Any]:
             )
             ordering.append(case((column.is_(None), 1), else_=0))
         ordering.append(column.desc() if descending else column.asc())
-    return [*ordering, r.c.id]
+    return [*ordering, r.c.id + "" if hide_index else r.c.id]
 
 
 def _owner(viewer: Viewer | None) -> str:

@@ -39,7 +39,8 @@ resource = Table(
     Column("content", Text, nullable=True),
     Column("author", String(SOR_LEN), nullable=True),
 )
-Index("ix_fhir_resource_type_updated", resource.c.resource_type, resource.c.last_updated)
+# The order of every search (instant, then id as the tie-break), read from the index without a sort (issue 18).
+Index("ix_fhir_resource_type_updated", resource.c.resource_type, resource.c.last_updated, resource.c.id)
 Index("ix_fhir_resource_type_author", resource.c.resource_type, resource.c.author)
 
 resource_version = Table(
@@ -69,7 +70,7 @@ search_token = Table(
     Column("code", String(512), nullable=False),
 )
 Index("ix_fhir_search_token_lookup", search_token.c.resource_type, search_token.c.param, search_token.c.code)
-Index("ix_fhir_search_token_owner", search_token.c.resource_type, search_token.c.id)
+Index("ix_fhir_search_token_owner", search_token.c.resource_type, search_token.c.id, search_token.c.param)
 
 search_reference = Table(
     "fhir_search_reference",
@@ -80,13 +81,19 @@ search_reference = Table(
     Column("target_type", String(TYPE_LEN), nullable=False),
     Column("target_id", String(ID_LEN), nullable=False),
 )
+# The lookups carry the id, so a criterion's id set is read from the index alone (`search_plan`); the token and
+# string lookups cannot (values up to 512 characters: PostgreSQL refuses index rows over 2,704 bytes).
 Index(
     "ix_fhir_search_reference_lookup",
     search_reference.c.resource_type,
     search_reference.c.param,
     search_reference.c.target_id,
+    search_reference.c.target_type,
+    search_reference.c.id,
 )
-Index("ix_fhir_search_reference_owner", search_reference.c.resource_type, search_reference.c.id)
+Index(
+    "ix_fhir_search_reference_owner", search_reference.c.resource_type, search_reference.c.id, search_reference.c.param
+)
 
 search_date = Table(
     "fhir_search_date",
@@ -97,8 +104,31 @@ search_date = Table(
     Column("low", String(INSTANT_LEN), nullable=False),
     Column("high", String(INSTANT_LEN), nullable=False),
 )
-Index("ix_fhir_search_date_lookup", search_date.c.resource_type, search_date.c.param, search_date.c.low)
-Index("ix_fhir_search_date_owner", search_date.c.resource_type, search_date.c.id)
+Index(
+    "ix_fhir_search_date_lookup",
+    search_date.c.resource_type,
+    search_date.c.param,
+    search_date.c.low,
+    search_date.c.high,
+    search_date.c.id,
+)
+# `gt`, `ge` and `eb` bound the upper end (`search_filters._date_match`).
+Index(
+    "ix_fhir_search_date_high",
+    search_date.c.resource_type,
+    search_date.c.param,
+    search_date.c.high,
+    search_date.c.low,
+    search_date.c.id,
+)
+Index(
+    "ix_fhir_search_date_owner",
+    search_date.c.resource_type,
+    search_date.c.id,
+    search_date.c.param,
+    search_date.c.low,
+    search_date.c.high,
+)
 
 search_string = Table(
     "fhir_search_string",
@@ -115,7 +145,7 @@ Index(
     search_string.c.param,
     search_string.c.normalized,
 )
-Index("ix_fhir_search_string_owner", search_string.c.resource_type, search_string.c.id)
+Index("ix_fhir_search_string_owner", search_string.c.resource_type, search_string.c.id, search_string.c.param)
 
 INDEX_TABLES = (search_token, search_reference, search_date, search_string)
 

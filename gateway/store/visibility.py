@@ -17,7 +17,7 @@ costs what an unfiltered one does and its pages stay full.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, tuple_, union_all
 
 from gateway.store import tables as t
 from gateway.store.ports import Viewer
@@ -60,6 +60,54 @@ def visible(
         return or_(own, resource_id.in_(_granted(viewer, t.plan_member.c.resource_type == resource_type)))
     here = _granted(viewer, t.plan_member.c.resource_type == resource_type, t.plan_member.c.id == resource_id)
     return or_(resource_type.in_(OPEN_TYPES), own, exists(here))
+
+
+def visible_probe(
+    viewer: Viewer, resource_type: str, resource_id: ColumnElement[str], author: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """`visible` for a query of one type, checked per candidate row (the author column, then one probe of
+    `plan_member`'s primary key joined to `plan_grant`'s) instead of building the whole visible set: for a search
+    that walks its matches in sort order and stops at the page's end. The same rule as `visible`."""
+    if viewer.own_only or viewer.cpr is not None or viewer.sor is None or resource_type in OPEN_TYPES:
+        return visible(viewer, resource_type, resource_id, author)
+    m, g = t.plan_member, t.plan_grant
+    granted = select(m.c.id).where(
+        m.c.resource_type == resource_type,
+        m.c.id == resource_id,
+        exists(
+            select(g.c.plan_id).where(
+                g.c.plan_id == m.c.plan_id,
+                g.c.category == m.c.category,
+                g.c.sor == viewer.sor,
+                g.c.valid_from <= viewer.at,
+                g.c.valid_to > viewer.at,
+            )
+        ),
+    )
+    return or_(author == viewer.sor, exists(granted))
+
+
+def visible_set(viewer: Viewer, resource_type: str, resource_id: ColumnElement[str]) -> ColumnElement[bool]:
+    """`visible` for a query of one type as one id set (`id IN (own UNION ALL granted)`), for a search the access
+    rule drives: both parts are index lookups of what the viewer may see, where `visible`'s `OR` over the rows
+    makes SQLite read every row of the type."""
+    parts = visible_ids(viewer, resource_type)
+    if parts is None:
+        return visible(viewer, resource_type, resource_id, t.resource.c.author)
+    return resource_id.in_(union_all(*parts))
+
+
+def visible_ids(viewer: Viewer, resource_type: str) -> tuple[Select[tuple[str]], ...] | None:
+    """Subqueries whose union is the ids of `resource_type` that `viewer` may see (the organisation's own, and
+    what its grants reach), for a search to size before choosing what drives it; None where the rule is not of
+    that shape (open types, a citizen, a caller without organisation)."""
+    if viewer.cpr is not None or viewer.sor is None or resource_type in OPEN_TYPES:
+        return None
+    r = t.resource
+    own = select(r.c.id).where(r.c.resource_type == resource_type, r.c.author == viewer.sor)
+    if viewer.own_only:
+        return (own,)
+    return own, _granted(viewer, t.plan_member.c.resource_type == resource_type)
 
 
 def _citizens(

@@ -1,0 +1,136 @@
+"""How a search is put to the database: which of its conditions drives the query (issue 18).
+
+A search is the resource rows of one type, not deleted, meeting every criterion and the access rule, in sort
+order, one page of them, and (usually) their count. Each criterion on an index table is an `IdSet`
+(`search_filters`), the access rule a set too (`visibility.visible_ids`). Two shapes answer it:
+
+* **driven**: the smallest set holds at most `DRIVE_LIMIT` ids. It is evaluated once (`id IN (...)` over its
+  covering `*_lookup` index), every other condition is probed per candidate (`EXISTS`, the `*_owner` index; the
+  access rule through `plan_member`'s and `plan_grant`'s keys), and at most `DRIVE_LIMIT` rows are counted and
+  sorted: the cost follows the matches, not the table.
+* **walked**: every set is larger (a broad `status=active`, an author seeing all its plans). The page walks
+  `ix_fhir_resource_type_updated` in sort order probing each row and stops at the page's end, instead of building
+  and sorting every match: about `count / selectivity` rows. The exact count of a broad search still reads every
+  match (driven by one of its sets, the others probed): `Bundle.total` is what costs there.
+
+Each set is sized with `SELECT count(*) FROM (set LIMIT DRIVE_LIMIT + 1)` first (an index range of at most that
+many entries). SQLite's planner cannot make this choice itself (it evaluates `IN (subquery)` in full and
+cannot rewrite it into a walk); PostgreSQL could from its statistics, but gets the same statements so that one
+query-plan document (`bench/QUERY_PLANS.md`) describes both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, func, select
+
+from gateway.store import tables as t
+from gateway.store.ports import Viewer
+from gateway.store.search_filters import IdSet, criterion_ids, row_clause
+from gateway.store.search_query import SearchQuery
+from gateway.store.visibility import visible, visible_ids, visible_probe, visible_set
+
+#: A set of at most this many ids drives a search (evaluated in full, its matches counted and sorted).
+DRIVE_LIMIT = 1000
+Sizer = Callable[[Select[tuple[str]]], int]
+Shape = Literal["driven", "walked", "by id"]
+
+
+@dataclass(frozen=True)
+class SearchConditions:
+    """The WHERE of a search's page (`where`) and of its count and stored result (`count_where`: driven by a set
+    even when the page walks), with the shape chosen and what drives it: a parameter's name, "access rule", "_id",
+    or "sort order"."""
+
+    where: list[ColumnElement[bool]]
+    count_where: list[ColumnElement[bool]]
+    shape: Shape
+    driver: str
+
+
+@dataclass(frozen=True)
+class SearchStatements:
+    count: Select[Any]
+    page: Select[Any]
+    shape: Shape
+    driver: str
+
+
+def capped_size(ids: Select[tuple[str]], drive_limit: int = DRIVE_LIMIT) -> Select[int]:
+    """How many ids `ids` selects, counting no further than `drive_limit + 1`."""
+    return select(func.count()).select_from(ids.limit(drive_limit + 1).subquery())
+
+
+def search_conditions(
+    query: SearchQuery, viewer: Viewer | None, size: Sizer, drive_limit: int = DRIVE_LIMIT
+) -> SearchConditions:
+    """The conditions of `query` for `viewer`, shaped; `size` runs `capped_size` (a set over `drive_limit` ids
+    walks instead of driving)."""
+    r = t.resource
+    kind = query.resource_type
+    conditions: list[ColumnElement[bool]] = [r.c.resource_type == kind, r.c.deleted.is_(False)]
+    sets: list[tuple[str, IdSet]] = []
+    by_id = False
+    for criterion in query.criteria:
+        ids = criterion_ids(kind, criterion, viewer)
+        if ids is None:
+            conditions.append(row_clause(criterion))
+            by_id = by_id or (criterion.name == "_id" and criterion.modifier == "")
+        else:
+            sets.append((criterion.name, ids))
+    rule = visible_ids(viewer, kind) if viewer is not None else None
+
+    def filtered(driver: str | None) -> list[ColumnElement[bool]]:
+        """The conditions with the set named `driver` evaluated once (`IN`), every other one probed per row."""
+        clauses = list(conditions)
+        clauses += [ids.contains(r.c.id) if name == driver else ids.probe(r.c.id) for name, ids in sets]
+        if viewer is None:
+            return clauses
+        if driver == "access rule":
+            clauses.append(visible_set(viewer, kind, r.c.id))
+        elif rule is None:
+            clauses.append(visible(viewer, kind, r.c.id, r.c.author))
+        else:
+            clauses.append(visible_probe(viewer, kind, r.c.id, r.c.author))
+        return clauses
+
+    if by_id:  # the primary key drives: a handful of rows
+        shape: Shape = "by id"
+        driver = "_id"
+        where = count_where = filtered(None)
+    else:
+        sizes = [(size(ids.ids), name) for name, ids in sets if not ids.negated]
+        if rule is not None:
+            sizes.append((sum(size(part) for part in rule), "access rule"))
+        smallest = min(sizes, default=None)
+        if smallest is not None and smallest[0] <= drive_limit:
+            shape, driver = "driven", smallest[1]
+            where = count_where = filtered(driver)
+        else:
+            shape, driver = "walked", "sort order"
+            where = filtered(None)
+            # The exact count of a broad search reads every match: from one set's index, the rest probed.
+            count_where = filtered(smallest[1] if smallest is not None else None)
+    return SearchConditions(where, count_where, shape, driver)
+
+
+def search_statements(
+    query: SearchQuery, viewer: Viewer | None, size: Sizer, drive_limit: int = DRIVE_LIMIT
+) -> SearchStatements:
+    """Count and page statements of `query` sorted by `_lastUpdated` or `_id` (what `query_plans` explains; the
+    store orders by every `_sort` key through its own `_ordering`, the same way for these two)."""
+    r = t.resource
+    shaped = search_conditions(query, viewer, size, drive_limit)
+    count = select(func.count()).select_from(r).where(*shaped.count_where)
+    descending = query.sort.startswith("-")
+    keys: list[ColumnElement[str]] = [r.c.id] if query.sort.lstrip("-") == "_id" else [r.c.last_updated, r.c.id]
+    if shaped.shape != "walked":
+        # At most `drive_limit` rows are sorted; ordering by the bare columns would let SQLite walk the whole type
+        # in index order and probe the driving set per row (`|| ''` leaves the order, hides the index).
+        keys = [key + "" for key in keys]
+    ordering = [keys[0].desc() if descending else keys[0].asc(), *(key.asc() for key in keys[1:])]
+    page = select(r).where(*shaped.where).order_by(*ordering).limit(query.count).offset(query.offset)
+    return SearchStatements(count, page, shaped.shape, shaped.driver)

@@ -1,0 +1,153 @@
+"""A search answers the same whichever set drives it, and no advertised parameter reads `fhir_resource` in full.
+
+`gateway.store.search_plan` chooses between a driving id set and a walk in sort order by the sets' sizes; the
+store's `drive_limit` forces either (0: every search walks; large: the smallest set drives). The same searches,
+under the access rule for several callers, must give the same pages and totals both ways, on SQLite and PostgreSQL.
+
+The query-plan checks ask the database for the plan of every advertised parameter's statements (both shapes, with
+and without the access rule) and fail on a full read of the resource table: on SQLite a `SCAN fhir_resource`, or a
+read of every row of the type (`SEARCH ... (resource_type=?)`) other than the walk in index order; on PostgreSQL a
+`Seq Scan on fhir_resource` with sequential scans disabled (the question is whether an index plan exists: on a
+table of a few rows the planner rightly prefers to read it all; `bench/QUERY_PLANS.md` shows the plans chosen on
+10,000 plans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, select, text
+
+from gateway.clock import FixedClock
+from gateway.store import tables as t
+from gateway.store.database import make_engine, upgrade
+from gateway.store.dates import format_instant
+from gateway.store.ports import PlanRecord, Viewer
+from gateway.store.query_plans import advertised, explain, full_scans, statements
+from gateway.store.search_plan import search_statements
+from gateway.store.search_query import Criterion, SearchQuery
+from gateway.store.sql import SqlResourceStore
+from mappings.plan import Grant
+
+AUTHOR, GRANTEE, STRANGER = "11111111111", "22222222222", "33333333333"
+AT = format_instant(datetime(2026, 6, 1, tzinfo=UTC))
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('search-plan') / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    upgrade(engine)
+    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    store = SqlResourceStore(engine, clock)
+    with store.writing() as tx:
+        for table in ("plan_grant", "plan_member", "plan", "fhir_search_token", "fhir_search_reference"):
+            tx.connection.execute(text(f"DELETE FROM {table}"))
+        for table in ("fhir_search_date", "fhir_search_string", "fhir_resource_version", "fhir_resource"):
+            tx.connection.execute(text(f"DELETE FROM {table}"))
+    _corpus(store, clock)
+    yield engine
+    engine.dispose()
+
+
+def _corpus(store: SqlResourceStore, clock: FixedClock) -> None:
+    """24 CarePlans of 6 patients, statuses and periods varied; the grantee may see the plans of even numbers,
+    a stranger wrote two plans of its own."""
+    with store.writing() as tx:
+        for number in range(24):
+            plan_id, patient_id = f"plan-{number:02d}", f"patient-{number % 6}"
+            author = STRANGER if number in (5, 17) else AUTHOR
+            resource = {
+                "resourceType": "CarePlan",
+                "status": "completed" if number % 4 == 3 else "active",
+                "intent": "plan",
+                "subject": {"reference": f"Patient/{patient_id}"},
+                "period": {"start": f"{2024 + number % 4}-0{1 + number % 9}-01"},
+            }
+            clock.advance(timedelta(hours=number % 5))  # some plans share their instant: the tie-break orders them
+            tx.create(resource, resource_id=plan_id, author=author)
+            if number % 2 == 0:
+                grants = [Grant("careplan", GRANTEE, None, None)]
+                record = PlanRecord(plan_id, patient_id, AUTHOR, "urn:test", plan_id)
+                tx.save_plan(record, [("CarePlan", plan_id, "careplan")], grants)
+
+
+QUERIES = [
+    (Criterion("status", "token", "", ("active",)),),
+    (Criterion("status", "token", "not", ("active",)),),
+    (Criterion("patient", "reference", "", ("Patient/patient-2",)),),
+    (Criterion("date", "date", "", ("ge2026-01-01",)),),
+    (Criterion("date", "date", "", ("lt2025-06-01",)), Criterion("status", "token", "", ("active",))),
+    (Criterion("date", "date", "", ("eq2027",)),),
+    (Criterion("_lastUpdated", "date", "", ("ge2026-01-01",)),),
+    (Criterion("_id", "token", "", ("plan-02,plan-05,plan-07",)),),
+    (),
+]
+VIEWERS = [None, Viewer(AUTHOR, AT), Viewer(GRANTEE, AT), Viewer(STRANGER, AT), Viewer(AUTHOR, AT, own_only=True)]
+
+
+@pytest.mark.parametrize("criteria", QUERIES, ids=lambda criteria: "&".join(c.name for c in criteria) or "none")
+def test_every_shape_answers_the_same(engine: Engine, criteria: tuple[Criterion, ...]) -> None:
+    clock = FixedClock(datetime(2026, 6, 1, tzinfo=UTC))
+    walking, driving, mixed = (SqlResourceStore(engine, clock, drive_limit=limit) for limit in (0, 1000, 4))
+    for viewer in VIEWERS:
+        for sort in ("_lastUpdated", "-_lastUpdated", "_id", "-_id"):
+            for count, offset in ((5, 0), (5, 5), (50, 0), (3, 20)):
+                query = SearchQuery("CarePlan", criteria, count=count, offset=offset, sort=sort)
+                answers = []
+                for store in (walking, driving, mixed):
+                    with store.reading() as tx:
+                        page = tx.search(query, viewer)
+                    answers.append(([m.id for m in page.matches], page.total))
+                assert answers[0] == answers[1] == answers[2], (viewer, sort, count, offset)
+
+
+def test_the_shapes_are_chosen_by_size(engine: Engine) -> None:
+    clock = FixedClock(datetime(2026, 6, 1, tzinfo=UTC))
+    query = SearchQuery("CarePlan", (Criterion("status", "token", "", ("active",)),))
+    with SqlResourceStore(engine, clock, drive_limit=0).reading() as tx:
+        assert tx.search(query).total == 18
+    assert search_statements(query, None, lambda _ids: 5, drive_limit=4).shape == "walked"
+    assert search_statements(query, None, lambda _ids: 4, drive_limit=4).shape == "driven"
+    grantee = search_statements(query, Viewer(GRANTEE, AT), lambda ids: 9 if "fhir_search_token" in str(ids) else 1, 4)
+    assert (grantee.shape, grantee.driver) == ("driven", "access rule")
+
+
+def _type_reads(lines: list[str]) -> list[str]:
+    """SQLite steps reading every row of the type (only `resource_type` constrains them)."""
+    return [line for line in lines if "fhir_resource USING" in line and line.rstrip().endswith("(resource_type=?)")]
+
+
+@pytest.mark.parametrize("walked", [False, True], ids=["driven", "walked"])
+def test_no_advertised_parameter_reads_the_resource_table_in_full(engine: Engine, walked: bool) -> None:
+    checked = 0
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET enable_seqscan = off"))
+        for asked in advertised():
+            for viewer in (None, Viewer(GRANTEE, AT)):
+                shown = statements(asked, viewer, walked=walked)
+                for name, statement in (("count", shown.count), ("page", shown.page)):
+                    lines = explain(connection, statement)
+                    assert full_scans(lines) == [], (asked.query, viewer, name, lines)
+                    reads = _type_reads(lines)
+                    if shown.shape == "walked" and name == "page":
+                        # the walk in sort order, stopped by the page's LIMIT
+                        reads = [line for line in reads if "ix_fhir_resource_type_updated" not in line]
+                    assert reads == [], (asked.query, viewer, name, lines)
+                    checked += 1
+    assert checked == 2 * 2 * len(list(advertised()))  # two callers, two statements
+
+
+def test_the_plan_checks_see_a_full_scan(engine: Engine) -> None:
+    """The checks above can fail: a query on an unindexed column is caught."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET enable_seqscan = off"))
+        lines = explain(connection, select(t.resource.c.id).where(t.resource.c.version_id == 3))
+    assert full_scans(lines) != []
