@@ -117,9 +117,11 @@ def build(settings: Settings, plans: int, *, already: int = 0) -> Engine:
         return engine
     author = Author(datetime.now(UTC))
     seeds = min(plans, SEED)
-    plan_ids = [
-        app.state.plans.accept("http://bench/fhir", plan_document(n), access=author).plan_id for n in range(seeds)
-    ]
+    plan_ids = []
+    for number in range(seeds):
+        plan_ids.append(app.state.plans.accept("http://bench/fhir", plan_document(number), access=author).plan_id)
+        if number % 10 == 0:  # PostgreSQL plans the writes' lookups by statistics: keep them current while loading
+            analyse(engine)
     store = app.state.fhir.store
     with store.writing() as tx:
         for number, plan_id in enumerate(plan_ids):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode
 
 from gateway.clock import Clock, IdSource
@@ -103,12 +103,15 @@ class FhirService:
         return resource
 
     def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
-        """Run `work` in one unit of work: a write transaction when it writes or the access audits (the AuditEvent
-        is written with the operation it records). A refused operation is undone to a savepoint and its denial's
-        AuditEvent is committed in the same transaction: it writes nothing but its audit."""
+        """Run `work` in one unit of work: a write transaction when it writes (an audited write's AuditEvent is
+        written with the operation it records; a refused operation is undone to a savepoint and its denial's
+        AuditEvent committed in the same transaction: it writes nothing but its audit), a read transaction when it
+        only reads (an audited read's AuditEvents follow in a short write transaction: `_read_audited`)."""
         if not access.audits:
             with self.store.writing() if writes else self.store.reading() as tx:
                 return work(tx)
+        if not writes:
+            return self._read_audited(access, work)
         refused: Denied | None = None
         with self.store.writing() as tx:
             try:
@@ -118,6 +121,25 @@ class FhirService:
                 access.record(tx, denied.record)
                 refused = denied
         raise refused
+
+    def _read_audited(self, access: Access, work: Callable[[ResourceTransaction], T]) -> T:
+        """An audited read: `work` runs in a read transaction and its AuditEvents (a refusal's too) are written
+        after it, in a write transaction holding nothing but them, before anything is answered (issue 18: a read
+        in a write transaction took SQLite's one write lock for its whole length, so reads queued behind each other
+        and behind every writer). The events are the same; an audit that cannot be written fails the read."""
+        refused: Denied | None = None
+        deferred = _AuditsAfter(self.store)
+        with self.store.reading() as tx:
+            deferred.tx = tx
+            try:
+                result = work(cast(ResourceTransaction, deferred))
+            except Denied as denied:
+                access.record(cast(ResourceTransaction, deferred), denied.record)
+                refused = denied
+        deferred.write()
+        if refused is not None:
+            raise refused
+        return result
 
     # -- instance level ------------------------------------------------------------------------------------
 
@@ -636,3 +658,26 @@ def _as_304(response: FhirResponse) -> FhirResponse:
 
 def _http_date(instant: str) -> str:
     return format_datetime(datetime.fromisoformat(instant.replace("Z", "+00:00")), usegmt=True)
+
+
+class _AuditsAfter:
+    """A read transaction whose `audit` keeps the AuditEvents for a write transaction after it (`_read_audited`);
+    everything else is the read transaction's."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self.store = store
+        self.tx: ResourceTransaction | None = None
+        self.events: list[tuple[Resource, bool]] = []
+
+    def audit(self, event: Resource, *, once: bool = False) -> bool:
+        self.events.append((event, once))
+        return True
+
+    def write(self) -> None:
+        if self.events:
+            with self.store.writing() as tx:
+                for event, once in self.events:
+                    tx.audit(event, once=once)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tx, name)

@@ -205,6 +205,56 @@ async def test_audit_trail_records_reads_and_denials_for_the_auditor_only(
     assert login["outcome"] == "4" and login["outcomeDesc"].startswith("1 failed authentication attempt(s) from ")
 
 
+async def test_a_read_holds_no_write_lock_and_its_audit_is_one_append_only_row(
+    client: httpx.AsyncClient, token: Any, plan_id: str
+) -> None:
+    """Issue 18: an authenticated read runs in a read transaction and its AuditEvent follows in one short write
+    transaction, as one `audit_event` row (no versioned FHIR resource, no history copy, no index rows)."""
+    from sqlalchemy import func, select
+
+    from gateway.store import tables as t
+    from gateway.store.database import IMMEDIATE
+
+    engine = client._transport.app.state.engine  # type: ignore[attr-defined]
+
+    def counts() -> tuple[int, int, int]:
+        with engine.connect() as connection:
+            events = connection.execute(select(func.count()).select_from(t.audit_event)).scalar_one()
+            stored = connection.execute(
+                select(func.count()).select_from(t.resource).where(t.resource.c.resource_type == "AuditEvent")
+            ).scalar_one()
+            versions = connection.execute(select(func.count()).select_from(t.resource_version)).scalar_one()
+        return events, stored, versions
+
+    before = counts()
+    # Another connection holds SQLite's write lock for the whole read: the read itself does not wait for it (a
+    # read in a write transaction would, for the 30 s busy timeout), only its audit row does, after the lock goes.
+    with engine.connect() as holder:
+        held = holder.execution_options(**{IMMEDIATE: True}).begin()  # BEGIN IMMEDIATE: the write lock
+        transactions: list[str] = []
+        store = client._transport.app.state.fhir.store  # type: ignore[attr-defined]
+        reading, writing = store.reading, store.writing
+
+        def read():  # type: ignore[no-untyped-def]
+            transactions.append("read")
+            return reading()
+
+        def write():  # type: ignore[no-untyped-def]
+            transactions.append("write")
+            held.commit()  # the lock goes when the audit asks for it
+            return writing()
+
+        store.reading, store.writing = read, write
+        try:
+            response = await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("slagelse"))
+        finally:
+            del store.reading, store.writing
+    assert response.status_code == 200
+    assert transactions == ["read", "write"], "the read, then one write transaction for its audit"
+    events, stored, versions = counts()
+    assert (events, stored, versions) == (before[0] + 1, before[1], before[2])
+
+
 async def test_audit_events_cannot_be_written_through_the_api(client: httpx.AsyncClient, token: Any) -> None:
     event = {
         "resourceType": "AuditEvent",
