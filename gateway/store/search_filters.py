@@ -112,8 +112,8 @@ def _visible_ids(resource_type: str, criterion: Criterion, viewer: Viewer | None
 
 def _chain_ids(resource_type: str, criterion: Criterion, inner: Criterion, viewer: Viewer | None) -> Select[tuple[str]]:
     """Ids of a chain (`subject:Patient.identifier=x`, R4 search.html#chaining): the resource refers through
-    `criterion`'s reference parameter to a visible target matching `inner`. `_has` (search.html#has) the other way round: a
-    visible resource of the source type matching `inner` refers to this one through `criterion.via`."""
+    `criterion`'s reference parameter to a visible target matching `inner`. `_has` (search.html#has) the other
+    way round: a visible resource of the source type matching `inner` refers to this one through `criterion.via`."""
     ref = t.search_reference
     other_type = criterion.target_type or ""
     if criterion.via is not None:  # _has:Source:via:inner
