@@ -1,12 +1,14 @@
 """The citizen's plan is kept between discharges only while nothing it was read from has changed
 (`gateway.services.plan_cache`): a plan or consent write, by this process or another one on the same database,
-is seen by the very next discharge, and a grant that ends is honoured when it ends, without any write."""
+is seen by the very next discharge, and a grant that ends is honoured when it ends, without any write.
+On SQLite and on PostgreSQL (the store generation is a row of the database; the grant window is SQL)."""
 
 from __future__ import annotations
 
 import asyncio
 import copy
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +33,32 @@ class Looking:
     viewer: Viewer | None
 
 
-def _app(folder: Path) -> FastAPI:
-    return create_app(Settings(data_dir=folder, insecure_no_auth=True), ids=SequenceIds())
+@dataclass(frozen=True)
+class Database:
+    folder: Path
+    url: str | None  # None: the SQLite database in the folder
+    apps: list[FastAPI] = field(default_factory=list)
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
+def _app(database: Database) -> FastAPI:
+    settings = Settings(data_dir=database.folder, insecure_no_auth=True, database_url=database.url)
+    app = create_app(settings, ids=SequenceIds())
+    database.apps.append(app)
+    return app
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     scenario.write_directory(tmp_path / "directory.yaml", "http://gp.test/fhir", "http://kommune.test/fhir")
-    return tmp_path
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
+    database = Database(tmp_path, url)
+    yield database
+    for app in database.apps:
+        app.state.engine.dispose()  # before the database is dropped
 
 
 @pytest.fixture
-def app(folder: Path) -> FastAPI:
+def app(folder: Database) -> FastAPI:
     app = _app(folder)
     app.state.plans.accept("http://gateway.test", scenario.plan_document())
     asyncio.run(app.state.intake.accept(scenario.adt("adt_a01_inpatient_8859-1.hl7"), HL7))
@@ -79,7 +95,7 @@ def test_a_consent_change_is_seen_by_the_next_discharge(app: FastAPI) -> None:
     assert [recipient for recipient, _ in after["withheld"]] == [GP]
 
 
-def test_a_plan_written_by_another_process_is_seen_by_the_next_discharge(app: FastAPI, folder: Path) -> None:
+def test_a_plan_written_by_another_process_is_seen_by_the_next_discharge(app: FastAPI, folder: Database) -> None:
     before = _discharge(app)
     other = _app(folder)  # another instance: its own engine on the same database
     other.state.plans.accept("http://gateway.test", _without_gp(scenario.plan_document()))
