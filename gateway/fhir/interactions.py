@@ -408,23 +408,35 @@ class FhirService:
     def conditional_patch(
         self, base: str, resource_type: str, criteria: str, apply: PatchFunction, access: Access = OPEN
     ) -> FhirResponse:
+        require_type(resource_type)
+        return self.guarded(
+            access,
+            lambda tx: self.conditional_patch_in(tx, base, resource_type, criteria, apply, access),
+            writes=True,
+        )
+
+    def conditional_patch_in(
+        self,
+        tx: ResourceTransaction,
+        base: str,
+        resource_type: str,
+        criteria: str,
+        apply: PatchFunction,
+        access: Access = OPEN,
+    ) -> FhirResponse:
         """FHIR R4 http.html#patch (conditional patch): no match 404, one match patched, several 412; matches among
         the caller's own resources, as for a conditional update."""
         require_type(resource_type)
-
-        def work(tx: ResourceTransaction) -> FhirResponse:
-            access.require(resource_type, "u")
-            existing = self.conditional_match(tx, resource_type, criteria, "conditional patch", access)
-            if existing is None:
-                raise IssueError.single(
-                    "not-found",
-                    f"No {resource_type} matches the conditional patch criteria {criteria[:200]!r}",
-                    message_id="fhir.not-found",
-                    status=404,
-                )
-            return self.patch_in(tx, base, resource_type, existing.id, apply, if_match=None, access=access)
-
-        return self.guarded(access, work, writes=True)
+        access.require(resource_type, "u")
+        existing = self.conditional_match(tx, resource_type, criteria, "conditional patch", access)
+        if existing is None:
+            raise IssueError.single(
+                "not-found",
+                f"No {resource_type} matches the conditional patch criteria {criteria[:200]!r}",
+                message_id="fhir.not-found",
+                status=404,
+            )
+        return self.patch_in(tx, base, resource_type, existing.id, apply, if_match=None, access=access)
 
     # -- type and system level -----------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 A transaction runs in one database transaction: any failing entry rolls everything back and the client gets
 that entry's OperationOutcome, with locations prefixed `Bundle.entry[i]`. Entries are processed in the order
-the spec prescribes (DELETE, POST, PUT, GET); the response lists them in request order. Before anything is
+the spec prescribes (DELETE, POST, PUT and PATCH, GET); the response lists them in request order. Before anything is
 written, every `urn:uuid:` fullUrl gets its resource id (an existing match for a conditional create/update, else a
 new id) and every reference to it is rewritten. A batch runs each entry in its own savepoint: one failing entry
 does not stop the others.
@@ -10,15 +10,20 @@ does not stop the others.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
+
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, Denied
-from gateway.fhir.interactions import FhirResponse, FhirService, require_type
+from gateway.fhir.interactions import FhirResponse, FhirService, PatchFunction, require_type
 from gateway.fhir.parsing import check_resource
+from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.write_validation import pending_writes
 from gateway.store.ports import ResourceTransaction, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES
@@ -50,6 +55,9 @@ class Entry:
     if_match: str | None
     #: Why a batch entry cannot be processed (it then fails alone).
     error: IssueError | None = None
+    #: A PATCH entry's patch document, bound to its format (its `resource` is the Binary or Parameters that
+    #: carries it, not a resource to write: `resource` stays None).
+    patch: PatchFunction | None = None
 
     @property
     def path(self) -> str:
@@ -213,6 +221,11 @@ class BundleProcessor:
             )
         if entry.method == "DELETE":
             return service.delete_in(tx, resource_type, rest, access)
+        if entry.method == "PATCH":
+            assert entry.patch is not None
+            if query:
+                return service.conditional_patch_in(tx, base, resource_type, query, entry.patch, access)
+            return service.patch_in(tx, base, resource_type, rest, entry.patch, if_match=entry.if_match, access=access)
         return self._get(tx, base, entry)
 
     def _get(self, tx: ResourceTransaction, base: str, entry: Entry) -> FhirResponse:
@@ -261,7 +274,7 @@ def _parse_entry(base: str, index: int, raw: Any, path: str) -> Entry:
             message_id="fhir.entry-request",
         )
     method = request["method"]
-    if method not in _ORDER or method in ("PATCH", "HEAD"):
+    if method not in _ORDER or method == "HEAD":
         raise IssueError.single(
             "not-supported",
             f"{path}.request.method {method!r} is not supported",
@@ -284,7 +297,44 @@ def _parse_entry(base: str, index: int, raw: Any, path: str) -> Entry:
             supported=SUPPORTED_TYPES,
             path=f"{path}.resource",
         )
-    return Entry(index, method, url, resource, raw.get("fullUrl"), request.get("ifNoneExist"), request.get("ifMatch"))
+    patch = None
+    if method == "PATCH":
+        patch, resource = _patch_of(resource, f"{path}.resource"), None
+    return Entry(
+        index,
+        method,
+        url,
+        resource,
+        raw.get("fullUrl"),
+        request.get("ifNoneExist"),
+        request.get("ifMatch"),
+        patch=patch,
+    )
+
+
+def _patch_of(carrier: Any, path: str) -> PatchFunction:
+    """A PATCH entry's patch (FHIR R4 http.html#transaction): a `Parameters` resource is a FHIRPath Patch; a
+    `Binary` of `application/json-patch+json` carries a JSON Patch in its base64 `data`."""
+    kind = carrier.get("resourceType") if isinstance(carrier, dict) else None
+    if kind == "Parameters":
+        return lambda resource: apply_fhirpath_patch(resource, carrier)
+    if kind == "Binary" and str(carrier.get("contentType", "")).split(";")[0].strip() == JSON_PATCH:
+        try:
+            document = orjson.loads(base64.b64decode(str(carrier.get("data", "")), validate=True))
+        except (binascii.Error, ValueError):
+            raise IssueError.single(
+                "invalid",
+                f"{path}.data is not base64 of a JSON Patch document",
+                expression=f"{path}.data",
+                message_id="fhir.patch.invalid",
+            ) from None
+        return lambda resource: apply_json_patch(resource, document)
+    raise IssueError.single(
+        "required",
+        f"{path}: a PATCH entry carries a Parameters (FHIRPath Patch) or a Binary of {JSON_PATCH}",
+        expression=path,
+        message_id="fhir.entry-resource",
+    )
 
 
 def response_entry(base: str, response: FhirResponse) -> Resource:

@@ -5,6 +5,7 @@ same caller: nothing is revealed, nothing is changed."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -156,4 +157,24 @@ async def test_xml_answers_show_a_hidden_resource_as_a_missing_one(
 
     seen_hidden, seen_missing = await both(client, plan["planId"], update)
     assert seen_hidden == seen_missing
+    assert await version_of(client, as_, plan["planId"]) == "1"
+
+
+async def test_x_patch_entries_in_a_batch_answer_as_for_a_missing_resource(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    x = as_("x")
+
+    async def batch(resource_id: str) -> httpx.Response:
+        entries = [
+            {"resource": fhirpath_patch(), "request": {"method": "PATCH", "url": f"CarePlan/{resource_id}"}},
+            {"resource": fhirpath_patch(), "request": {"method": "PATCH", "url": f"CarePlan?_id={resource_id}"}},
+        ]
+        return await client.post("/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": entries}, headers=x)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], batch)
+    hidden_entries = [entry["response"] for entry in json.loads(seen_hidden[2])["entry"]]
+    missing_entries = [entry["response"] for entry in json.loads(seen_missing[2])["entry"]]
+    assert hidden_entries == missing_entries
+    assert [response["status"] for response in hidden_entries] == ["404 Not Found"] * 2
     assert await version_of(client, as_, plan["planId"]) == "1"

@@ -3,6 +3,8 @@ validation an update gets, and conditional patch."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -254,3 +256,55 @@ async def test_a_partial_resource_is_a_merge_patch(client: httpx.AsyncClient) ->
         headers={"Content-Type": "application/merge-patch+json"},
     )
     assert merge.status_code == 200 and "active" not in merge.json()
+
+
+def binary_patch(document: list[dict[str, Any]]) -> dict[str, Any]:
+    data = base64.b64encode(json.dumps(document).encode()).decode()
+    return {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}
+
+
+async def test_patch_entries_in_a_transaction(client: httpx.AsyncClient) -> None:
+    """FHIR R4 http.html#transaction: a PATCH entry carries a Binary (JSON Patch) or a Parameters (FHIRPath)."""
+    first, second = await stored_patient(client), await stored_patient(client)
+    entries = [
+        {
+            "resource": binary_patch([{"op": "replace", "path": "/birthDate", "value": "1990-05-01"}]),
+            "request": {"method": "PATCH", "url": f"Patient/{first['id']}", "ifMatch": 'W/"1"'},
+        },
+        {
+            "resource": fhirpath_patch(operation("add", "Patient", name="gender", value={"valueCode": "female"})),
+            "request": {"method": "PATCH", "url": f"Patient/{second['id']}"},
+        },
+    ]
+    response = await client.post("/fhir", json={"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    assert response.status_code == 200, response.text
+    assert [entry["response"]["status"] for entry in response.json()["entry"]] == ["200 OK", "200 OK"]
+    assert (await client.get(f"/fhir/Patient/{first['id']}")).json()["birthDate"] == "1990-05-01"
+    assert (await client.get(f"/fhir/Patient/{second['id']}")).json()["gender"] == "female"
+
+
+async def test_a_failing_patch_entry_rolls_the_transaction_back_and_fails_alone_in_a_batch(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await stored_patient(client)
+    entries = [
+        {
+            "resource": fhirpath_patch(operation("add", "Patient", name="gender", value={"valueCode": "female"})),
+            "request": {"method": "PATCH", "url": f"Patient/{created['id']}"},
+        },
+        {
+            "resource": binary_patch([{"op": "test", "path": "/birthDate", "value": "2000-01-01"}]),
+            "request": {"method": "PATCH", "url": f"Patient/{created['id']}"},
+        },
+        {"resource": {"resourceType": "Patient"}, "request": {"method": "PATCH", "url": f"Patient/{created['id']}"}},
+    ]
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": entries[:2]}
+    refused = await client.post("/fhir", json=transaction)
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")
+    assert "gender" not in (await client.get(f"/fhir/Patient/{created['id']}")).json()
+    batch = await client.post("/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": entries})
+    assert batch.status_code == 200
+    statuses = [entry["response"]["status"] for entry in batch.json()["entry"]]
+    assert statuses[0] == "200 OK" and statuses[1].startswith("422") and statuses[2].startswith("400")
+    assert (await client.get(f"/fhir/Patient/{created['id']}")).json()["gender"] == "female"
