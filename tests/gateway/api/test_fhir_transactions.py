@@ -144,7 +144,7 @@ async def test_only_transaction_and_batch_are_accepted(client: httpx.AsyncClient
         json={
             "resourceType": "Bundle",
             "type": "batch",
-            "entry": [{"request": {"method": "PATCH", "url": "Patient/1"}}],
+            "entry": [{"request": {"method": "HEAD", "url": "Patient/1"}}],  # PATCH is served since issue 14
         },
     )
     assert response.status_code == 400
