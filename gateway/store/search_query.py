@@ -44,8 +44,9 @@ MODIFIERS = {
 }
 #: Index tables a `_sort` key can be read from (R4 search.html#sort); reference parameters have no order.
 SORTABLE_TYPES = ("string", "date", "token")
-#: Types whose search is not over the index tables (the audit trail): sorted by `_id` and `_lastUpdated` only.
-UNINDEXED_SORT = ("AuditEvent",)
+#: Types whose search is not over the index tables (the audit trail): sorted by `_id` and `_lastUpdated` only, and
+#: neither the start, the end nor the source of a chain or `_has`.
+UNINDEXED_TYPES = ("AuditEvent",)
 SUMMARY_MODES = ("true", "text", "data", "count", "false")
 TOTAL_MODES = ("none", "estimate", "accurate")
 _ELEMENT_NAME = re.compile(r"[a-z][A-Za-z0-9]*")
@@ -267,6 +268,9 @@ def _parse_chain(
     reference parameter must have exactly one target type (`patient` -> Patient), else the client must name it."""
     head, _, tail = key.partition(".")
     reference, _, target = head.partition(":")
+    if resource_type in UNINDEXED_TYPES:
+        issues.append(_bad(key, f"{resource_type} searches take no chained parameters"))
+        return None
     if param_types[resource_type].get(reference) != "reference":
         if not lenient:
             issues.append(_bad(key, f"{reference!r} is not a reference search parameter of {resource_type}"))
@@ -280,7 +284,7 @@ def _parse_chain(
             issues.append(_bad(key, f"Name the target type of {reference!r}: {reference}:[Type].{tail}"))
             return None
         target = possible[0]
-    if target not in param_types or target in UNINDEXED_SORT or (possible and target not in possible):
+    if target not in param_types or target in UNINDEXED_TYPES or (possible and target not in possible):
         issues.append(_bad(key, f"{reference!r} of {resource_type} does not refer to {target!r} resources"))
         return None
     inner = _parse_plain(tail, value, target, param_types[target], issues, lenient)
@@ -301,11 +305,14 @@ def _parse_has(
     """`_has:Type:reference:parameter[:modifier]=value` (R4 search.html#has): resources that a `Type` resource
     matching `parameter=value` refers to through its `reference` parameter. One level: no nested `_has`."""
     parts = key.split(":", 4)
+    if resource_type in UNINDEXED_TYPES:
+        issues.append(_bad(key, f"{resource_type} searches take no _has"))
+        return None
     if len(parts) < 4 or parts[3] in ("", "_has"):
         issues.append(_bad(key, "_has takes _has:Type:reference:parameter=value (one level)"))
         return None
     source, reference = parts[1], parts[2]
-    if source not in param_types or source in UNINDEXED_SORT:
+    if source not in param_types or source in UNINDEXED_TYPES:
         issues.append(_bad(key, f"_has: {source!r} is not a resource type searched here"))
         return None
     possible = targets.get(source, {}).get(reference, ())
@@ -326,7 +333,7 @@ def sort_keys(sort: str) -> list[tuple[str, bool]]:
 def _sort_issues(key: str, value: str, resource_type: str, known: dict[str, str]) -> list[Issue]:
     names = sort_keys(value)
     allowed = {"_id", "_lastUpdated"}
-    if resource_type not in UNINDEXED_SORT:
+    if resource_type not in UNINDEXED_TYPES:
         allowed |= {name for name, kind in known.items() if kind in SORTABLE_TYPES}
     wrong = [name for name, _ in names if name not in allowed]
     if wrong or not names or len(names) != len(value.split(",")):

@@ -147,3 +147,10 @@ async def test_revinclude_iterate(client: httpx.AsyncClient, world: dict[str, An
 
 async def test_include_takes_no_other_modifier(client: httpx.AsyncClient) -> None:
     assert (await client.get("/fhir/CarePlan?_include:deep=CarePlan:care-team")).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query", ["patient.identifier=urn:cpr|1", "agent:Practitioner.name=x", "_has:CarePlan:patient:status=active"]
+)
+async def test_the_audit_trail_takes_no_chains(client: httpx.AsyncClient, query: str) -> None:
+    assert (await client.get(f"/fhir/AuditEvent?{query}")).status_code == 400

@@ -113,3 +113,15 @@ async def test_summary_and_elements_subset_the_matches(client: httpx.AsyncClient
 @pytest.mark.parametrize("query", ["_summary=maybe", "_elements=", "_elements=CarePlan.title", "_elements=a b"])
 async def test_bad_summary_or_elements_is_400(client: httpx.AsyncClient, query: str) -> None:
     assert (await client.get(f"/fhir/CarePlan?{query}")).status_code == 400
+
+
+async def test_searchset_bundles_of_the_new_features_are_valid_r4(client: httpx.AsyncClient, people: None) -> None:
+    """Stored-result links, subsetted entries, `_total=none` and includes: each Bundle valid against R4 core."""
+    first = await get(client, "_count=1&_summary=true&_total=none&_sort=-family")
+    assert "total" not in first
+    pages = [first]
+    url = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    pages.append((await client.get(url)).json())
+    pages.append(await get(client, "_elements=gender&_has:CarePlan:patient:status=active&_sort=birthdate"))
+    for bundle in pages:
+        assert not default_validator().validate(bundle).errors, bundle
