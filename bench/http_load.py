@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -80,6 +81,7 @@ def measure(seed: int, quick: bool, sizes: list[int], databases: list[str]) -> d
                     cases = _cases(settings, ids, plans)
                     figures = {name: _drive(base, pid, case, seconds, seed) for name, case in cases.items()}
                 per_size[str(plans)] = {"load_seconds": round(load_seconds, 1), "cases": figures}
+                print(f"http_load {database} {plans}: {json.dumps(figures)}", file=sys.stderr, flush=True)
                 for name in ("read", "status", "patient"):
                     headline[f"{database} {plans} {name} p99 ms"] = figures[name]["p99_ms"]
         results["databases"][database] = per_size
@@ -122,20 +124,24 @@ def _flatness(databases: dict[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def _database(kind: str) -> Iterator[tuple[str, Path]]:
+    """A SQLite file or a PostgreSQL database of its own, and a data folder; both removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="bench-http-"))
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'gateway.db'}", folder
-        return
-    name = f"gateway_bench_{os.getpid()}_{int(time.time())}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", folder
-    finally:
+        if kind == "sqlite":
+            yield f"sqlite:///{folder / 'gateway.db'}", folder
+            return
+        name = f"gateway_bench_{os.getpid()}_{int(time.time())}"
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", folder
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _free_port() -> int:

@@ -35,6 +35,8 @@ from gateway.store.visibility import visible, visible_ids, visible_probe, visibl
 
 #: A set of at most this many ids drives a search (evaluated in full, its matches counted and sorted).
 DRIVE_LIMIT = 1000
+#: A set this small drives the search without the access rule being sized.
+ENOUGH = 100
 Sizer = Callable[[Select[tuple[str]]], int]
 Shape = Literal["driven", "walked", "by id"]
 
@@ -103,7 +105,9 @@ def search_conditions(
         where = count_where = filtered(None)
     else:
         sizes = [(size(ids.ids), name) for name, ids in sets if not ids.negated]
-        if rule is not None:
+        # A criterion of a page's size drives whatever the caller may see: the access rule is not sized then
+        # (sizing it reads up to `drive_limit` ids of what the caller sees, the larger part of a lookup by patient).
+        if rule is not None and min(sizes, default=(drive_limit + 1, ""))[0] > min(ENOUGH, drive_limit):
             sizes.append((sum(size(part) for part in rule), "access rule"))
         smallest = min(sizes, default=None)
         if smallest is not None and smallest[0] <= drive_limit:
