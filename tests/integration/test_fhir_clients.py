@@ -5,12 +5,7 @@ which sends the changed elements as a JSON merge patch). CRUD, search, paging, c
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,7 +16,7 @@ from fhirclient.models.organization import Organization
 from fhirclient.models.patient import Patient
 from fhirpy import SyncFHIRClient
 
-from tests.support.processes import free_port
+from tests.support import processes
 
 pytestmark = pytest.mark.e2e
 CPR = "urn:oid:1.2.208.176.1.2"
@@ -29,36 +24,12 @@ CPR = "urn:oid:1.2.208.176.1.2"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     data_dir = tmp_path_factory.mktemp("gateway-clients")
-    env = {
-        **os.environ,
-        "GATEWAY_DATA_DIR": str(data_dir),
-        "GATEWAY_CONFIG_FILE": str(data_dir / "none.toml"),
-        "GATEWAY_INSECURE_NO_AUTH": "true",
-        "GATEWAY_WORKER_ENABLED": "false",
-    }
-    log_path = data_dir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-        )
-    base = f"http://127.0.0.1:{port}"
+    service = processes.gateway(data_dir, data_dir / "no-directory.yaml", worker_enabled="false").start(timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(Path(log_path).read_text())
-            time.sleep(0.1)
-        yield f"{base}/fhir"
+        yield f"{service.url}/fhir"
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        service.stop()
 
 
 def test_fhirclient_crud_search_paging_and_count(server: str) -> None:
