@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,18 +107,36 @@ def _search_links(url: str, query: SearchQuery, page: SearchPage) -> list[dict[s
     page's `self` is still the parameters used: R4 search.html#conformance)."""
     if page.snapshot is None:
         return _page_links(url, query.raw, query.count, query.offset, page.total)
-    count, offset, size = query.count, query.offset, page.size
+    count, offset = query.count, query.offset
 
     def link(relation: str, at: int) -> dict[str, str]:
         pairs = [("_getpages", page.snapshot or ""), ("_getpagesoffset", str(at)), ("_count", str(count))]
         return {"relation": relation, "url": f"{url}?{urlencode(pairs)}"}
 
     if query.page_of is None:
-        kept = query_pairs_without(query.raw, "_offset", "_count")
-        pairs = [*kept, ("_count", str(count)), ("_offset", str(offset))]
-        links = [{"relation": "self", "url": f"{url}?{urlencode(pairs)}"}]
-    else:
-        links = [link("self", offset)]
+        first_self = _offset_link(url, query_pairs_without(query.raw, "_offset", "_count"), count)
+        return _navigation(first_self("self", offset), link, count, offset, page.size)
+    return _navigation(link("self", offset), link, count, offset, page.size)
+
+
+def _page_links(url: str, raw: Sequence[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:
+    link = _offset_link(url, query_pairs_without(raw, "_offset", "_count"), count)
+    return _navigation(link("self", offset), link, count, offset, total)
+
+
+def _offset_link(url: str, kept: Sequence[tuple[str, str]], count: int) -> Callable[[str, int], dict[str, str]]:
+    def link(relation: str, at: int) -> dict[str, str]:
+        pairs = [*kept, ("_count", str(count)), ("_offset", str(at))]
+        return {"relation": relation, "url": f"{url}?{urlencode(pairs)}"}
+
+    return link
+
+
+def _navigation(
+    self_link: dict[str, str], link: Callable[[str, int], dict[str, str]], count: int, offset: int, size: int
+) -> list[dict[str, str]]:
+    """`self`, then first/previous/next/last over `size` matches in pages of `count` (none for `_count=0`)."""
+    links = [self_link]
     if count <= 0:
         return links
     links.append(link("first", 0))
@@ -127,23 +145,4 @@ def _search_links(url: str, query: SearchQuery, page: SearchPage) -> list[dict[s
     if offset + count < size:
         links.append(link("next", offset + count))
     links.append(link("last", max(((size - 1) // count) * count, 0)))
-    return links
-
-
-def _page_links(url: str, raw: Sequence[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:
-    kept = query_pairs_without(raw, "_offset", "_count")
-
-    def link(relation: str, at: int) -> dict[str, str]:
-        pairs = [*kept, ("_count", str(count)), ("_offset", str(at))]
-        return {"relation": relation, "url": f"{url}?{urlencode(pairs)}"}
-
-    links = [link("self", offset)]
-    if count <= 0:
-        return links
-    links.append(link("first", 0))
-    if offset > 0:
-        links.append(link("previous", max(offset - count, 0)))
-    if offset + count < total:
-        links.append(link("next", offset + count))
-    links.append(link("last", max(((total - 1) // count) * count, 0)))
     return links
