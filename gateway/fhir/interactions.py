@@ -31,7 +31,7 @@ from gateway.fhir.rules import (
     writable,
 )
 from gateway.fhir.write_validation import WriteValidator
-from gateway.store.ports import ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
+from gateway.store.ports import MustStore, ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
 from gateway.store.search_query import (
     MAX_PAGING_NUMBER,
@@ -466,7 +466,11 @@ class FhirService:
         Stable paging as HAPI FHIR pages (search.html#paging leaves the means to the server): a search with more than
         one page stores the ordered ids of its matches under the first page's Bundle id, and its `next` links
         (`_getpages=<id>&_getpagesoffset=<n>`) page through that list for an hour, each page read and checked
-        against the access rule when it is asked for. Writes in between neither skip nor repeat a match."""
+        against the access rule when it is asked for. Writes in between neither skip nor repeat a match.
+
+        A search runs in a read transaction; only one that must store its result (more than one page of matches)
+        runs again in a write transaction (`MustStore`), so the searches that fit one page and every later page
+        never take the database's write lock (issue 18: on SQLite every search queued behind every writer)."""
         require_type(resource_type)
         paging = parse_paging(pairs)
         bundle_id = self.ids.new_id()
@@ -479,7 +483,10 @@ class FhirService:
             page = self.search_in(tx, query, access)
             return FhirResponse(200, bundles.searchset(base, query, page, bundle_id, self.clock.now()))
 
-        return self.guarded(access, work, writes=True)
+        try:
+            return self.guarded(access, work)
+        except MustStore:
+            return self.guarded(access, work, writes=True)
 
     def stored_query(
         self,

@@ -79,6 +79,11 @@ class SearchPage:
     size: int = 0
 
 
+class MustStore(Exception):  # noqa: N818 - a signal to run again, not an error
+    """A search in a read transaction found more than one page of matches: its stable-paging result must be
+    stored, which only a write transaction can do. Searches that fit one page (most of them) never write."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSearch:
     """A stored search result's header: its type, the parameters used (a query string) and its size."""
@@ -137,7 +142,9 @@ class ResourceTransaction(Protocol):
         ...
 
     def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
-        """Matches and includes `viewer` may see; `total` counts only those."""
+        """Matches and includes `viewer` may see; `total` counts only those. In a read transaction, a search whose
+        result must be stored (`query.snapshot` set and more than one page of matches) raises `MustStore`: the
+        caller runs it again in a write transaction."""
         ...
 
     def stored_search(self, search_id: str, viewer: Viewer | None) -> StoredSearch | None:

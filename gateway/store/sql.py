@@ -39,6 +39,7 @@ from gateway.store.dates import fhir_instant, format_instant
 from gateway.store.ports import (
     HistoryPage,
     Method,
+    MustStore,
     PlanRecord,
     Resource,
     SearchPage,
@@ -105,6 +106,8 @@ class SqlResourceTransaction:
         #: resources or plan access data written: the store generation moves (`gateway.store.generation`)
         self.changed = False
         self._stamp_at_commit = stamp_at_commit
+        #: a write transaction (`writing()`): only it may store a search's result
+        self.writable = stamp_at_commit
         self.clock = clock
         self._locking = connection.dialect.name == "postgresql"
 
@@ -349,6 +352,8 @@ class SqlResourceTransaction:
             if query.offset == 0 and len(rows) <= query.count:
                 matches = [_stored(row, "PUT") for row in rows]
                 return SearchPage(matches, self._included(query.includes, matches, viewer), len(matches))
+            if not self.writable:
+                raise MustStore(query.snapshot)
             self._store_result(query, viewer, shaped.count_where, _ordering(query))
             return self._stored_page(replace(query, page_of=query.snapshot), viewer)
         total = 0

@@ -4,8 +4,10 @@ are created, updated and deleted between pages (HAPI FHIR's stored search result
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -14,8 +16,11 @@ from sqlalchemy import Engine, func, select
 from gateway.api import create_app
 from gateway.clock import SequenceIds, SystemClock
 from gateway.config import Settings
+from gateway.fhir.interactions import FhirService
 from gateway.store import tables as t
 from gateway.store.database import make_engine, upgrade
+from gateway.store.ports import ResourceTransaction
+from gateway.store.sql import SqlResourceStore
 from gateway.store.tables import metadata
 
 
@@ -106,3 +111,39 @@ async def test_a_result_of_one_page_is_not_stored(client: httpx.AsyncClient, eng
     assert bundle["total"] == 3 and next_link(bundle) is None
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(t.search_result_entry)).scalar_one() == 0
+
+
+class _CountingStore:
+    """The store, counting the write transactions it opens."""
+
+    def __init__(self, store: SqlResourceStore) -> None:
+        self.store = store
+        self.writes = 0
+
+    def reading(self) -> AbstractContextManager[ResourceTransaction]:
+        return self.store.reading()
+
+    def writing(self) -> AbstractContextManager[ResourceTransaction]:
+        self.writes += 1
+        return self.store.writing()
+
+
+def test_only_a_search_that_stores_its_result_opens_a_write_transaction(engine: Engine) -> None:
+    clock = SystemClock()
+    store = _CountingStore(SqlResourceStore(engine, clock))
+    service = FhirService(store, clock, SequenceIds())
+    for number in range(5):
+        service.create("http://gateway.test/fhir", plan(number))
+    store.writes = 0
+
+    one_page = service.search("http://gateway.test/fhir", "CarePlan", [("status", "active"), ("_count", "10")])
+    assert len(page_ids(one_page.body or {})) == 5
+    assert store.writes == 0  # a result that fits one page is read, never stored
+
+    first = service.search("http://gateway.test/fhir", "CarePlan", [("status", "active"), ("_count", "2")])
+    assert store.writes == 1  # stored for stable paging: the one write
+    url = next_link(first.body or {})
+    assert url is not None and "_getpages=" in url
+    later = service.search("http://gateway.test/fhir", "CarePlan", parse_qsl(url.split("?", 1)[1]))
+    assert len(page_ids(later.body or {})) == 2
+    assert store.writes == 1  # a later page reads the stored result
