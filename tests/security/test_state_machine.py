@@ -152,8 +152,12 @@ class AccessMachine(RuleBasedStateMachine):
         if not mine or intruder == author:
             return
         plan = data.draw(st.sampled_from(mine))
-        sent = document(author, "KIP-1", plan.cpr, {**plan.consent, "permitted": ["fact1", "soc1", "gp1"]})
-        assert self.call("POST", "/plans", intruder, sent).status_code == 403
+        # A valid document (a refused consent that permits someone is refused as 422 before anything is looked
+        # up, which would hide whether the authorship check holds): only the authorship can refuse it.
+        opened = {**plan.consent, "decision": "given", "permitted": ["fact1", "soc1", "gp1"]}
+        sent = document(author, "KIP-1", plan.cpr, opened)
+        response = self.call("POST", "/plans", intruder, sent)
+        assert response.status_code == 403, response.text
         current = self.call("GET", f"/fhir/CarePlan/{plan.plan_id}", author).json()
         for method in ("PUT", "DELETE"):
             response = self.call(method, f"/fhir/CarePlan/{plan.plan_id}", intruder, current)
