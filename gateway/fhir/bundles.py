@@ -53,8 +53,8 @@ def searchset(base: str, query: SearchQuery, page: SearchPage, bundle_id: str, n
         "total": page.total,
         "link": _search_links(f"{base}/{query.resource_type}", query, page),
     }
-    if query.total_mode == "none" and not query.summary_count:  # R4 search.html#total: the client needs none
-        del bundle["total"]
+    if page.total is None or (query.total_mode == "none" and not query.summary_count):
+        del bundle["total"]  # R4 search.html#total: not counted yet, or the client needs none
     if entries:
         bundle["entry"] = entries
     return bundle
@@ -106,7 +106,7 @@ def _search_links(url: str, query: SearchQuery, page: SearchPage) -> list[dict[s
     """Offset links over live data, or `_getpages` links into the stored result the page was read from (the first
     page's `self` is still the parameters used: R4 search.html#conformance)."""
     if page.snapshot is None:
-        return _page_links(url, query.raw, query.count, query.offset, page.total)
+        return _page_links(url, query.raw, query.count, query.offset, page.total or 0)
     count, offset = query.count, query.offset
 
     def link(relation: str, at: int) -> dict[str, str]:
@@ -115,8 +115,8 @@ def _search_links(url: str, query: SearchQuery, page: SearchPage) -> list[dict[s
 
     if query.page_of is None:
         first_self = _offset_link(url, query_pairs_without(query.raw, "_offset", "_count"), count)
-        return _navigation(first_self("self", offset), link, count, offset, page.size)
-    return _navigation(link("self", offset), link, count, offset, page.size)
+        return _navigation(first_self("self", offset), link, count, offset, page.size, last=page.complete)
+    return _navigation(link("self", offset), link, count, offset, page.size, last=page.complete)
 
 
 def _page_links(url: str, raw: Sequence[tuple[str, str]], count: int, offset: int, total: int) -> list[dict[str, str]]:
@@ -133,9 +133,16 @@ def _offset_link(url: str, kept: Sequence[tuple[str, str]], count: int) -> Calla
 
 
 def _navigation(
-    self_link: dict[str, str], link: Callable[[str, int], dict[str, str]], count: int, offset: int, size: int
+    self_link: dict[str, str],
+    link: Callable[[str, int], dict[str, str]],
+    count: int,
+    offset: int,
+    size: int,
+    *,
+    last: bool = True,
 ) -> list[dict[str, str]]:
-    """`self`, then first/previous/next/last over `size` matches in pages of `count` (none for `_count=0`)."""
+    """`self`, then first/previous/next/last over `size` matches in pages of `count` (none for `_count=0`).
+    `last=False`: `size` is not the end yet (a stored result not stored to its end), so there is no `last` link."""
     links = [self_link]
     if count <= 0:
         return links
@@ -144,5 +151,6 @@ def _navigation(
         links.append(link("previous", max(offset - count, 0)))
     if offset + count < size:
         links.append(link("next", offset + count))
-    links.append(link("last", max(((size - 1) // count) * count, 0)))
+    if last:
+        links.append(link("last", max(((size - 1) // count) * count, 0)))
     return links

@@ -464,9 +464,10 @@ class FhirService:
         """`lenient`: the client's `Prefer: handling=lenient` (unknown parameters ignored, see `search_query`).
 
         Stable paging as HAPI FHIR pages (search.html#paging leaves the means to the server): a search with more than
-        one page stores the ordered ids of its matches under the first page's Bundle id, and its `next` links
-        (`_getpages=<id>&_getpagesoffset=<n>`) page through that list for an hour, each page read and checked
-        against the access rule when it is asked for. Writes in between neither skip nor repeat a match.
+        one page stores the ordered ids of its matches under the first page's Bundle id, in passes (the store's
+        `_fill`), and its `next` links (`_getpages=<id>&_getpagesoffset=<n>`) page through that list for an hour,
+        each page read and checked against the access rule when it is asked for. Writes in between neither skip nor
+        repeat a match.
 
         A search runs in a read transaction; only one that must store its result (more than one page of matches)
         runs again in a write transaction (`MustStore`), so the searches that fit one page and every later page

@@ -73,10 +73,13 @@ class PlanRecord:
 class SearchPage:
     matches: Sequence[StoredResource]
     included: Sequence[StoredResource]
-    total: int
-    #: The stored result this page is read from (its `next` links page through it), and how many ids it holds.
+    #: None: not counted (a stored result not yet stored to its end, and no `_total` asked for).
+    total: int | None
+    #: The stored result this page is read from (its `next` links page through it), how many ids it holds so far,
+    #: and whether those are all its matches (else a later page stores more: `last` is not known yet).
     snapshot: str | None = None
     size: int = 0
+    complete: bool = True
 
 
 class MustStore(Exception):  # noqa: N818 - a signal to run again, not an error

@@ -95,8 +95,9 @@ class SearchQuery:
     summary: str | None = None
     #: `_elements`: the top-level elements to return of each match (R4 search.html#elements); empty: all.
     elements: tuple[str, ...] = ()
-    #: `_total` (R4 search.html#total): "none" leaves `Bundle.total` out; "estimate" and "accurate" both count.
-    total_mode: str = "accurate"
+    #: `_total` (R4 search.html#total): "none" leaves `Bundle.total` out; "estimate" and "accurate" both count;
+    #: "" (not asked): counted when that is cheap (not for a stored result whose later matches are not stored yet).
+    total_mode: str = ""
     #: The parameters used to process the search (ignored ones left out): the `self` link and the audit record.
     raw: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     #: False when only the first matches matter (a conditional write's one-or-several): no count query is run and
@@ -145,7 +146,7 @@ def parse_search(
     count, offset, sort, summary_count = default_count, 0, "_lastUpdated", False
     summary: str | None = None
     elements: tuple[str, ...] = ()
-    total_mode = "accurate"
+    total_mode = ""
     for key, value in pairs:
         if _CONTROL.search(key) or _CONTROL.search(value):
             # A NUL byte would end a C string inside a database driver (SQLite matched every row on it).

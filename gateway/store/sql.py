@@ -21,7 +21,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
     text,
@@ -68,6 +67,9 @@ AUDIT = "AuditEvent"
 #: How long a stored search result can be paged through: HAPI FHIR's default (`expireSearchResultsAfterMillis`,
 #: one hour); `next` links of an expired result answer 410 Gone, as HAPI's do.
 SEARCH_RESULT_LIFETIME = timedelta(hours=1)
+#: Ids stored by a stored result's first pass: a few pages, whatever the number of matches (HAPI FHIR's first search
+#: pre-fetch threshold is 500, then 2,000, then the rest: JpaStorageSettings).
+FIRST_PASS = 500
 #: Rounds of `_include:iterate` at most (the first round included).
 MAX_INCLUDE_ROUNDS = 4
 
@@ -354,7 +356,7 @@ class SqlResourceTransaction:
                 return SearchPage(matches, self._included(query.includes, matches, viewer), len(matches))
             if not self.writable:
                 raise MustStore(query.snapshot)
-            self._store_result(query, viewer, shaped.count_where, _ordering(query))
+            self._open_result(query, viewer)
             return self._stored_page(replace(query, page_of=query.snapshot), viewer)
         total = 0
         if query.counted:
@@ -373,38 +375,64 @@ class SqlResourceTransaction:
 
     # -- stored search results (stable paging) -------------------------------------------------------------
 
-    def _store_result(
-        self,
-        query: SearchQuery,
-        viewer: Viewer | None,
-        conditions: list[ColumnElement[bool]],
-        ordering: list[Any],
-    ) -> None:
-        """Store the ordered ids of every match under `query.snapshot`, in one INSERT ... SELECT (the ids never
-        leave the database), and drop the results that have expired."""
-        result, entry, r = t.search_result, t.search_result_entry, t.resource
+    def _open_result(self, query: SearchQuery, viewer: Viewer | None) -> None:
+        """Store an empty result under `query.snapshot` (its passes fill it: `_fill`), and drop the results that
+        have expired."""
+        result, entry = t.search_result, t.search_result_entry
         now = format_instant(self.clock.now())
         expired = select(result.c.search_id).where(result.c.expires < now)
         self.connection.execute(delete(entry).where(entry.c.search_id.in_(expired)))
         self.connection.execute(delete(result).where(result.c.expires < now))
-        position = func.row_number().over(order_by=ordering)
-        ids = select(literal(query.snapshot), position, r.c.id).where(*conditions)
-        self.connection.execute(insert(entry).from_select(["search_id", "position", "resource_id"], ids))
-        # Counted rather than taken from the INSERT's rowcount, which not every driver reports for INSERT ... SELECT.
-        stored = self.connection.execute(
-            select(func.count()).select_from(entry).where(entry.c.search_id == query.snapshot)
-        ).scalar_one()
-        expires = format_instant(self.clock.now() + SEARCH_RESULT_LIFETIME)
         self.connection.execute(
             insert(result).values(
                 search_id=query.snapshot,
                 resource_type=query.resource_type,
                 owner=_owner(viewer),
                 query=urlencode(query.raw),
-                size=stored,
-                expires=expires,
+                size=0,
+                complete=False,
+                expires=format_instant(self.clock.now() + SEARCH_RESULT_LIFETIME),
             )
         )
+
+    def _fill(self, query: SearchQuery, viewer: Viewer | None, search_id: str, needed: int) -> tuple[int, bool]:
+        """Store passes of `search_id`'s matches until it holds `needed` ids or all of them; its (size, complete).
+
+        A pass appends, in the search's order as it is now, the next matches not stored yet (HAPI FHIR loads a
+        result the same way, by its search pre-fetch thresholds: 500, 2,000, then the rest, JpaStorageSettings).
+        So a first page costs a pass of `FIRST_PASS` ids whatever the number of matches, and stable paging holds:
+        a stored id is never stored again (a match that moved in the order since is not repeated), and a match
+        not stored yet is found by a later pass wherever it moved (it is not skipped). Passes of one result are
+        serialised by its lock (two page requests at once would number the same positions)."""
+        result, entry, r = t.search_result, t.search_result_entry, t.resource
+        self.lock(f"search result {search_id}")
+        header = self.connection.execute(
+            select(result.c.size, result.c.complete).where(result.c.search_id == search_id)
+        ).one()
+        size, complete = int(header.size), bool(header.complete)
+        if complete or size >= needed:
+            return size, complete
+        shaped = search_conditions(query, viewer, self.size, self.drive_limit)
+        ordering = _ordering(query, hide_index=shaped.shape != "walked")
+        stored = select(entry.c.resource_id).where(entry.c.search_id == search_id, entry.c.resource_id == r.c.id)
+        wanted = max(needed - size, size, FIRST_PASS)  # passes that at least double: a deep page costs few passes
+        ids = (
+            self.connection.execute(
+                select(r.c.id).where(*shaped.where, ~stored.exists()).order_by(*ordering).limit(wanted)
+            )
+            .scalars()
+            .all()
+        )
+        if ids:
+            self.connection.execute(
+                insert(entry),
+                [{"search_id": search_id, "position": size + n, "resource_id": i} for n, i in enumerate(ids, 1)],
+            )
+        size, complete = size + len(ids), len(ids) < wanted
+        self.connection.execute(
+            update(result).where(result.c.search_id == search_id).values(size=size, complete=complete)
+        )
+        return size, complete
 
     def stored_search(self, search_id: str, viewer: Viewer | None) -> StoredSearch | None:
         result = t.search_result
@@ -424,22 +452,38 @@ class SqlResourceTransaction:
         return StoredSearch(row["resource_type"], row["query"], row["size"])
 
     def _stored_page(self, query: SearchQuery, viewer: Viewer | None) -> SearchPage:
-        """A page of a stored result: its ids at positions offset+1..offset+count, read now. A resource deleted
-        since, or one the caller may no longer see (a consent withdrawn), is left out, and `total` counts only what
-        is still there and visible, so a stored result never reveals more than a fresh search would."""
+        """A page of a stored result: its ids at positions offset+1..offset+count, read now (a pass stores more
+        first when the page reaches past what is stored: a write, so a read transaction raises `MustStore`). A
+        resource deleted since, or one the caller may no longer see (a consent withdrawn), is left out.
+
+        `total`: of a complete result, what is still there and visible, so a stored result never reveals more than
+        a fresh search would; of a result not stored to its end, the live count when `_total` asks for one, else
+        none (HAPI FHIR leaves `Bundle.total` out until its search has found every match: countSearchResultsUpTo)."""
         result, entry, r = t.search_result, t.search_result_entry, t.resource
-        size = self.connection.execute(
-            select(result.c.size).where(result.c.search_id == query.page_of)
-        ).scalar_one_or_none()
-        if size is None:
-            raise expired_search(query.page_of or "")
+        search_id = query.page_of or ""
+        header = self.connection.execute(
+            select(result.c.size, result.c.complete).where(result.c.search_id == search_id)
+        ).first()
+        if header is None:
+            raise expired_search(search_id)
+        size, complete = int(header.size), bool(header.complete)
+        needed = query.offset + max(query.count, 0) + 1  # one more than the page: is there a next one?
+        if not complete and size < needed:
+            if not self.writable:
+                raise MustStore(search_id)
+            size, complete = self._fill(query, viewer, search_id, needed)
         joined = entry.join(r, and_(r.c.resource_type == query.resource_type, r.c.id == entry.c.resource_id))
-        conditions = [entry.c.search_id == query.page_of, r.c.deleted.is_(False)]
+        conditions = [entry.c.search_id == search_id, r.c.deleted.is_(False)]
         if viewer is not None:
             conditions.append(visible(viewer, query.resource_type, r.c.id, r.c.author))
-        total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+        total: int | None = None
+        if complete:
+            total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
+        elif query.total_mode in ("accurate", "estimate") or query.summary_count:
+            counted = search_conditions(query, viewer, self.size, self.drive_limit).count_where
+            total = self.connection.execute(select(func.count()).select_from(r).where(*counted)).scalar_one()
         if query.summary_count or query.count == 0:
-            return SearchPage([], [], total, query.page_of, size)
+            return SearchPage([], [], total or 0, search_id, size, complete)
         statement = (
             select(r)
             .select_from(joined)
@@ -447,7 +491,7 @@ class SqlResourceTransaction:
             .order_by(entry.c.position)
         )
         matches = [_stored(row, "PUT") for row in self.connection.execute(statement).mappings()]
-        return SearchPage(matches, self._included(query.includes, matches, viewer), total, query.page_of, size)
+        return SearchPage(matches, self._included(query.includes, matches, viewer), total, search_id, size, complete)
 
     def _included(
         self, includes: tuple[Include, ...], matches: Sequence[StoredResource], viewer: Viewer | None

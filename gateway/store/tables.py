@@ -14,7 +14,7 @@ plan write.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, true
 
 metadata = MetaData(
     naming_convention={
@@ -380,9 +380,10 @@ audit_event_index = Table(
 Index("ix_audit_event_index_lookup", audit_event_index.c.param, audit_event_index.c.value, audit_event_index.c.event_id)
 
 # Stored search results (HAPI FHIR's HFJ_SEARCH / HFJ_SEARCH_RESULT): the ordered ids of a search's matches, taken
-# when its first page is answered, so that following `next` links walks exactly that list while resources are
+# in passes from its first page on, so that following `next` links walks exactly that list while resources are
 # created, updated and deleted meanwhile. `owner` names the caller (only they may page through it), `query` the
-# parameters used (re-read at page time for `_include` and the like), `size` the number of stored ids.
+# parameters used (re-read at page time for the criteria, `_include` and the like), `size` the number of stored
+# ids, `complete` whether they are all the matches there were (the last pass found the end).
 search_result = Table(
     "fhir_search_result",
     metadata,
@@ -392,6 +393,7 @@ search_result = Table(
     Column("query", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("expires", String(INSTANT_LEN), nullable=False),
+    Column("complete", Boolean, nullable=False, server_default=true()),
 )
 Index("ix_fhir_search_result_expires", search_result.c.expires)
 
@@ -402,3 +404,4 @@ search_result_entry = Table(
     Column("position", Integer, primary_key=True),
     Column("resource_id", String(ID_LEN), nullable=False),
 )
+Index("ix_fhir_search_result_entry_resource", search_result_entry.c.search_id, search_result_entry.c.resource_id)

@@ -17,6 +17,7 @@ from gateway.api import create_app
 from gateway.clock import SequenceIds, SystemClock
 from gateway.config import Settings
 from gateway.fhir.interactions import FhirService
+from gateway.store import sql
 from gateway.store import tables as t
 from gateway.store.database import make_engine, upgrade
 from gateway.store.ports import ResourceTransaction
@@ -147,3 +148,53 @@ def test_only_a_search_that_stores_its_result_opens_a_write_transaction(engine: 
     later = service.search("http://gateway.test/fhir", "CarePlan", parse_qsl(url.split("?", 1)[1]))
     assert len(page_ids(later.body or {})) == 2
     assert store.writes == 1  # a later page reads the stored result
+
+
+async def test_a_result_stored_in_passes_neither_skips_nor_repeats_a_match(
+    client: httpx.AsyncClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first pass of 3 ids, pages of 2: the later matches are stored by later passes, in the order as it is then.
+    A match stored already never comes again, one not stored yet is found wherever it moved, and a match created
+    meanwhile may be found (HAPI FHIR's result loading by pre-fetch thresholds behaves alike)."""
+    monkeypatch.setattr(sql, "FIRST_PASS", 3)
+    made = [await create(client, number) for number in range(8)]
+    first = (await client.get("/fhir/CarePlan?status=active&_count=2")).json()
+    assert "total" not in first, "not counted while the result is not stored to its end"
+    assert [link["relation"] for link in first["link"]] == ["self", "first", "next"], "no last link yet"
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(t.search_result_entry)).scalar_one()
+    assert stored == 3, "the first page stored one pass, not every match"
+    seen = page_ids(first)
+    # Between pages: a stored match moves to the end (it must not come again), one not stored yet moves to the end
+    # (it must still come), one not stored yet is deleted, and a new match is created.
+    for moved in (made[1], made[5]):
+        changed = {**moved, "description": "moved to the end of _lastUpdated order"}
+        assert (await client.put(f"/fhir/CarePlan/{moved['id']}", json=changed)).status_code == 200
+    assert (await client.delete(f"/fhir/CarePlan/{made[6]['id']}")).status_code == 204
+    newcomer = await create(client, 99)
+    url = next_link(first)
+    bundle = first
+    while url:
+        bundle = (await client.get(url)).json()
+        seen += page_ids(bundle)
+        url = next_link(bundle)
+    assert len(seen) == len(set(seen)), "no match twice"
+    expected = {resource["id"] for resource in made} - {made[6]["id"]} | {newcomer["id"]}
+    assert set(seen) == expected, "every match that is still there, the moved ones included"
+    assert seen[:3] == [made[0]["id"], made[1]["id"], made[2]["id"]], "the first pass keeps its order"
+    assert bundle["total"] == len(expected), "counted once the result is stored to its end"
+    assert bundle["link"][-1]["relation"] == "last"
+
+
+async def test_a_total_asked_for_is_counted_before_the_result_is_stored_to_its_end(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sql, "FIRST_PASS", 3)
+    for number in range(7):
+        await create(client, number)
+    bundle = (await client.get("/fhir/CarePlan?status=active&_count=2&_total=accurate")).json()
+    assert bundle["total"] == 7
+    deep = next_link(bundle) or ""
+    jumped = (await client.get(deep.replace("_getpagesoffset=2", "_getpagesoffset=6"))).json()
+    assert len(page_ids(jumped)) == 1, "a page past the stored ids stores what it needs first"
+    assert next_link(jumped) is None
