@@ -478,7 +478,12 @@ class FhirService:
 
         def work(tx: ResourceTransaction) -> FhirResponse:
             if paging is None:
-                query = replace(self.parse_query(resource_type, pairs, lenient=lenient), snapshot=bundle_id)
+                query = self.parse_query(resource_type, pairs, lenient=lenient)
+                if query.offset == 0:
+                    # A search asked with `_offset` pages by offset over the live data and stores nothing, as HAPI
+                    # FHIR runs `_offset` searches outside its search cache (hapi-fhir issue 4190): storing the
+                    # passes up to a deep offset would cost more than reading past it.
+                    query = replace(query, snapshot=bundle_id)
             else:
                 query = self.stored_query(tx, resource_type, *paging, access)
             page = self.search_in(tx, query, access)

@@ -198,3 +198,15 @@ async def test_a_total_asked_for_is_counted_before_the_result_is_stored_to_its_e
     jumped = (await client.get(deep.replace("_getpagesoffset=2", "_getpagesoffset=6"))).json()
     assert len(page_ids(jumped)) == 1, "a page past the stored ids stores what it needs first"
     assert next_link(jumped) is None
+
+
+async def test_a_search_asked_with_an_offset_pages_by_offset_and_stores_nothing(
+    client: httpx.AsyncClient, engine: Engine
+) -> None:
+    made = [await create(client, number) for number in range(5)]
+    bundle = (await client.get("/fhir/CarePlan?status=active&_count=2&_offset=2")).json()
+    assert page_ids(bundle) == [made[2]["id"], made[3]["id"]]
+    assert bundle["total"] == 5
+    assert "_offset=4" in (next_link(bundle) or "") and "_getpages" not in (next_link(bundle) or "")
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(t.search_result)).scalar_one() == 0
