@@ -83,5 +83,41 @@ def test_headline_figures_are_plotted(results: tuple[Path, dict[str, object]]) -
 def test_a_module_with_run_is_a_suite() -> None:
     from bench.__main__ import suites
 
-    assert "discharge" in suites()
+    assert {"discharge", "intake_ack", "intake_backlog"} <= set(suites())
     assert not [name for name in suites() if name.startswith("bench_")]
+
+
+@pytest.fixture(scope="module")
+def intake(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The two suites that start the gateway and both fixtures as processes, quick."""
+    out = tmp_path_factory.mktemp("bench-intake")
+    subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "intake_ack", "intake_backlog", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    latest: dict[str, object] = json.loads((out / "latest.json").read_text(encoding="utf-8"))
+    return latest
+
+
+def test_intake_to_acknowledgement_is_reported_per_rate(intake: dict[str, object]) -> None:
+    ack = intake["suites"]["intake_ack"]  # type: ignore[index]
+    assert set(ack["phases"]) == {"4/s", "10/s"}
+    for rate, phase in ack["phases"].items():
+        assert phase["statuses"] == {"202": phase["inputs"]} and phase["server_errors"] == 0, rate
+        assert phase["acknowledged_inputs"] == phase["inputs"] and phase["sends_per_input"] >= 4, rate
+        for figures in (phase["ack_ms"], phase["intake_post_ms"], *phase["split_ms"].values()):
+            assert figures["p50"] <= figures["p99"] <= figures["max"] and _number(figures["p50"]), rate
+        assert isinstance(phase["target_met"], bool)
+    assert set(ack["headline"]) == {f"A03 intake→ack {p} ms ({r})" for r in ("4/s", "10/s") for p in ("p50", "p99")}
+
+
+def test_the_backlog_is_reported(intake: dict[str, object]) -> None:
+    backlog = intake["suites"]["intake_backlog"]  # type: ignore[index]
+    assert backlog["statuses"] == {"202": 40} and backlog["server_errors"] == 0
+    assert backlog["notices"] == 20 * 3 + 20 * 4
+    assert _number(backlog["intake_p99_ms"]) and _number(backlog["acknowledged_after_last_post_s"])
+    assert set(backlog["targets_met"]) == {"no_5xx", "intake_p99", "acknowledged_within_60s"}
+    assert all(map(_number, intake["headline"].values()))  # type: ignore[attr-defined]

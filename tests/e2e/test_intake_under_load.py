@@ -1,6 +1,6 @@
 """Intake never fails because delivery is busy (issue 18), functionally: concurrent senders post A01/A03 pairs
 for one citizen while a worker delivers; no 5xx, and every notice is acknowledged. Figures for 1,000 posts come
-from bench/bench_intake_load.py (no timing assertions here)."""
+from the bench suite `bench/intake_backlog.py` (no timing assertions here)."""
 
 from __future__ import annotations
 
@@ -15,18 +15,12 @@ pytestmark = pytest.mark.e2e
 
 
 def test_concurrent_posts_for_one_citizen_with_the_worker_running(tmp_path: Path) -> None:
-    gp, municipality = processes.fixture("gp", tmp_path).start(), processes.fixture("municipality", tmp_path).start()
-    directory = processes.directory(tmp_path, gp, municipality)
-    api = processes.gateway(tmp_path, directory, name="api", worker_enabled="false").start(timeout=90)
-    worker = processes.worker(tmp_path, directory).start(timeout=90)
-    try:
+    with processes.delivery_stack(tmp_path, separate_worker=True) as stack:
+        api, gp, municipality = stack.api, stack.gp, stack.municipality
         assert httpx.post(f"{api.url}/plans", json=scenario.plan_document()).status_code == 201
         result = load.run(api.url, load.stays(80), senders=4)
         left, dead = load.unfinished(api.url)
         shown = [len(httpx.get(f"{r.url}/received", timeout=10).json()["messages"]) for r in (gp, municipality)]
-    finally:
-        for service in (worker, api, gp, municipality):
-            service.stop()
     assert result.statuses == {202: 80}, "no 5xx, nothing refused"
     assert result.notices == 40 * 3 + 40 * 4, "A01: HN, crisis plan, coordinator; A03: HN, GP, follow-up, coordinator"
     assert result.queue_empty is not None and (left, dead) == (0, 0), "every notice acknowledged"

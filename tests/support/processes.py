@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,3 +109,38 @@ def directory(data_dir: Path, gp: Service, municipality: Service) -> Path:
     return write_directory(
         data_dir / "directory.yaml", f"{gp.url}/fhir/$process-message", f"{municipality.url}/fhir/$process-message"
     )
+
+
+@dataclass(frozen=True)
+class DeliveryStack:
+    """The gateway's API (`api.url` takes intake), the process delivering (the API itself or `worker`), and the
+    two fixture receivers, all on loopback."""
+
+    api: Service
+    gp: Service
+    municipality: Service
+    worker: Service | None
+
+
+@contextmanager
+def delivery_stack(data_dir: Path, *, separate_worker: bool, **settings: str) -> Iterator[DeliveryStack]:
+    """Both fixtures and `gateway serve` with its own delivery worker (the README's single-node shape), or
+    `serve` without one and a `gateway worker` beside it (`separate_worker`, the shape of a scaled deployment);
+    every process stopped on the way out. `settings` are `GATEWAY_*` settings for the gateway's processes."""
+    started: list[Service] = []
+    try:
+        gp = fixture("gp", data_dir).start()
+        started.append(gp)
+        municipality = fixture("municipality", data_dir).start()
+        started.append(municipality)
+        recipients = directory(data_dir, gp, municipality)
+        shape = {"worker_enabled": "false"} if separate_worker else {}
+        api = gateway(data_dir, recipients, name="api", **shape, **settings).start(timeout=90)
+        started.append(api)
+        delivering = worker(data_dir, recipients, **settings).start(timeout=90) if separate_worker else None
+        if delivering is not None:
+            started.append(delivering)
+        yield DeliveryStack(api, gp, municipality, delivering)
+    finally:
+        for service in reversed(started):
+            service.stop()
