@@ -17,7 +17,7 @@ The attempts' own start and finish times split it (`_split`): up to the first se
 a time). Target: p99 < 100 ms at 50 inputs/s. A first phase of 100 A03s at 5/s gives the path's own latency on
 a gateway that keeps up.
 
-    python -m bench.intake_ack [--phases 100@5,500@50] [--senders 32] [--citizens 40]
+    python -m bench.intake_ack [--phases 100@5,500@50] [--senders 64] [--citizens 40]
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ CITIZENS = 40
 
 def run(seed: int, quick: bool) -> dict[str, Any]:
     """The suite (PHASES; QUICK_PHASES when quick). The seed is not used: the schedule is fixed."""
-    figures = measure(QUICK_PHASES, 4, 4) if quick else measure(PHASES, 32, CITIZENS)
+    figures = measure(QUICK_PHASES, 4, 4) if quick else measure(PHASES, 64, CITIZENS)
     figures["headline"] = {
         f"A03 intake→ack {part} ms ({rate})": measured["ack_ms"][part]
         for rate, measured in figures["phases"].items()
@@ -208,7 +208,7 @@ def run(seed: int, quick: bool) -> dict[str, Any]:
 def main() -> None:
     arguments = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     arguments.add_argument("--phases", default="100@5,500@50", help="INPUTS@RATE,... (default 100@5,500@50)")
-    arguments.add_argument("--senders", type=int, default=32)
+    arguments.add_argument("--senders", type=int, default=64)
     arguments.add_argument("--citizens", type=int, default=CITIZENS)
     options = arguments.parse_args()
     phases = [(int(inputs), float(rate)) for inputs, rate in (part.split("@") for part in options.phases.split(","))]

@@ -172,7 +172,10 @@ def _lifespan(
         async with http_client(settings) as client:
             if run_worker:
                 outbox = SqlOutbox(engine, on_attempt=delivery_audit(clock, ids))
-                worker = build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt)
+                # Intake in this process rings the worker: a new notice is claimed at once, not at the next poll.
+                wake = asyncio.Event()
+                app.state.messages.outbox.on_enqueued = wake.set
+                worker = build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt, wake=wake)
                 tasks.append(asyncio.create_task(worker.run(stop), name="delivery-worker"))
                 logging.getLogger("gateway.delivery").info("delivery worker started")
             try:

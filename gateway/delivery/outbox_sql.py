@@ -76,9 +76,18 @@ class IdMatch(NamedTuple):
 
 
 class SqlOutbox:
-    def __init__(self, engine: Engine, *, on_attempt: AttemptHook | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        on_attempt: AttemptHook | None = None,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.on_attempt = on_attempt
+        #: Called on the event loop after `enqueue` committed new notices (wakes the worker of this process).
+        #: `enqueue_in` does not call it: its caller's transaction has not committed yet, and runs in a thread.
+        self.on_enqueued = on_enqueued
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -108,9 +117,12 @@ class SqlOutbox:
         also: Callable[[Connection], None] | None = None,
     ) -> EnqueueResult:
         """`also` writes more rows in the same transaction (intake's AuditEvents), only when the notices are new."""
-        return await self._write(
+        result = await self._write(
             lambda connection: self.enqueue_in(connection, inbound_message_id, notices, now, inbound=inbound, also=also)
         )
+        if result.created and result.notices and self.on_enqueued is not None:
+            self.on_enqueued()
+        return result
 
     def enqueue_in(
         self,

@@ -4,6 +4,10 @@ Decisions live elsewhere: what to do after a failure is `RetryPolicy.decide`, wh
 means is `AckTimeoutPolicy`, where state lives is the `Outbox`, how bytes travel is the `Sender`. Time, ids
 and jitter are passed in (`Clock`, `IdSource`, `random.Random`).
 
+Idle: with nothing due the worker waits `idle_seconds` before asking again, or less when `wake` is set: the
+API process sets it when its intake enqueues (the worker inside `gateway serve`), so a notice is not left waiting
+for the next poll. A worker in its own process (`gateway worker`) has no such signal and polls.
+
 Shutdown: when the task running the worker is cancelled mid-send, the attempt is recorded as `interrupted`
 (due again at once) before the cancellation propagates; a cancellation during the status write waits for
 the write to finish. A process killed outright (SIGKILL) leaves the notice `sending`; its lease expires and
@@ -75,6 +79,7 @@ class Worker:
         settings: WorkerSettings | None = None,
         observe: Observer | None = None,
         gate: Gate | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self._outbox = outbox
         self._sender = sender
@@ -86,6 +91,7 @@ class Worker:
         self._settings = settings or WorkerSettings()
         self._observe = observe
         self._gate = gate
+        self._wake = wake
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set (or the task is cancelled); a failed round is logged, not fatal.
@@ -93,6 +99,9 @@ class Worker:
         Setting `stop` drains: the send in progress is finished and recorded, then the loop ends."""
         repaired: datetime | None = None
         while not stop.is_set():
+            failed = False
+            if self._wake is not None:
+                self._wake.clear()  # before the claim: what is enqueued after it rings again and is not missed
             try:
                 now = self._clock.now()
                 if repaired is None or now - repaired >= self._settings.repair_every:
@@ -103,12 +112,10 @@ class Worker:
                 await self.check_acks()
             except Exception:  # the worker loop is one of the few places allowed to catch everything
                 logger.exception("delivery round failed; retrying after a pause")
-                worked = False
+                worked, failed = False, True
             if not worked:
-                try:
-                    await asyncio.wait_for(stop.wait(), self._settings.idle_seconds)
-                except TimeoutError:
-                    pass
+                # After a failure only `stop` cuts the pause short: a busy intake must not make a failing round spin.
+                await _pause(self._settings.idle_seconds, stop, None if failed else self._wake)
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver everything deliverable now (tests, `gateway worker --once`); returns how many sends."""
@@ -188,6 +195,16 @@ class Worker:
         if decision is None:
             return DeadLetter(outcome.describe(), ack)
         return Retry(decision.due_at)
+
+
+async def _pause(seconds: float, stop: asyncio.Event, wake: asyncio.Event | None) -> None:
+    """Wait `seconds`, or until `stop` or `wake` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in (stop, wake) if event is not None]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 async def _finish(write: Coroutine[Any, Any, bool]) -> bool:

@@ -6,6 +6,7 @@ here), the retry and acknowledgement-timeout policies.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -62,6 +63,7 @@ def build_worker(
     ids: IdSource,
     *,
     observe: Observer | None = None,
+    wake: asyncio.Event | None = None,
 ) -> Worker:
     return Worker(
         outbox,
@@ -73,6 +75,7 @@ def build_worker(
         ack_policy=ack_policy(settings),
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
         observe=observe,
+        wake=wake,
         gate=Withdrawals(outbox, SqlResourceStore(outbox.engine, clock), clock).refusal,
     )
 

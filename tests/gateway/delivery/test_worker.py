@@ -15,7 +15,7 @@ from gateway.clock import FixedClock, SequenceIds
 from gateway.delivery.outbox import Attempt, Claim, NewNotice, NextStep, NoticeState
 from gateway.delivery.outcome import AttemptOutcome, Failure
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
-from gateway.delivery.worker import Worker
+from gateway.delivery.worker import Worker, WorkerSettings
 from mappings.notices.acknowledgement import AckIssue, acknowledgement_from_message, parse_acknowledgement
 from tests.support.outbox_memory import MemoryOutbox
 
@@ -238,3 +238,33 @@ async def test_an_open_gate_sends_as_before(outbox: MemoryOutbox, clock: FixedCl
     sender = ScriptedSender(positive())
     assert await make_worker(outbox, sender, clock, gate=permitted).drain() == 1
     assert await state(outbox) is NoticeState.ACKNOWLEDGED and len(sender.sent) == 1
+
+
+class CountingOutbox(MemoryOutbox):
+    claims = 0
+
+    async def claim(self, now: datetime, lease: timedelta, token: str) -> Claim | None:
+        self.claims += 1
+        return await super().claim(now, lease, token)
+
+
+async def test_a_wake_up_ends_the_idle_wait(clock: FixedClock) -> None:
+    """Intake in the worker's process sets `wake`: what it enqueued is sent without waiting out the idle poll."""
+    box, stop, wake = CountingOutbox(), asyncio.Event(), asyncio.Event()
+    worker = make_worker(box, ScriptedSender(positive()), clock, settings=WorkerSettings(idle_seconds=3600), wake=wake)
+    task = asyncio.create_task(worker.run(stop))
+    while box.claims == 0:  # the worker found nothing and settles into its hour-long wait
+        await asyncio.sleep(0)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await box.enqueue("inbound-1", [NewNotice("notice-1", HEADER, "c", "sor:1", "http://gp/fhir", MESSAGE)], T0)
+    wake.set()
+
+    async def acknowledged() -> None:
+        while await state(box) is not NoticeState.ACKNOWLEDGED:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(acknowledged(), timeout=60)  # a guard against hanging for the hour, not a timing
+    stop.set()
+    await task
+    assert box.claims >= 2
