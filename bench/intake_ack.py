@@ -48,9 +48,9 @@ class Post:
     started: float  # time.time() at the start of the POST, comparable with the gateway's timestamps
     lateness: float  # seconds it started after its slot (every sender busy, or this process starved)
     seconds: float  # the POST's own latency, to the 202
-    status: int
+    status: int  # 0: no answer (the connection failed)
     message_id: str | None
-    refusal: str | None  # the answer's body when it was not 202
+    refusal: str | None  # the answer's body when it was not 202, or why there was none
 
 
 def paced(base: str, bodies: Sequence[bytes], rate: float, senders: int) -> list[Post]:
@@ -61,7 +61,10 @@ def paced(base: str, bodies: Sequence[bytes], rate: float, senders: int) -> list
     begin = time.monotonic() + 0.5  # every thread connected and waiting before the first slot
 
     def sender() -> None:
-        with httpx.Client(base_url=base, timeout=120) as client:
+        # An idle connection is dropped here before uvicorn's 5 s keep-alive ends it: at a slow rate each thread
+        # waits longer than that between posts, and a POST racing the server's close is reset, not retried.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        with httpx.Client(base_url=base, timeout=120, limits=limits) as client:
             client.get("/health")
             while True:
                 with lock:
@@ -73,7 +76,12 @@ def paced(base: str, bodies: Sequence[bytes], rate: float, senders: int) -> list
                     time.sleep(pause)
                 lateness = time.monotonic() - begin - slot
                 started_wall, started = time.time(), time.perf_counter()
-                response = client.post("/messages", content=bodies[index], headers=load.HL7)
+                try:
+                    response = client.post("/messages", content=bodies[index], headers=load.HL7)
+                except httpx.TransportError as error:  # counted as status 0 with its reason, not a lost thread
+                    failed = f"{type(error).__name__}: {error}"
+                    posts[index] = Post(slot, started_wall, lateness, time.perf_counter() - started, 0, None, failed)
+                    continue
                 seconds = time.perf_counter() - started
                 accepted = response.status_code == 202
                 message, refusal = (response.json()["messageId"], None) if accepted else (None, response.text[:500])
@@ -84,6 +92,7 @@ def paced(base: str, bodies: Sequence[bytes], rate: float, senders: int) -> list
         thread.start()
     for thread in threads:
         thread.join()
+    assert all(post is not None for post in posts), "a sender thread died"
     return [post for post in posts if post is not None]
 
 
