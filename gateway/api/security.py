@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import orjson
 import redis
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import Clock, IdSource
 from gateway.config import Settings
@@ -51,6 +52,8 @@ class Authorities:
     registry_file: ReloadingFile[ClientRegistry] | None
     limiter: Limiter | None
     failures: FailedLogins | None = None
+    #: the rate limit and failed-login counts live in Redis: counting them is network I/O
+    shared_counts: bool = False
 
     @classmethod
     def build(cls, settings: Settings, store: ResourceStore, clock: Clock, ids: IdSource) -> Authorities:
@@ -84,7 +87,7 @@ class Authorities:
             RedisRateLimiter(shared, rate, burst, clock, prefix=prefix) if shared else RateLimiter(rate, burst, clock)
         )
         failures = failed_logins(shared, settings.auth_failures_per_minute, prefix)
-        return cls(settings, store, clock, ids, verifier, registry_file, limiter, failures)
+        return cls(settings, store, clock, ids, verifier, registry_file, limiter, failures, shared is not None)
 
     def flush_failed_logins(self, observer: str, *, everything: bool = False) -> int:
         """Audit the failed logins of finished minutes (all of them at shutdown): one AuditEvent per source."""
@@ -103,7 +106,20 @@ def _jwks_from_file(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def access_for(request: Request) -> Access:
+async def access_for(request: Request) -> Access:
+    """The request's `Access`. On the event loop, not the threadpool (issue 18: a hop each way per request), as
+    long as nothing in it blocks: the failed-login count and the rate limit in memory, the registry file's `stat`,
+    the token check (CPU only, and answered from the verified-token cache after a client's first request). With
+    Redis holding the counts (`GATEWAY_REDIS_URL`) they are network round trips, so the same work runs on the
+    threadpool."""
+    authorities: Authorities = request.app.state.authorities
+    if authorities.shared_counts:
+        return await run_in_threadpool(access_of, request)
+    return access_of(request)
+
+
+def access_of(request: Request) -> Access:
+    """`access_for`'s work, blocking on Redis when the counts live there."""
     authorities: Authorities = request.app.state.authorities
     if authorities.verifier is None or authorities.registry_file is None:
         return OPEN
