@@ -36,6 +36,7 @@ from jwt.algorithms import ECAlgorithm
 
 from gateway.clock import Clock
 from gateway.security.scopes import ScopeSet
+from gateway.security.token_cache import DEFAULT_SIZE, VerifiedTokens, token_key
 from mappings.issues import Issue, IssueError
 
 #: Asymmetric signatures only (RFC 7518 §3.1 names; EdDSA per RFC 8037).
@@ -81,13 +82,21 @@ class TokenVerifier:
     """Verifies bearer JWTs signed by a key of `jwks` (RFC 7517 JWK Set: `{"keys": [...]}`, each with a `kid`)."""
 
     def __init__(
-        self, jwks: dict[str, Any], *, issuer: str, audience: str, clock: Clock, leeway_seconds: int = 30
+        self,
+        jwks: dict[str, Any],
+        *,
+        issuer: str,
+        audience: str,
+        clock: Clock,
+        leeway_seconds: int = 30,
+        cache_size: int = DEFAULT_SIZE,
     ) -> None:
         self._keys = _load_jwks(jwks)
         self._issuer = issuer
         self._audience = audience
         self._clock = clock
         self._leeway = timedelta(seconds=leeway_seconds)
+        self._verified: VerifiedTokens[Claims] = VerifiedTokens(cache_size)
 
     @classmethod
     def from_file(
@@ -100,9 +109,28 @@ class TokenVerifier:
         return cls(data, issuer=issuer, audience=audience, clock=clock, leeway_seconds=leeway_seconds)
 
     def verify(self, token: str, *, now: datetime | None = None) -> Claims:
-        """The token's claims, or a 401 `IssueError`. `now` defaults to the clock's reading."""
+        """The token's claims, or a 401 `IssueError`. `now` defaults to the clock's reading.
+
+        A token that verified before is answered from `VerifiedTokens` with only its time rules checked again
+        (`token_cache.py` says what a hit skips and what it never does)."""
         if len(token) > MAX_TOKEN_BYTES or not token.isascii():
             raise auth_error("auth.malformed", "The bearer token is not a JWT")
+        now = now or self._clock.now()
+        key = token_key(token)
+        kept = self._verified.get(key)
+        if kept is not None:
+            try:
+                self._check_times(kept.expires_at, kept.not_before, kept.issued_at, now)
+            except IssueError:
+                self._verified.forget(key)
+                raise
+            return kept
+        claims = self._verify(token, now)
+        self._verified.put(key, claims)
+        return claims
+
+    def _verify(self, token: str, now: datetime) -> Claims:
+        """Every check of a token not seen before: header, key, signature, `iss`, `aud` and the claims."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
@@ -118,7 +146,7 @@ class TokenVerifier:
         if key.algorithm_name != algorithm:
             raise auth_error("auth.algorithm-refused", f"Key {kid!r} does not sign with {algorithm}")
         payload = self._decode(token, key, algorithm)
-        return self._claims(payload, now or self._clock.now())
+        return self._claims(payload, now)
 
     def _decode(self, token: str, key: jwt.PyJWK, algorithm: str) -> dict[str, Any]:
         try:
@@ -154,12 +182,7 @@ class TokenVerifier:
         expires_at = _instant(payload, "exp")
         issued_at = _instant(payload, "iat")
         not_before = _instant(payload, "nbf") if "nbf" in payload else None
-        if now > expires_at + self._leeway:
-            raise auth_error("auth.expired", "The token has expired")
-        if not_before is not None and now + self._leeway < not_before:
-            raise auth_error("auth.not-yet-valid", "The token is not valid yet (nbf)")
-        if now + self._leeway < issued_at:
-            raise auth_error("auth.issued-in-future", "The token claims to be issued in the future (iat)")
+        self._check_times(expires_at, not_before, issued_at, now)
         subject, client_id = payload.get("sub"), payload.get("client_id", payload.get("sub"))
         if not isinstance(subject, str) or not subject or not isinstance(client_id, str):
             raise auth_error("auth.claim-invalid", "The token's sub and client_id claims must be strings")
@@ -179,6 +202,17 @@ class TokenVerifier:
             not_before=not_before,
             token_id=token_id if isinstance(token_id, str) else None,
         )
+
+    def _check_times(
+        self, expires_at: datetime, not_before: datetime | None, issued_at: datetime, now: datetime
+    ) -> None:
+        """The rules that depend on the request's instant, so they run on every use of a kept token too."""
+        if now > expires_at + self._leeway:
+            raise auth_error("auth.expired", "The token has expired")
+        if not_before is not None and now + self._leeway < not_before:
+            raise auth_error("auth.not-yet-valid", "The token is not valid yet (nbf)")
+        if now + self._leeway < issued_at:
+            raise auth_error("auth.issued-in-future", "The token claims to be issued in the future (iat)")
 
 
 def _instant(payload: dict[str, Any], claim: Literal["exp", "iat", "nbf"]) -> datetime:

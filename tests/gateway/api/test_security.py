@@ -8,6 +8,7 @@ Slagelse municipality (her social worker's organisation) and her GP seeing it, n
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,28 @@ async def test_bad_tokens_are_401(
     response = await client.get("/fhir/CarePlan", headers=headers)
     assert response.status_code == 401
     assert "Bearer ey" not in response.text
+
+
+async def test_a_token_that_served_a_request_is_refused_once_it_expires(
+    client: httpx.AsyncClient, token: Any, clock: Any
+) -> None:
+    headers = token("herlev", lifetime=timedelta(minutes=5))
+    assert (await client.get("/fhir/Patient", headers=headers)).status_code == 200
+    clock.advance(timedelta(minutes=6))  # past exp and the 30 s leeway
+    refused = await client.get("/fhir/Patient", headers=headers)
+    assert refused.status_code == 401 and "invalid_token" in refused.headers["www-authenticate"]
+
+
+async def test_a_client_taken_out_of_the_registry_is_refused_at_once(
+    client: httpx.AsyncClient, token: Any, settings: Settings
+) -> None:
+    headers = token("herlev")
+    assert (await client.get("/fhir/Patient", headers=headers)).status_code == 200
+    registry = settings.effective_clients_file()
+    kept = [entry for entry in yaml.safe_load(registry.read_text("utf-8"))["clients"] if entry["client_id"] != "herlev"]
+    registry.write_text(yaml.safe_dump({"clients": kept}, allow_unicode=True), "utf-8")
+    os.utime(registry, ns=(registry.stat().st_mtime_ns + 10**9,) * 2)  # a changed file, even within one tick
+    assert (await client.get("/fhir/Patient", headers=headers)).status_code == 401
 
 
 async def test_too_few_scopes_is_403_naming_the_scope(client: httpx.AsyncClient, token: Any) -> None:

@@ -90,6 +90,17 @@ def test_unknown_client_is_401(key: LocalSigningKey, verifier: TokenVerifier) ->
     assert (caught.value.status, caught.value.issues[0].message_id) == (401, "auth.unknown-client")
 
 
+def test_a_client_removed_from_the_registry_is_refused_with_a_token_that_verified_before(
+    key: LocalSigningKey, verifier: TokenVerifier
+) -> None:
+    header = f"Bearer {token(key, 'herlev-kommune', 'system/CarePlan.r')}"
+    assert authenticate(header, verifier, REGISTRY, NOW).client_id == "herlev-kommune"
+    without = ClientRegistry({record.client_id: record for record in REGISTRY if record.client_id != "herlev-kommune"})
+    with pytest.raises(IssueError) as caught:
+        authenticate(header, verifier, without, NOW)
+    assert (caught.value.status, caught.value.issues[0].message_id) == (401, "auth.unknown-client")
+
+
 def test_token_checks_use_the_given_instant(key: LocalSigningKey, verifier: TokenVerifier) -> None:
     header = f"Bearer {token(key, 'herlev-kommune', 'system/CarePlan.r')}"
     with pytest.raises(IssueError) as caught:

@@ -192,6 +192,38 @@ def test_an_explicit_now_overrides_the_clock() -> None:
         verifier().verify(token, now=NOW + timedelta(hours=1))
 
 
+def test_a_token_that_verified_is_refused_once_it_expires() -> None:
+    checking = verifier()
+    token = sign(claims(exp=T + 300))
+    assert checking.verify(token).client_id == "herlev-kommune"  # verified, and kept
+    assert checking.verify(token, now=NOW + timedelta(seconds=330)).client_id == "herlev-kommune"  # leeway
+    for _ in range(2):  # the kept claims expire too, and the token is checked in full again afterwards
+        with pytest.raises(IssueError) as caught:
+            checking.verify(token, now=NOW + timedelta(seconds=331))
+        assert caught.value.issues[0].message_id == "auth.expired"
+
+
+def test_a_kept_token_is_not_valid_before_its_not_before() -> None:
+    checking = verifier()
+    token = sign(claims(nbf=T - 60))
+    checking.verify(token)
+    with pytest.raises(IssueError) as caught:
+        checking.verify(token, now=NOW - timedelta(seconds=91))
+    assert caught.value.issues[0].message_id == "auth.not-yet-valid"
+
+
+def test_a_token_altered_after_one_that_verified_is_checked_in_full() -> None:
+    checking = verifier()
+    token = sign(claims(), "ES256")
+    checking.verify(token)
+    header, payload, signature = token.split(".")
+    widened = b64(json.dumps(claims(scope="system/*.cruds")).encode())
+    for altered in (f"{header}.{widened}.{signature}", f"{header}.{payload}.{signature[:-2]}AA"):
+        with pytest.raises(IssueError) as caught:
+            checking.verify(altered)
+        assert caught.value.issues[0].message_id in ("auth.bad-signature", "auth.malformed")
+
+
 @pytest.mark.parametrize(
     ("jwks", "fragment"),
     [
