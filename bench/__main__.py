@@ -1,8 +1,8 @@
 """`python -m bench`: every benchmark suite in one run, with a fixed seed; JSON results and a plot against the last run.
 
 The registry is the `bench` package itself: every module in it that defines `run(seed: int, quick: bool) -> dict`
-is a suite (today `discharge`; the HTTP figures are `http_*` modules). A suite returns plain JSON data and may put
-the figures worth plotting under `"headline"` (`{label: number}`, lower is better). The older `bench_*.py`
+is a suite (`discharge`, `read_path`; the HTTP figures are `http_*` modules). A suite returns plain JSON data and
+may put the figures worth plotting under `"headline"` (`{label: number}`, lower is better). The older `bench_*.py`
 scripts print their own figures and are not suites.
 
     python -m bench                   # every suite, seed 18 -> bench/results/latest.json (+ previous.json, .png)

@@ -121,3 +121,28 @@ def test_the_backlog_is_reported(intake: dict[str, object]) -> None:
     assert _number(backlog["intake_p99_ms"]) and _number(backlog["acknowledged_after_last_post_s"])
     assert set(backlog["targets_met"]) == {"no_5xx", "intake_p99", "acknowledged_within_60s"}
     assert all(map(_number, intake["headline"].values()))  # type: ignore[attr-defined]
+
+
+def test_read_path_reports_both_reads_and_their_stages() -> None:
+    from bench import read_path
+
+    result = read_path.run(18, True)
+    figures = result["ms_per_request"]
+    assert set(figures) == {
+        "http_authenticated",
+        "http_unauthenticated",
+        "token",
+        "caller",
+        "service",
+        "service_open",
+        "audit",
+        "select",
+        "select_visible",
+    }
+    assert all(map(_number, figures.values()))
+    assert _number(result["ratio_authenticated_to_unauthenticated"])
+    assert set(result["headline"]) == {
+        "authenticated read ms",
+        "unauthenticated read ms",
+        "authenticated / unauthenticated",
+    }
