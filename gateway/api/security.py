@@ -108,10 +108,10 @@ def _jwks_from_file(path: Path) -> dict[str, Any]:
 
 async def access_for(request: Request) -> Access:
     """The request's `Access`. On the event loop, not the threadpool (issue 18: a hop each way per request), as
-    long as nothing in it blocks: the failed-login count and the rate limit in memory, the registry file's `stat`,
-    the token check (CPU only, and answered from the verified-token cache after a client's first request). With
-    Redis holding the counts (`GATEWAY_REDIS_URL`) they are network round trips, so the same work runs on the
-    threadpool."""
+    long as nothing in it blocks: the failed-login count and the rate limit in memory, the registry file's `stat`
+    (re-read only when it changed), the token check (CPU only, and answered from the verified-token cache after a
+    client's first request). With Redis holding the counts (`GATEWAY_REDIS_URL`) they are network round trips, so
+    the same work runs on the threadpool."""
     authorities: Authorities = request.app.state.authorities
     if authorities.shared_counts:
         return await run_in_threadpool(access_of, request)
