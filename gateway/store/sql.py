@@ -55,7 +55,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_plan import DRIVE_LIMIT, capped_size, search_conditions
+from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
@@ -67,9 +67,6 @@ AUDIT = "AuditEvent"
 #: How long a stored search result can be paged through: HAPI FHIR's default (`expireSearchResultsAfterMillis`,
 #: one hour); `next` links of an expired result answer 410 Gone, as HAPI's do.
 SEARCH_RESULT_LIFETIME = timedelta(hours=1)
-#: Ids stored by a stored result's first pass: a few pages, whatever the number of matches (HAPI FHIR's first search
-#: pre-fetch threshold is 500, then 2,000, then the rest: JpaStorageSettings).
-FIRST_PASS = 500
 #: Rounds of `_include:iterate` at most (the first round included).
 MAX_INCLUDE_ROUNDS = 4
 
@@ -357,7 +354,7 @@ class SqlResourceTransaction:
             if not self.writable:
                 raise MustStore(query.snapshot)
             self._open_result(query, viewer)
-            return self._stored_page(replace(query, page_of=query.snapshot), viewer)
+            return self._stored_page(replace(query, page_of=query.snapshot), viewer, shaped)
         total = 0
         if query.counted:
             total = self.connection.execute(select(func.count()).select_from(r).where(*shaped.count_where)).scalar_one()
@@ -395,12 +392,15 @@ class SqlResourceTransaction:
             )
         )
 
-    def _fill(self, query: SearchQuery, viewer: Viewer | None, search_id: str, needed: int) -> tuple[int, bool]:
+    def _fill(
+        self, query: SearchQuery, viewer: Viewer | None, search_id: str, needed: int, shaped: SearchConditions | None
+    ) -> tuple[int, bool]:
         """Store passes of `search_id`'s matches until it holds `needed` ids or all of them; its (size, complete).
 
         A pass appends, in the search's order as it is now, the next matches not stored yet (HAPI FHIR loads a
-        result the same way, by its search pre-fetch thresholds: 500, 2,000, then the rest, JpaStorageSettings).
-        So a first page costs a pass of `FIRST_PASS` ids whatever the number of matches, and stable paging holds:
+        result the same way, by its search pre-fetch thresholds: 13, 503, 2,003, ..., JpaStorageSettings). A pass
+        at least doubles what is stored, so a client paging through n ids costs about log2(n / page) passes, and a
+        first page stores one page and one id whatever the number of matches. Stable paging holds:
         a stored id is never stored again (a match that moved in the order since is not repeated), and a match
         not stored yet is found by a later pass wherever it moved (it is not skipped). Passes of one result are
         serialised by its lock (two page requests at once would number the same positions)."""
@@ -412,10 +412,10 @@ class SqlResourceTransaction:
         size, complete = int(header.size), bool(header.complete)
         if complete or size >= needed:
             return size, complete
-        shaped = search_conditions(query, viewer, self.size, self.drive_limit)
+        shaped = shaped or search_conditions(query, viewer, self.size, self.drive_limit)
         ordering = _ordering(query, hide_index=shaped.shape != "walked")
         stored = select(entry.c.resource_id).where(entry.c.search_id == search_id, entry.c.resource_id == r.c.id)
-        wanted = max(needed - size, size, FIRST_PASS)  # passes that at least double: a deep page costs few passes
+        wanted = max(needed - size, size)
         ids = (
             self.connection.execute(
                 select(r.c.id).where(*shaped.where, ~stored.exists()).order_by(*ordering).limit(wanted)
@@ -451,7 +451,9 @@ class SqlResourceTransaction:
             return None
         return StoredSearch(row["resource_type"], row["query"], row["size"])
 
-    def _stored_page(self, query: SearchQuery, viewer: Viewer | None) -> SearchPage:
+    def _stored_page(
+        self, query: SearchQuery, viewer: Viewer | None, shaped: SearchConditions | None = None
+    ) -> SearchPage:
         """A page of a stored result: its ids at positions offset+1..offset+count, read now (a pass stores more
         first when the page reaches past what is stored: a write, so a read transaction raises `MustStore`). A
         resource deleted since, or one the caller may no longer see (a consent withdrawn), is left out.
@@ -471,7 +473,7 @@ class SqlResourceTransaction:
         if not complete and size < needed:
             if not self.writable:
                 raise MustStore(search_id)
-            size, complete = self._fill(query, viewer, search_id, needed)
+            size, complete = self._fill(query, viewer, search_id, needed, shaped)
         joined = entry.join(r, and_(r.c.resource_type == query.resource_type, r.c.id == entry.c.resource_id))
         conditions = [entry.c.search_id == search_id, r.c.deleted.is_(False)]
         if viewer is not None:
@@ -480,7 +482,7 @@ class SqlResourceTransaction:
         if complete:
             total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
         elif query.total_mode in ("accurate", "estimate") or query.summary_count:
-            counted = search_conditions(query, viewer, self.size, self.drive_limit).count_where
+            counted = (shaped or search_conditions(query, viewer, self.size, self.drive_limit)).count_where
             total = self.connection.execute(select(func.count()).select_from(r).where(*counted)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total or 0, search_id, size, complete)
