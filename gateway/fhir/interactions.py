@@ -31,7 +31,15 @@ from gateway.fhir.rules import (
     writable,
 )
 from gateway.fhir.write_validation import WriteValidator
-from gateway.store.ports import MustStore, ResourceStore, ResourceTransaction, SearchPage, StoredResource, Viewer
+from gateway.store.ports import (
+    FirstPass,
+    MustStore,
+    ResourceStore,
+    ResourceTransaction,
+    SearchPage,
+    StoredResource,
+    Viewer,
+)
 from gateway.store.search_params import SEARCH_PARAMS, SUPPORTED_TYPES
 from gateway.store.search_query import (
     MAX_PAGING_NUMBER,
@@ -107,11 +115,11 @@ class FhirService:
         written with the operation it records; a refused operation is undone to a savepoint and its denial's
         AuditEvent committed in the same transaction: it writes nothing but its audit), a read transaction when it
         only reads (an audited read's AuditEvents follow in a short write transaction: `_read_audited`)."""
-        if not access.audits:
-            with self.store.writing() if writes else self.store.reading() as tx:
-                return work(tx)
         if not writes:
             return self._read_audited(access, work)
+        if not access.audits:
+            with self.store.writing() as tx:
+                return work(tx)
         refused: Denied | None = None
         with self.store.writing() as tx:
             try:
@@ -123,10 +131,11 @@ class FhirService:
         raise refused
 
     def _read_audited(self, access: Access, work: Callable[[ResourceTransaction], T]) -> T:
-        """An audited read: `work` runs in a read transaction and its AuditEvents (a refusal's too) are written
-        after it, in a write transaction holding nothing but them, before anything is answered (issue 18: a read
-        in a write transaction took SQLite's one write lock for its whole length, so reads queued behind each other
-        and behind every writer). The events are the same; an audit that cannot be written fails the read."""
+        """A read: `work` runs in a read transaction and what it leaves to write — its AuditEvents (a refusal's
+        too) and a search's first stored pass — is written after it, in a write transaction holding nothing but
+        them, before anything is answered (issue 18: a read in a write transaction took SQLite's one write lock for
+        its whole length, so reads queued behind each other and behind every writer). The events are the same; an
+        audit or a pass that cannot be written fails the read."""
         refused: Denied | None = None
         deferred = _AuditsAfter(self.store)
         with self.store.reading() as tx:
@@ -469,9 +478,10 @@ class FhirService:
         each page read and checked against the access rule when it is asked for. Writes in between neither skip nor
         repeat a match.
 
-        A search runs in a read transaction; only one that must store its result (more than one page of matches)
-        runs again in a write transaction (`MustStore`), so the searches that fit one page and every later page
-        never take the database's write lock (issue 18: on SQLite every search queued behind every writer)."""
+        A search runs in a read transaction (issue 18: on SQLite every search queued behind every writer). A first
+        page of several keeps what it read as the result's first pass in the short write transaction after the read
+        (with its AuditEvents); only a later page that reaches past the stored ids runs again in a write transaction
+        (`MustStore`) to store the next pass."""
         require_type(resource_type)
         paging = parse_paging(pairs)
         bundle_id = self.ids.new_id()
@@ -487,6 +497,8 @@ class FhirService:
             else:
                 query = self.stored_query(tx, resource_type, *paging, access)
             page = self.search_in(tx, query, access)
+            if page.first_pass is not None:
+                tx.keep_result(page.first_pass)  # deferred to the write after the read (`_read_audited`)
             return FhirResponse(200, bundles.searchset(base, query, page, bundle_id, self.clock.now()))
 
         try:
@@ -693,14 +705,20 @@ class _AuditsAfter:
         self.store = store
         self.tx: ResourceTransaction | None = None
         self.events: list[tuple[Resource, bool]] = []
+        self.results: list[FirstPass] = []
 
     def audit(self, event: Resource, *, once: bool = False) -> bool:
         self.events.append((event, once))
         return True
 
+    def keep_result(self, first: FirstPass) -> None:
+        self.results.append(first)
+
     def write(self) -> None:
-        if self.events:
+        if self.events or self.results:
             with self.store.writing() as tx:
+                for first in self.results:
+                    tx.keep_result(first)
                 for event, once in self.events:
                     tx.audit(event, once=once)
 

@@ -70,6 +70,19 @@ class PlanRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class FirstPass:
+    """The first pass of a stored search result, as its first page read it: that page's ids and one more. A search
+    in a read transaction hands it to its caller, who keeps it (`ResourceTransaction.keep_result`) in a short write
+    transaction before answering, so the search itself never holds the database's write lock."""
+
+    search_id: str
+    resource_type: str
+    owner: str
+    query: str
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SearchPage:
     matches: Sequence[StoredResource]
     included: Sequence[StoredResource]
@@ -80,11 +93,13 @@ class SearchPage:
     snapshot: str | None = None
     size: int = 0
     complete: bool = True
+    #: A first pass read in a read transaction, still to be kept (None once it is, or when there is none).
+    first_pass: FirstPass | None = None
 
 
 class MustStore(Exception):  # noqa: N818 - a signal to run again, not an error
-    """A search in a read transaction found more than one page of matches: its stable-paging result must be
-    stored, which only a write transaction can do. Searches that fit one page (most of them) never write."""
+    """A page of a stored search result reaches past the ids stored so far: the next pass must be stored, which
+    only a write transaction can do (the caller runs the page again in one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +160,13 @@ class ResourceTransaction(Protocol):
         ...
 
     def search(self, query: SearchQuery, viewer: Viewer | None = None) -> SearchPage:
-        """Matches and includes `viewer` may see; `total` counts only those. In a read transaction, a search whose
-        result must be stored (`query.snapshot` set and more than one page of matches) raises `MustStore`: the
-        caller runs it again in a write transaction."""
+        """Matches and includes `viewer` may see; `total` counts only those. A first page of more than one
+        (`query.snapshot` set) carries its `first_pass` for the caller to keep when this is a read transaction; a
+        later page reaching past the stored ids raises `MustStore` there."""
+        ...
+
+    def keep_result(self, first: FirstPass) -> None:
+        """Store a search result's header and its first pass (`SearchPage.first_pass`), in this write transaction."""
         ...
 
     def stored_search(self, search_id: str, viewer: Viewer | None) -> StoredSearch | None:

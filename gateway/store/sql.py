@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +35,7 @@ from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
 from gateway.store.ports import (
+    FirstPass,
     HistoryPage,
     Method,
     MustStore,
@@ -343,18 +343,32 @@ class SqlResourceTransaction:
         conditions = shaped.where
         # A driven search sorts its few matches; bare sort columns would let SQLite walk the type in index order.
         ordering = _ordering(query, hide_index=shaped.shape != "walked")
-        if query.snapshot is not None and not query.summary_count and query.count > 0:
+        if query.snapshot is not None and query.offset == 0 and not query.summary_count and query.count > 0:
             # One page more than asked tells whether there is a next page: a result that fits one page is answered
-            # without a count query and without storing anything.
-            statement = select(r).where(*conditions).order_by(*ordering).limit(query.count + 1).offset(query.offset)
+            # without a count query and without storing anything; a longer one keeps what was read as its first
+            # pass (the page and one id), so its first page costs the same at any number of matches.
+            statement = select(r).where(*conditions).order_by(*ordering).limit(query.count + 1)
             rows = self.connection.execute(statement).mappings().all()
-            if query.offset == 0 and len(rows) <= query.count:
-                matches = [_stored(row, "PUT") for row in rows]
-                return SearchPage(matches, self._included(query.includes, matches, viewer), len(matches))
-            if not self.writable:
-                raise MustStore(query.snapshot)
-            self._open_result(query, viewer)
-            return self._stored_page(replace(query, page_of=query.snapshot), viewer, shaped)
+            matches = [_stored(row, "PUT") for row in rows[: query.count]]
+            included = self._included(query.includes, matches, viewer)
+            if len(rows) <= query.count:
+                return SearchPage(matches, included, len(matches))
+            total = None
+            if query.total_mode in ("accurate", "estimate"):
+                total = self.connection.execute(
+                    select(func.count()).select_from(r).where(*shaped.count_where)
+                ).scalar_one()
+            first = FirstPass(
+                query.snapshot,
+                query.resource_type,
+                _owner(viewer),
+                urlencode(query.raw),
+                tuple(row["id"] for row in rows),
+            )
+            if self.writable:
+                self.keep_result(first)  # a write transaction keeps it at once
+            pending = None if self.writable else first
+            return SearchPage(matches, included, total, query.snapshot, len(rows), complete=False, first_pass=pending)
         total = 0
         if query.counted:
             total = self.connection.execute(select(func.count()).select_from(r).where(*shaped.count_where)).scalar_one()
@@ -372,9 +386,8 @@ class SqlResourceTransaction:
 
     # -- stored search results (stable paging) -------------------------------------------------------------
 
-    def _open_result(self, query: SearchQuery, viewer: Viewer | None) -> None:
-        """Store an empty result under `query.snapshot` (its passes fill it: `_fill`), and drop the results that
-        have expired."""
+    def keep_result(self, first: FirstPass) -> None:
+        """Store a result's header and its first pass (see `FirstPass`), and drop the results that have expired."""
         result, entry = t.search_result, t.search_result_entry
         now = format_instant(self.clock.now())
         expired = select(result.c.search_id).where(result.c.expires < now)
@@ -382,14 +395,18 @@ class SqlResourceTransaction:
         self.connection.execute(delete(result).where(result.c.expires < now))
         self.connection.execute(
             insert(result).values(
-                search_id=query.snapshot,
-                resource_type=query.resource_type,
-                owner=_owner(viewer),
-                query=urlencode(query.raw),
-                size=0,
+                search_id=first.search_id,
+                resource_type=first.resource_type,
+                owner=first.owner,
+                query=first.query,
+                size=len(first.ids),
                 complete=False,
                 expires=format_instant(self.clock.now() + SEARCH_RESULT_LIFETIME),
             )
+        )
+        self.connection.execute(
+            insert(entry),
+            [{"search_id": first.search_id, "position": n, "resource_id": i} for n, i in enumerate(first.ids, 1)],
         )
 
     def _fill(
