@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(
         default=120.0, gt=0, description="How long a claimed notice is reserved; after a crash it is sent again then."
     )
+    delivery_kept_consent_decisions: int = Field(
+        default=4096, ge=0, description="Consent decisions the worker's gate keeps while no plan changes (0: none)."
+    )
     ack_timeout_seconds: float = Field(default=1800.0, gt=0, description="MedCom: resend after 30 minutes.")
     ack_max_resends: int = Field(default=2, ge=0, description="MedCom: at most two resends.")
     xbin01_wait_seconds: float = Field(

@@ -76,7 +76,9 @@ def build_worker(
         settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
         observe=observe,
         wake=wake,
-        gate=Withdrawals(outbox, SqlResourceStore(outbox.engine, clock), clock).refusal,
+        gate=Withdrawals(
+            outbox, SqlResourceStore(outbox.engine, clock), clock, kept=settings.delivery_kept_consent_decisions
+        ).refusal,
     )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -31,6 +31,7 @@ from gateway.store.ports import ResourceStore, ResourceTransaction, Viewer
 
 #: (CPR number, the viewer's organisation or None for "everything")
 Key = tuple[str, str | None]
+K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
@@ -42,25 +43,28 @@ class _Kept(Generic[T]):
     value: T
 
 
-class PlanLookupCache(Generic[T]):
-    """Up to `size` lookups kept, least recently used dropped first; `size` 0 keeps none."""
+class KeptWhileCurrent(Generic[K, T]):
+    """Values derived from the store, kept per key while the write generation and the grant window hold; up to
+    `size` keys, least recently used dropped first; `size` 0 keeps none. Also the consent gate's decisions
+    (`gateway.services.withdrawals`)."""
 
     def __init__(self, store: ResourceStore, size: int = 512) -> None:
         self.store = store
         self.size = size
-        self._kept: OrderedDict[Key, _Kept[T]] = OrderedDict()
+        self._kept: OrderedDict[K, _Kept[T]] = OrderedDict()
         self._lock = threading.Lock()
         #: lookups answered from what was kept / read from the store (for tests and the benchmark)
         self.hits = 0
         self.misses = 0
 
-    def get(self, cpr: str, viewer: Viewer | None, lookup: Callable[[ResourceTransaction], T]) -> T:
-        key = _key(cpr, viewer)
+    def kept(self, key: K | None, at: str, sor: str | None, lookup: Callable[[ResourceTransaction], T]) -> T:
+        """`lookup`'s value for `key` at instant `at` (stored form); `sor`: the organisation whose grants the value
+        depends on (kept only while none of them starts or ends), None if it depends on none. `key` None: never
+        kept (read every time)."""
         with self.store.reading() as tx:
             if key is None or self.size == 0:
                 return lookup(tx)
             generation = tx.generation()  # first, in the same read transaction as the lookup
-            at = viewer.at if viewer is not None else MIN_INSTANT
             with self._lock:
                 kept = self._kept.get(key)
                 if kept is not None and kept.generation == generation and kept.since <= at < kept.until:
@@ -68,7 +72,7 @@ class PlanLookupCache(Generic[T]):
                     self.hits += 1
                     return kept.value
             value = lookup(tx)
-            since, until = tx.grant_window(viewer.sor, at) if viewer is not None and viewer.sor else _ALWAYS
+            since, until = tx.grant_window(sor, at) if sor else _ALWAYS
         with self._lock:
             self.misses += 1
             self._kept[key] = _Kept(generation, since, until, value)
@@ -76,6 +80,14 @@ class PlanLookupCache(Generic[T]):
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
         return value
+
+
+class PlanLookupCache(KeptWhileCurrent[Key, T]):
+    """The citizen's plan lookup, kept per (CPR number, who is looking)."""
+
+    def get(self, cpr: str, viewer: Viewer | None, lookup: Callable[[ResourceTransaction], T]) -> T:
+        at = viewer.at if viewer is not None else MIN_INSTANT
+        return self.kept(_key(cpr, viewer), at, viewer.sor if viewer is not None else None, lookup)
 
 
 _ALWAYS = (MIN_INSTANT, MAX_INSTANT)

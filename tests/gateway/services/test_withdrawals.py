@@ -1,0 +1,102 @@
+"""The consent gate (`Withdrawals.refusal`) keeps its decisions, and a kept "allowed" never outlives what it was
+decided from: a consent that ends by its period stops the next send at that instant, and a withdrawal written by
+another gateway instance on the same database stops it at once. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from gateway.api import create_app
+from gateway.clock import FixedClock, SequenceIds
+from gateway.config import Settings
+from gateway.delivery.outbox import NoticeRecord, NoticeState
+from gateway.services.withdrawals import Withdrawals, every_notice
+from gateway.store.sql import SqlResourceStore
+from tests.support import scenario
+
+HL7 = "x-application/hl7-v2+er7"
+#: The demo plan's consent ends with 3 March 2099, Danish time: 2099-03-03T23:00:00Z.
+LAST_SECOND = datetime(2099, 3, 3, 22, 59, 59, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Database:
+    folder: Path
+    url: str | None  # None: the SQLite database in the folder
+    apps: list[FastAPI] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        """Another gateway instance on the database: its own engine."""
+        app = create_app(
+            Settings(data_dir=self.folder, insecure_no_auth=True, database_url=self.url), ids=SequenceIds()
+        )
+        self.apps.append(app)
+        return app
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    scenario.write_directory(tmp_path / "directory.yaml", "http://gp.test/fhir", "http://kommune.test/fhir")
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
+    database = Database(tmp_path, url)
+    yield database
+    for app in database.apps:
+        app.state.engine.dispose()  # before the database is dropped
+
+
+def gate_of(app: FastAPI, clock: FixedClock) -> Withdrawals:
+    """The worker's gate as `build_worker` makes it."""
+    outbox = app.state.messages.outbox
+    return Withdrawals(outbox, SqlResourceStore(app.state.engine, clock), clock)
+
+
+async def queued_follow_up(app: FastAPI, gate: Withdrawals) -> NoticeRecord:
+    """A discharge's queued notice that carries the plan's content."""
+    app.state.plans.accept("http://gateway.test", scenario.plan_document())
+    for sample in ("adt_a01_inpatient_8859-1.hl7", "adt_a03_discharge_8859-1.hl7"):
+        await app.state.intake.accept(scenario.adt(sample), HL7)
+    for notice in await every_notice(app.state.messages.outbox, NoticeState.PENDING):
+        if await gate.carried(notice) is not None:
+            return notice
+    raise AssertionError("the discharge queued no follow-up")
+
+
+async def test_a_kept_decision_to_send_ends_with_the_consent(database: Database) -> None:
+    app, clock = database.app(), FixedClock(LAST_SECOND)
+    gate = gate_of(app, clock)
+    notice = await queued_follow_up(app, gate)
+    assert await gate.refusal(notice) is None
+    assert await gate.refusal(notice) is None
+    assert gate.decisions.hits == 1, "the second decision was the kept one"
+    clock.advance(timedelta(seconds=1))  # no write: only the instant moved past the consent's end
+    assert (await gate.refusal(notice) or "").startswith("consent:")
+    clock.advance(timedelta(seconds=-1))
+    assert await gate.refusal(notice) is None, "kept per span of time, not per last answer"
+
+
+async def test_a_kept_decision_to_send_ends_with_a_withdrawal_by_another_instance(database: Database) -> None:
+    app, clock = database.app(), FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    gate = gate_of(app, clock)
+    notice = await queued_follow_up(app, gate)
+    assert await gate.refusal(notice) is None
+    assert await gate.refusal(notice) is None
+    assert gate.decisions.hits == 1
+    withdrawn = scenario.plan_document()
+    withdrawn["consent"]["decision"] = "withdrawn"
+    database.app().state.plans.accept("http://gateway.test", withdrawn)  # not this instance: nothing told it
+    assert (await gate.refusal(notice) or "").startswith("consent:")
+
+
+async def test_nothing_kept_reads_every_time(database: Database) -> None:
+    app, clock = database.app(), FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    gate = Withdrawals(app.state.messages.outbox, SqlResourceStore(app.state.engine, clock), clock, kept=0)
+    notice = await queued_follow_up(app, gate)
+    assert await gate.refusal(notice) is None
+    assert await gate.refusal(notice) is None
+    assert gate.decisions.hits == 0
