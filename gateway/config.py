@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(
         default=120.0, gt=0, description="How long a claimed notice is reserved; after a crash it is sent again then."
     )
+    delivery_concurrency: int = Field(
+        default=4, ge=1, description="Sends in flight at once, each to another citizen-recipient queue (order kept)."
+    )
+    delivery_ack_check_seconds: float = Field(
+        default=1.0, ge=0, description="How often the worker looks for overdue acknowledgements (0: every round)."
+    )
     delivery_kept_consent_decisions: int = Field(
         default=4096, ge=0, description="Consent decisions the worker's gate keeps while no plan changes (0: none)."
     )

@@ -73,7 +73,12 @@ def build_worker(
         rng=system_random(),
         policy=retry_policy(settings),
         ack_policy=ack_policy(settings),
-        settings=WorkerSettings(lease=timedelta(seconds=settings.delivery_lease_seconds), idle_seconds=0.2),
+        settings=WorkerSettings(
+            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            idle_seconds=0.2,
+            ack_check_every=timedelta(seconds=settings.delivery_ack_check_seconds),
+            concurrency=settings.delivery_concurrency,
+        ),
         observe=observe,
         wake=wake,
         gate=Withdrawals(

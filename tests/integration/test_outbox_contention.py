@@ -1,5 +1,6 @@
 """Two workers claiming at the same moment on one database: never the same notice, never two of one key in
-flight, and a key being claimed by one worker is skipped by the other instead of waited for (PostgreSQL)."""
+flight, and a key being claimed by one worker is skipped by the other instead of waited for (PostgreSQL); the
+lanes of one worker keep each queue's order."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, select
 
+from gateway.clock import FixedClock
 from gateway.delivery.outbox import Claim
 from gateway.delivery.outbox_sql import SqlOutbox
 from gateway.store import tables as t
 from tests.gateway.delivery.outbox_contract import notice
+from tests.gateway.delivery.test_worker import deliver_in_lanes
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=2)
@@ -75,3 +78,12 @@ async def test_a_key_locked_by_one_worker_is_skipped_not_waited_for(outbox_engin
         claim = await asyncio.wait_for(outbox.claim(T0 + timedelta(seconds=5), LEASE, "worker-b"), timeout=10)
         assert claim is not None and claim.notice.id == second.id
         assert await asyncio.wait_for(outbox.claim(T0 + timedelta(seconds=5), LEASE, "worker-c"), timeout=10) is None
+
+
+@pytest.mark.parametrize("lanes", [4])
+async def test_the_lanes_of_one_worker_keep_each_queue_in_order_on_the_database(
+    outbox_engine: Engine, lanes: int
+) -> None:
+    """`WorkerSettings.concurrency`: the lanes claim side by side from their own threads (`SqlOutbox` runs each
+    transaction in one); every notice sent once, one per queue in flight, each queue in enqueue order."""
+    await deliver_in_lanes(SqlOutbox(outbox_engine), FixedClock(T0), lanes, rounds=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from fixtures.messages import empty_message
 from gateway.clock import FixedClock, SequenceIds
-from gateway.delivery.outbox import Attempt, Claim, NewNotice, NextStep, NoticeState
+from gateway.delivery.outbox import Attempt, Claim, NewNotice, NextStep, NoticeState, Outbox, message_header_id
 from gateway.delivery.outcome import AttemptOutcome, Failure
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
 from gateway.delivery.worker import Worker, WorkerSettings
@@ -154,8 +155,10 @@ async def test_negative_fatal_ack_is_recorded_with_its_reason(outbox: MemoryOutb
 class BlockingSender:
     def __init__(self) -> None:
         self.started = asyncio.Event()
+        self.endpoints: list[str] = []
 
     async def send(self, endpoint: str, message: Mapping[str, Any]) -> AttemptOutcome:
+        self.endpoints.append(endpoint)
         self.started.set()
         await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
@@ -268,3 +271,142 @@ async def test_a_wake_up_ends_the_idle_wait(clock: FixedClock) -> None:
     stop.set()
     await task
     assert box.claims >= 2
+
+
+class OverlappingReceiver:
+    """Acknowledges every message after a few turns of the event loop, and watches what is in flight per queue
+    (the endpoint names the queue: `http://<citizen>/<recipient>/<notice>`). The first `together` sends are held
+    until that many are in flight: lanes that claim from threads (`SqlOutbox`) meet however the threads run."""
+
+    def __init__(self, rng: random.Random, together: int) -> None:
+        self.rng = rng
+        self.together = together
+        self.met = asyncio.Event()
+        self.in_flight: Counter[str] = Counter()
+        self.most_in_flight = 0
+        self.most_per_queue = 0
+        self.delivered: dict[str, list[str]] = defaultdict(list)
+
+    async def send(self, endpoint: str, message: Mapping[str, Any]) -> AttemptOutcome:
+        queue, notice_id = endpoint.rsplit("/", 1)
+        self.in_flight[queue] += 1
+        self.most_per_queue = max(self.most_per_queue, self.in_flight[queue])
+        self.most_in_flight = max(self.most_in_flight, sum(self.in_flight.values()))
+        if self.most_in_flight >= self.together:
+            self.met.set()
+        await self.met.wait()
+        for _ in range(self.rng.randint(1, 6)):
+            await asyncio.sleep(0)
+        self.in_flight[queue] -= 1
+        self.delivered[queue].append(notice_id)
+        ack = acknowledgement_from_message(dict(message), code="ok", sent_at=T0, base_url="http://receiver")
+        return AttemptOutcome.delivered(200, parse_acknowledgement(ack))
+
+
+QUEUES = (("citizen-1", "sor:1"), ("citizen-1", "sor:2"), ("citizen-2", "sor:1"), ("citizen-3", "sor:3"))
+
+
+async def enqueue_rounds(outbox: Outbox, rounds: int) -> dict[str, list[str]]:
+    """`rounds` inbound messages, each with one notice per queue; the notice ids per queue in enqueue order."""
+    expected: dict[str, list[str]] = defaultdict(list)
+    for number in range(rounds):
+        batch = []
+        for citizen, recipient in QUEUES:
+            notice_id = f"n-{len(batch) + number * len(QUEUES):04d}"
+            header = f"00000000-0000-4000-8000-{len(batch) + number * len(QUEUES):012d}"
+            message = empty_message(header_id=header, bundle_id="b", provenance_id=f"p-{header}", sent_at=T0)
+            queue = f"http://{citizen}/{recipient}"
+            batch.append(NewNotice(notice_id, header, citizen, recipient, f"{queue}/{notice_id}", message))
+            expected[queue].append(notice_id)
+        await outbox.enqueue(f"inbound-{number}", batch, T0)
+    return expected
+
+
+async def deliver_in_lanes(outbox: Outbox, clock: FixedClock, lanes: int, rounds: int) -> None:
+    """Run a worker of `lanes` lanes until every notice of `enqueue_rounds` was sent; check the ordering rule."""
+    expected = await enqueue_rounds(outbox, rounds)
+    receiver, stop = OverlappingReceiver(random.Random(18), min(lanes, len(QUEUES))), asyncio.Event()
+    sends = 0
+
+    def observe(*_: Any) -> None:
+        nonlocal sends
+        sends += 1
+        if sends == len(QUEUES) * rounds:
+            stop.set()
+
+    settings = WorkerSettings(concurrency=lanes, idle_seconds=0.0)
+    worker = make_worker(outbox, receiver, clock, settings=settings, observe=observe)
+    await asyncio.wait_for(worker.run(stop), timeout=60)  # a guard against hanging, not a timing
+    assert receiver.delivered == expected, "each queue in its order, every notice once"
+    assert receiver.most_per_queue == 1, "never two notices of one queue in flight"
+    assert receiver.most_in_flight == min(lanes, len(QUEUES)), "the lanes did send side by side"
+    for notice_ids in expected.values():
+        for notice_id in notice_ids:
+            detail = await outbox.get(notice_id)
+            assert detail is not None and detail.notice.state is NoticeState.ACKNOWLEDGED
+            assert len(detail.attempts) == 1
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 8])
+async def test_lanes_send_to_different_queues_at_once_and_keep_each_queue_in_order(
+    clock: FixedClock, lanes: int
+) -> None:
+    await deliver_in_lanes(MemoryOutbox(), clock, lanes, rounds=5)
+
+
+async def test_cancelling_a_worker_of_several_lanes_records_every_send_in_flight(clock: FixedClock) -> None:
+    box = MemoryOutbox()
+    await enqueue_rounds(box, 2)
+    sender = BlockingSender()
+    settings = WorkerSettings(concurrency=3, idle_seconds=0.0)
+    task = asyncio.create_task(make_worker(box, sender, clock, settings=settings).run(asyncio.Event()))
+    while len(sender.endpoints) < 3:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(sender.endpoints) == 3
+    for endpoint in sender.endpoints:
+        detail = await box.get(endpoint.rsplit("/", 1)[1])
+        assert detail is not None
+        assert detail.notice.state is NoticeState.PENDING and detail.notice.due_at == T0, "due again at once"
+        assert [a.attempt.failure for a in detail.attempts] == ["interrupted"]
+    assert await box.list_notices(NoticeState.SENDING, limit=100, offset=0) == [], "no lease left behind"
+
+
+class AckCountingOutbox(MemoryOutbox):
+    looked = 0
+
+    async def overdue_acks(self, now: datetime, limit: int) -> list[Any]:
+        self.looked += 1
+        return await super().overdue_acks(now, limit)
+
+
+async def test_overdue_acknowledgements_are_looked_for_once_per_interval_not_after_every_send(
+    clock: FixedClock,
+) -> None:
+    box, stop, wake = AckCountingOutbox(), asyncio.Event(), asyncio.Event()
+    await enqueue_rounds(box, 3)
+    no_ack = ScriptedSender(*[AttemptOutcome.delivered(200, None)] * len(QUEUES) * 3 * 2)
+    settings = WorkerSettings(idle_seconds=3600, ack_check_every=timedelta(seconds=1))
+    task = asyncio.create_task(make_worker(box, no_ack, clock, settings=settings, wake=wake).run(stop))
+    sends = len(QUEUES) * 3
+    while len(no_ack.sent) < sends:
+        await asyncio.sleep(0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert box.looked == 1, "the clock has not moved: one look, not one per send"
+    clock.advance(timedelta(minutes=31))  # past the acknowledgement deadline (30 minutes) and the interval
+    wake.set()
+
+    async def resent() -> None:
+        while len(no_ack.sent) < 2 * sends:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(resent(), timeout=60)  # a guard against hanging for the hour, not a timing
+    stop.set()
+    await task
+    assert box.looked == 2
+    assert sorted(message_header_id(m) for m in no_ack.sent[sends:]) == sorted(
+        message_header_id(m) for m in no_ack.sent[:sends]
+    ), "every overdue notice went again, once"
