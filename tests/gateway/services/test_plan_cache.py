@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
-from gateway.api import create_app
-from gateway.clock import SequenceIds
-from gateway.config import Settings
 from gateway.store.ports import Viewer
 from tests.support import scenario
+from tests.support.instances import Database
 
 HL7 = "x-application/hl7-v2+er7"
 GP = "Lægerne i Slagelse Bymidte"  # gp1 in the demo plan
@@ -33,33 +29,9 @@ class Looking:
     viewer: Viewer | None
 
 
-@dataclass(frozen=True)
-class Database:
-    folder: Path
-    url: str | None  # None: the SQLite database in the folder
-    apps: list[FastAPI] = field(default_factory=list)
-
-
-def _app(database: Database) -> FastAPI:
-    settings = Settings(data_dir=database.folder, insecure_no_auth=True, database_url=database.url)
-    app = create_app(settings, ids=SequenceIds())
-    database.apps.append(app)
-    return app
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def folder(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    scenario.write_directory(tmp_path / "directory.yaml", "http://gp.test/fhir", "http://kommune.test/fhir")
-    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
-    database = Database(tmp_path, url)
-    yield database
-    for app in database.apps:
-        app.state.engine.dispose()  # before the database is dropped
-
-
 @pytest.fixture
-def app(folder: Database) -> FastAPI:
-    app = _app(folder)
+def app(database: Database) -> FastAPI:
+    app = database.app()
     app.state.plans.accept("http://gateway.test", scenario.plan_document())
     asyncio.run(app.state.intake.accept(scenario.adt("adt_a01_inpatient_8859-1.hl7"), HL7))
     return app
@@ -95,9 +67,9 @@ def test_a_consent_change_is_seen_by_the_next_discharge(app: FastAPI) -> None:
     assert [recipient for recipient, _ in after["withheld"]] == [GP]
 
 
-def test_a_plan_written_by_another_process_is_seen_by_the_next_discharge(app: FastAPI, folder: Database) -> None:
+def test_a_plan_written_by_another_process_is_seen_by_the_next_discharge(app: FastAPI, database: Database) -> None:
     before = _discharge(app)
-    other = _app(folder)  # another instance: its own engine on the same database
+    other = database.app()  # another instance: its own engine on the same database
     other.state.plans.accept("http://gateway.test", _without_gp(scenario.plan_document()))
     assert _discharge(app) != before
 

@@ -4,50 +4,20 @@ another gateway instance on the same database stops it at once. On SQLite and on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from fastapi import FastAPI
 
-from gateway.api import create_app
-from gateway.clock import FixedClock, SequenceIds
-from gateway.config import Settings
+from gateway.clock import FixedClock
 from gateway.delivery.outbox import NoticeRecord, NoticeState
 from gateway.services.withdrawals import Withdrawals, every_notice
 from gateway.store.sql import SqlResourceStore
 from tests.support import scenario
+from tests.support.instances import Database
 
 HL7 = "x-application/hl7-v2+er7"
 #: The demo plan's consent ends with 3 March 2099, Danish time: 2099-03-03T23:00:00Z.
 LAST_SECOND = datetime(2099, 3, 3, 22, 59, 59, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Database:
-    folder: Path
-    url: str | None  # None: the SQLite database in the folder
-    apps: list[FastAPI] = field(default_factory=list)
-
-    def app(self) -> FastAPI:
-        """Another gateway instance on the database: its own engine."""
-        app = create_app(
-            Settings(data_dir=self.folder, insecure_no_auth=True, database_url=self.url), ids=SequenceIds()
-        )
-        self.apps.append(app)
-        return app
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    scenario.write_directory(tmp_path / "directory.yaml", "http://gp.test/fhir", "http://kommune.test/fhir")
-    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgresql" else None
-    database = Database(tmp_path, url)
-    yield database
-    for app in database.apps:
-        app.state.engine.dispose()  # before the database is dropped
 
 
 def gate_of(app: FastAPI, clock: FixedClock) -> Withdrawals:
