@@ -55,7 +55,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, search_conditions
+from gateway.store.search_plan import DRIVE_LIMIT, capped_size, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
@@ -409,9 +409,7 @@ class SqlResourceTransaction:
             [{"search_id": first.search_id, "position": n, "resource_id": i} for n, i in enumerate(first.ids, 1)],
         )
 
-    def _fill(
-        self, query: SearchQuery, viewer: Viewer | None, search_id: str, needed: int, shaped: SearchConditions | None
-    ) -> tuple[int, bool]:
+    def _fill(self, query: SearchQuery, viewer: Viewer | None, search_id: str, needed: int) -> tuple[int, bool]:
         """Store passes of `search_id`'s matches until it holds `needed` ids or all of them; its (size, complete).
 
         A pass appends, in the search's order as it is now, the next matches not stored yet (HAPI FHIR loads a
@@ -429,7 +427,7 @@ class SqlResourceTransaction:
         size, complete = int(header.size), bool(header.complete)
         if complete or size >= needed:
             return size, complete
-        shaped = shaped or search_conditions(query, viewer, self.size, self.drive_limit)
+        shaped = search_conditions(query, viewer, self.size, self.drive_limit)
         ordering = _ordering(query, hide_index=shaped.shape != "walked")
         stored = select(entry.c.resource_id).where(entry.c.search_id == search_id, entry.c.resource_id == r.c.id)
         wanted = max(needed - size, size)
@@ -468,9 +466,7 @@ class SqlResourceTransaction:
             return None
         return StoredSearch(row["resource_type"], row["query"], row["size"])
 
-    def _stored_page(
-        self, query: SearchQuery, viewer: Viewer | None, shaped: SearchConditions | None = None
-    ) -> SearchPage:
+    def _stored_page(self, query: SearchQuery, viewer: Viewer | None) -> SearchPage:
         """A page of a stored result: its ids at positions offset+1..offset+count, read now (a pass stores more
         first when the page reaches past what is stored: a write, so a read transaction raises `MustStore`). A
         resource deleted since, or one the caller may no longer see (a consent withdrawn), is left out.
@@ -490,7 +486,7 @@ class SqlResourceTransaction:
         if not complete and size < needed:
             if not self.writable:
                 raise MustStore(search_id)
-            size, complete = self._fill(query, viewer, search_id, needed, shaped)
+            size, complete = self._fill(query, viewer, search_id, needed)
         joined = entry.join(r, and_(r.c.resource_type == query.resource_type, r.c.id == entry.c.resource_id))
         conditions = [entry.c.search_id == search_id, r.c.deleted.is_(False)]
         if viewer is not None:
@@ -499,7 +495,7 @@ class SqlResourceTransaction:
         if complete:
             total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
         elif query.total_mode in ("accurate", "estimate") or query.summary_count:
-            counted = (shaped or search_conditions(query, viewer, self.size, self.drive_limit)).count_where
+            counted = search_conditions(query, viewer, self.size, self.drive_limit).count_where
             total = self.connection.execute(select(func.count()).select_from(r).where(*counted)).scalar_one()
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total or 0, search_id, size, complete)
