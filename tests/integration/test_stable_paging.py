@@ -3,7 +3,9 @@ are created, updated and deleted between pages (HAPI FHIR's stored search result
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -209,3 +211,30 @@ async def test_a_search_asked_with_an_offset_pages_by_offset_and_stores_nothing(
     assert "_offset=4" in (next_link(bundle) or "") and "_getpages" not in (next_link(bundle) or "")
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(t.search_result)).scalar_one() == 0
+
+
+def test_page_requests_that_store_passes_at_once_each_get_their_page(engine: Engine) -> None:
+    """Several pages past the stored ids asked at the same moment each store a pass; the result's lock serialises
+    them (two passes would number the same positions), so every answer is a page and no id is stored twice."""
+    clock = SystemClock()
+    service = FhirService(SqlResourceStore(engine, clock), clock, SequenceIds())
+    for number in range(30):
+        service.create("http://gateway.test/fhir", plan(number))
+    first = service.search("http://gateway.test/fhir", "CarePlan", [("status", "active"), ("_count", "2")])
+    url = next_link(first.body or {}) or ""
+    pairs = parse_qsl(url.split("?", 1)[1])
+    offsets = [4, 8, 12, 16, 20, 24]
+    barrier = threading.Barrier(len(offsets))
+
+    def page(offset: int) -> list[str]:
+        asked = [(name, str(offset) if name == "_getpagesoffset" else value) for name, value in pairs]
+        barrier.wait()
+        return page_ids(service.search("http://gateway.test/fhir", "CarePlan", asked).body or {})
+
+    with ThreadPoolExecutor(len(offsets)) as pool:
+        pages = list(pool.map(page, offsets))
+    assert all(len(ids) == 2 for ids in pages)
+    with engine.connect() as connection:
+        stored = connection.execute(select(t.search_result_entry.c.resource_id)).scalars().all()
+    assert len(stored) == len(set(stored)), "no id stored twice"
+    assert {i for ids in pages for i in ids} <= set(stored)
