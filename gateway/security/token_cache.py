@@ -16,9 +16,9 @@ are fixed for a verifier's life (a changed JWKS means a new verifier, and a new 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
-from typing import Generic, TypeVar
+from typing import TypeVar
+
+from gateway.lru import Lru
 
 V = TypeVar("V")
 #: Distinct live tokens kept (about 1 KB each with their claims): far more than a gateway's registered clients.
@@ -30,34 +30,11 @@ def token_key(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-class VerifiedTokens(Generic[V]):
-    """A thread-safe LRU map from `token_key` to what verifying that token gave (routes run on several threads)."""
+class VerifiedTokens(Lru[bytes, V]):
+    """From `token_key` to what verifying that token gave. `forget` drops a token that expired: a kept token is
+    never accepted past its `exp`, and is not kept past it."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         if size < 1:
             raise ValueError("the token cache needs room for at least one token")
-        self._size = size
-        self._entries: OrderedDict[bytes, V] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: bytes) -> V | None:
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
-
-    def put(self, key: bytes, value: V) -> None:
-        with self._lock:
-            self._entries[key] = value
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def forget(self, key: bytes) -> None:
-        """Drop one token (it expired): a kept token is never accepted past its `exp`, and is not kept past it."""
-        with self._lock:
-            self._entries.pop(key, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        super().__init__(size)

@@ -21,11 +21,11 @@ The demo plan kept takes about 80 KiB, so the default 512 citizens hold some 40 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from gateway.lru import Lru
 from gateway.store.dates import MAX_INSTANT, MIN_INSTANT
 from gateway.store.ports import ResourceStore, ResourceTransaction, Viewer
 
@@ -51,8 +51,8 @@ class KeptWhileCurrent(Generic[K, T]):
     def __init__(self, store: ResourceStore, size: int = 512) -> None:
         self.store = store
         self.size = size
-        self._kept: OrderedDict[K, _Kept[T]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Lru[K, _Kept[T]] = Lru(size)
+        self._counting = threading.Lock()
         #: lookups answered from what was kept / read from the store (for tests and the benchmark)
         self.hits = 0
         self.misses = 0
@@ -65,20 +65,16 @@ class KeptWhileCurrent(Generic[K, T]):
             if key is None or self.size == 0:
                 return lookup(tx)
             generation = tx.generation()  # first, in the same read transaction as the lookup
-            with self._lock:
-                kept = self._kept.get(key)
-                if kept is not None and kept.generation == generation and kept.since <= at < kept.until:
-                    self._kept.move_to_end(key)
+            kept = self._kept.get(key)
+            if kept is not None and kept.generation == generation and kept.since <= at < kept.until:
+                with self._counting:
                     self.hits += 1
-                    return kept.value
+                return kept.value
             value = lookup(tx)
             since, until = tx.grant_window(sor, at) if sor else _ALWAYS
-        with self._lock:
+        self._kept.put(key, _Kept(generation, since, until, value))
+        with self._counting:
             self.misses += 1
-            self._kept[key] = _Kept(generation, since, until, value)
-            self._kept.move_to_end(key)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
         return value
 
 

@@ -26,13 +26,13 @@ the very next send). Checking costs one SELECT of one row.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
 from gateway.clock import Clock
 from gateway.delivery.outbox import NoticeRecord, NoticeState
 from gateway.delivery.outbox_sql import SqlOutbox
+from gateway.lru import Lru
 from gateway.services.plan_cache import KeptWhileCurrent
 from gateway.store.dates import format_instant
 from gateway.store.ports import ResourceStore
@@ -50,9 +50,8 @@ class Withdrawals:
         self.outbox = outbox
         self.store = store
         self.clock = clock
-        self.kept = kept
         self.decisions: KeptWhileCurrent[tuple[str, str, str], bool] = KeptWhileCurrent(store, kept)
-        self._carrying: OrderedDict[str, _Carrying] = OrderedDict()
+        self._carrying: Lru[str, _Carrying] = Lru(kept)
 
     async def carried(self, notice: NoticeRecord) -> tuple[str, str] | None:
         """(plan id, data category) of the plan content `notice` carries, or None (intake's summary, in order)."""
@@ -65,17 +64,13 @@ class Withdrawals:
 
     async def _carrying_of(self, inbound_message_id: str) -> _Carrying:
         if (kept := self._carrying.get(inbound_message_id)) is not None:
-            self._carrying.move_to_end(inbound_message_id)
             return kept
         found = await self.outbox.inbound(inbound_message_id)
         if found is None:
             return (), []  # not kept: an inbound message not (yet) stored
         entries = (found[0].get("summary") or {}).get("notices") or []
         carrying = (tuple(detail.notice.id for detail in found[1]), entries)
-        if self.kept:
-            self._carrying[inbound_message_id] = carrying
-            while len(self._carrying) > self.kept:
-                self._carrying.popitem(last=False)
+        self._carrying.put(inbound_message_id, carrying)
         return carrying
 
     def granted(self, carried: tuple[str, str], notice: NoticeRecord, now: datetime) -> bool:
