@@ -698,8 +698,8 @@ def _http_date(instant: str) -> str:
 
 
 class _AuditsAfter:
-    """A read transaction whose `audit` keeps the AuditEvents for a write transaction after it (`_read_audited`);
-    everything else is the read transaction's."""
+    """A read transaction whose `audit` and `keep_result` keep the AuditEvents and a search's first stored pass
+    for a write transaction after it (`_read_audited`); everything else is the read transaction's."""
 
     def __init__(self, store: ResourceStore) -> None:
         self.store = store

@@ -109,6 +109,11 @@ class SearchQuery:
     #: Page through the result stored under this id (a `next` link's `_getpages`) instead of searching again.
     page_of: str | None = None
 
+    @property
+    def total_asked(self) -> bool:
+        """`_total=accurate` or `estimate`: count even where the server would not (both count exactly)."""
+        return self.total_mode in ("accurate", "estimate")
+
 
 def split_or(value: str) -> tuple[str, ...]:
     parts = re.split(r"(?<!\\),", value)

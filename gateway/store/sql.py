@@ -55,7 +55,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_plan import DRIVE_LIMIT, capped_size, search_conditions
+from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible
 from mappings.issues import IssueError
@@ -105,10 +105,13 @@ class SqlResourceTransaction:
         #: resources or plan access data written: the store generation moves (`gateway.store.generation`)
         self.changed = False
         self._stamp_at_commit = stamp_at_commit
-        #: a write transaction (`writing()`): only it may store a search's result
-        self.writable = stamp_at_commit
         self.clock = clock
         self._locking = connection.dialect.name == "postgresql"
+
+    @property
+    def writable(self) -> bool:
+        """A write transaction (`writing()`, the one that stamps at commit): only it may store a search's result."""
+        return self._stamp_at_commit
 
     @property
     def is_postgresql(self) -> bool:
@@ -353,11 +356,7 @@ class SqlResourceTransaction:
             included = self._included(query.includes, matches, viewer)
             if len(rows) <= query.count:
                 return SearchPage(matches, included, len(matches))
-            total = None
-            if query.total_mode in ("accurate", "estimate"):
-                total = self.connection.execute(
-                    select(func.count()).select_from(r).where(*shaped.count_where)
-                ).scalar_one()
+            total = self._live_total(shaped) if query.total_asked else None
             first = FirstPass(
                 query.snapshot,
                 query.resource_type,
@@ -369,9 +368,7 @@ class SqlResourceTransaction:
                 self.keep_result(first)  # a write transaction keeps it at once
             pending = None if self.writable else first
             return SearchPage(matches, included, total, query.snapshot, len(rows), complete=False, first_pass=pending)
-        total = 0
-        if query.counted:
-            total = self.connection.execute(select(func.count()).select_from(r).where(*shaped.count_where)).scalar_one()
+        total = self._live_total(shaped) if query.counted else 0
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total)
         statement = select(r).where(*conditions).order_by(*ordering).limit(query.count).offset(query.offset)
@@ -379,6 +376,12 @@ class SqlResourceTransaction:
         return SearchPage(
             matches, self._included(query.includes, matches, viewer), total if query.counted else len(matches)
         )
+
+    def _live_total(self, shaped: SearchConditions) -> int:
+        """How many resources match now (the count query of a search's conditions)."""
+        return self.connection.execute(
+            select(func.count()).select_from(t.resource).where(*shaped.count_where)
+        ).scalar_one()
 
     def size(self, ids: Select[tuple[str]]) -> int:
         """How many ids `ids` selects, up to `drive_limit + 1` (what chooses a search's shape)."""
@@ -494,9 +497,8 @@ class SqlResourceTransaction:
         total: int | None = None
         if complete:
             total = self.connection.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one()
-        elif query.total_mode in ("accurate", "estimate") or query.summary_count:
-            counted = search_conditions(query, viewer, self.size, self.drive_limit).count_where
-            total = self.connection.execute(select(func.count()).select_from(r).where(*counted)).scalar_one()
+        elif query.total_asked or query.summary_count:
+            total = self._live_total(search_conditions(query, viewer, self.size, self.drive_limit))
         if query.summary_count or query.count == 0:
             return SearchPage([], [], total or 0, search_id, size, complete)
         statement = (
