@@ -9,6 +9,7 @@ import signal
 import typer
 import uvicorn
 
+from gateway import heap
 from gateway.cli.common import (
     DATA_DIR,
     DATABASE_SETTINGS,
@@ -68,6 +69,7 @@ def serve(
         f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, delivery worker "
         f"{'on' if settings.worker_enabled else 'off'}"
     )
+    heap.settle()  # what start-up made lives as long as the process: kept out of the full collections
     uvicorn.run(
         application,
         host=settings.host,
@@ -119,6 +121,7 @@ def run_worker(
             await build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt).run(stop)
 
     typer.echo("gateway worker: delivering; Ctrl-C or SIGTERM stops after the current send")
+    heap.settle()
     asyncio.run(main())
 
 
