@@ -57,7 +57,7 @@ from gateway.store.search_params import (
 )
 from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
-from gateway.store.visibility import visible
+from gateway.store.visibility import visible, visible_read
 from mappings.issues import IssueError
 from mappings.plan import Grant
 
@@ -127,11 +127,8 @@ class SqlResourceTransaction:
     def read_current(self, resource_type: str, resource_id: str, viewer: Viewer | None = None) -> StoredResource | None:
         if resource_type == AUDIT:  # the audit trail has its own table and its own (scope) rule
             return audit_log.read(self.connection, resource_id)
-        r = t.resource
-        statement = select(r).where(r.c.resource_type == resource_type, r.c.id == resource_id)
-        if viewer is not None:
-            statement = statement.where(visible(viewer, resource_type, r.c.id, r.c.author))
-        row = self.connection.execute(statement).mappings().first()
+        statement, parameters = visible_read(resource_type, resource_id, viewer)
+        row = self.connection.execute(statement, parameters).mappings().first()
         if row is None:
             return None
         return _stored(row, "DELETE" if row["deleted"] else "PUT")

@@ -17,7 +17,22 @@ costs what an unfiltered one does and its pages stay full.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true, tuple_, union_all
+import functools
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    or_,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 
 from gateway.store import tables as t
 from gateway.store.ports import Viewer
@@ -60,6 +75,33 @@ def visible(
         return or_(own, resource_id.in_(_granted(viewer, t.plan_member.c.resource_type == resource_type)))
     here = _granted(viewer, t.plan_member.c.resource_type == resource_type, t.plan_member.c.id == resource_id)
     return or_(resource_type.in_(OPEN_TYPES), own, exists(here))
+
+
+def visible_read(resource_type: str, resource_id: str, viewer: Viewer | None) -> tuple[Select[Any], dict[str, str]]:
+    """The statement reading one current row of `fhir_resource` as `viewer` sees it, and its parameters.
+
+    For an organisation's viewer (every authenticated API read) the statement is built once per type with the
+    viewer as bound parameters: building `visible`'s expression and SQLAlchemy's walk of it for the cache key
+    were 0.2 ms of a 2 ms read (issue 18). The same rule: `visible` itself, given parameters for values."""
+    if viewer is None or viewer.own_only or viewer.cpr is not None or viewer.sor is None:
+        r = t.resource
+        statement = select(r).where(r.c.resource_type == resource_type, r.c.id == resource_id)
+        if viewer is not None:
+            statement = statement.where(visible(viewer, resource_type, r.c.id, r.c.author))
+        return statement, {}
+    return _organisation_read(resource_type), {"read_id": resource_id, "viewer_sor": viewer.sor, "viewer_at": viewer.at}
+
+
+@functools.lru_cache(maxsize=64)
+def _organisation_read(resource_type: str) -> Select[Any]:
+    r = t.resource
+    # The viewer's values are bound parameters here; `visible` only compares them, so they stand in for strings.
+    viewer = Viewer(sor=cast(str, bindparam("viewer_sor")), at=cast(str, bindparam("viewer_at")))
+    return select(r).where(
+        r.c.resource_type == resource_type,
+        r.c.id == bindparam("read_id"),
+        visible(viewer, resource_type, r.c.id, r.c.author),
+    )
 
 
 def visible_probe(
