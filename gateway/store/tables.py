@@ -351,7 +351,8 @@ Index("ix_held_inbound_sender_state", held_inbound.c.sender, held_inbound.c.stat
 
 # Append-only: one row per AuditEvent, written in the transaction of what it records, never updated or deleted.
 # Single-valued search parameters are columns; the multi-valued ones (agent identifiers, entities) get rows in
-# `audit_event_index`. Only the indexes the AuditEvent searches need: time, patient, and the index lookups.
+# `audit_event_index`. Only the indexes the AuditEvent searches need: time, patient, each token parameter (with the
+# time, the default order), and the index lookups.
 audit_event = Table(
     "audit_event",
     metadata,
@@ -368,6 +369,10 @@ audit_event = Table(
 )
 Index("ix_audit_event_recorded", audit_event.c.recorded)
 Index("ix_audit_event_patient", audit_event.c.patient, audit_event.c.recorded)
+Index("ix_audit_event_action", audit_event.c.action, audit_event.c.recorded)
+Index("ix_audit_event_outcome", audit_event.c.outcome, audit_event.c.recorded)
+Index("ix_audit_event_type", audit_event.c.type_code, audit_event.c.type_system, audit_event.c.recorded)
+Index("ix_audit_event_subtype", audit_event.c.subtype_code, audit_event.c.subtype_system, audit_event.c.recorded)
 
 audit_event_index = Table(
     "audit_event_index",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy import event as sa_event
 
 from gateway.fhir.interactions import PARAM_TYPES
 from gateway.store import audit_log
@@ -124,3 +125,38 @@ def test_a_malformed_reference_is_refused(trail: Engine) -> None:
     with pytest.raises(IssueError) as refused:
         ids(trail, "entity=a/b/c")
     assert refused.value.issues[0].message_id == "search.invalid-reference"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "action=R",
+        "outcome=0",
+        "type=http://terminology.hl7.org/CodeSystem/audit-event-type|rest",
+        "subtype=read",
+        "subtype=http://hl7.org/fhir/restful-interaction|read",
+        "patient=Patient/p-1",
+        "date=ge2026-03-01",
+    ],
+)
+def test_every_token_search_reads_an_index_not_the_table(engine: Engine, query: str) -> None:
+    """The count and the page of each search are index-backed (SQLite's plan has no `SCAN audit_event`)."""
+    with engine.begin() as connection:
+        for n in range(30):
+            audit_log.append(connection, event(n))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    try:
+        ids(engine, query)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+    assert len(statements) == 2  # the count and the page
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
+            assert not [step for step in plan if step.startswith("SCAN audit_event")], (query, plan)
