@@ -232,7 +232,7 @@ def _drive_wrk(base: str, pid: int, case: dict[str, Any], seconds: float) -> dic
     600 requests/s on one core and adds its own tail: against `/health`, with the server at 19 % of a core, its
     p99 was 137 ms where wrk's is 4.5 ms. So wrk is used wherever it is installed (Debian: `apt-get install wrk`)."""
     headers = [part for name, value in case["headers"].items() for part in ("-H", f"{name}: {value}")]
-    command = ["wrk", "-t1", f"-c{CLIENTS}", "-s", str(WRK_SCRIPT), *headers, base + case["path"]]
+    command = ["wrk", "-t1", f"-c{CLIENTS}", "--timeout", "60s", "-s", str(WRK_SCRIPT), *headers, base + case["path"]]
     subprocess.run([*command[:3], "-d1s", *command[3:]], capture_output=True, check=True)  # warm-up
     cpu_before = _cpu_seconds(pid)
     output = subprocess.run(
