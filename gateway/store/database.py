@@ -9,7 +9,9 @@ special: row locks and unique keys do the work.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 IMMEDIATE = "gateway_sqlite_immediate"
 _HOLDS_WRITER = "gateway_holds_writer"
 _WRITER_WAIT_SECONDS = 30.0
+_BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
@@ -52,22 +55,25 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         if wal:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL" if wal else "PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     # Writers of this process queue here for SQLite's one write lock instead of in SQLite's busy handler, which
     # sleeps 1, 2, 5, ... 100 ms between tries while other writers take the lock: 16 clients reading (each read
     # writes its AuditEvent) had a p99 of 917 ms at a p50 of 22 ms that way, 52-62 ms queued here (bench/README.md).
-    # Released at COMMIT or ROLLBACK; after the wait the busy handler still covers other processes' writers.
+    # Released at COMMIT or ROLLBACK. Another process's writers (a `gateway worker` beside `gateway serve`) are
+    # waited for by `begin_immediate`, which tries again every 2 ms at most.
     writer = threading.Lock()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(IMMEDIATE, False)
-        if immediate and writer.acquire(timeout=_WRITER_WAIT_SECONDS):
+        if not connection.get_execution_options().get(IMMEDIATE, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if writer.acquire(timeout=_WRITER_WAIT_SECONDS):
             connection.info[_HOLDS_WRITER] = True
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            begin_immediate(connection.connection.dbapi_connection)
         except BaseException:
             _release(connection)
             raise
@@ -78,6 +84,29 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     event.listen(engine, "commit", _release)
     event.listen(engine, "rollback", _release)
+
+
+def begin_immediate(dbapi_connection: Any, wait_seconds: float = _WRITER_WAIT_SECONDS) -> None:
+    """`BEGIN IMMEDIATE` on a pysqlite connection, tried again while another connection holds the write lock:
+    after 0.2 ms, then doubling to every 2 ms, for up to `wait_seconds` ("database is locked" after that, as the
+    busy timeout gave). SQLite's own busy handler backs off to 100 ms sleeps, so a writer that met the lock early
+    kept sleeping while later ones took it (intake's p99 under a backlog). The busy timeout is off meanwhile and
+    restored after, for everything else the connection does."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.0002
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
 
 
 def alembic_config(url: str) -> Config:

@@ -7,6 +7,7 @@ another held it would fail with "database is locked": these pass only because th
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from gateway.store.database import IMMEDIATE, make_engine
+from gateway.store.database import IMMEDIATE, begin_immediate, make_engine
 
 HOLD_SECONDS = 0.3
 
@@ -101,3 +102,27 @@ def test_a_failed_begin_leaves_the_queue_free(engine: Engine) -> None:
     assert time.monotonic() - began < 5  # a queue the failed BEGIN kept would be waited on for 30 s
     with engine.connect() as connection:
         assert connection.execute(text("SELECT n FROM t")).scalars().all() == [2]
+
+
+def test_a_writer_of_another_process_is_waited_for_then_the_busy_timeout_is_back(engine: Engine) -> None:
+    """Another engine stands for another process (its own queue): `begin_immediate` tries again until the lock is
+    free, gives up with SQLite's own error after its wait, and leaves the connection's busy timeout as it was."""
+    other = make_engine(str(engine.url))
+    started = threading.Event()
+    holder = threading.Thread(target=_hold, args=(other, started))
+    holder.start()
+    assert started.wait(5)
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(raw, wait_seconds=0.05)  # the holder keeps it for 0.3 s
+        assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+        begin_immediate(raw)  # waits for the holder's commit
+        raw.execute("INSERT INTO t VALUES (5)")
+        raw.execute("COMMIT")
+        assert raw.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    holder.join()
+    other.dispose()
+    with engine.connect() as connection:
+        assert sorted(connection.execute(text("SELECT n FROM t")).scalars()) == [0, 5]
