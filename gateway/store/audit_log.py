@@ -3,12 +3,13 @@
 An AuditEvent is written once and never changes, so it is not stored like the plan's resources (a current row, a
 history row and search-index rows per version: 12,924 events took 50 MB, issue 18). Here it is one row holding
 the event's JSON and the columns its single-valued search parameters need (`recorded`, `action`, `outcome`,
-`type`, `subtype`, `patient`), plus a row in `audit_event_index` per agent identifier and per entity.
+`type`, `subtype`, `patient`), plus a row in `audit_event_index` per agent identifier, agent reference and entity.
 
 `SqlResourceTransaction` hands `AuditEvent` reads, searches and history here, so `/fhir/AuditEvent` keeps
 answering through the FHIR layer (scopes, search parsing, Bundles) while the storage is this table. Supported
 search parameters: `_id`, `date`/`_lastUpdated` (AuditEvent.recorded), `action`, `outcome`, `type`, `subtype`,
-`patient`, `entity`, `agent-identifier` (FHIR R4 search semantics: repetitions AND, commas OR).
+`patient`, `entity`, `agent` (agent.who as a reference; the gateway's own events name agents by identifier),
+`agent-identifier` (FHIR R4 search semantics: repetitions AND, commas OR).
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def _index_rows(event: Resource) -> Iterator[dict[str, Any]]:
         identifier = (agent.get("who") or {}).get("identifier") or {}
         if identifier.get("value"):
             seen.add(("agent-identifier", identifier.get("system"), str(identifier["value"])[:_TEXT]))
+        reference = (agent.get("who") or {}).get("reference")
+        if isinstance(reference, str) and parse_reference(reference) is not None:
+            seen.add(("agent", None, reference[:_TEXT]))
     for entity in event.get("entity", []):
         reference = (entity.get("what") or {}).get("reference")
         if isinstance(reference, str) and parse_reference(reference) is not None:
@@ -189,7 +193,7 @@ def _criterion(criterion: Criterion) -> ColumnElement[bool]:
         if modifier == "missing":
             return a.c.patient.is_(None) if criterion.values[0] == "true" else a.c.patient.is_not(None)
         matched = a.c.patient.in_([_reference_id(criterion, value, "Patient") for value in criterion.values])
-    elif name in ("entity", "agent-identifier"):
+    elif name in ("entity", "agent", "agent-identifier"):
         owned = and_(idx.c.event_id == a.c.id, idx.c.param == name)
         if modifier == "missing":
             present = exists(select(idx.c.event_id).where(owned))

@@ -15,6 +15,7 @@ from gateway.fhir.interactions import PARAM_TYPES
 from gateway.store import audit_log
 from gateway.store import tables as t
 from gateway.store.database import make_engine, upgrade
+from gateway.store.search_params import SEARCH_PARAMS
 from gateway.store.search_query import parse_search
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import IssueError
@@ -121,6 +122,20 @@ def test_a_rolled_back_transaction_takes_its_audit_with_it(engine: Engine) -> No
     assert ids(engine, "") == []
 
 
+def test_agent_searches_agent_references_and_the_gateways_own_events_name_none(engine: Engine) -> None:
+    """`agent` is advertised (AuditEvent.agent.who as a reference): it matches an agent's `who.reference`, and
+    the gateway's own events, whose agents carry identifiers only, match no reference (not a 400)."""
+    referenced = event(1)
+    referenced["agent"][1]["who"]["reference"] = "Organization/slagelse"
+    with engine.begin() as connection:
+        audit_log.append(connection, referenced)
+        audit_log.append(connection, event(2))
+    assert ids(engine, "agent=Organization/slagelse") == ["event-1"]
+    assert ids(engine, "agent=slagelse") == ["event-1"]
+    assert ids(engine, "agent:Practitioner=slagelse") == []
+    assert ids(engine, "agent=Organization/region") == []
+
+
 def test_a_malformed_reference_is_refused(trail: Engine) -> None:
     with pytest.raises(IssueError) as refused:
         ids(trail, "entity=a/b/c")
@@ -160,3 +175,11 @@ def test_every_token_search_reads_an_index_not_the_table(engine: Engine, query: 
         for statement, parameters in statements:
             plan = [row[3] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)]
             assert not [step for step in plan if step.startswith("SCAN audit_event")], (query, plan)
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_PARAMS["AuditEvent"]))
+def test_every_advertised_parameter_is_answered(trail: Engine, name: str) -> None:
+    """What the CapabilityStatement advertises for AuditEvent is searched, not refused as unknown."""
+    kind = SEARCH_PARAMS["AuditEvent"][name].type
+    value = {"token": "x", "reference": "Patient/p-1", "date": "ge2026-01-01", "string": "x"}[kind]
+    ids(trail, f"{name}={value}")
