@@ -199,7 +199,9 @@ def _criterion(criterion: Criterion) -> ColumnElement[bool]:
             present = exists(select(idx.c.event_id).where(owned))
             return not_(present) if criterion.values[0] == "true" else present
         values = [_index_value(criterion, value) for value in criterion.values]
-        matched = exists(select(idx.c.event_id).where(owned, or_(*values)))
+        # An uncorrelated IN, read once from `ix_audit_event_index_lookup`: a correlated EXISTS would be probed for
+        # every event of the trail (SQLite scanned `audit_event` for it).
+        matched = a.c.id.in_(select(idx.c.event_id).where(idx.c.param == name, or_(*values)))
     else:
         raise IssueError.single(
             "not-supported",

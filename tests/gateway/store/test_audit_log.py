@@ -152,6 +152,9 @@ def test_a_malformed_reference_is_refused(trail: Engine) -> None:
         "subtype=http://hl7.org/fhir/restful-interaction|read",
         "patient=Patient/p-1",
         "date=ge2026-03-01",
+        "entity=CarePlan/plan-1",
+        "agent=Organization/slagelse",
+        "agent-identifier=urn:oid:1.2.208.176.1.1|265161000016000",
     ],
 )
 def test_every_token_search_reads_an_index_not_the_table(engine: Engine, query: str) -> None:
