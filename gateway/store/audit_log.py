@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, and_, exists, false, func, insert, not_, or_, select
+from sqlalchemy import Column, Connection, Select, and_, exists, false, func, insert, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -70,24 +70,32 @@ def read(connection: Connection, event_id: str) -> StoredResource | None:
 
 
 def search(connection: Connection, query: SearchQuery) -> SearchPage:
-    conditions = [_criterion(criterion) for criterion in query.criteria]
-    total = connection.execute(select(func.count()).select_from(a).where(*conditions)).scalar_one()
+    count, page = search_statements(query)
+    total = connection.execute(count).scalar_one()
     if query.summary_count or query.count == 0:
         return SearchPage([], [], total)
+    return SearchPage([_stored(row) for row in connection.execute(page)], [], total)
+
+
+def search_statements(query: SearchQuery) -> tuple[Select[int], Select[Any]]:
+    """The count and the page statement of an AuditEvent search (what `search` runs, and what
+    `gateway.store.query_plans` asks the database to explain)."""
+    conditions = [_criterion(criterion) for criterion in query.criteria]
     ordering: list[Any] = [
         (column.desc() if descending else column.asc())
         for name, descending in sort_keys(query.sort)
         for column in [a.c.id if name == "_id" else a.c.recorded]
     ]
     ordering.append(a.c.id)
-    statement = (
+    count = select(func.count()).select_from(a).where(*conditions)
+    page = (
         select(a.c.id, a.c.recorded, a.c.content)
         .where(*conditions)
         .order_by(*ordering)
         .limit(query.count)
         .offset(query.offset)
     )
-    return SearchPage([_stored(row) for row in connection.execute(statement)], [], total)
+    return count, page
 
 
 def history(connection: Connection, event_id: str | None, *, since: str | None, count: int, offset: int) -> HistoryPage:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, text
 
+from gateway.store import audit_log
 from gateway.store.ports import Viewer
 from gateway.store.search_params import SEARCH_PARAMS
 from gateway.store.search_plan import SearchStatements, search_statements
@@ -21,7 +22,7 @@ from gateway.store.search_query import Criterion, SearchQuery
 
 #: A value of each parameter type the plan is asked for (what it matches does not change the plan's shape).
 SAMPLE_VALUES = {"token": "active", "reference": "Patient/p1", "date": "ge2026-01-01", "string": "ann"}
-#: AuditEvents live in their own table (`audit_log`), not in the resource tables this module explains.
+#: AuditEvents live in their own table (`audit_log`): `audit_advertised` and `audit_statements` explain those.
 EXPLAINED_TYPES = tuple(name for name in SEARCH_PARAMS if name != "AuditEvent")
 
 
@@ -52,6 +53,23 @@ def statements(asked: Asked, viewer: Viewer | None, *, walked: bool) -> SearchSt
     query = SearchQuery(asked.resource_type, (Criterion(asked.parameter, kind, "", (asked.value,)),))
     # The sizer answers "small" to drive by the first set, "large" to walk.
     return search_statements(query, viewer, lambda _ids: 2 if walked else 1, drive_limit=1)
+
+
+def audit_advertised() -> Iterator[Asked]:
+    """Every search parameter the REST API advertises for AuditEvent (`_id` and `_lastUpdated` included)."""
+    yield Asked("AuditEvent", "_id", "x")
+    yield Asked("AuditEvent", "_lastUpdated", "ge2026-01-01")
+    for name, param in SEARCH_PARAMS["AuditEvent"].items():
+        yield Asked("AuditEvent", name, SAMPLE_VALUES[param.type])
+
+
+def audit_statements(asked: Asked) -> tuple[Select[int], Select[Any]]:
+    """The count and page statements of an AuditEvent search, as `audit_log.search` runs them."""
+    kind = {"_id": "token", "_lastUpdated": "date"}.get(asked.parameter)
+    kind = kind or SEARCH_PARAMS["AuditEvent"][asked.parameter].type
+    return audit_log.search_statements(
+        SearchQuery("AuditEvent", (Criterion(asked.parameter, kind, "", (asked.value,)),))
+    )
 
 
 def explain(connection: Connection, statement: Select[Any]) -> list[str]:

@@ -25,7 +25,14 @@ from gateway.store import tables as t
 from gateway.store.database import make_engine, upgrade
 from gateway.store.dates import format_instant
 from gateway.store.ports import PlanRecord, Viewer
-from gateway.store.query_plans import advertised, explain, full_scans, statements
+from gateway.store.query_plans import (
+    advertised,
+    audit_advertised,
+    audit_statements,
+    explain,
+    full_scans,
+    statements,
+)
 from gateway.store.search_plan import search_statements
 from gateway.store.search_query import Criterion, SearchQuery
 from gateway.store.sql import SqlResourceStore
@@ -142,6 +149,20 @@ def test_no_advertised_parameter_reads_the_resource_table_in_full(engine: Engine
                     assert reads == [], (asked.query, viewer, name, lines)
                     checked += 1
     assert checked == 2 * 2 * len(list(advertised()))  # two callers, two statements
+
+
+def test_no_advertised_audit_parameter_reads_the_audit_trail_in_full(engine: Engine) -> None:
+    """The audit trail grows with every audited request: each AuditEvent search reads an index, count and page."""
+    checked = 0
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET enable_seqscan = off"))
+        for asked in audit_advertised():
+            for name, statement in zip(("count", "page"), audit_statements(asked), strict=True):
+                lines = explain(connection, statement)
+                assert full_scans(lines, "audit_event") == [], (asked.query, name, lines)
+                checked += 1
+    assert checked == 2 * len(list(audit_advertised())) > 20
 
 
 def test_the_plan_checks_see_a_full_scan(engine: Engine) -> None:
