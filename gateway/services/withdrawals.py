@@ -26,6 +26,7 @@ the very next send). Checking costs one SELECT of one row.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -81,7 +82,8 @@ class Withdrawals:
     async def refusal(self, notice: NoticeRecord) -> str | None:
         """Why `notice` may not be sent again now (its plan's consent no longer grants the recipient), or None."""
         carried = await self.carried(notice)
-        if carried is None or self.granted(carried, notice, self.clock.now()):
+        # `granted` reads the database (one row when its decision is kept): on a worker thread, never on the loop.
+        if carried is None or await asyncio.to_thread(self.granted, carried, notice, self.clock.now()):
             return None
         return _reason(carried, notice)
 
@@ -92,7 +94,9 @@ class Withdrawals:
         for state in (NoticeState.PENDING, NoticeState.SENT):
             for notice in await every_notice(self.outbox, state):
                 carried = await self.carried(notice)
-                if carried is not None and carried[0] == plan_id and not self.granted(carried, notice, now):
+                if carried is None or carried[0] != plan_id:
+                    continue
+                if not await asyncio.to_thread(self.granted, carried, notice, now):
                     stopped.append(await self.outbox.withhold(notice.id, _reason(carried, notice), now))
         return stopped
 

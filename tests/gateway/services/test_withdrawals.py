@@ -4,7 +4,9 @@ another gateway instance on the same database stops it at once. On SQLite and on
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -70,3 +72,22 @@ async def test_nothing_kept_reads_every_time(database: Database) -> None:
     assert await gate.refusal(notice) is None
     assert await gate.refusal(notice) is None
     assert gate.decisions.hits == 0
+
+
+async def test_the_decision_is_read_off_the_event_loop(database: Database) -> None:
+    """`granted` reads the database: the gate runs it on a worker thread, so a slow database never stalls the
+    loop that intake and the other lanes share."""
+    app, clock = database.app(), FixedClock(datetime(2026, 6, 1, 9, 0, tzinfo=UTC))
+    gate = gate_of(app, clock)
+    notice = await queued_follow_up(app, gate)
+    threads: list[int] = []
+    decide = gate.granted
+
+    def recorded(*arguments: Any) -> bool:
+        threads.append(threading.get_ident())
+        return decide(*arguments)
+
+    gate.granted = recorded  # type: ignore[method-assign]
+    assert await gate.refusal(notice) is None
+    assert await gate.stop_queued_plan_content("no-such-plan") == []
+    assert threads and threading.get_ident() not in threads
