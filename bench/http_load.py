@@ -2,10 +2,10 @@
 
 For each database (SQLite file, PostgreSQL throwaway database on 127.0.0.1:5432) the corpus of `bench.plan_corpus`
 is built at the smallest size, `gateway serve` is started in its own process, and a load generator in another
-process (httpx, 16 concurrent requests on 16 connections) drives each case for a fixed time; then the corpus is
-grown to the next size and the server restarted. Per case: requests/s (wall), requests per second of the server
-process's CPU time ("per core": the machine is shared with the load generator and other work, so wall figures
-understate what one core does), p50 and p99 latency, non-200 answers.
+process (wrk where it is installed, else httpx; 16 concurrent requests on 16 connections) drives each case for a
+fixed time; then the corpus is grown to the next size and the server restarted. Per case: requests/s (wall),
+requests per second of the server process's CPU time ("per core": the machine is shared with the load generator
+and other work, so wall figures understate what one core does), p50 and p99 latency, non-200 answers.
 
 Cases (every request with a bearer token; `region` wrote the plans and sees all, `slagelse` is granted one plan in
 a hundred, so its searches are filtered by the access rule):
