@@ -57,8 +57,17 @@ class SearchConditions:
 class SearchStatements:
     count: Select[Any]
     page: Select[Any]
+    #: A later pass of the search's stored result (`SqlResourceTransaction._fill`): the next matches not stored yet.
+    later_pass: Select[Any]
     shape: Shape
     driver: str
+
+
+def not_stored(search_id: str) -> ColumnElement[bool]:
+    """A `fhir_resource` row whose id is not stored under `search_id` yet (a later pass appends only those; read
+    from `ix_fhir_search_result_entry_resource`)."""
+    entry, r = t.search_result_entry, t.resource
+    return ~select(entry.c.resource_id).where(entry.c.search_id == search_id, entry.c.resource_id == r.c.id).exists()
 
 
 def capped_size(ids: Select[tuple[str]], drive_limit: int = DRIVE_LIMIT) -> Select[int]:
@@ -137,4 +146,5 @@ def search_statements(
         keys = [key + "" for key in keys]
     ordering = [keys[0].desc() if descending else keys[0].asc(), *(key.asc() for key in keys[1:])]
     page = select(r).where(*shaped.where).order_by(*ordering).limit(query.count).offset(query.offset)
-    return SearchStatements(count, page, shaped.shape, shaped.driver)
+    later_pass = select(r.c.id).where(*shaped.where, not_stored("a-search")).order_by(*ordering).limit(2 * query.count)
+    return SearchStatements(count, page, later_pass, shaped.shape, shaped.driver)

@@ -55,7 +55,7 @@ from gateway.store.search_params import (
     TokenEntry,
     index_entries,
 )
-from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, search_conditions
+from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, not_stored, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
 from gateway.store.visibility import visible, visible_read
 from mappings.issues import IssueError
@@ -429,11 +429,10 @@ class SqlResourceTransaction:
             return size, complete
         shaped = search_conditions(query, viewer, self.size, self.drive_limit)
         ordering = _ordering(query, hide_index=shaped.shape != "walked")
-        stored = select(entry.c.resource_id).where(entry.c.search_id == search_id, entry.c.resource_id == r.c.id)
         wanted = max(needed - size, size)
         ids = (
             self.connection.execute(
-                select(r.c.id).where(*shaped.where, ~stored.exists()).order_by(*ordering).limit(wanted)
+                select(r.c.id).where(*shaped.where, not_stored(search_id)).order_by(*ordering).limit(wanted)
             )
             .scalars()
             .all()
