@@ -10,9 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from gateway.api.formats import XML_TYPES, response_type
 from gateway.api.render import fhir_json
 from gateway.errors import http_status
 from gateway.fhir.parsing import fhirpath_of
+from gateway.validation.fhir_xml import resource_to_xml
 from mappings.issues import Issue, IssueError, operation_outcome
 
 log = logging.getLogger("gateway.api")
@@ -56,7 +58,16 @@ async def unexpected_error(request: Request, error: Exception) -> Response:
         f"Internal error; the operator can find it in the log as incident {incident}",
         message_id="http.internal-error",
     )
-    return fhir_json(operation_outcome([issue]), 500)
+    outcome = operation_outcome([issue])
+    # FhirFormats answers in XML from inside the app; a 500 is made outside it (Starlette's ServerErrorMiddleware),
+    # so it is written in the format the client asked for here.
+    wanted = response_type(request.headers.get("accept"), request.query_params.get("_format"))
+    if request.url.path.startswith("/fhir") and wanted in XML_TYPES:
+        try:
+            return Response(resource_to_xml(outcome), 500, media_type=wanted)
+        except Exception:  # noqa: BLE001 - the error answer itself must not fail: JSON then
+            log.exception("incident %s: the OperationOutcome could not be written as XML", incident)
+    return fhir_json(outcome, 500)
 
 
 def install(app: FastAPI) -> None:

@@ -158,3 +158,27 @@ async def test_unexpected_error_is_500_outcome_without_internals(client: httpx.A
     text = response.text
     assert "secret internal detail" not in text and "Traceback" not in text
     assert outcome(response)["issue"][0]["code"] == "exception"
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "media"),
+    [
+        ({"Accept": "application/fhir+xml"}, "", "application/fhir+xml"),
+        ({}, "?_format=xml", "application/fhir+xml"),
+        ({"Accept": "application/xml"}, "", "application/xml"),
+    ],
+)
+async def test_unexpected_error_answers_in_the_format_asked(  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, app, headers: dict[str, str], query: str, media: str
+) -> None:
+    """A client that asked for XML gets its 500 OperationOutcome in XML, as every other answer."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.state.fhir.read = broken
+    response = await client.get("/fhir/CarePlan/1" + query, headers=headers)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith(media)
+    assert "<OperationOutcome" in response.text[:200]
+    assert 'value="exception"' in response.text and "secret internal detail" not in response.text
