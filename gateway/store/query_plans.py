@@ -40,36 +40,37 @@ class Asked:
 def advertised() -> Iterator[Asked]:
     """Every search parameter the REST API advertises on the resource tables, `_id` and `_lastUpdated` included."""
     for resource_type in EXPLAINED_TYPES:
-        yield Asked(resource_type, "_id", "x")
-        yield Asked(resource_type, "_lastUpdated", "ge2026-01-01")
-        for name, param in SEARCH_PARAMS[resource_type].items():
-            yield Asked(resource_type, name, SAMPLE_VALUES[param.type])
-
-
-def statements(asked: Asked, viewer: Viewer | None, *, walked: bool) -> SearchStatements:
-    """The statements of `asked` as the store would run them, the shape forced (driven by its set, or walked)."""
-    kind = {"_id": "token", "_lastUpdated": "date"}.get(asked.parameter)
-    kind = kind or SEARCH_PARAMS[asked.resource_type][asked.parameter].type
-    query = SearchQuery(asked.resource_type, (Criterion(asked.parameter, kind, "", (asked.value,)),))
-    # The sizer answers "small" to drive by the first set, "large" to walk.
-    return search_statements(query, viewer, lambda _ids: 2 if walked else 1, drive_limit=1)
+        yield from _advertised_on(resource_type)
 
 
 def audit_advertised() -> Iterator[Asked]:
     """Every search parameter the REST API advertises for AuditEvent (`_id` and `_lastUpdated` included)."""
-    yield Asked("AuditEvent", "_id", "x")
-    yield Asked("AuditEvent", "_lastUpdated", "ge2026-01-01")
-    for name, param in SEARCH_PARAMS["AuditEvent"].items():
-        yield Asked("AuditEvent", name, SAMPLE_VALUES[param.type])
+    return _advertised_on("AuditEvent")
+
+
+def _advertised_on(resource_type: str) -> Iterator[Asked]:
+    yield Asked(resource_type, "_id", "x")
+    yield Asked(resource_type, "_lastUpdated", "ge2026-01-01")
+    for name, param in SEARCH_PARAMS[resource_type].items():
+        yield Asked(resource_type, name, SAMPLE_VALUES[param.type])
+
+
+def _search(asked: Asked) -> SearchQuery:
+    """`asked` as the parsed search the store receives (one criterion)."""
+    kind = {"_id": "token", "_lastUpdated": "date"}.get(asked.parameter)
+    kind = kind or SEARCH_PARAMS[asked.resource_type][asked.parameter].type
+    return SearchQuery(asked.resource_type, (Criterion(asked.parameter, kind, "", (asked.value,)),))
+
+
+def statements(asked: Asked, viewer: Viewer | None, *, walked: bool) -> SearchStatements:
+    """The statements of `asked` as the store would run them, the shape forced (driven by its set, or walked)."""
+    # The sizer answers "small" to drive by the first set, "large" to walk.
+    return search_statements(_search(asked), viewer, lambda _ids: 2 if walked else 1, drive_limit=1)
 
 
 def audit_statements(asked: Asked) -> tuple[Select[int], Select[Any]]:
     """The count and page statements of an AuditEvent search, as `audit_log.search` runs them."""
-    kind = {"_id": "token", "_lastUpdated": "date"}.get(asked.parameter)
-    kind = kind or SEARCH_PARAMS["AuditEvent"][asked.parameter].type
-    return audit_log.search_statements(
-        SearchQuery("AuditEvent", (Criterion(asked.parameter, kind, "", (asked.value,)),))
-    )
+    return audit_log.search_statements(_search(asked))
 
 
 def explain(connection: Connection, statement: Select[Any]) -> list[str]:
