@@ -46,6 +46,7 @@ COPIED = {
     "plan": ("plan_id", "patient_id", "source_value"),
     "plan_member": ("id", "plan_id"),
     "plan_grant": ("plan_id",),
+    "resource_access": ("id",),
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.store import access_sql
 from gateway.store import tables as t
 from gateway.store.dates import MAX_INSTANT, MIN_INSTANT, format_instant
 from gateway.store.ports import PlanRecord
@@ -72,6 +73,7 @@ def save_plan(
             ) from error
     else:
         connection.execute(update(t.plan).where(t.plan.c.plan_id == record.plan_id).values(**values))
+    former = access_sql.plan_members(connection, record.plan_id)
     connection.execute(delete(t.plan_member).where(t.plan_member.c.plan_id == record.plan_id))
     rows = [
         {"resource_type": resource_type, "id": resource_id, "plan_id": record.plan_id, "category": category}
@@ -92,6 +94,8 @@ def save_plan(
     ]
     if granted:
         connection.execute(insert(t.plan_grant), granted)
+    # Who may reach a member changes with the plan's members and grants: the former members' rows and the new ones'.
+    access_sql.refresh(connection, [*former, *((row["resource_type"], row["id"]) for row in rows)])
 
 
 def granted(connection: Connection, plan_id: str, category: str, sor: str, at: str) -> bool:

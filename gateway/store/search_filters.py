@@ -48,7 +48,10 @@ class IdSet:
 
     def probe(self, resource_id: ColumnElement[str]) -> ColumnElement[bool]:
         ids = self.ids if self.probe_ids is None else self.probe_ids
-        found = exists(ids.where(ids.selected_columns[0] == resource_id))
+        # `LIMIT 1 OFFSET 0` (one row answers EXISTS) keeps PostgreSQL from turning the EXISTS into a join over the
+        # whole set, a hash of every `status=active` row under a walk that needs a page of them (its
+        # simplify_EXISTS_query, subselect.c, gives up on a query with an offset); SQLite probes per row either way.
+        found = exists(ids.where(ids.selected_columns[0] == resource_id).limit(1).offset(0))
         return not_(found) if self.negated else found
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Select,
+    Table,
     and_,
     case,
     delete,
@@ -30,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.clock import Clock
 from gateway.errors import Gone, NotFound, VersionConflict
-from gateway.store import audit_log, generation, plans_sql
+from gateway.store import access_sql, audit_log, generation, plans_sql
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
@@ -257,6 +258,7 @@ class SqlResourceTransaction:
             )
         )
         self._reindex(stored)
+        access_sql.refresh(self.connection, [(stored.resource_type, stored.id)])
 
     def _reindex(self, stored: StoredResource) -> None:
         for table in t.INDEX_TABLES:
@@ -342,7 +344,7 @@ class SqlResourceTransaction:
         shaped = search_conditions(query, viewer, self.size, self.drive_limit)
         conditions = shaped.where
         # A driven search sorts its few matches; bare sort columns would let SQLite walk the type in index order.
-        ordering = _ordering(query, hide_index=shaped.shape != "walked")
+        ordering = _ordering(query, hide_index=shaped.shape != "walked", rows=shaped.order_rows)
         if query.snapshot is not None and query.offset == 0 and not query.summary_count and query.count > 0:
             # One page more than asked tells whether there is a next page: a result that fits one page is answered
             # without a count query and without storing anything; a longer one keeps what was read as its first
@@ -428,7 +430,7 @@ class SqlResourceTransaction:
         if complete or size >= needed:
             return size, complete
         shaped = search_conditions(query, viewer, self.size, self.drive_limit)
-        ordering = _ordering(query, hide_index=shaped.shape != "walked")
+        ordering = _ordering(query, hide_index=shaped.shape != "walked", rows=shaped.order_rows)
         wanted = max(needed - size, size)
         ids = (
             self.connection.execute(
@@ -645,19 +647,20 @@ _SORT_TABLES = {"string": t.search_string, "token": t.search_token, "date": t.se
 _SORT_COLUMNS = {"string": "normalized", "token": "code", "date": "low"}
 
 
-def _ordering(query: SearchQuery, *, hide_index: bool = False) -> list[Any]:
+def _ordering(query: SearchQuery, *, hide_index: bool = False, rows: Table = t.resource) -> list[Any]:
     """ORDER BY for `_sort` (R4 search.html#sort): each key in turn, then the id so that pages never tie.
 
     An indexed parameter sorts by its value read from the index (the lowest for ascending, the highest for
     descending when a resource has several; a date by its lower bound, as HAPI FHIR sorts dates); resources without
     a value come last in both directions, as in HAPI FHIR. `hide_index`: `_id` and `_lastUpdated` as expressions
-    (`|| ''`: the same order) that no index serves, for a search whose few matches are sorted (`search_plan`)."""
+    (`|| ''`: the same order) that no index serves, for a search whose few matches are sorted (`search_plan`).
+    `rows`: the table whose `_id` and `_lastUpdated` columns order (`resource_access` for a walk of it)."""
     r = t.resource
     types = {name: param.type for name, param in SEARCH_PARAMS.get(query.resource_type, {}).items()}
     ordering: list[Any] = []
     for name, descending in sort_keys(query.sort):
         if name in ("_id", "_lastUpdated"):
-            column: Any = r.c.id if name == "_id" else r.c.last_updated
+            column: Any = rows.c.id if name == "_id" else rows.c.last_updated
             column = column + "" if hide_index else column
         else:
             table = _SORT_TABLES[types[name]]
@@ -669,7 +672,7 @@ def _ordering(query: SearchQuery, *, hide_index: bool = False) -> list[Any]:
             )
             ordering.append(case((column.is_(None), 1), else_=0))
         ordering.append(column.desc() if descending else column.asc())
-    return [*ordering, r.c.id + "" if hide_index else r.c.id]
+    return [*ordering, rows.c.id + "" if hide_index else rows.c.id]
 
 
 def _owner(viewer: Viewer | None) -> str:

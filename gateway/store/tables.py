@@ -191,6 +191,28 @@ plan_grant = Table(
 )
 Index("ix_plan_grant_sor", plan_grant.c.sor, plan_grant.c.category, plan_grant.c.plan_id)
 
+#: Which organisations may reach each resource at some time (its author, and every SOR a grant of one of its plans
+#: names, whatever the grant's period), with the resource's `last_updated`: a search walks the rows of its caller in
+#: sort order (`ix_resource_access_updated`) and the access rule (`visibility.visible_probe`) still decides each
+#: row, so a row here never shows anything. Rewritten for a resource with each of its writes and for a plan's
+#: members with each plan write (`gateway.store.access_sql`), in the same transaction.
+resource_access = Table(
+    "resource_access",
+    metadata,
+    Column("sor", String(SOR_LEN), primary_key=True),
+    Column("resource_type", String(TYPE_LEN), primary_key=True),
+    Column("id", String(ID_LEN), primary_key=True),
+    Column("last_updated", String(INSTANT_LEN), nullable=False),
+)
+Index(
+    "ix_resource_access_updated",
+    resource_access.c.sor,
+    resource_access.c.resource_type,
+    resource_access.c.last_updated,
+    resource_access.c.id,
+)
+Index("ix_resource_access_resource", resource_access.c.resource_type, resource_access.c.id)
+
 #: One row: a number every write transaction of resources or plan access data moves before it commits, so a value
 #: derived from the store (the citizen's plan, `gateway.services.plan_cache`) is current while the number is the
 #: one read with it, in every process on this database (`gateway.store.generation`).

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, text
 
 from gateway.clock import FixedClock
+from gateway.store import search_plan
 from gateway.store import tables as t
 from gateway.store.database import make_engine, upgrade
 from gateway.store.dates import format_instant
@@ -53,9 +55,11 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
     store = SqlResourceStore(engine, clock)
     with store.writing() as tx:
-        for table in ("plan_grant", "plan_member", "plan", "fhir_search_token", "fhir_search_reference"):
+        for table in ("resource_access", "plan_grant", "plan_member", "plan", "fhir_search_token"):
             tx.connection.execute(text(f"DELETE FROM {table}"))
-        for table in ("fhir_search_date", "fhir_search_string", "fhir_resource_version", "fhir_resource"):
+        for table in ("fhir_search_reference", "fhir_search_date", "fhir_search_string", "fhir_resource_version"):
+            tx.connection.execute(text(f"DELETE FROM {table}"))
+        for table in ("fhir_resource",):
             tx.connection.execute(text(f"DELETE FROM {table}"))
     _corpus(store, clock)
     yield engine
@@ -99,19 +103,32 @@ VIEWERS = [None, Viewer(AUTHOR, AT), Viewer(GRANTEE, AT), Viewer(STRANGER, AT), 
 
 
 @pytest.mark.parametrize("criteria", QUERIES, ids=lambda criteria: "&".join(c.name for c in criteria) or "none")
-def test_every_shape_answers_the_same(engine: Engine, criteria: tuple[Criterion, ...]) -> None:
+def test_every_shape_answers_the_same(
+    engine: Engine, criteria: tuple[Criterion, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walked in sort order, driven by a set, mixed, and walked through `resource_access`, or not (the same stores
+    with the access walk switched off): one answer."""
     clock = FixedClock(datetime(2026, 6, 1, tzinfo=UTC))
-    walking, driving, mixed = (SqlResourceStore(engine, clock, drive_limit=limit) for limit in (0, 1000, 4))
+    stores = [SqlResourceStore(engine, clock, drive_limit=limit) for limit in (0, 1000, 4)]
     for viewer in VIEWERS:
         for sort in ("_lastUpdated", "-_lastUpdated", "_id", "-_id"):
             for count, offset in ((5, 0), (5, 5), (50, 0), (3, 20)):
                 query = SearchQuery("CarePlan", criteria, count=count, offset=offset, sort=sort)
                 answers = []
-                for store in (walking, driving, mixed):
-                    with store.reading() as tx:
-                        page = tx.search(query, viewer)
-                    answers.append(([m.id for m in page.matches], page.total))
-                assert answers[0] == answers[1] == answers[2], (viewer, sort, count, offset)
+                for access_walk in (True, False):
+                    monkeypatch.setattr(
+                        search_plan, "_walks_access", search_plan._walks_access if access_walk else _never
+                    )
+                    for store in stores:
+                        with store.reading() as tx:
+                            page = tx.search(query, viewer)
+                        answers.append(([m.id for m in page.matches], page.total))
+                    monkeypatch.undo()
+                assert all(answer == answers[0] for answer in answers), (viewer, sort, count, offset, answers)
+
+
+def _never(query: SearchQuery, viewer: Viewer) -> bool:
+    return False
 
 
 def test_the_shapes_are_chosen_by_size(engine: Engine) -> None:
@@ -121,7 +138,29 @@ def test_the_shapes_are_chosen_by_size(engine: Engine) -> None:
         assert tx.search(query).total == 18
     assert search_statements(query, None, lambda _ids: 5, drive_limit=4).shape == "walked"
     assert search_statements(query, None, lambda _ids: 4, drive_limit=4).shape == "driven"
-    grantee = search_statements(query, Viewer(GRANTEE, AT), lambda ids: 9 if "fhir_search_token" in str(ids) else 1, 4)
+    sizes = {"fhir_search_token": 9, "resource_access": 6}
+
+    def sized(ids: Any) -> int:
+        return next((n for table, n in sizes.items() if table in str(ids)), 1)
+
+    grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 4)
+    assert (grantee.shape, grantee.driver) == ("walked", "access order")  # status too large to drive
+    sizes["fhir_search_token"] = 3
+    grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 4)
+    assert (grantee.shape, grantee.driver) == ("driven", "status")  # a page's size drives
+    # Over a page's size: driven where the walk would read more rows (about 21 * reached / matches) than the set.
+    sizes["fhir_search_token"], sizes["resource_access"] = 300, 500
+    grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 1000)
+    assert (grantee.shape, grantee.driver) == ("walked", "access order")  # 21 * 500 / 300: 35 rows, not 300
+    sizes["resource_access"] = 1001  # more than the limit: it may be 50,000
+    grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 1000)
+    assert (grantee.shape, grantee.driver) == ("driven", "status")
+    sizes["fhir_search_token"] = 5000
+    grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 1000)
+    assert (grantee.shape, grantee.driver) == ("walked", "access order")
+    # A descending order is not in the table's indexes: the access rule's set drives, as before the table.
+    descending = SearchQuery("CarePlan", query.criteria, sort="-_lastUpdated")
+    grantee = search_statements(descending, Viewer(GRANTEE, AT), sized, 1000)
     assert (grantee.shape, grantee.driver) == ("driven", "access rule")
 
 
