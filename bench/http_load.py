@@ -14,7 +14,9 @@ a hundred, so its searches are filtered by the access rule):
   status          GET CarePlan?status=active        as slagelse (filtered)
   date            GET CarePlan?date=ge2026-01-01    as slagelse (filtered)
   status_region   GET CarePlan?status=active        as region (matches 90 % of all plans)
-  deep_page       GET CarePlan?status=active&_offset=N/2  as region
+  deep_page       the `next`-link page at position N/2 of that search's stored result (`_getpages`), as region:
+                  what a client paging through the result reads (the result stored that deep once, before timing)
+  deep_offset     GET CarePlan?status=active&_offset=N/2  as region (a live offset: read past, as HAPI FHIR does)
 
 Quick mode: 1k plans only, shorter rounds. `run(seed, quick)` is the `python -m bench` suite entry;
 `python -m bench.http_load [--quick] [--sizes 1000,10000] [--databases sqlite]` runs it alone and prints JSON.
@@ -41,6 +43,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -79,7 +82,7 @@ def measure(seed: int, quick: bool, sizes: list[int], databases: list[str]) -> d
                 engine.dispose()
                 load_seconds = time.perf_counter() - started
                 with _server(folder, url) as (base, pid):
-                    cases = _cases(settings, ids, plans)
+                    cases = _cases(settings, ids, plans, base)
                     figures = {name: _drive(base, pid, case, seconds, seed) for name, case in cases.items()}
                 per_size[str(plans)] = {"load_seconds": round(load_seconds, 1), "cases": figures}
                 print(f"http_load {database} {plans}: {json.dumps(figures)}", file=sys.stderr, flush=True)
@@ -91,7 +94,7 @@ def measure(seed: int, quick: bool, sizes: list[int], databases: list[str]) -> d
     return results
 
 
-def _cases(settings: Any, ids: dict[str, str], plans: int) -> dict[str, dict[str, Any]]:
+def _cases(settings: Any, ids: dict[str, str], plans: int, base: str) -> dict[str, dict[str, Any]]:
     now = datetime.now(UTC)
     region = plan_corpus.bearer(settings, "region", now)
     slagelse = plan_corpus.bearer(settings, "slagelse", now)
@@ -101,8 +104,22 @@ def _cases(settings: Any, ids: dict[str, str], plans: int) -> dict[str, dict[str
         "status": {"path": "/fhir/CarePlan?status=active", "headers": slagelse},
         "date": {"path": "/fhir/CarePlan?date=ge2026-01-01", "headers": slagelse},
         "status_region": {"path": "/fhir/CarePlan?status=active", "headers": region},
-        "deep_page": {"path": f"/fhir/CarePlan?status=active&_offset={plans // 2}", "headers": region},
+        "deep_page": {"path": _deep_link(base, "/fhir/CarePlan?status=active", region, plans // 2), "headers": region},
+        "deep_offset": {"path": f"/fhir/CarePlan?status=active&_offset={plans // 2}", "headers": region},
     }
+
+
+def _deep_link(base: str, path: str, headers: dict[str, str], position: int) -> str:
+    """The path of the `next`-style link to the page at `position` of `path`'s stored result, asked once first so
+    that the result is stored that deep (the passes a client paging there would have caused)."""
+    first = httpx.get(base + path, headers=headers, timeout=120).json()
+    link = next(item["url"] for item in first["link"] if item["relation"] == "next")
+    parts = urlsplit(link)
+    pairs = [(k, str(position) if k == "_getpagesoffset" else v) for k, v in parse_qsl(parts.query)]
+    deep = f"{parts.path}?{urlencode(pairs)}"
+    answer = httpx.get(base + deep, headers=headers, timeout=600)
+    answer.raise_for_status()
+    return deep
 
 
 def _flatness(databases: dict[str, Any]) -> dict[str, Any]:
