@@ -19,23 +19,15 @@ from sqlalchemy import Engine
 from gateway.api import create_app
 from gateway.clock import SequenceIds, SystemClock
 from gateway.config import Settings
-from gateway.store.database import make_engine, upgrade
+from gateway.store.database import upgrade
 from gateway.store.tables import metadata
+from tests.support.engines import empty_engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    upgrade(engine)
-    with engine.begin() as connection:  # each test starts empty (the PostgreSQL database is per session)
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-    yield engine
-    engine.dispose()
+    with empty_engine(request, tmp_path) as engine:  # each test starts empty
+        yield engine
 
 
 @pytest.fixture

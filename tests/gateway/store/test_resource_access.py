@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -18,27 +19,22 @@ from sqlalchemy import Engine, select
 
 from gateway.clock import FixedClock
 from gateway.store import tables as t
-from gateway.store.database import alembic_config, make_engine, upgrade
+from gateway.store.database import alembic_config
 from gateway.store.dates import format_instant
 from gateway.store.ports import PlanRecord, Viewer
 from gateway.store.search_query import Criterion, SearchQuery
 from gateway.store.sql import SqlResourceStore
 from mappings.plan import Grant
+from tests.support.engines import empty_engine
 
 AUTHOR, TEAM, LATER, ENDED, OTHER = "11111111111", "22222222222", "33333333333", "44444444444", "55555555555"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/store.db"
-    else:
-        url = request.getfixturevalue("fresh_postgres_url")
-    engine = make_engine(url)
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    with empty_engine(request, tmp_path) as engine:
+        yield engine
 
 
 def _kept(engine: Engine) -> set[tuple[str, str, str, str]]:
