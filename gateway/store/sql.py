@@ -379,7 +379,7 @@ class SqlResourceTransaction:
     def _live_total(self, shaped: SearchConditions) -> int:
         """How many resources match now (the count query of a search's conditions)."""
         return self.connection.execute(
-            select(func.count()).select_from(t.resource).where(*shaped.count_where)
+            select(func.count()).select_from(t.resource).where(*shaped.count_where())
         ).scalar_one()
 
     def size(self, ids: Select[tuple[str]]) -> int:
