@@ -43,6 +43,15 @@ class Settings(BaseSettings):
         description="Threads for blocking work (database, validation) per process; the database pool keeps as "
         "many connections open (plus 4 more at peaks).",
     )
+    request_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Requests whose blocking work (database, validation) runs at once per process; the others wait "
+        "their turn in arrival order. Each SQLite or psycopg call releases Python's GIL, so threads running "
+        "requests side by side hand it over at every call: on 2 cores, 16 requests at once cost up to twice the "
+        "CPU each of one alone (bench/README.md, issue 18). 1 is cheapest for requests alike; 2 lets a short "
+        "request pass a long one (a deep `_offset`, a PDF).",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     default_page_size: int = Field(default=20, ge=1, description="Search results per page without _count.")
     max_page_size: int = Field(default=200, ge=1, description="The largest _count a search accepts.")
