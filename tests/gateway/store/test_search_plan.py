@@ -24,7 +24,6 @@ from sqlalchemy import Engine, select, text
 from gateway.clock import FixedClock
 from gateway.store import search_plan
 from gateway.store import tables as t
-from gateway.store.database import make_engine, upgrade
 from gateway.store.dates import format_instant
 from gateway.store.ports import PlanRecord, Viewer
 from gateway.store.query_plans import (
@@ -39,6 +38,7 @@ from gateway.store.search_plan import search_statements
 from gateway.store.search_query import Criterion, SearchQuery
 from gateway.store.sql import SqlResourceStore
 from mappings.plan import Grant
+from tests.support.engines import empty_engine
 
 AUTHOR, GRANTEE, STRANGER = "11111111111", "22222222222", "33333333333"
 AT = format_instant(datetime(2026, 6, 1, tzinfo=UTC))
@@ -46,24 +46,10 @@ AT = format_instant(datetime(2026, 6, 1, tzinfo=UTC))
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('search-plan') / 'store.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    upgrade(engine)
-    clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    store = SqlResourceStore(engine, clock)
-    with store.writing() as tx:
-        for table in ("resource_access", "plan_grant", "plan_member", "plan", "fhir_search_token"):
-            tx.connection.execute(text(f"DELETE FROM {table}"))
-        for table in ("fhir_search_reference", "fhir_search_date", "fhir_search_string", "fhir_resource_version"):
-            tx.connection.execute(text(f"DELETE FROM {table}"))
-        for table in ("fhir_resource",):
-            tx.connection.execute(text(f"DELETE FROM {table}"))
-    _corpus(store, clock)
-    yield engine
-    engine.dispose()
+    with empty_engine(request, tmp_path_factory.mktemp("search-plan")) as engine:
+        clock = FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+        _corpus(SqlResourceStore(engine, clock), clock)
+        yield engine
 
 
 def _corpus(store: SqlResourceStore, clock: FixedClock) -> None:
