@@ -185,19 +185,25 @@ def _access_walk(
     if smallest is not None and smallest[0] <= min(ENOUGH, drive_limit):
         where = filtered(smallest[1])
         return SearchConditions(where, _same(where), "driven", smallest[1])
-    reached = size(reach(viewer, query.resource_type))
-    needed = query.offset + query.count + 1
-    if (
-        smallest is not None
-        and smallest[0] <= drive_limit
-        and (reached > drive_limit or smallest[0] * smallest[0] < needed * reached)
-    ):
-        where = filtered(smallest[1])
-        return SearchConditions(where, _same(where), "driven", smallest[1])
+    reached: list[int] = []
+
+    def reached_size() -> int:  # sized once, and only where it decides something
+        if not reached:
+            reached.append(size(reach(viewer, query.resource_type)))
+        return reached[0]
+
+    if smallest is not None and smallest[0] <= drive_limit:  # a set over the limit, or none, walks in any case
+        needed = query.offset + query.count + 1
+        if reached_size() > drive_limit or smallest[0] * smallest[0] < needed * reached_size():
+            where = filtered(smallest[1])
+            return SearchConditions(where, _same(where), "driven", smallest[1])
+
+    def count_where() -> list[ColumnElement[bool]]:
+        """The exact count reads every match: from the smaller of a criterion's set and what the caller sees."""
+        by_set = smallest is not None and smallest[0] <= reached_size()
+        return filtered(smallest[1] if smallest is not None and by_set else "access rule")
+
     walk = [a.c.sor == viewer.sor, a.c.resource_type == query.resource_type, r.c.id == a.c.id]
-    # The exact count reads every match: from the smaller of a criterion's set and what the caller sees.
-    counted_by = smallest[1] if smallest is not None and smallest[0] <= reached else "access rule"
-    count_where = functools.partial(filtered, counted_by)
     return SearchConditions([*walk, *filtered(None)], count_where, "walked", "access order", a)
 
 

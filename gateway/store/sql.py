@@ -16,6 +16,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -68,6 +69,19 @@ AUDIT = "AuditEvent"
 #: How long a stored search result can be paged through: HAPI FHIR's default (`expireSearchResultsAfterMillis`,
 #: one hour); `next` links of an expired result answer 410 Gone, as HAPI's do.
 SEARCH_RESULT_LIFETIME = timedelta(hours=1)
+#: How often a connection drops expired search results when it stores a new one.
+SWEEP_EVERY = timedelta(minutes=1)
+_SWEPT = "gateway_search_results_swept"
+#: `keep_result`'s statements, built once (values as parameters): built per call, with SQLAlchemy's cache-key walk,
+#: they were a third of storing a first pass (issue 18).
+_DELETE_EXPIRED_ENTRIES = delete(t.search_result_entry).where(
+    t.search_result_entry.c.search_id.in_(
+        select(t.search_result.c.search_id).where(t.search_result.c.expires < bindparam("now"))
+    )
+)
+_DELETE_EXPIRED_RESULTS = delete(t.search_result).where(t.search_result.c.expires < bindparam("now"))
+_INSERT_RESULT = insert(t.search_result)
+_INSERT_ENTRIES = insert(t.search_result_entry)
 #: Rounds of `_include:iterate` at most (the first round included).
 MAX_INCLUDE_ROUNDS = 4
 
@@ -389,25 +403,27 @@ class SqlResourceTransaction:
     # -- stored search results (stable paging) -------------------------------------------------------------
 
     def keep_result(self, first: FirstPass) -> None:
-        """Store a result's header and its first pass (see `FirstPass`), and drop the results that have expired."""
-        result, entry = t.search_result, t.search_result_entry
-        now = format_instant(self.clock.now())
-        expired = select(result.c.search_id).where(result.c.expires < now)
-        self.connection.execute(delete(entry).where(entry.c.search_id.in_(expired)))
-        self.connection.execute(delete(result).where(result.c.expires < now))
+        """Store a result's header and its first pass (see `FirstPass`); drop the results that have expired, at most
+        once a minute per connection (a first page of several is stored many times a second under load, and an
+        expired result is refused when read whether or not its rows are gone: `stored_search`)."""
+        now = self.clock.now()
+        swept = self.connection.info.get(_SWEPT)
+        if swept is None or now - swept >= SWEEP_EVERY:
+            self.connection.execute(_DELETE_EXPIRED_ENTRIES, {"now": format_instant(now)})
+            self.connection.execute(_DELETE_EXPIRED_RESULTS, {"now": format_instant(now)})
+            self.connection.info[_SWEPT] = now
+        header = {
+            "search_id": first.search_id,
+            "resource_type": first.resource_type,
+            "owner": first.owner,
+            "query": first.query,
+            "size": len(first.ids),
+            "complete": False,
+            "expires": format_instant(now + SEARCH_RESULT_LIFETIME),
+        }
+        self.connection.execute(_INSERT_RESULT, header)
         self.connection.execute(
-            insert(result).values(
-                search_id=first.search_id,
-                resource_type=first.resource_type,
-                owner=first.owner,
-                query=first.query,
-                size=len(first.ids),
-                complete=False,
-                expires=format_instant(self.clock.now() + SEARCH_RESULT_LIFETIME),
-            )
-        )
-        self.connection.execute(
-            insert(entry),
+            _INSERT_ENTRIES,
             [{"search_id": first.search_id, "position": n, "resource_id": i} for n, i in enumerate(first.ids, 1)],
         )
 
