@@ -72,8 +72,9 @@ SEARCH_RESULT_LIFETIME = timedelta(hours=1)
 #: How often a connection drops expired search results when it stores a new one.
 SWEEP_EVERY = timedelta(minutes=1)
 _SWEPT = "gateway_search_results_swept"
-#: `keep_result`'s statements, built once (values as parameters): built per call, with SQLAlchemy's cache-key walk,
-#: they were a third of storing a first pass (issue 18).
+#: `keep_result`'s statements, built once with the values as parameters, as `audit_log.append`'s are: nothing of
+#: SQLAlchemy's construction and cache-key walk per first pass (issue 18; with the sweep below, a 20-plan first
+#: page 3.8 -> 3.1 ms in process).
 _DELETE_EXPIRED_ENTRIES = delete(t.search_result_entry).where(
     t.search_result_entry.c.search_id.in_(
         select(t.search_result.c.search_id).where(t.search_result.c.expires < bindparam("now"))
