@@ -1,15 +1,16 @@
 """`resource_access` kept in step with the resources, plans and grants it is made of (see `tables.resource_access`).
 
 `refresh` rewrites the rows of the given resources from what the database holds now: the author, and the SOR of
-every grant of every plan a resource belongs to. The store calls it in the transaction that writes a resource and in
-the one that rewrites a plan's members and grants, so a committed search never walks rows that disagree with them.
+every grant of every plan a resource belongs to. The store calls it in the transaction that creates a resource and
+in the one that rewrites a plan's members and grants; an update or delete changes neither, so `touch` only moves
+the resource's instant. A committed search never walks rows that disagree with their sources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, tuple_, union
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select, tuple_, union, update
 
 from gateway.store import tables as t
 
@@ -43,6 +44,12 @@ def _refresh(connection: Connection, keys: list[ResourceKey]) -> None:
     # UNION, not UNION ALL: an author its own plan grants to, or two plans granting one SOR, is one row.
     rows = union(own, granted)
     connection.execute(insert(a).from_select(["sor", "resource_type", "id", "last_updated"], rows))
+
+
+def touch(connection: Connection, key: ResourceKey, last_updated: str) -> None:
+    """The resource's new instant in each of its rows (the walk's order follows its writes)."""
+    a = t.resource_access
+    connection.execute(update(a).where(_keyed(a.c.resource_type, a.c.id, [key])).values(last_updated=last_updated))
 
 
 def _keyed(types: ColumnElement[str], ids: ColumnElement[str], keys: list[ResourceKey]) -> ColumnElement[bool]:

@@ -185,12 +185,10 @@ def _access_walk(
     if smallest is not None and smallest[0] <= min(ENOUGH, drive_limit):
         where = filtered(smallest[1])
         return SearchConditions(where, _same(where), "driven", smallest[1])
-    reached: list[int] = []
 
+    @functools.cache
     def reached_size() -> int:  # sized once, and only where it decides something
-        if not reached:
-            reached.append(size(reach(viewer, query.resource_type)))
-        return reached[0]
+        return size(reach(viewer, query.resource_type))
 
     if smallest is not None and smallest[0] <= drive_limit:  # a set over the limit, or none, walks in any case
         needed = query.offset + query.count + 1

@@ -192,6 +192,8 @@ class SqlResourceTransaction:
                 status=409,
             ) from error
         self._write_version(stored)
+        # A new resource may be a plan member already (named before it was written): its rows from every source.
+        access_sql.refresh(self.connection, [(resource_type, resource_id)])
         return stored
 
     def update(
@@ -259,6 +261,8 @@ class SqlResourceTransaction:
             .values(**row)
         )
         self._write_version(stored)
+        # Its author and plans stay (only a plan write changes those, and rewrites the rows): its instant moves.
+        access_sql.touch(self.connection, (stored.resource_type, stored.id), stored.last_updated)
 
     def _write_version(self, stored: StoredResource) -> None:
         self._changes()
@@ -273,7 +277,6 @@ class SqlResourceTransaction:
             )
         )
         self._reindex(stored)
-        access_sql.refresh(self.connection, [(stored.resource_type, stored.id)])
 
     def _reindex(self, stored: StoredResource) -> None:
         for table in t.INDEX_TABLES:
