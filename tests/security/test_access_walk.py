@@ -16,7 +16,8 @@ from tests.security.conftest import Headers
 from tests.support import cast
 
 #: Searches whose shape is the walk over the caller's rows (`_lastUpdated` or `_id` order, broad criteria), and
-#: for contrast the other shapes (descending, by another key, counted, by id, paged one at a time).
+#: for contrast the other shapes (descending, by another key, counted, paged one at a time), with `_include` and
+#: `_revinclude`, and the histories; `found` also sends them all again as one batch.
 SEARCHES = [
     "CarePlan",
     "CarePlan?status=active",
@@ -30,6 +31,10 @@ SEARCHES = [
     "Practitioner?_count=1",
     "Practitioner?_sort=-family",
     "Patient",
+    "CarePlan?_include=CarePlan:subject&_revinclude=CareTeam:patient",
+    "Patient?_revinclude=CarePlan:subject&_sort=_id",
+    "CarePlan/_history",
+    "Patient/_history",  # (the whole server's history shows the open directory: the plan's Organizations)
 ]
 
 
@@ -41,6 +46,17 @@ async def found(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str,
         assert response.status_code == 200, (search, response.text)
         bundle = response.json()
         answers[search] = (len(bundle.get("entry", [])), bundle.get("total"))
+    searches = [search for search in SEARCHES if "_history" not in search]  # a batch takes searches and reads
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": search}} for search in searches],
+    }
+    response = await client.post("/fhir", json=batch, headers=headers)
+    assert response.status_code == 200, response.text
+    for search, entry in zip(searches, response.json()["entry"], strict=True):
+        inner = entry["resource"]
+        answers[f"batch {search}"] = (len(inner.get("entry", [])), inner.get("total"))
     return answers
 
 
