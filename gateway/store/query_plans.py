@@ -65,7 +65,7 @@ def _search(asked: Asked) -> SearchQuery:
 def statements(asked: Asked, viewer: Viewer | None, *, walked: bool) -> SearchStatements:
     """The statements of `asked` as the store would run them, the shape forced (driven by its set, or walked)."""
     # The sizer answers "small" to drive by the first set, "large" to walk.
-    return search_statements(_search(asked), viewer, lambda _ids: 2 if walked else 1, drive_limit=1)
+    return search_statements(_search(asked), viewer, lambda _ids, _key: 2 if walked else 1, drive_limit=1)
 
 
 def audit_statements(asked: Asked) -> tuple[Select[int], Select[Any]]:

@@ -8,6 +8,7 @@ stored value and the search value.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from sqlalchemy import Select, Table, and_, exists, false, not_, or_, select, true
@@ -41,6 +42,9 @@ class IdSet:
     ids: Select[tuple[str]]
     negated: bool = False
     probe_ids: Select[tuple[str]] | None = None
+    #: What the set's size depends on when that is only the stored data (the type and criterion; a chain's set
+    #: is narrowed by what the caller may see, so it has none): the store keeps such sizes (`search_plan.Sizer`).
+    memo_key: Hashable | None = None
 
     def contains(self, resource_id: ColumnElement[str]) -> ColumnElement[bool]:
         found = resource_id.in_(self.ids)
@@ -86,8 +90,9 @@ def criterion_ids(resource_type: str, criterion: Criterion, viewer: Viewer | Non
     # Uncorrelated, the database evaluates the index lookup once (the `*_lookup` indexes) instead of once per
     # resource row, which a correlated EXISTS over every row costs (issue 18: 14.2 ms against 0.09 ms).
     of_param = and_(table.c.resource_type == resource_type, table.c.param == criterion.name)
+    memo_key = ("criterion", resource_type, criterion)
     if criterion.modifier == "missing":
-        return IdSet(select(table.c.id).where(of_param), negated=criterion.values[0] == "true")
+        return IdSet(select(table.c.id).where(of_param), negated=criterion.values[0] == "true", memo_key=memo_key)
     matches = or_(*(_value_match(table, criterion, value) for value in criterion.values))
     ids = select(table.c.id).where(of_param, matches)
     probe_ids = None
@@ -97,7 +102,7 @@ def criterion_ids(resource_type: str, criterion: Criterion, viewer: Viewer | Non
         low, high = table.c.low + "", table.c.high + ""
         hidden = or_(*(_date_match(low, high, value, criterion.name) for value in criterion.values))
         probe_ids = select(table.c.id).where(of_param, hidden)
-    return IdSet(ids, negated=criterion.modifier == "not", probe_ids=probe_ids)
+    return IdSet(ids, negated=criterion.modifier == "not", probe_ids=probe_ids, memo_key=memo_key)
 
 
 def _visible_ids(resource_type: str, criterion: Criterion, viewer: Viewer | None) -> Select[tuple[str]]:

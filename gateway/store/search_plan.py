@@ -21,15 +21,17 @@ drives; a larger one drives only where the walk would read more rows than the se
 driven through 900 of 1,000 plans was slower than walking to the page's end).
 
 Each set is sized with `SELECT count(*) FROM (set LIMIT DRIVE_LIMIT + 1)` first (an index range of at most that
-many entries). SQLite's planner cannot make this choice itself (it evaluates `IN (subquery)` in full and
-cannot rewrite it into a walk); PostgreSQL could from its statistics, but gets the same statements so that one
+many entries); a set whose size depends only on what is stored (a criterion's, not one narrowed by the caller or
+the time) names that in its `memo_key`, and the store keeps its size while its write generation holds. SQLite's
+planner cannot make this choice itself (it evaluates `IN (subquery)` in full and cannot rewrite it into a walk);
+PostgreSQL could from its statistics, but gets the same statements so that one
 query-plan document (`bench/QUERY_PLANS.md`) describes both.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -45,7 +47,9 @@ from gateway.store.visibility import OPEN_TYPES, visible, visible_ids, visible_p
 DRIVE_LIMIT = 1000
 #: A set this small drives the search without the access rule being sized.
 ENOUGH = 100
-Sizer = Callable[[Select[tuple[str]]], int]
+#: Runs `capped_size` on a set; the key (or None) says what the set's size depends on when that is only what is
+#: stored, so the store may answer it from the sizes it kept (`SqlResourceTransaction.size`).
+Sizer = Callable[[Select[tuple[str]], Hashable | None], int]
 Shape = Literal["driven", "walked", "by id"]
 
 
@@ -104,7 +108,7 @@ def search_conditions(
             by_id = by_id or (criterion.name == "_id" and criterion.modifier == "")
         else:
             sets.append((criterion.name, ids))
-    rule = visible_ids(viewer, kind) if viewer is not None else None
+    rule = _keyed(visible_ids(viewer, kind), viewer, kind) if viewer is not None else None
 
     def filtered(driver: str | None) -> list[ColumnElement[bool]]:
         """The conditions with the set named `driver` evaluated once (`IN`), every other one probed per row."""
@@ -128,11 +132,11 @@ def search_conditions(
     elif viewer is not None and _walks_access(query, viewer):
         return _access_walk(query, viewer, sets, size, drive_limit, filtered)
     else:
-        sizes = [(size(ids.ids), name) for name, ids in sets if not ids.negated]
+        sizes = [(size(ids.ids, ids.memo_key), name) for name, ids in sets if not ids.negated]
         # A criterion of a page's size drives whatever the caller may see: the access rule is not sized then
         # (sizing it reads up to `drive_limit` ids of what the caller sees, the larger part of a lookup by patient).
         if rule is not None and min(sizes, default=(drive_limit + 1, ""))[0] > min(ENOUGH, drive_limit):
-            sizes.append((sum(size(part) for part in rule), "access rule"))
+            sizes.append((sum(size(part, key) for part, key in rule), "access rule"))
         smallest = min(sizes, default=None)
         if smallest is not None and smallest[0] <= drive_limit:
             shape, driver = "driven", smallest[1]
@@ -162,6 +166,16 @@ def _walks_access(query: SearchQuery, viewer: Viewer) -> bool:
     )
 
 
+def _keyed(
+    parts: tuple[Select[tuple[str]], ...] | None, viewer: Viewer, resource_type: str
+) -> list[tuple[Select[tuple[str]], Hashable | None]] | None:
+    """`visible_ids`' parts with their memo keys: what the organisation wrote (the first) depends on the store
+    alone; what its grants reach depends on the time too (a grant's period), so it is sized every time."""
+    if parts is None:
+        return None
+    return [(part, ("own", viewer.sor, resource_type) if index == 0 else None) for index, part in enumerate(parts)]
+
+
 def reach(viewer: Viewer, resource_type: str) -> Select[tuple[str]]:
     """The ids of `resource_type` in `viewer`'s rows of `resource_access` (a superset of what it sees now)."""
     a = t.resource_access
@@ -180,7 +194,7 @@ def _access_walk(
     rows. A walk to the page's end reads about `needed * reached / matches` rows (the matches spread evenly in the
     order); driving reads the set's `matches`."""
     a, r = t.resource_access, t.resource
-    sizes = sorted((size(ids.ids), name) for name, ids in sets if not ids.negated)
+    sizes = sorted((size(ids.ids, ids.memo_key), name) for name, ids in sets if not ids.negated)
     smallest = sizes[0] if sizes else None
     if smallest is not None and smallest[0] <= min(ENOUGH, drive_limit):
         where = filtered(smallest[1])
@@ -188,7 +202,7 @@ def _access_walk(
 
     @functools.cache
     def reached_size() -> int:  # sized once, and only where it decides something
-        return size(reach(viewer, query.resource_type))
+        return size(reach(viewer, query.resource_type), ("reach", viewer.sor, query.resource_type))
 
     if smallest is not None and smallest[0] <= drive_limit:  # a set over the limit, or none, walks in any case
         needed = query.offset + query.count + 1

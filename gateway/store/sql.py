@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.clock import Clock
 from gateway.errors import Gone, NotFound, VersionConflict
+from gateway.lru import Lru
 from gateway.store import access_sql, audit_log, generation, plans_sql
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
@@ -87,6 +88,12 @@ _INSERT_ENTRIES = insert(t.search_result_entry)
 MAX_INCLUDE_ROUNDS = 4
 
 
+#: Sets' sizes kept per store (`SqlResourceTransaction.size`): a criterion's or an organisation's, by key.
+SIZES_KEPT = 4096
+#: memo key → (write generation, capped size).
+SizeMemo = Lru[Hashable, tuple[int, int]]
+
+
 class SqlResourceStore:
     """`drive_limit`: the size under which a search's smallest id set drives it (`search_plan`); tests set 0 to
     walk every search in sort order."""
@@ -95,18 +102,21 @@ class SqlResourceStore:
         self.engine = engine
         self.clock = clock
         self.drive_limit = drive_limit
+        self.sizes: SizeMemo = Lru(SIZES_KEPT)
 
     @contextmanager
     def reading(self) -> Iterator[SqlResourceTransaction]:
         with self.engine.connect() as connection, connection.begin():
-            yield SqlResourceTransaction(connection, self.clock, drive_limit=self.drive_limit)
+            yield SqlResourceTransaction(connection, self.clock, drive_limit=self.drive_limit, sizes=self.sizes)
 
     @contextmanager
     def writing(self) -> Iterator[SqlResourceTransaction]:
         with self.engine.connect() as connection:
             connection = connection.execution_options(**{IMMEDIATE: True})
             with connection.begin():
-                tx = SqlResourceTransaction(connection, self.clock, stamp_at_commit=True, drive_limit=self.drive_limit)
+                tx = SqlResourceTransaction(
+                    connection, self.clock, stamp_at_commit=True, drive_limit=self.drive_limit, sizes=self.sizes
+                )
                 yield tx
                 if tx.changed:
                     generation.move(connection)  # last, so its row lock lasts only for the commit
@@ -114,10 +124,19 @@ class SqlResourceStore:
 
 class SqlResourceTransaction:
     def __init__(
-        self, connection: Connection, clock: Clock, *, stamp_at_commit: bool = False, drive_limit: int = DRIVE_LIMIT
+        self,
+        connection: Connection,
+        clock: Clock,
+        *,
+        stamp_at_commit: bool = False,
+        drive_limit: int = DRIVE_LIMIT,
+        sizes: SizeMemo | None = None,
     ) -> None:
         self.connection = connection
         self.drive_limit = drive_limit
+        self._sizes = sizes
+        #: The write generation as this transaction read it before its first kept size was used (`size`).
+        self._sizes_generation: int | None = None
         #: resources or plan access data written: the store generation moves (`gateway.store.generation`)
         self.changed = False
         self._stamp_at_commit = stamp_at_commit
@@ -400,9 +419,23 @@ class SqlResourceTransaction:
             select(func.count()).select_from(t.resource).where(*shaped.count_where())
         ).scalar_one()
 
-    def size(self, ids: Select[tuple[str]]) -> int:
-        """How many ids `ids` selects, up to `drive_limit + 1` (what chooses a search's shape)."""
-        return self.connection.execute(capped_size(ids, self.drive_limit)).scalar_one()
+    def size(self, ids: Select[tuple[str]], memo_key: Hashable | None = None) -> int:
+        """How many ids `ids` selects, up to `drive_limit + 1` (what chooses a search's shape). A set named by
+        `memo_key` is counted once per write generation (`gateway.store.generation`), read here first, before the
+        count: a broad `status=active` is an index range of `drive_limit + 1` entries, about a quarter of its
+        first page's time (issue 18), and a size only chooses the shape, never what a search finds. Not in a
+        transaction that has written: its own writes are not the committed store the generation stands for."""
+        statement = capped_size(ids, self.drive_limit)
+        if memo_key is None or self._sizes is None or self.changed:
+            return self.connection.execute(statement).scalar_one()
+        if self._sizes_generation is None:
+            self._sizes_generation = generation.current(self.connection)
+        kept = self._sizes.get(memo_key)
+        if kept is not None and kept[0] == self._sizes_generation:
+            return kept[1]
+        counted = self.connection.execute(statement).scalar_one()
+        self._sizes.put(memo_key, (self._sizes_generation, counted))
+        return counted
 
     # -- stored search results (stable paging) -------------------------------------------------------------
 

@@ -122,11 +122,11 @@ def test_the_shapes_are_chosen_by_size(engine: Engine) -> None:
     query = SearchQuery("CarePlan", (Criterion("status", "token", "", ("active",)),))
     with SqlResourceStore(engine, clock, drive_limit=0).reading() as tx:
         assert tx.search(query).total == 18
-    assert search_statements(query, None, lambda _ids: 5, drive_limit=4).shape == "walked"
-    assert search_statements(query, None, lambda _ids: 4, drive_limit=4).shape == "driven"
+    assert search_statements(query, None, lambda _ids, _key: 5, drive_limit=4).shape == "walked"
+    assert search_statements(query, None, lambda _ids, _key: 4, drive_limit=4).shape == "driven"
     sizes = {"fhir_search_token": 9, "resource_access": 6}
 
-    def sized(ids: Any) -> int:
+    def sized(ids: Any, _key: object) -> int:
         return next((n for table, n in sizes.items() if table in str(ids)), 1)
 
     grantee = search_statements(query, Viewer(GRANTEE, AT), sized, 4)
