@@ -218,6 +218,11 @@ class ResourceTransaction(Protocol):
 
 
 class ResourceStore(Protocol):
+    #: Whether a write transaction holds the database's one write lock (SQLite) for as long as it lasts: then a
+    #: read writes what it must (its AuditEvents, a search's stored first pass) in a short write transaction after
+    #: its read transaction, not in it (`FhirService._read_audited`).
+    single_writer: bool
+
     def reading(self) -> AbstractContextManager[ResourceTransaction]: ...
 
     def writing(self) -> AbstractContextManager[ResourceTransaction]: ...

@@ -103,6 +103,7 @@ class SqlResourceStore:
         self.clock = clock
         self.drive_limit = drive_limit
         self.sizes: SizeMemo = Lru(SIZES_KEPT)
+        self.single_writer = engine.dialect.name == "sqlite"
 
     @contextmanager
     def reading(self) -> Iterator[SqlResourceTransaction]:
