@@ -40,7 +40,9 @@ ROOT = http_load.ROOT
 def worktree(revision: str) -> Iterator[Path]:
     """A detached checkout of `revision`, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="bench-against-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), revision], check=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(folder), revision], check=True, stdout=sys.stderr
+    )
     try:
         yield folder
     finally:
