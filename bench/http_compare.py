@@ -4,15 +4,18 @@
 CPU time for the same work moves by 3x and more between hours (the host's other guests; a guest's CPU time
 includes what it cannot see taken), so figures from different runs cannot be compared. This script builds the
 corpus of `bench.plan_corpus` once, then starts `gateway serve` from this checkout and from a `git worktree` of
-`--against` in turn (the order shuffled by the seed each round), drives the same cases with the same load
-generator against each, and prints per case the median per-core figure of each side and their ratio: both sides
-see the same machine within minutes.
+`--against` in turn, drives the same cases with the same load generator against each, and prints per case the
+median per-core figure of each side and their ratio: both sides see the same machine within minutes.
+
+The order alternates, round by round (this, against, then against, this, ...; the first from the seed). The
+database grows under every server (its AuditEvents, the deep result `deep_page` stores), and in a pair of runs
+the second measured up to 20 % slower whichever code it ran; so an even number of rounds cancels that drift.
 
 Both commits must share the database schema (the same migration head): the corpus is built once, by this
 checkout. `--against` defaults to `HEAD~1`.
 
 Run: .venv/bin/python -m bench.http_compare [--against REV] [--plans 10000] [--databases sqlite,postgresql]
-     [--cases read,status_region] [--rounds 3] [--seconds 6]
+     [--cases read,status_region] [--rounds 4] [--seconds 6]
 """
 
 from __future__ import annotations
@@ -70,9 +73,10 @@ def compare(
             engine.dispose()
             per_core: dict[str, dict[str, list[float]]] = {name: {side: [] for side in sides} for name in cases}
             p99: dict[str, dict[str, list[float]]] = {name: {side: [] for side in sides} for name in cases}
+            first = list(sides)
+            rng.shuffle(first)
             for round_number in range(rounds):
-                order = list(sides)
-                rng.shuffle(order)
+                order = first if round_number % 2 == 0 else first[::-1]
                 for side in order:
                     with _served(sides[side], folder, url) as (base, pid):
                         chosen = {n: c for n, c in http_load._cases(settings, ids, plans, base).items() if n in cases}
@@ -80,7 +84,7 @@ def compare(
                             figures = http_load._drive(base, pid, case, seconds, seed)
                             per_core[name][side].append(figures["per_core"] or 0.0)
                             p99[name][side].append(figures["p99_ms"] or 0.0)
-                    print(f"http_compare {database} round {round_number + 1} {side} done", file=sys.stderr, flush=True)
+                    print(f"http_compare {database} round {round_number + 1}: {side}", file=sys.stderr, flush=True)
             results[database] = {
                 name: {
                     "per_core": {side: statistics.median(values) for side, values in per_core[name].items()},
@@ -113,7 +117,7 @@ def main() -> None:
     parser.add_argument("--plans", type=int, default=10_000)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--cases", default="read,patient,status,date,status_region,deep_page")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4, help="even, so that the alternating order balances")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=18)
     arguments = parser.parse_args()
