@@ -7,9 +7,10 @@ corpus of `bench.plan_corpus` once, then starts `gateway serve` from this checko
 `--against` in turn, drives the same cases with the same load generator against each, and prints per case the
 median per-core figure of each side and their ratio: both sides see the same machine within minutes.
 
-The order alternates, round by round (this, against, then against, this, ...; the first from the seed). The
-database grows under every server (its AuditEvents, the deep result `deep_page` stores), and in a pair of runs
-the second measured up to 20 % slower whichever code it ran; so an even number of rounds cancels that drift.
+The order alternates, round by round (this, against, then against, this, ...; the first from the seed), so an
+even number of rounds cancels a drift within the run. There is one: in six pairs of in-process reads on one SQLite
+file, the second of a pair took 2-47 % more CPU whichever code it ran. The database grows under every run (its
+AuditEvents, and here the deep result `deep_page` stores at each start); that it is the cause is a guess.
 
 Both commits must share the database schema (the same migration head): the corpus is built once, by this
 checkout. `--against` defaults to `HEAD~1`.
