@@ -426,16 +426,16 @@ class SqlResourceTransaction:
         count: a broad `status=active` is an index range of `drive_limit + 1` entries, about a quarter of its
         first page's time (issue 18), and a size only chooses the shape, never what a search finds. Not in a
         transaction that has written: its own writes are not the committed store the generation stands for."""
-        statement = capped_size(ids, self.drive_limit)
-        if memo_key is None or self._sizes is None or self.changed:
-            return self.connection.execute(statement).scalar_one()
-        if self._sizes_generation is None:
-            self._sizes_generation = generation.current(self.connection)
-        kept = self._sizes.get(memo_key)
-        if kept is not None and kept[0] == self._sizes_generation:
-            return kept[1]
-        counted = self.connection.execute(statement).scalar_one()
-        self._sizes.put(memo_key, (self._sizes_generation, counted))
+        sizes = self._sizes if memo_key is not None and not self.changed else None
+        if sizes is not None:
+            if self._sizes_generation is None:
+                self._sizes_generation = generation.current(self.connection)
+            kept = sizes.get(memo_key)
+            if kept is not None and kept[0] == self._sizes_generation:
+                return kept[1]  # without building the count statement either
+        counted: int = self.connection.execute(capped_size(ids, self.drive_limit)).scalar_one()
+        if sizes is not None and self._sizes_generation is not None:
+            sizes.put(memo_key, (self._sizes_generation, counted))
         return counted
 
     # -- stored search results (stable paging) -------------------------------------------------------------
