@@ -184,11 +184,8 @@ class FhirService:
         self, base: str, resource_type: str, resource_id: str, version: str, access: Access = OPEN
     ) -> FhirResponse:
         require_type(resource_type)
-        if not version.isdigit() or int(version) > MAX_PAGING_NUMBER:
-            raise IssueError.single("not-found", f"There is no version {version[:40]!r}", status=404)
-        return self.guarded(
-            access, lambda tx: self.vread_in(tx, base, resource_type, resource_id, int(version), access)
-        )
+        number = version_number(version)
+        return self.guarded(access, lambda tx: self.vread_in(tx, base, resource_type, resource_id, number, access))
 
     def vread_in(
         self,
@@ -552,31 +549,39 @@ class FhirService:
         pairs: list[tuple[str, str]],
         access: Access = OPEN,
     ) -> FhirResponse:
+        return self.guarded(access, lambda tx: self.history_in(tx, base, resource_type, resource_id, pairs, access))
+
+    def history_in(
+        self,
+        tx: ResourceTransaction,
+        base: str,
+        resource_type: str | None,
+        resource_id: str | None,
+        pairs: list[tuple[str, str]],
+        access: Access = OPEN,
+    ) -> FhirResponse:
+        """System, type or instance history (FHIR R4 http.html#history) in `tx`: also a batch's GET entry."""
         if resource_type:
             require_type(resource_type)
         count, offset, since = parse_history(
             pairs, default_count=self.paging.default_count, max_count=self.paging.max_count
         )
-
-        def work(tx: ResourceTransaction) -> FhirResponse:
-            access.require(resource_type or "*", "r")
-            if resource_type and resource_id:
-                require_id(resource_id)
-                if tx.read_current(resource_type, resource_id, access.viewer) is None:
-                    raise missing(access, "R", "history-instance", resource_type, resource_id)
-            types = None if resource_type else [name for name in SUPPORTED_TYPES if _readable(access, name)]
-            page = tx.history(
-                resource_type, resource_id, since=since, count=count, offset=offset, viewer=access.viewer, types=types
-            )
-            subtype = "history-instance" if resource_id else "history-type" if resource_type else "history-system"
-            access.record(tx, AuditRecord("R", subtype, list(page.versions)))
-            path = "".join(f"/{part}" for part in (resource_type, resource_id) if part) + "/_history"
-            body = bundles.history_bundle(
-                base, path, pairs, page, count=count, offset=offset, bundle_id=self.ids.new_id(), now=self.clock.now()
-            )
-            return FhirResponse(200, body)
-
-        return self.guarded(access, work)
+        access.require(resource_type or "*", "r")
+        if resource_type and resource_id:
+            require_id(resource_id)
+            if tx.read_current(resource_type, resource_id, access.viewer) is None:
+                raise missing(access, "R", "history-instance", resource_type, resource_id)
+        types = None if resource_type else [name for name in SUPPORTED_TYPES if _readable(access, name)]
+        page = tx.history(
+            resource_type, resource_id, since=since, count=count, offset=offset, viewer=access.viewer, types=types
+        )
+        subtype = "history-instance" if resource_id else "history-type" if resource_type else "history-system"
+        access.record(tx, AuditRecord("R", subtype, list(page.versions)))
+        path = "".join(f"/{part}" for part in (resource_type, resource_id) if part) + "/_history"
+        body = bundles.history_bundle(
+            base, path, pairs, page, count=count, offset=offset, bundle_id=self.ids.new_id(), now=self.clock.now()
+        )
+        return FhirResponse(200, body)
 
     def lock_criteria(self, tx: ResourceTransaction, resource_type: str, criteria: str, access: Access) -> None:
         """Conditional writes with the same criteria by the same caller wait for each other (HAPI FHIR issue 3141:
@@ -663,6 +668,13 @@ def require_type(resource_type: str) -> None:
             message_id="fhir.unsupported-type",
             status=404,
         )
+
+
+def version_number(version: str) -> int:
+    """A version id from a URL (`_history/{vid}`): ours are counters, so anything else names no version."""
+    if not version.isdigit() or int(version) > MAX_PAGING_NUMBER:
+        raise IssueError.single("not-found", f"There is no version {version[:40]!r}", status=404)
+    return int(version)
 
 
 def resource_response(base: str, stored: StoredResource, status: int, *, location: bool = False) -> FhirResponse:

@@ -21,7 +21,7 @@ import orjson
 
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, Denied
-from gateway.fhir.interactions import FhirResponse, FhirService, PatchFunction, require_type
+from gateway.fhir.interactions import FhirResponse, FhirService, PatchFunction, require_type, version_number
 from gateway.fhir.parsing import check_resource
 from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.write_validation import pending_writes
@@ -229,16 +229,37 @@ class BundleProcessor:
         return self._get(tx, base, entry)
 
     def _get(self, tx: ResourceTransaction, base: str, entry: Entry) -> FhirResponse:
+        """The GET interactions of the REST API's routes (`gateway.api.fhir`), each on its own path shape: read,
+        vread, the three histories and search. A path none of them has is 404, as it is over REST: a longer path
+        read as its first id would answer something the client did not ask for."""
         resource_type, rest, query = entry.type_and_rest
+        pairs = parse_qsl(query, keep_blank_values=True)
+        service, access = self.service, self.access
+        if resource_type == "_history" and not rest:
+            return service.history_in(tx, base, None, None, pairs, access)
         require_type(resource_type)
-        if rest:
-            parts = rest.split("/")
-            if len(parts) == 3 and parts[1] == "_history" and parts[2].isdigit():
-                return self.service.vread_in(tx, base, resource_type, parts[0], int(parts[2]), self.access)
-            return self.service.read_in(tx, base, resource_type, parts[0], self.access)
-        search = self.service.parse_query(resource_type, parse_qsl(query, keep_blank_values=True))
-        page = self.service.search_in(tx, search, self.access)
-        body = bundles.searchset(base, search, page, self.service.ids.new_id(), self.service.clock.now())
+        parts = rest.split("/") if rest else []
+        match parts:
+            case ["_history"]:
+                return service.history_in(tx, base, resource_type, None, pairs, access)
+            case [resource_id, "_history"]:
+                return service.history_in(tx, base, resource_type, resource_id, pairs, access)
+            case [resource_id, "_history", version]:
+                return service.vread_in(tx, base, resource_type, resource_id, version_number(version), access)
+            case [resource_id]:
+                return service.read_in(tx, base, resource_type, resource_id, access)
+            case []:
+                pass
+            case _:
+                raise IssueError.single(
+                    "not-found",
+                    f"GET {entry.url[:200]!r} is not an interaction of this server",
+                    message_id="http.404",
+                    status=404,
+                )
+        search = service.parse_query(resource_type, pairs)
+        page = service.search_in(tx, search, access)
+        body = bundles.searchset(base, search, page, service.ids.new_id(), service.clock.now())
         return FhirResponse(200, body)
 
 

@@ -96,6 +96,7 @@ async def test_searches_and_batches_show_no_difference(client: httpx.AsyncClient
         entries = [
             {"request": {"method": "GET", "url": f"CarePlan/{i}"}},
             {"request": {"method": "GET", "url": f"CarePlan/{i}/_history/2"}},
+            {"request": {"method": "GET", "url": f"CarePlan/{i}/_history"}},
             {"request": {"method": "DELETE", "url": f"CarePlan/{i}"}},
             {"resource": care_plan(i), "request": {"method": "PUT", "url": f"CarePlan/{i}"}},
         ]
@@ -104,7 +105,27 @@ async def test_searches_and_batches_show_no_difference(client: httpx.AsyncClient
     hidden_batch, missing_batch = await both(client, hidden, batch)
     entries = [json.loads(body)["entry"] for _status, _headers, body in (hidden_batch, missing_batch)]
     assert entries[0] == entries[1]
-    assert [entry["response"]["status"] for entry in entries[0]] == ["404 Not Found"] * 4
+    assert [entry["response"]["status"] for entry in entries[0]] == ["404 Not Found"] * 5
+
+
+@pytest.mark.parametrize("url", ["CarePlan/_history", "_history"])
+async def test_histories_in_a_batch_list_what_rest_lists(
+    client: httpx.AsyncClient, as_: Headers, hidden: str, url: str
+) -> None:
+    """A batch's type and system history GETs show X what the REST routes show it: nothing of the hidden plan."""
+    x = as_("x")
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [{"request": {"method": "GET", "url": url}}]}
+    answered = await client.post("/fhir", json=batch, headers=x)
+    assert answered.status_code == 200
+    entry = answered.json()["entry"][0]
+    assert entry["response"]["status"] == "200 OK"
+    assert entry["resource"]["type"] == "history"
+    listed = [item["fullUrl"] for item in entry["resource"].get("entry", [])]
+    over_rest = (await client.get(f"/fhir/{url}", headers=x)).json()
+    assert listed == [item["fullUrl"] for item in over_rest.get("entry", [])]
+    assert not any(hidden in full_url for full_url in listed)
+    region = await client.post("/fhir", json=batch, headers=as_("region"))
+    assert any(hidden in item["fullUrl"] for item in region.json()["entry"][0]["resource"]["entry"])
 
 
 async def test_hidden_and_missing_take_the_same_time_to_refuse(

@@ -114,6 +114,43 @@ async def test_batch_entries_fail_alone(client: httpx.AsyncClient) -> None:
     assert entries[2]["resource"]["total"] == 1
 
 
+async def test_batch_gets_answer_as_the_rest_routes(client: httpx.AsyncClient) -> None:
+    """Read, vread and the three histories, each on its own path; a path the REST API has no route for is 404
+    (it was read as `Patient/{id}` before)."""
+    created = (await client.post("/fhir/Patient", json={"resourceType": "Patient", "identifier": [CPR]})).json()
+    patient_id = created["id"]
+    changed = {**created, "active": True}
+    assert (await client.put(f"/fhir/Patient/{patient_id}", json=changed)).status_code == 200
+    urls = [
+        f"Patient/{patient_id}",
+        f"Patient/{patient_id}/_history/1",
+        f"Patient/{patient_id}/_history",
+        "Patient/_history?_count=1",
+        "_history",
+        f"Patient/{patient_id}/_history/one",
+        f"Patient/{patient_id}/versions",
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [{"request": {"method": "GET", "url": u}} for u in urls],
+    }
+    response = await client.post("/fhir", json=bundle)
+    assert response.status_code == 200
+    read, vread, instance, by_type, system, bad_version, unknown = response.json()["entry"]
+    assert read["resource"]["meta"]["versionId"] == "2"
+    assert vread["resource"]["meta"]["versionId"] == "1" and "active" not in vread["resource"]
+    assert [e["request"]["method"] for e in instance["resource"]["entry"]] == ["PUT", "POST"]
+    assert instance["resource"]["total"] == 2
+    assert by_type["resource"]["type"] == "history" and len(by_type["resource"]["entry"]) == 1
+    assert by_type["resource"]["total"] == 2
+    assert system["resource"]["total"] == 2
+    assert bad_version["response"]["status"] == "404 Not Found"
+    assert unknown["response"]["status"] == "404 Not Found"
+    assert unknown["response"]["outcome"]["issue"][0]["code"] == "not-found"
+    assert "versions" in unknown["response"]["outcome"]["issue"][0]["diagnostics"]
+
+
 async def test_transaction_with_update_and_stale_if_match_rolls_back(client: httpx.AsyncClient) -> None:
     patient = (await client.post("/fhir/Patient", json={"resourceType": "Patient"})).json()
     bundle = {
