@@ -108,7 +108,7 @@ def search_conditions(
             by_id = by_id or (criterion.name == "_id" and criterion.modifier == "")
         else:
             sets.append((criterion.name, ids))
-    rule = _keyed(visible_ids(viewer, kind), viewer, kind) if viewer is not None else None
+    rule = visible_ids(viewer, kind) if viewer is not None else None
 
     def filtered(driver: str | None) -> list[ColumnElement[bool]]:
         """The conditions with the set named `driver` evaluated once (`IN`), every other one probed per row."""
@@ -164,16 +164,6 @@ def _walks_access(query: SearchQuery, viewer: Viewer) -> bool:
         and query.resource_type not in OPEN_TYPES
         and query.sort in ("_lastUpdated", "_id")
     )
-
-
-def _keyed(
-    parts: tuple[Select[tuple[str]], ...] | None, viewer: Viewer, resource_type: str
-) -> list[tuple[Select[tuple[str]], Hashable | None]] | None:
-    """`visible_ids`' parts with their memo keys: what the organisation wrote (the first) depends on the store
-    alone; what its grants reach depends on the time too (a grant's period), so it is sized every time."""
-    if parts is None:
-        return None
-    return [(part, ("own", viewer.sor, resource_type) if index == 0 else None) for index, part in enumerate(parts)]
 
 
 def reach(viewer: Viewer, resource_type: str) -> Select[tuple[str]]:

@@ -18,6 +18,7 @@ costs what an unfiltered one does and its pages stay full.
 from __future__ import annotations
 
 import functools
+from collections.abc import Hashable
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -41,6 +42,8 @@ from mappings.plan.codes import CPR_SYSTEM
 #: Types every authenticated caller with the scope sees: the organisation directory, and the audit trail (whose
 #: own rule is the auditor scope).
 OPEN_TYPES = ("Organization", "AuditEvent")
+#: One part of the access rule as an id set, with the key its size may be kept under (None: sized every time).
+VisiblePart = tuple[Select[tuple[str]], Hashable | None]
 
 
 def _granted(viewer: Viewer, *conditions: ColumnElement[bool]) -> Select[tuple[str]]:
@@ -136,20 +139,25 @@ def visible_set(viewer: Viewer, resource_type: str, resource_id: ColumnElement[s
     parts = visible_ids(viewer, resource_type)
     if parts is None:
         return visible(viewer, resource_type, resource_id, t.resource.c.author)
-    return resource_id.in_(union_all(*parts))
+    return resource_id.in_(union_all(*(part for part, _key in parts)))
 
 
-def visible_ids(viewer: Viewer, resource_type: str) -> tuple[Select[tuple[str]], ...] | None:
+def visible_ids(viewer: Viewer, resource_type: str) -> tuple[VisiblePart, ...] | None:
     """Subqueries whose union is the ids of `resource_type` that `viewer` may see (the organisation's own, and
     what its grants reach), for a search to size before choosing what drives it; None where the rule is not of
-    that shape (open types, a citizen, a caller without organisation)."""
+    that shape (open types, a citizen, a caller without organisation).
+
+    Each part comes with the key its size may be kept under while the stored data holds (`ResourceTransaction
+    .size`): what the organisation wrote depends on the store alone; what its grants reach depends on the time too
+    (a grant's period), so it has none and is sized every time."""
     if viewer.cpr is not None or viewer.sor is None or resource_type in OPEN_TYPES:
         return None
     r = t.resource
     own = select(r.c.id).where(r.c.resource_type == resource_type, r.c.author == viewer.sor)
+    own_part: VisiblePart = (own, ("own", viewer.sor, resource_type))
     if viewer.own_only:
-        return (own,)
-    return own, _granted(viewer, t.plan_member.c.resource_type == resource_type)
+        return (own_part,)
+    return own_part, (_granted(viewer, t.plan_member.c.resource_type == resource_type), None)
 
 
 def _citizens(
