@@ -302,20 +302,27 @@ def reference_closure(
     """`root` and every resource it references, transitively (bounded depth), grouped by type. `resolve` picks the
     version of a referenced resource (default: the current one; `gateway.services.plan_history` picks the one of
     an earlier plan version)."""
-    resolve = resolve or tx.read_current
     found: dict[tuple[str, str], Resource] = {(root["resourceType"], root["id"]): root}
     frontier = [root]
     for _ in range(MAX_REFERENCE_DEPTH):
-        next_frontier: list[Resource] = []
+        # A level's targets in the order they are referenced, read together (issue 18: one statement per type
+        # instead of one per reference: a plan's closure was 26 reads, two thirds of a citizen's first lookup).
+        targets: dict[tuple[str, str], None] = {}
         for resource in frontier:
             for reference in iterate_references(resource):
                 target = parse_reference(reference["reference"])
-                if target is None or target in found or target[0] not in SUPPORTED_TYPES:
-                    continue
-                current = resolve(*target)
-                if current is not None and current.resource is not None:
-                    found[target] = current.resource
-                    next_frontier.append(current.resource)
+                if target is not None and target not in found and target[0] in SUPPORTED_TYPES:
+                    targets[target] = None
+        if resolve is None:
+            read = tx.read_current_many(list(targets))
+        else:
+            read = {target: current for target in targets if (current := resolve(*target)) is not None}
+        next_frontier: list[Resource] = []
+        for target in targets:
+            current = read.get(target)
+            if current is not None and current.resource is not None:
+                found[target] = current.resource
+                next_frontier.append(current.resource)
         frontier = next_frontier
     grouped: dict[str, list[Resource]] = defaultdict(list)
     for resource in found.values():

@@ -133,6 +133,11 @@ class ResourceTransaction(Protocol):
         (one query either way: a hidden resource costs what a missing one does)."""
         ...
 
+    def read_current_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResource]:
+        """`read_current` of several (type, id) keys without an access rule, in one statement per type: the
+        gateway's own reads (a plan's reference closure). A key never written is absent from the answer."""
+        ...
+
     def vread(self, resource_type: str, resource_id: str, version_id: int) -> StoredResource: ...
 
     def update(

@@ -60,7 +60,7 @@ from gateway.store.search_params import (
 )
 from gateway.store.search_plan import DRIVE_LIMIT, SearchConditions, capped_size, not_stored, search_conditions
 from gateway.store.search_query import Include, SearchQuery, expired_search, sort_keys
-from gateway.store.visibility import visible, visible_read
+from gateway.store.visibility import unviewed_reads, visible, visible_read
 from mappings.issues import IssueError
 from mappings.plan import Grant
 
@@ -168,6 +168,22 @@ class SqlResourceTransaction:
         if row is None:
             return None
         return _stored(row, "DELETE" if row["deleted"] else "PUT")
+
+    def read_current_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], StoredResource]:
+        by_type: dict[str, list[str]] = {}
+        for resource_type, resource_id in keys:
+            by_type.setdefault(resource_type, []).append(resource_id)
+        found: dict[tuple[str, str], StoredResource] = {}
+        for resource_type, ids in by_type.items():
+            if resource_type == AUDIT:
+                events = (audit_log.read(self.connection, resource_id) for resource_id in ids)
+                found.update(((AUDIT, event.id), event) for event in events if event is not None)
+                continue
+            for chunk in _chunks(ids, _IDS_PER_READ):
+                rows = self.connection.execute(unviewed_reads(resource_type), {"read_ids": chunk}).mappings()
+                for row in rows:
+                    found[(resource_type, row["id"])] = _stored(row, "DELETE" if row["deleted"] else "PUT")
+        return found
 
     def read(self, resource_type: str, resource_id: str) -> StoredResource:
         current = self.read_current(resource_type, resource_id)
@@ -737,6 +753,15 @@ def _owner(viewer: Viewer | None) -> str:
     if viewer.cpr is not None:
         return "cpr:" + hashlib.sha256(viewer.cpr.encode()).hexdigest()[:64]
     return f"sor:{viewer.sor or ''}:{'own' if viewer.own_only else 'all'}"
+
+
+#: Ids bound in one `IN` of `read_current_many`: below SQLite's and PostgreSQL's parameter limits with room to spare.
+_IDS_PER_READ = 500
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _stored(row: Any, method: str) -> StoredResource:
