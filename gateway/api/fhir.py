@@ -160,14 +160,23 @@ def _creation_criteria(request: Request, header: str | None) -> str | None:
 
 @router.put("/{resource_type}", summary="Conditional update (search criteria in the query)")
 async def conditional_update(
-    resource_type: str, request: Request, service: Service, base: Base, access: RequestAccess, prefer: Prefer = None
+    resource_type: str,
+    request: Request,
+    service: Service,
+    base: Base,
+    access: RequestAccess,
+    if_match: Annotated[str | None, Header()] = None,
+    prefer: Prefer = None,
 ) -> Response:
     require_type(resource_type)
     resource = parse_resource(await _body(request), expected_type=resource_type, supported=SUPPORTED_TYPES)
     criteria = request.url.query
     if not criteria:
         raise IssueError.single("invalid", "A PUT to a type needs search criteria, or use PUT [type]/[id]", status=400)
-    return render(await run_in_threadpool(service.conditional_update, base, resource, criteria, access), prefer)
+    response = await run_in_threadpool(
+        lambda: service.conditional_update(base, resource, criteria, access, if_match=if_match)
+    )
+    return render(response, prefer)
 
 
 @router.delete("/{resource_type}", summary="Conditional delete (search criteria in the query)")
@@ -217,8 +226,14 @@ async def update(
 
 
 @router.delete("/{resource_type}/{resource_id}", summary="Delete (soft; kept in history)")
-async def delete(resource_type: str, resource_id: str, service: Service, access: RequestAccess) -> Response:
-    return render(await run_in_threadpool(service.delete, resource_type, resource_id, access))
+async def delete(
+    resource_type: str,
+    resource_id: str,
+    service: Service,
+    access: RequestAccess,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    return render(await run_in_threadpool(service.delete, resource_type, resource_id, access, if_match=if_match))
 
 
 @router.patch("/{resource_type}", summary="Conditional patch (search criteria in the query)")

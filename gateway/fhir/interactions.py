@@ -299,9 +299,13 @@ class FhirService:
         access.record(tx, AuditRecord("C" if created else "U", "create" if created else "update", [stored]))
         return resource_response(base, stored, 201 if created else 200, location=created)
 
-    def conditional_update(self, base: str, resource: Resource, criteria: str, access: Access = OPEN) -> FhirResponse:
+    def conditional_update(
+        self, base: str, resource: Resource, criteria: str, access: Access = OPEN, *, if_match: str | None = None
+    ) -> FhirResponse:
         return self.guarded(
-            access, lambda tx: self.conditional_update_in(tx, base, resource, criteria, access), writes=True
+            access,
+            lambda tx: self.conditional_update_in(tx, base, resource, criteria, access, if_match=if_match),
+            writes=True,
         )
 
     def conditional_update_in(
@@ -314,24 +318,30 @@ class FhirService:
         *,
         plan_write: bool = False,
         assigned_id: str | None = None,
+        if_match: str | None = None,
     ) -> FhirResponse:
-        """`assigned_id`: the id a transaction resolved for this entry's fullUrl (the body's id is then ours)."""
+        """`assigned_id`: the id a transaction resolved for this entry's fullUrl (the body's id is then ours).
+        `if_match` holds for the matching resource as for an update; with nothing matching there is no version to
+        hold it to, so it fails as an update's does for a resource that does not exist (412)."""
         resource_type = resource["resourceType"]
+        expected_version = parse_etag(if_match)
         self.lock_criteria(tx, resource_type, criteria, access)
         existing = self.conditional_match(tx, resource_type, criteria, "conditional update", access)
         if existing is None:
+            if expected_version is not None:
+                raise VersionConflict.of(resource_type, f"?{criteria[:200]}", expected_version, 0)
             body_id = assigned_id or self.client_id(resource, access, plan_write=plan_write)
             return self.create_in(tx, base, resource, resource_id=body_id, access=access)
         if resource.get("id") not in (None, existing.id):
-            raise IssueError.single(
-                "invalid",
-                f"The body's id {resource['id']!r} differs from the matching {resource_type}/{existing.id}",
-                expression=f"{resource_type}.id",
-                message_id="fhir.id-mismatch",
-                status=400,
-            )
+            raise id_mismatch(resource_type, str(resource["id"]), existing.id)
         return self.update_in(
-            tx, base, {**resource, "id": existing.id}, existing.id, if_match=None, access=access, plan_write=plan_write
+            tx,
+            base,
+            {**resource, "id": existing.id},
+            existing.id,
+            if_match=if_match,
+            access=access,
+            plan_write=plan_write,
         )
 
     def client_id(self, resource: Resource, access: Access, *, plan_write: bool) -> str | None:
@@ -347,20 +357,34 @@ class FhirService:
             raise missing(access, "U", "update", resource_type, str(body_id), creating=True)
         return str(body_id)
 
-    def delete(self, resource_type: str, resource_id: str, access: Access = OPEN) -> FhirResponse:
+    def delete(
+        self, resource_type: str, resource_id: str, access: Access = OPEN, *, if_match: str | None = None
+    ) -> FhirResponse:
         require_type(resource_type)
-        return self.guarded(access, lambda tx: self.delete_in(tx, resource_type, resource_id, access), writes=True)
+        return self.guarded(
+            access, lambda tx: self.delete_in(tx, resource_type, resource_id, access, if_match=if_match), writes=True
+        )
 
     def delete_in(
-        self, tx: ResourceTransaction, resource_type: str, resource_id: str, access: Access = OPEN
+        self,
+        tx: ResourceTransaction,
+        resource_type: str,
+        resource_id: str,
+        access: Access = OPEN,
+        *,
+        if_match: str | None = None,
     ) -> FhirResponse:
+        """FHIR R4 http.html#delete; `if_match` (http.html#concurrency): only the version it names is deleted."""
         writable(resource_type)
         require_id(resource_id)
+        expected_version = parse_etag(if_match)
         access.require(resource_type, "d")
         current = tx.read_current(resource_type, resource_id, access.viewer)
         if current is None:
             raise missing(access, "D", "delete", resource_type, resource_id)
         check_write(tx, access, current, "D", plan_write=False)
+        if expected_version is not None and expected_version != current.version_id:
+            raise VersionConflict.of(resource_type, resource_id, expected_version, current.version_id)
         tombstone = tx.delete(resource_type, resource_id)
         access.record(tx, AuditRecord("D", "delete", [tombstone or current]))
         headers = {"ETag": tombstone.etag} if tombstone else {}
@@ -613,33 +637,36 @@ class FhirService:
         return tx.search(query, viewer).matches
 
     def conditional_delete(self, resource_type: str, criteria: str, access: Access = OPEN) -> FhirResponse:
+        require_type(resource_type)
+        return self.guarded(
+            access, lambda tx: self.conditional_delete_in(tx, resource_type, criteria, access), writes=True
+        )
+
+    def conditional_delete_in(
+        self, tx: ResourceTransaction, resource_type: str, criteria: str, access: Access = OPEN
+    ) -> FhirResponse:
         """FHIR R4 http.html#cdelete: no match → 204 (nothing to do), one match → deleted, several → 412 unless
         the server allows multiple deletes (`multiple_delete`: then all of them, at most `max_count`). Matches are
         among the caller's own resources, as for conditional update: what another organisation wrote is neither
         deleted, nor counted, nor revealed."""
-        require_type(resource_type)
         if not criteria:
             raise IssueError.single("invalid", "A DELETE to a type needs search criteria, or use DELETE [type]/[id]")
-
-        def work(tx: ResourceTransaction) -> FhirResponse:
-            writable(resource_type)
-            access.require(resource_type, "d")
-            limit = self.paging.max_count + 1 if self.multiple_delete else 2
-            matches = self.own_matches(tx, resource_type, criteria, "conditional delete", access, limit=limit)
-            if len(matches) > 1 and not self.multiple_delete:
-                raise _several("conditional delete", criteria, resource_type)
-            if len(matches) > self.paging.max_count:
-                raise IssueError.single(
-                    "too-costly",
-                    f"conditional delete criteria {criteria[:200]!r} match more than {self.paging.max_count} "
-                    f"{resource_type} resources; narrow them",
-                    message_id="fhir.too-many-matches",
-                    status=412,
-                )
-            responses = [self.delete_in(tx, resource_type, match.id, access) for match in matches]
-            return responses[0] if len(responses) == 1 else FhirResponse(204)
-
-        return self.guarded(access, work, writes=True)
+        writable(resource_type)
+        access.require(resource_type, "d")
+        limit = self.paging.max_count + 1 if self.multiple_delete else 2
+        matches = self.own_matches(tx, resource_type, criteria, "conditional delete", access, limit=limit)
+        if len(matches) > 1 and not self.multiple_delete:
+            raise _several("conditional delete", criteria, resource_type)
+        if len(matches) > self.paging.max_count:
+            raise IssueError.single(
+                "too-costly",
+                f"conditional delete criteria {criteria[:200]!r} match more than {self.paging.max_count} "
+                f"{resource_type} resources; narrow them",
+                message_id="fhir.too-many-matches",
+                status=412,
+            )
+        responses = [self.delete_in(tx, resource_type, match.id, access) for match in matches]
+        return responses[0] if len(responses) == 1 else FhirResponse(204)
 
 
 def _several(what: str, criteria: str, resource_type: str) -> IssueError:
@@ -668,6 +695,17 @@ def require_type(resource_type: str) -> None:
             message_id="fhir.unsupported-type",
             status=404,
         )
+
+
+def id_mismatch(resource_type: str, body_id: str, match_id: str) -> IssueError:
+    """A conditional update's body names another resource than its criteria match (FHIR R4 http.html#cond-update)."""
+    return IssueError.single(
+        "invalid",
+        f"The body's id {body_id[:64]!r} differs from the matching {resource_type}/{match_id}",
+        expression=f"{resource_type}.id",
+        message_id="fhir.id-mismatch",
+        status=400,
+    )
 
 
 def version_number(version: str) -> int:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,20 +23,32 @@ import orjson
 
 from gateway.fhir import bundles
 from gateway.fhir.access import OPEN, Access, Denied
-from gateway.fhir.interactions import FhirResponse, FhirService, PatchFunction, require_type, version_number
+from gateway.fhir.interactions import (
+    FhirResponse,
+    FhirService,
+    PatchFunction,
+    id_mismatch,
+    not_modified,
+    require_type,
+    version_number,
+)
 from gateway.fhir.parsing import check_resource
 from gateway.fhir.patch import JSON_PATCH, apply_fhirpath_patch, apply_json_patch
 from gateway.fhir.write_validation import pending_writes
 from gateway.store.ports import ResourceTransaction, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES
+from gateway.store.search_query import parse_paging
 from mappings.issues import Issue, IssueError, operation_outcome
 
 Resource = dict[str, Any]
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+#: `Bundle.entry.request`'s string elements besides method and url.
+_REQUEST_STRINGS = ("ifNoneMatch", "ifModifiedSince", "ifMatch", "ifNoneExist")
 _REASONS = {
     200: "OK",
     201: "Created",
     204: "No Content",
+    304: "Not Modified",
     400: "Bad Request",
     404: "Not Found",
     409: "Conflict",
@@ -58,6 +72,12 @@ class Entry:
     #: A PATCH entry's patch document, bound to its format (its `resource` is the Binary or Parameters that
     #: carries it, not a resource to write: `resource` stays None).
     patch: PatchFunction | None = None
+    #: That document as read (the Parameters, or the JSON Patch operations), whose references a transaction
+    #: rewrites with the resources' (`BundleProcessor._resolve_ids`) before the patch applies.
+    patch_document: Any = None
+    #: A GET entry's conditional read (`request.ifNoneMatch`, `request.ifModifiedSince`: an instant).
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
 
     @property
     def path(self) -> str:
@@ -112,19 +132,31 @@ class BundleProcessor:
             raise
 
     def transaction_in(self, tx: ResourceTransaction, base: str, entries: list[Entry]) -> FhirResponse:
-        """Every entry inside the caller's unit of work `tx` (which a failing entry must roll back)."""
+        """Every entry inside the caller's unit of work `tx` (which a failing entry must roll back).
+
+        The DELETEs run first (http.html#trules orders them before the POSTs and PUTs), so a conditional create or
+        update resolves against what is left; then every written resource gets its id and the references to it are
+        rewritten, and two writes to one resource fail the whole transaction."""
+        _refuse_repeated_full_urls(entries)
         results: dict[int, Resource] = {}
-        assigned = self._resolve_ids(tx, entries)
+        ordered = sorted(entries, key=lambda e: (_ORDER[e.method], e.index))
+        for entry in (e for e in ordered if e.method == "DELETE"):
+            results[entry.index] = self._located_response(tx, base, entry, {})
+        assigned = self._resolve_ids(tx, base, entries)
+        _refuse_overlaps(entries, assigned)
         with pending_writes(_written(entries, assigned)):  # references among the entries resolve here
-            for entry in sorted(entries, key=lambda e: (_ORDER[e.method], e.index)):
-                try:
-                    results[entry.index] = response_entry(base, self._execute(tx, base, entry, assigned))
-                except IssueError as error:
-                    raise _located(error, entry) from None
+            for entry in (e for e in ordered if e.method != "DELETE"):
+                results[entry.index] = self._located_response(tx, base, entry, assigned)
         return FhirResponse(
             200,
             _response_bundle("transaction-response", self.service.ids.new_id(), [results[e.index] for e in entries]),
         )
+
+    def _located_response(self, tx: ResourceTransaction, base: str, entry: Entry, assigned: dict[int, str]) -> Resource:
+        try:
+            return response_entry(base, self._execute(tx, base, entry, assigned))
+        except IssueError as error:
+            raise _located(error, entry) from None
 
     def _batch(self, base: str, entries: list[Entry]) -> FhirResponse:
         results: dict[int, Resource] = {}
@@ -151,47 +183,85 @@ class BundleProcessor:
             _response_bundle("batch-response", self.service.ids.new_id(), [results[e.index] for e in entries]),
         )
 
-    def _resolve_ids(self, tx: ResourceTransaction, entries: list[Entry]) -> dict[str, str]:
-        """Assign ids to urn:uuid fullUrls and rewrite references to them (before any write).
+    def _resolve_ids(self, tx: ResourceTransaction, base: str, entries: list[Entry]) -> dict[int, str]:
+        """The id each POST and conditional PUT entry writes (an existing match for a conditional create or
+        update, else a new id; a POST's own id is ignored, as the REST create ignores it), with every reference to
+        an entry's fullUrl rewritten to `Type/id` before anything is written (http.html#transaction: "the server
+        SHALL update references"). A POST's fullUrl on this server's base also stands for its relative form,
+        as a relative reference resolves against the base of its entry's fullUrl (bundle.html#references).
 
-        Returns fullUrl -> assigned id."""
+        Returns entry index -> id."""
+        service = self.service
         mapping: dict[str, str] = {}
+        ids: dict[int, str] = {}
         for entry in entries:
-            if not entry.full_url or not entry.full_url.startswith("urn:uuid:") or entry.resource is None:
+            if entry.resource is None or entry.method not in ("POST", "PUT"):
                 continue
             resource_type, resource_id, query = entry.type_and_rest
             try:
                 if entry.method == "POST":
                     existing = (
-                        self.service.conditional_match(
-                            tx, resource_type, entry.if_none_exist, "ifNoneExist", self.access
-                        )
+                        service.conditional_match(tx, resource_type, entry.if_none_exist, "ifNoneExist", self.access)
                         if entry.if_none_exist
                         else None
                     )
-                    resource_id = existing.id if existing else self.service.ids.new_id()
-                elif entry.method == "PUT" and query:
-                    existing = self.service.conditional_match(
-                        tx, resource_type, query, "conditional update", self.access
-                    )
+                    resource_id = ids[entry.index] = existing.id if existing else service.ids.new_id()
+                elif query:
+                    existing = service.conditional_match(tx, resource_type, query, "conditional update", self.access)
+                    body_id = entry.resource.get("id")
+                    if existing is not None and body_id not in (None, existing.id):
+                        raise id_mismatch(resource_type, str(body_id), existing.id)
                     chosen = existing.id if existing else None
                     if chosen is None:
-                        chosen = self.service.client_id(entry.resource, self.access, plan_write=self.plan_write)
-                    resource_id = chosen or self.service.ids.new_id()
+                        chosen = service.client_id(entry.resource, self.access, plan_write=self.plan_write)
+                    resource_id = ids[entry.index] = chosen or service.ids.new_id()
                     entry.resource["id"] = resource_id
             except IssueError as error:
                 raise _located(error, entry) from None
-            if resource_id:
+            if entry.full_url and resource_id:
                 mapping[entry.full_url] = f"{resource_type}/{resource_id}"
+                if entry.method == "POST" and entry.full_url.startswith(base + "/"):
+                    mapping[entry.full_url.removeprefix(base + "/")] = f"{resource_type}/{resource_id}"
         for entry in entries:
-            if entry.resource is not None:
-                for reference in iterate_references(entry.resource):
-                    target = mapping.get(reference["reference"])
-                    if target:
-                        reference["reference"] = target
-        return {full_url: target.split("/", 1)[1] for full_url, target in mapping.items()}
+            for reference in iterate_references([entry.resource, entry.patch_document]):
+                target = mapping.get(reference["reference"]) or self._conditional_target(
+                    tx, entry, reference["reference"]
+                )
+                if target:
+                    reference["reference"] = target
+        return ids
 
-    def _execute(self, tx: ResourceTransaction, base: str, entry: Entry, assigned: dict[str, str]) -> FhirResponse:
+    def _conditional_target(self, tx: ResourceTransaction, entry: Entry, reference: str) -> str | None:
+        """`Type/id` of a conditional reference (`Patient?identifier=…`), resolved by a search as the caller sees
+        it (http.html#trules, "Conditional References": no match or several fail the transaction); None for a
+        reference of another form."""
+        resource_type, question, criteria = reference.partition("?")
+        if not question or "/" in resource_type or ":" in resource_type or resource_type not in SUPPORTED_TYPES:
+            return None
+        try:
+            self.access.require(resource_type, "s")
+            if not criteria:
+                raise IssueError.single(
+                    "invalid", f"The conditional reference {reference[:200]!r} has no criteria", status=400
+                )
+            query = self.service.parse_query(resource_type, parse_qsl(criteria, keep_blank_values=True))
+            query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
+            matches = tx.search(query, self.access.viewer).matches
+        except IssueError as error:
+            raise _located(error, entry) from None
+        if len(matches) != 1:
+            raise IssueError.single(
+                "not-found" if not matches else "multiple-matches",
+                f"{entry.path}: the conditional reference {reference[:200]!r} matches "
+                f"{'nothing' if not matches else 'more than one ' + resource_type}",
+                expression=entry.path,
+                message_id="fhir.conditional-reference",
+                status=404 if not matches else 412,
+            )
+        return f"{resource_type}/{matches[0].id}"
+
+    def _execute(self, tx: ResourceTransaction, base: str, entry: Entry, assigned: dict[int, str]) -> FhirResponse:
+        """One entry; `assigned`: the ids `_resolve_ids` gave (a batch has none: each entry resolves its own)."""
         resource_type, rest, query = entry.type_and_rest
         service, access = self.service, self.access
         if entry.method == "POST":
@@ -201,7 +271,7 @@ class BundleProcessor:
                 base,
                 entry.resource,
                 if_none_exist=entry.if_none_exist,
-                resource_id=assigned.get(entry.full_url or ""),
+                resource_id=assigned.get(entry.index),
                 access=access,
             )
         if entry.method == "PUT":
@@ -214,13 +284,16 @@ class BundleProcessor:
                     query,
                     access,
                     plan_write=self.plan_write,
-                    assigned_id=assigned.get(entry.full_url or ""),
+                    assigned_id=assigned.get(entry.index),
+                    if_match=entry.if_match,
                 )
             return service.update_in(
                 tx, base, entry.resource, rest, if_match=entry.if_match, access=access, plan_write=self.plan_write
             )
         if entry.method == "DELETE":
-            return service.delete_in(tx, resource_type, rest, access)
+            if query and not rest:
+                return service.conditional_delete_in(tx, resource_type, query, access)
+            return service.delete_in(tx, resource_type, rest, access, if_match=entry.if_match)
         if entry.method == "PATCH":
             assert entry.patch is not None
             if query:
@@ -245,9 +318,11 @@ class BundleProcessor:
             case [resource_id, "_history"]:
                 return service.history_in(tx, base, resource_type, resource_id, pairs, access)
             case [resource_id, "_history", version]:
-                return service.vread_in(tx, base, resource_type, resource_id, version_number(version), access)
+                read = service.vread_in(tx, base, resource_type, resource_id, version_number(version), access)
+                return not_modified(read, entry.if_none_match, _http_date(entry.if_modified_since))
             case [resource_id]:
-                return service.read_in(tx, base, resource_type, resource_id, access)
+                read = service.read_in(tx, base, resource_type, resource_id, access)
+                return not_modified(read, entry.if_none_match, _http_date(entry.if_modified_since))
             case []:
                 pass
             case _:
@@ -257,7 +332,11 @@ class BundleProcessor:
                     message_id="http.404",
                     status=404,
                 )
-        search = service.parse_query(resource_type, pairs)
+        paging = parse_paging(pairs)
+        if paging is None:
+            search = service.parse_query(resource_type, pairs)
+        else:  # a `next` link this server gave: a page of its stored result, as over REST
+            search = service.stored_query(tx, resource_type, *paging, access)
         page = service.search_in(tx, search, access)
         body = bundles.searchset(base, search, page, service.ids.new_id(), service.clock.now())
         return FhirResponse(200, body)
@@ -287,13 +366,29 @@ def parse_entries(base: str, bundle: Resource, *, alone: bool = False) -> list[E
 
 def _parse_entry(base: str, index: int, raw: Any, path: str) -> Entry:
     request = raw.get("request") if isinstance(raw, dict) else None
-    if not isinstance(request, dict) or not isinstance(request.get("method"), str) or not request.get("url"):
+    if (
+        not isinstance(request, dict)
+        or not isinstance(request.get("method"), str)
+        or not isinstance(request.get("url"), str)
+        or not request["url"]
+    ):
         raise IssueError.single(
             "required",
             f"{path}.request needs a method and a url",
             expression=f"{path}.request",
             message_id="fhir.entry-request",
         )
+    for where, holder, name in (
+        (path, raw, "fullUrl"),
+        *((f"{path}.request", request, name) for name in _REQUEST_STRINGS),
+    ):
+        if name in holder and not isinstance(holder[name], str):
+            raise IssueError.single(
+                "structure",
+                f"{where}.{name} must be a string",
+                expression=f"{where}.{name}",
+                message_id="fhir.entry-request",
+            )
     method = request["method"]
     if method not in _ORDER or method == "HEAD":
         raise IssueError.single(
@@ -318,9 +413,11 @@ def _parse_entry(base: str, index: int, raw: Any, path: str) -> Entry:
             supported=SUPPORTED_TYPES,
             path=f"{path}.resource",
         )
-    patch = None
+        if method == "POST":
+            resource.pop("id", None)  # FHIR R4 http.html#create: the server ignores a client id
+    patch, document = None, None
     if method == "PATCH":
-        patch, resource = _patch_of(resource, f"{path}.resource"), None
+        (patch, document), resource = _patch_of(copy.deepcopy(resource), f"{path}.resource"), None
     return Entry(
         index,
         method,
@@ -330,15 +427,18 @@ def _parse_entry(base: str, index: int, raw: Any, path: str) -> Entry:
         request.get("ifNoneExist"),
         request.get("ifMatch"),
         patch=patch,
+        patch_document=document,
+        if_none_match=request.get("ifNoneMatch"),
+        if_modified_since=request.get("ifModifiedSince"),
     )
 
 
-def _patch_of(carrier: Any, path: str) -> PatchFunction:
-    """A PATCH entry's patch (FHIR R4 http.html#transaction): a `Parameters` resource is a FHIRPath Patch; a
-    `Binary` of `application/json-patch+json` carries a JSON Patch in its base64 `data`."""
+def _patch_of(carrier: Any, path: str) -> tuple[PatchFunction, Any]:
+    """A PATCH entry's patch (FHIR R4 http.html#transaction) and its document: a `Parameters` resource is a
+    FHIRPath Patch; a `Binary` of `application/json-patch+json` carries a JSON Patch in its base64 `data`."""
     kind = carrier.get("resourceType") if isinstance(carrier, dict) else None
     if kind == "Parameters":
-        return lambda resource: apply_fhirpath_patch(resource, carrier)
+        return (lambda resource: apply_fhirpath_patch(resource, carrier)), carrier
     if kind == "Binary" and str(carrier.get("contentType", "")).split(";")[0].strip() == JSON_PATCH:
         try:
             document = orjson.loads(base64.b64decode(str(carrier.get("data", "")), validate=True))
@@ -349,7 +449,7 @@ def _patch_of(carrier: Any, path: str) -> PatchFunction:
                 expression=f"{path}.data",
                 message_id="fhir.patch.invalid",
             ) from None
-        return lambda resource: apply_json_patch(resource, document)
+        return (lambda resource: apply_json_patch(resource, document)), document
     raise IssueError.single(
         "required",
         f"{path}: a PATCH entry carries a Parameters (FHIRPath Patch) or a Binary of {JSON_PATCH}",
@@ -376,13 +476,70 @@ def response_entry(base: str, response: FhirResponse) -> Resource:
     return entry
 
 
-def _written(entries: list[Entry], assigned: dict[str, str]) -> set[str]:
-    """`Type/id` of every resource a transaction writes."""
-    return {
-        f"{e.type_and_rest[0]}/{e.resource.get('id') or assigned.get(e.full_url or '') or e.type_and_rest[1]}"
-        for e in entries
-        if e.resource is not None
-    }
+def _target(entry: Entry, assigned: dict[int, str]) -> str | None:
+    """`Type/id` an entry writes, where that is known before it runs: the id `_resolve_ids` gave a POST or a
+    conditional PUT, the URL's id for the rest (None for a conditional DELETE or PATCH, and for a GET)."""
+    resource_type, rest, _query = entry.type_and_rest
+    resource_id = assigned.get(entry.index) or (rest if "/" not in rest else None)
+    if entry.method == "GET" or not resource_id:
+        return None
+    return f"{resource_type}/{resource_id}"
+
+
+def _written(entries: list[Entry], assigned: dict[int, str]) -> set[str]:
+    """`Type/id` of every resource a transaction writes (what references among the entries may name)."""
+    return {target for e in entries if e.resource is not None and (target := _target(e, assigned)) is not None}
+
+
+def _refuse_overlaps(entries: list[Entry], assigned: dict[int, str]) -> None:
+    """http.html#trules: a transaction that writes one resource twice (ids resolved from conditional creates and
+    updates included) SHALL fail. A conditional create that matched an existing resource writes nothing."""
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.method == "POST" and entry.if_none_exist:
+            continue  # creates a new id, or matches and writes nothing: it cannot overlap another write
+        target = _target(entry, assigned)
+        if target is None:
+            continue
+        first = seen.setdefault(target, entry)
+        if first is not entry:
+            raise IssueError.single(
+                "invalid",
+                f"{entry.path} writes {target}, which {first.path} writes too: a transaction writes each "
+                "resource once (FHIR R4 http.html#trules)",
+                expression=entry.path,
+                message_id="fhir.transaction-overlap",
+                status=400,
+            )
+
+
+def _refuse_repeated_full_urls(entries: list[Entry]) -> None:
+    """A fullUrl names one entry (bdl-7), and references among the entries are resolved by it."""
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        if entry.full_url is None:
+            continue
+        first = seen.setdefault(entry.full_url, entry)
+        if first is not entry:
+            raise IssueError.single(
+                "invalid",
+                f"{entry.path}.fullUrl {entry.full_url[:200]!r} is also {first.path}'s: a fullUrl names one entry",
+                expression=f"{entry.path}.fullUrl",
+                message_id="fhir.transaction-full-url",
+                status=400,
+            )
+
+
+def _http_date(instant: str | None) -> str | None:
+    """`Bundle.entry.request.ifModifiedSince` (a FHIR instant) as the HTTP date `not_modified` compares; one that
+    does not parse is ignored, as an HTTP server ignores an invalid If-Modified-Since (RFC 9110 §13.1.3)."""
+    if instant is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(instant)
+    except ValueError:
+        return None
+    return format_datetime(moment.astimezone(UTC), usegmt=True) if moment.tzinfo is not None else None
 
 
 def _response_bundle(kind: str, bundle_id: str, entries: list[Resource]) -> Resource:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.security.conftest import Headers
 from tests.security.test_hidden_is_missing import both
+from tests.support import cast
 
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 REPLACE = [{"op": "replace", "path": "/status", "value": "revoked"}]
@@ -177,4 +178,57 @@ async def test_x_patch_entries_in_a_batch_answer_as_for_a_missing_resource(
     missing_entries = [entry["response"] for entry in json.loads(seen_missing[2])["entry"]]
     assert hidden_entries == missing_entries
     assert [response["status"] for response in hidden_entries] == ["404 Not Found"] * 2
+    assert await version_of(client, as_, plan["planId"]) == "1"
+
+
+async def test_x_transactions_find_nothing_by_conditional_reference_delete_or_if_match(
+    client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    """Issue 14's transaction rules tried by X: a conditional reference to the hidden plan, or to the citizen's
+    Patient by CPR number, matches nothing; a conditional delete of it deletes nothing; a DELETE with If-Match
+    answers as for a missing plan. Every answer is what the same request about a missing resource gets."""
+    x = as_("x")
+    organization = {"resourceType": "Organization", "name": "X's"}
+
+    def referring(reference: str) -> dict[str, Any]:
+        entry = {
+            "resource": {**organization, "partOf": {"reference": reference}},
+            "request": {"method": "POST", "url": "Organization"},
+        }
+        return {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+
+    async def by_id(resource_id: str) -> httpx.Response:
+        return await client.post("/fhir", json=referring(f"CarePlan?_id={resource_id}"), headers=x)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], by_id)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 404
+
+    async def by_cpr(cpr: str) -> httpx.Response:
+        return await client.post(
+            "/fhir", json=referring(f"Patient?identifier=urn:oid:1.2.208.176.1.2|{cpr}"), headers=x
+        )
+
+    citizen, nobody = await by_cpr(cast.CPR), await by_cpr("0101709998")
+    assert citizen.status_code == nobody.status_code == 404
+    assert citizen.text.replace(cast.CPR, "<cpr>") == nobody.text.replace("0101709998", "<cpr>")
+
+    async def deleting(resource_id: str) -> httpx.Response:
+        entries = [
+            {"request": {"method": "DELETE", "url": f"CarePlan?_id={resource_id}"}},
+            {"request": {"method": "DELETE", "url": f"CarePlan/{resource_id}", "ifMatch": 'W/"1"'}},
+        ]
+        return await client.post("/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": entries}, headers=x)
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], deleting)
+    hidden_entries = [entry["response"] for entry in json.loads(seen_hidden[2])["entry"]]
+    assert hidden_entries == [entry["response"] for entry in json.loads(seen_missing[2])["entry"]]
+    assert [response["status"] for response in hidden_entries] == ["204 No Content", "404 Not Found"]
+
+    async def rest_delete(resource_id: str) -> httpx.Response:
+        return await client.delete(f"/fhir/CarePlan/{resource_id}", headers=x | {"If-Match": 'W/"1"'})
+
+    seen_hidden, seen_missing = await both(client, plan["planId"], rest_delete)
+    assert seen_hidden == seen_missing
+    assert seen_hidden[0] == 404
     assert await version_of(client, as_, plan["planId"]) == "1"

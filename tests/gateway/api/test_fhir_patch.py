@@ -298,11 +298,17 @@ async def test_a_failing_patch_entry_rolls_the_transaction_back_and_fails_alone_
         },
         {"resource": {"resourceType": "Patient"}, "request": {"method": "PATCH", "url": f"Patient/{created['id']}"}},
     ]
-    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": entries[:2]}
+    other = await stored_patient(client)
+    # a transaction writes each resource once (http.html#trules): the patch that would apply is on another Patient
+    applying = {**entries[0], "request": {"method": "PATCH", "url": f"Patient/{other['id']}"}}
+    transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [applying, entries[1]]}
     refused = await client.post("/fhir", json=transaction)
     assert refused.status_code == 422
     assert refused.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")
-    assert "gender" not in (await client.get(f"/fhir/Patient/{created['id']}")).json()
+    assert "gender" not in (await client.get(f"/fhir/Patient/{other['id']}")).json()
+    twice = await client.post("/fhir", json={**transaction, "entry": entries[:2]})
+    assert twice.status_code == 400
+    assert twice.json()["issue"][0]["expression"] == ["Bundle.entry[1]"]
     batch = await client.post("/fhir", json={"resourceType": "Bundle", "type": "batch", "entry": entries})
     assert batch.status_code == 200
     statuses = [entry["response"]["status"] for entry in batch.json()["entry"]]
