@@ -10,7 +10,7 @@ reference to a resource of a stored type that does not exist: HAPI FHIR's refere
 default there too (JpaStorageSettings `enforceReferentialIntegrityOnWrite`; a missing target is 422 "HAPI-1095").
 References to resources a transaction writes itself count as existing (`pending_writes`); references that name
 no resource here (a contained `#id`, a `urn:`, another server's URL, a type this server does not store) are not
-checked.
+checked. A conditional reference (`Patient?identifier=…`) outside a transaction, which resolves them, is refused.
 """
 
 from __future__ import annotations
@@ -70,7 +70,20 @@ class ProfileWriteValidator:
         pending = _PENDING.get()
         for where, reference in _references(resource, str(resource.get("resourceType"))):
             text = reference.get("reference")
-            if not isinstance(text, str) or text.startswith(("#", "urn:")) or "://" in text or "?" in text:
+            if not isinstance(text, str) or text.startswith(("#", "urn:")) or "://" in text:
+                continue
+            if "?" in text:
+                if text.partition("?")[0] in self.stored_types:
+                    # a transaction resolves these before anything is written (`BundleProcessor`); anywhere else
+                    # it would be stored as text that names nothing
+                    yield Issue(
+                        "error",
+                        "not-found",
+                        f"{text[:200]} is a conditional reference: only a transaction resolves those "
+                        "(FHIR R4 http.html#trules); name the resource as Type/id",
+                        where,
+                        "fhir.conditional-reference",
+                    )
                 continue
             resource_type = named_type(text)
             if resource_type is None or resource_type not in self.stored_types:

@@ -122,3 +122,17 @@ async def test_reference_to_a_post_entrys_ignored_body_id_is_not_accepted(client
     assert response.status_code == 422, response.text
     assert response.json()["issue"][0]["expression"][0].startswith("Bundle.entry[1]")
     assert (await client.get("/fhir/Organization")).json()["total"] == 0
+
+
+async def test_a_conditional_reference_outside_a_transaction_is_refused(client: httpx.AsyncClient) -> None:
+    """Only a transaction resolves a conditional reference; a create or a batch entry would store it as text."""
+    child = {"resourceType": "Organization", "name": "C", "partOf": {"reference": "Organization?identifier=s|1"}}
+    created = await client.post("/fhir/Organization", json=child)
+    assert created.status_code == 422
+    issue = created.json()["issue"][0]
+    assert (issue["expression"], issue["code"]) == (["Organization.partOf"], "not-found")
+    batch = await client.post(
+        "/fhir", json=tx({"resource": child, "request": {"method": "POST", "url": "Organization"}}, kind="batch")
+    )
+    assert batch.json()["entry"][0]["response"]["status"].startswith("422")
+    assert (await client.get("/fhir/Organization")).json()["total"] == 0
