@@ -34,6 +34,8 @@ class Failure(StrEnum):
     NEGATIVE_ACK_FATAL = "negative-ack-fatal"
     NO_ACK = "no-ack"  # acknowledgement timeout (MedCom: 30 minutes)
     INTERRUPTED = "interrupted"  # the worker was stopped while sending
+    UNREADABLE = "unreadable-answer"  # the peer answered something the gateway could not read
+    INTERNAL = "internal-error"  # the send itself failed in the gateway (a bug): counted, never looped on
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ translated at their seam, nowhere else). The classification:
 | 408 | transient (+ `Retry-After`) | `request-timeout` |
 | 429 | transient (+ `Retry-After`) | `throttled` |
 | other 4xx, 1xx/3xx, an unusable endpoint URL | permanent | `client-error` / `unexpected-status` |
+| an answer the gateway cannot read (a malformed OperationOutcome, ...) | permanent | `unreadable-answer` |
 
 `transient-error` is retried because HL7 R4 `response-code` defines it as "some internal unexpected error
 occurred - wait and try again"; `fatal-error` as "there is no point in re-sending without change".
@@ -25,6 +26,7 @@ occurred - wait and try again"; `fatal-error` as "there is no point in re-sendin
 from __future__ import annotations
 
 import email.utils
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -38,6 +40,9 @@ from mappings.notices.acknowledgement import Ack, parse_acknowledgement
 
 FHIR_JSON = "application/fhir+json"
 _DETAIL_LIMIT = 300
+#: A `Retry-After` longer than this (seconds) is taken as this: a week, against a delay that would overflow.
+_LONGEST_RETRY_AFTER = 7 * 24 * 3600
+logger = logging.getLogger(__name__)
 
 
 class Sender(Protocol):
@@ -67,7 +72,14 @@ class HttpxSender:
             return AttemptOutcome.transient(Failure.TIMEOUT, _text(exc, type(exc).__name__))
         except httpx.TransportError as exc:
             return AttemptOutcome.transient(Failure.NETWORK, _text(exc, type(exc).__name__))
-        return classify_response(response, _header_id(message))
+        except httpx.HTTPError as exc:  # e.g. a body in a content encoding it does not have
+            return AttemptOutcome.transient(Failure.NETWORK, _text(exc, type(exc).__name__))
+        try:
+            return classify_response(response, _header_id(message))
+        except Exception as exc:  # noqa: BLE001 - whatever a peer answers becomes an outcome, never a stuck notice
+            logger.exception("unreadable answer from %s", endpoint)
+            detail = f"HTTP {response.status_code}, an answer that could not be read: {type(exc).__name__}"
+            return AttemptOutcome.permanent(Failure.UNREADABLE, detail, status=response.status_code)
 
 
 def classify_response(response: httpx.Response, header_id: str | None) -> AttemptOutcome:
@@ -102,11 +114,11 @@ def parse_retry_after(value: str | None) -> timedelta | datetime | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():  # `isdigit` alone takes "²"
+        return timedelta(seconds=min(int(value), _LONGEST_RETRY_AFTER))
     try:
         moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -126,7 +138,7 @@ def _acknowledgement(response: httpx.Response, header_id: str | None) -> tuple[A
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         return None, "response body is not an acknowledgement"
     try:
-        ack = parse_acknowledgement(body)
+        ack = parse_acknowledgement(body, outcome_optional=True)
     except IssueError as exc:
         return None, f"response body is not an acknowledgement: {exc}"
     if header_id is not None and ack.acknowledged_id != header_id:
@@ -141,9 +153,10 @@ def _error_detail(response: httpx.Response) -> str:
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+        issues = body.get("issue")
         texts = [
             str(issue.get("diagnostics") or issue.get("code"))
-            for issue in body.get("issue", [])
+            for issue in (issues if isinstance(issues, list) else [])
             if isinstance(issue, dict)
         ]
         if texts:

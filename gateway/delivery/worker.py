@@ -177,6 +177,10 @@ class Worker:
             attempt = self._attempt(bundle_id, started, interrupted)
             await _finish(self._outbox.record_attempt(claim, attempt, Retry(attempt.finished_at)))
             raise
+        except Exception as exc:  # noqa: BLE001 - a sender that raises must not leave the notice `sending` forever
+            logger.exception("sending notice %s failed in the gateway", claim.notice.id)
+            detail = f"the send failed in the gateway: {type(exc).__name__}"
+            outcome = AttemptOutcome.permanent(Failure.INTERNAL, detail)
         attempt = self._attempt(bundle_id, started, outcome)
         step = self._next_step(claim, outcome, attempt)
         if not await _finish(self._outbox.record_attempt(claim, attempt, step)):

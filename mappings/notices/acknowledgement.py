@@ -242,7 +242,7 @@ def message_parties(message: Mapping[str, Any]) -> MessageParties:
     Raises `IssueError` (structure) when the Bundle has no MessageHeader first or its sender cannot be
     resolved: such a message cannot be acknowledged at all.
     """
-    entries = message.get("entry") if message.get("resourceType") == "Bundle" else None
+    entries = message.get("entry") if isinstance(message, Mapping) and message.get("resourceType") == "Bundle" else None
     if not isinstance(entries, list) or not entries:
         raise _structure("Bundle.entry", "a MedCom message is a Bundle with entries", "ack.not-a-message")
     header = entries[0].get("resource") if isinstance(entries[0], Mapping) else None
@@ -263,7 +263,7 @@ def message_parties(message: Mapping[str, Any]) -> MessageParties:
             r
             for r in resources
             if r.get("resourceType") == "Provenance"
-            and any(t.get("reference") == header_ref for t in r.get("target", []) if isinstance(t, Mapping))
+            and any(t.get("reference") == header_ref for t in _items(r.get("target")) if isinstance(t, Mapping))
         ),
         None,
     )
@@ -320,9 +320,13 @@ def acknowledgement_from_message(
     )
 
 
-def parse_acknowledgement(bundle: Mapping[str, Any]) -> Ack:
-    """The `Ack` in an Acknowledgement Bundle; `IssueError` (structure) when it is not one."""
-    if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "message":
+def parse_acknowledgement(bundle: Mapping[str, Any], *, outcome_optional: bool = False) -> Ack:
+    """The `Ack` in an Acknowledgement Bundle; `IssueError` (structure) when it is not one.
+
+    `outcome_optional`: a negative acknowledgement without its OperationOutcome (a receiver breaking
+    medcom-acknowledgement-1) is still read by its code, with an issue saying what was missing: the sender must
+    not take a receiver's refusal for a delivery because the refusal was badly written."""
+    if not isinstance(bundle, Mapping) or bundle.get("resourceType") != "Bundle" or bundle.get("type") != "message":
         raise _structure("Bundle.type", "an acknowledgement is a Bundle of type message", "ack.not-a-message")
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries or not isinstance(entries[0], Mapping):
@@ -347,7 +351,18 @@ def parse_acknowledgement(bundle: Mapping[str, Any]) -> Ack:
     outcome = _resolve([r for r in resources if isinstance(r, dict)], _get(response, "details", "reference")) or next(
         (r for r in resources if isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"), None
     )
-    issues = tuple(_ack_issue(i) for i in (outcome or {}).get("issue", []) if isinstance(i, Mapping))
+    issues = tuple(_ack_issue(i) for i in _items((outcome or {}).get("issue")) if isinstance(i, Mapping))
+    if code != "ok" and not issues and outcome_optional:
+        issues = (
+            AckIssue(
+                severity="error",
+                code="processing",
+                error_code=None,
+                text=f"the receiver answered {code} without the OperationOutcome that says why "
+                "(medcom-acknowledgement-1)",
+                error_system=ERROR_CODES,
+            ),
+        )
     if code != "ok" and not issues:
         raise _structure(
             "MessageHeader.response.details",
@@ -364,7 +379,7 @@ def parse_acknowledgement(bundle: Mapping[str, Any]) -> Ack:
 
 
 def _ack_issue(issue: Mapping[str, Any]) -> AckIssue:
-    coding = next(iter(_get(issue, "details", "coding") or []), None)
+    coding = next(iter(_items(_get(issue, "details", "coding"))), None)
     return AckIssue(
         severity=cast(Severity, issue.get("severity", "error")),
         code=cast(IssueCode, issue.get("code", "processing")),
@@ -375,9 +390,9 @@ def _ack_issue(issue: Mapping[str, Any]) -> AckIssue:
 
 
 def _primary_destination(header: Mapping[str, Any]) -> Mapping[str, Any]:
-    destinations = [d for d in header.get("destination", []) if isinstance(d, Mapping)]
+    destinations = [d for d in _items(header.get("destination")) if isinstance(d, Mapping)]
     for destination in destinations:
-        uses = [_get(ext, "valueCoding", "code") for ext in destination.get("extension", [])]
+        uses = [_get(ext, "valueCoding", "code") for ext in _items(destination.get("extension"))]
         if "primary" in uses:
             return destination
     return destinations[0] if destinations else {}
@@ -390,6 +405,11 @@ def _resolve(resources: Sequence[Resource], reference: Any) -> Resource | None:
     kind, _, rid = reference.rstrip("/").rpartition("/")
     kind = kind.rpartition("/")[2]
     return next((r for r in resources if r.get("resourceType") == kind and r.get("id") == rid), None)
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON array's items; anything else (a peer's malformed message) as none."""
+    return value if isinstance(value, list) else []
 
 
 def _get(node: Any, *path: str) -> Any:
