@@ -207,12 +207,17 @@ class Outbox(Protocol):
         """`sent` notices whose acknowledgement is overdue (`ack_due_at <= now`), oldest first."""
         ...
 
-    async def resend(self, notice_id: str, now: datetime) -> NoticeRecord:
-        """Back to `pending` (from sent/acknowledged/dead) keeping `MessageHeader.id`; counts a resend."""
+    async def resend(self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None) -> NoticeRecord:
+        """Back to `pending` (from sent/acknowledged/dead) keeping `MessageHeader.id`; counts a resend.
+        `overdue`: the notice as a worker read it among the overdue acknowledgements; then nothing changes unless
+        it is still that send (`still_overdue`), so two workers acting on one read resend it once."""
         ...
 
-    async def dead_letter(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
-        """Give up on a `pending` or `sent` notice (e.g. no acknowledgement after the last resend)."""
+    async def dead_letter(
+        self, notice_id: str, reason: str, now: datetime, *, overdue: NoticeRecord | None = None
+    ) -> NoticeRecord:
+        """Give up on a `pending` or `sent` notice (e.g. no acknowledgement after the last resend); `overdue` as
+        for `resend`."""
         ...
 
     async def withhold(self, notice_id: str, reason: str, now: datetime, *, token: str | None = None) -> NoticeRecord:
@@ -256,6 +261,30 @@ class Outbox(Protocol):
 
 
 # -- rules every implementation applies the same way --------------------------------------------------------
+
+
+def require_resendable(current: NoticeRecord) -> None:
+    """A notice may be sent again unless it is on its way already, or its receiver refused it (then it is
+    corrected or skipped, not resent unchanged)."""
+    if current.state in (NoticeState.PENDING, NoticeState.SENDING):
+        raise IssueError.single(
+            "conflict",
+            f"notice {current.id} is {current.state}: it is already on its way",
+            message_id="outbox.not-resendable",
+        )
+    refuse_if_refused(current, "sent again")
+
+
+def still_overdue(current: NoticeRecord, read: NoticeRecord, now: datetime) -> bool:
+    """Whether `current` is still the send `read` was when a worker found its acknowledgement overdue: another
+    worker may have resent it (or it was acknowledged) in between."""
+    return (
+        current.state is NoticeState.SENT
+        and current.sent_at == read.sent_at
+        and current.resends == read.resends
+        and current.ack_due_at is not None
+        and current.ack_due_at <= now
+    )
 
 
 def require_withholdable(current: NoticeRecord, lease_token: str | None, token: str | None) -> None:

@@ -39,7 +39,9 @@ from gateway.delivery.outbox import (
     message_header_id,
     refuse_if_refused,
     require_dead,
+    require_resendable,
     require_withholdable,
+    still_overdue,
 )
 from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
@@ -258,15 +260,18 @@ class SqlOutbox:
         at = format_instant(now)
         return await self._read(lambda connection: reads.overdue(connection, at, limit))
 
-    async def resend(self, notice_id: str, now: datetime, *, audit: AuditHook | None = None) -> NoticeRecord:
-        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
-            if current.state in (NoticeState.PENDING, NoticeState.SENDING):
-                raise IssueError.single(
-                    "conflict",
-                    f"notice {notice_id} is {current.state}: it is already on its way",
-                    message_id="outbox.not-resendable",
-                )
-            refuse_if_refused(current, "sent again")
+    async def resend(
+        self,
+        notice_id: str,
+        now: datetime,
+        *,
+        audit: AuditHook | None = None,
+        overdue: NoticeRecord | None = None,
+    ) -> NoticeRecord:
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any] | None:
+            if overdue is not None and not still_overdue(current, overdue, now):
+                return None
+            require_resendable(current)
             return {
                 "state": "pending",
                 "due_at": format_instant(now),
@@ -277,8 +282,12 @@ class SqlOutbox:
 
         return await self._change(notice_id, apply, audit)
 
-    async def dead_letter(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
-        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any]:
+    async def dead_letter(
+        self, notice_id: str, reason: str, now: datetime, *, overdue: NoticeRecord | None = None
+    ) -> NoticeRecord:
+        def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any] | None:
+            if overdue is not None and not still_overdue(current, overdue, now):
+                return None
             if current.state not in (NoticeState.PENDING, NoticeState.SENT):
                 raise IssueError.single(
                     "conflict",

@@ -197,11 +197,12 @@ class Worker:
             if notice.sent_at is None:
                 continue
             verdict = self._ack_policy.verdict(notice.sent_at, notice.resends, now)
+            # `overdue=notice`: acted on only if still this send (another worker may have resent it meanwhile)
             if verdict is AckVerdict.RESEND:
-                await self._outbox.resend(notice.id, now)
+                await self._outbox.resend(notice.id, now, overdue=notice)
             elif verdict is AckVerdict.GIVE_UP:
                 reason = f"{Failure.NO_ACK}: no acknowledgement after {notice.resends} resend(s)"
-                await self._outbox.dead_letter(notice.id, reason, now)
+                await self._outbox.dead_letter(notice.id, reason, now, overdue=notice)
         return len(overdue)
 
     def _attempt(self, bundle_id: str, started: datetime, outcome: AttemptOutcome) -> Attempt:

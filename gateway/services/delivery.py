@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.datafiles import ReloadingFile
 from gateway.delivery.correction import corrected_message
 from gateway.delivery.directory import RecipientDirectory
-from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState
+from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState, require_resendable
 from gateway.delivery.outbox_sql import AttemptHook, AuditHook, SqlOutbox
 from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
@@ -190,6 +190,10 @@ class MessageService:
         refusals = [await self._refusal(notice_id) for notice_id in notice_ids]
         if reasons := [reason for reason in refusals if reason]:
             raise IssueError.single("business-rule", "; ".join(reasons), message_id="messages.consent-withdrawn")
+        for notice_id in notice_ids:  # all of them checked before any is resent: never half a replay
+            detail = await self.outbox.get(notice_id)
+            if detail is not None:
+                require_resendable(detail.notice)
         replayed = []
         for notice_id in notice_ids:
             audit = self._audit(access, _constant(AuditRecord("U", "update", detail=f"replay of notice {notice_id}")))
@@ -201,14 +205,17 @@ class MessageService:
         return None if detail is None else await self.withdrawals.refusal(detail.notice)
 
     async def replay_inbound(self, inbound_message_id: str, access: Access = OPEN) -> list[NoticeRecord]:
-        """Send an inbound message's notices again (`replay`); notices still on their way, and those whose consent
-        no longer permits what they carry, are left alone."""
+        """Send an inbound message's notices again (`replay`); notices still on their way, those their receiver
+        refused (corrected or skipped instead), and those whose consent no longer permits what they carry, are
+        left alone."""
         notices = await self.outbox.for_inbound(inbound_message_id)
         if not notices:
             raise IssueError.single(
                 "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
             )
-        resendable = [n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING)]
+        resendable = [
+            n.id for n in notices if n.state not in (NoticeState.PENDING, NoticeState.SENDING) and not n.refused
+        ]
         return await self.replay([i for i in resendable if not await self._refusal(i)], access)
 
     async def retry_dead(self, notice_ids: Sequence[str] | None = None, access: Access = OPEN) -> list[NoticeRecord]:

@@ -33,7 +33,9 @@ from gateway.delivery.outbox import (
     message_header_id,
     refuse_if_refused,
     require_dead,
+    require_resendable,
     require_withholdable,
+    still_overdue,
 )
 from mappings.issues import IssueError
 
@@ -155,15 +157,11 @@ class MemoryOutbox:
         overdue.sort(key=lambda r: (r.ack_due_at or now, r.sequence))
         return [self._copy(r.id) for r in overdue[:limit]]
 
-    async def resend(self, notice_id: str, now: datetime) -> NoticeRecord:
+    async def resend(self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None) -> NoticeRecord:
         row = self._row(notice_id)
-        if row.record.state in _IN_FLIGHT:
-            raise IssueError.single(
-                "conflict",
-                f"notice {notice_id} is {row.record.state}: it is already on its way",
-                message_id="outbox.not-resendable",
-            )
-        refuse_if_refused(row.record, "sent again")
+        if overdue is not None and not still_overdue(row.record, overdue, now):
+            return self._copy(notice_id)
+        require_resendable(row.record)
         row.record = dataclasses.replace(
             row.record,
             state=NoticeState.PENDING,
@@ -174,8 +172,12 @@ class MemoryOutbox:
         )
         return self._copy(notice_id)
 
-    async def dead_letter(self, notice_id: str, reason: str, now: datetime) -> NoticeRecord:
+    async def dead_letter(
+        self, notice_id: str, reason: str, now: datetime, *, overdue: NoticeRecord | None = None
+    ) -> NoticeRecord:
         row = self._row(notice_id)
+        if overdue is not None and not still_overdue(row.record, overdue, now):
+            return self._copy(notice_id)
         if row.record.state not in (NoticeState.PENDING, NoticeState.SENT):
             raise IssueError.single(
                 "conflict",
