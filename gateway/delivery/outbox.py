@@ -221,9 +221,9 @@ class Outbox(Protocol):
         ...
 
     async def withhold(self, notice_id: str, reason: str, now: datetime, *, token: str | None = None) -> NoticeRecord:
-        """Never send a `pending` or `sent` notice (or one `sending` under `token`) because what it carries may no
-        longer go to its recipient (a withdrawn or expired consent): `skipped` with `reason`, so that it does not hold
-        the later notices of its queue as a dead one would."""
+        """Never send a `pending`, `sent` or `dead` notice (or one `sending` under `token`) because what it carries
+        may no longer go to its recipient (a withdrawn or expired consent): `skipped` with `reason`, so that it does
+        not hold the later notices of its queue as a dead one would."""
         ...
 
     async def retry_dead(self, now: datetime, notice_ids: Sequence[str] | None = None) -> list[NoticeRecord]:
@@ -288,9 +288,9 @@ def still_overdue(current: NoticeRecord, read: NoticeRecord, now: datetime) -> b
 
 
 def require_withholdable(current: NoticeRecord, lease_token: str | None, token: str | None) -> None:
-    """A notice may be withheld while it waits (pending, or sent awaiting its acknowledgement and perhaps a resend),
-    or while the worker holding its lease decides not to send it."""
-    waiting = current.state in (NoticeState.PENDING, NoticeState.SENT)
+    """A notice may be withheld while it waits (pending, sent awaiting its acknowledgement and perhaps a resend, or
+    dead awaiting an operator), or while the worker holding its lease decides not to send it."""
+    waiting = current.state in (NoticeState.PENDING, NoticeState.SENT, NoticeState.DEAD)
     claimed_by_caller = current.state is NoticeState.SENDING and token is not None and lease_token == token
     if not (waiting or claimed_by_caller):
         raise IssueError.single(

@@ -10,7 +10,8 @@ and before a replay or a retry of a dead notice.
 
 A stopped notice is withheld (`skipped`, with the reason), not dead: a dead notice holds the later notices of its
 citizen and recipient until an operator acts, and the admission notice the municipality must have (housing support
-restarts on it) must not wait behind follow-up the citizen withdrew. Giving consent again does not bring withheld
+restarts on it) must not wait behind follow-up the citizen withdrew. For the same reason a notice that is dead
+already when the consent goes is withheld too. Giving consent again does not bring withheld
 notices back; the plan goes to the team again after the next coordination meeting.
 
 The outbox is used through its public methods only.
@@ -37,6 +38,7 @@ from gateway.lru import Lru
 from gateway.services.plan_cache import KeptWhileCurrent
 from gateway.store.dates import format_instant
 from gateway.store.ports import ResourceStore
+from mappings.issues import IssueError
 
 _PAGE = 500
 
@@ -88,16 +90,23 @@ class Withdrawals:
         return _reason(carried, notice)
 
     async def stop_queued_plan_content(self, plan_id: str) -> list[NoticeRecord]:
-        """Withhold the queued notices carrying `plan_id`'s content that its consent no longer permits."""
+        """Withhold the queued notices carrying `plan_id`'s content that its consent no longer permits: waiting
+        ones, and dead ones too (a dead notice holds its queue, and no operator may send it now). One a worker
+        claims meanwhile is left to the worker's gate, which asks the same question before it sends."""
         now = self.clock.now()
         stopped: list[NoticeRecord] = []
-        for state in (NoticeState.PENDING, NoticeState.SENT):
+        for state in (NoticeState.PENDING, NoticeState.SENT, NoticeState.DEAD):
             for notice in await every_notice(self.outbox, state):
                 carried = await self.carried(notice)
                 if carried is None or carried[0] != plan_id:
                     continue
-                if not await asyncio.to_thread(self.granted, carried, notice, now):
+                if await asyncio.to_thread(self.granted, carried, notice, now):
+                    continue
+                try:
                     stopped.append(await self.outbox.withhold(notice.id, _reason(carried, notice), now))
+                except IssueError as error:
+                    if error.issues[0].message_id != "outbox.not-withholdable":
+                        raise
         return stopped
 
 
