@@ -51,7 +51,7 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
         and entry["resource"].get("resourceType") == "Provenance"
         and any(
             isinstance(target, dict) and target.get("reference") == f"MessageHeader/{old_id}"
-            for target in entry["resource"].get("target", [])
+            for target in _items(entry["resource"].get("target"))
         )
     ]
     if not current:
@@ -65,9 +65,14 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
     provenance: Resource = copy.deepcopy(original["resource"])
     provenance["id"] = provenance_id
     provenance["target"] = [{"reference": f"MessageHeader/{header_id}"}]
-    entities = [e for e in provenance.get("entity", []) if not (isinstance(e, dict) and e.get("role") == "revision")]
+    entities = [
+        entity
+        for entity in _items(provenance.get("entity"))
+        if not (isinstance(entity, dict) and entity.get("role") == "revision")
+    ]
     provenance["entity"] = [{"role": "revision", "what": {"reference": f"MessageHeader/{old_id}"}}, *entities]
-    activity = ((provenance.get("activity") or {}).get("coding") or [{}])[0].get("code", "")
+    codings = _items(provenance["activity"].get("coding")) if isinstance(provenance.get("activity"), dict) else []
+    activity = next((c.get("code") for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)), "")
     provenance["text"] = narrative(
         "Provenance",
         f"activity = {activity}",
@@ -82,6 +87,12 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
         },
     )
     return message
+
+
+def _items(value: Any) -> list[Any]:
+    """A JSON array's items; anything else (an operator's malformed Bundle, refused by the profile check after
+    this) as none."""
+    return value if isinstance(value, list) else []
 
 
 def _replace_tail(full_url: Any, old: Any, new: str) -> Any:

@@ -276,14 +276,16 @@ def _constant(record: AuditRecord) -> Callable[[Sequence[NoticeRecord]], AuditRe
 
 def _point_at(message: dict[str, Any], refused_id: str) -> None:
     """Make the correction's revision entity name `refused_id` (the operator's Bundle may carry another id)."""
-    header_id = message["entry"][0]["resource"]["id"]
+    header_id = message["entry"][0]["resource"]["id"]  # `corrected_message` made sure of these
     for entry in message["entry"]:
-        resource = entry.get("resource", {})
-        if resource.get("resourceType") == "Provenance" and {"reference": f"MessageHeader/{header_id}"} in resource.get(
-            "target", []
-        ):
-            for entity in resource.get("entity", []):
-                if entity.get("role") == "revision":
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "Provenance":
+            continue
+        targets = resource.get("target")
+        if isinstance(targets, list) and {"reference": f"MessageHeader/{header_id}"} in targets:
+            entities = resource.get("entity")
+            for entity in entities if isinstance(entities, list) else []:
+                if isinstance(entity, dict) and entity.get("role") == "revision":
                     entity["what"] = {"reference": f"MessageHeader/{refused_id}"}
 
 
