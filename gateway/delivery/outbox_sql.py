@@ -229,11 +229,14 @@ class SqlOutbox:
 
         return await self._write(work)
 
-    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
+    async def record_ack(
+        self, acknowledged_header_id: str, ack: AckRecord, *, recipient: str | None = None
+    ) -> NoticeRecord | None:
         def work(connection: Connection) -> NoticeRecord | None:
-            notice_id = connection.execute(
-                select(n.c.id).where(n.c.message_header_id == acknowledged_header_id)
-            ).scalar()
+            found = select(n.c.id).where(n.c.message_header_id == acknowledged_header_id)
+            if recipient is not None:
+                found = found.where(n.c.recipient == recipient)
+            notice_id = connection.execute(found).scalar()
             if notice_id is None:
                 return None
 
@@ -255,6 +258,16 @@ class SqlOutbox:
         return await self._write(work)
 
     # -- resend, dead letters, skips and corrections ---------------------------------------------------------
+
+    async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:
+        def read(connection: Connection) -> NoticeRecord | None:
+            found = select(n.c.id).where(n.c.message_header_id == header_id)
+            if recipient is not None:
+                found = found.where(n.c.recipient == recipient)
+            notice_id = connection.execute(found).scalar()
+            return None if notice_id is None else reads.one(connection, notice_id)
+
+        return await self._read(read)
 
     async def overdue_acks(self, now: datetime, limit: int) -> list[NoticeRecord]:
         at = format_instant(now)

@@ -27,6 +27,7 @@ from mappings.documents.discharge import (
     Party,
 )
 from mappings.issues import Issue, IssueError
+from mappings.notices.acknowledgement import ACK_EVENT, Ack, parse_acknowledgement
 
 SOR_SYSTEM = "urn:oid:1.2.208.176.1.1"
 GLN_SYSTEMS = ("https://www.gs1.org/gln", "http://www.gs1.org/gln")
@@ -247,14 +248,34 @@ def parse_fhir_message(data: bytes, content_type: str, *, limits: Limits) -> Car
     The media type decides the syntax (`json` or `xml` in it); anything else is `not-supported`. Missing ids are
     reported here because the gateway's idempotency depends on them (`Bundle.id`, `MessageHeader.id`).
     """
+    return _care_communication(_bundle(data, content_type, limits))
+
+
+def parse_fhir_input(data: bytes, content_type: str, *, limits: Limits) -> CareCommunicationMessage | Ack:
+    """What intake takes as FHIR: a CareCommunication message (`parse_fhir_message`), or a MedCom Acknowledgement
+    of a notice this gateway sent, which a receiver may send as a message of its own instead of in its answer
+    (MedCom acknowledges asynchronously; `parse_acknowledgement` reads it by its code)."""
+    bundle = _bundle(data, content_type, limits)
+    entries = bundle.get("entry")
+    first = entries[0] if isinstance(entries, list) and entries else None
+    header = first.get("resource") if isinstance(first, dict) else None
+    event = header.get("eventCoding") if isinstance(header, dict) else None
+    if isinstance(event, dict) and event.get("code") == ACK_EVENT:
+        return parse_acknowledgement(bundle, outcome_optional=True)
+    return _care_communication(bundle)
+
+
+def _bundle(data: bytes, content_type: str, limits: Limits) -> dict[str, Any]:
     limits.check_size(data)
     media = content_type.split(";")[0].strip().lower()
     if media.endswith("json"):
-        bundle = _load_json(data, limits)
-    elif media.endswith("xml"):
-        bundle = _load_xml(data, limits)
-    else:
-        raise _error("not-supported", "Content-Type", f"{content_type!r} is not a FHIR media type", "fhir.media-type")
+        return _load_json(data, limits)
+    if media.endswith("xml"):
+        return _load_xml(data, limits)
+    raise _error("not-supported", "Content-Type", f"{content_type!r} is not a FHIR media type", "fhir.media-type")
+
+
+def _care_communication(bundle: dict[str, Any]) -> CareCommunicationMessage:
     try:
         message = _message(bundle)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:

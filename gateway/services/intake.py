@@ -25,6 +25,7 @@ from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.inbound import Limits
+from gateway.services.acknowledgements import take_acknowledgement
 from gateway.services.attachments import Assembly
 from gateway.services.notices import NoticePlanner
 from gateway.services.offline import OfflineDirectory
@@ -43,6 +44,7 @@ from mappings.documents.discharge import (
     PriorNotice,
 )
 from mappings.issues import Issue, IssueError
+from mappings.notices.acknowledgement import Ack
 from mappings.notices.hospital_notification import prior_notices_from_bundle
 
 #: A profile check for one notice Bundle: the issues found (errors reject the input).
@@ -122,13 +124,23 @@ class IntakeService:
 
     def parse(self, body: bytes, content_type: str) -> tuple[str, Document]:
         kind = input_kind(content_type, body)
-        return kind, parse_input(kind, body, content_type, self.limits)
+        document = parse_input(kind, body, content_type, self.limits)
+        if isinstance(document, Ack):
+            raise IssueError.single(
+                "not-supported",
+                "an acknowledgement makes no notices: post it to /messages, where it completes the notice it answers",
+                expression="Bundle.entry[0].resource.eventCoding",
+                message_id="intake.ack-no-notices",
+            )
+        return kind, document
 
     async def accept(
         self, body: bytes, content_type: str, access: Access = OPEN, *, first_of_stay: bool = False
     ) -> IntakeResult:
         kind = input_kind(content_type, body)
         document = await self.parsing.parse(kind, body, content_type, self.limits)
+        if isinstance(document, Ack):  # a receiver's acknowledgement of a notice we sent, not a new input
+            return await take_acknowledgement(self._required_outbox(), document, access, self.clock)
         if isinstance(document, BinaryLetter):
             return await self._required_assembly().accept_binary(self, document, body, content_type, access)
         outbox = self._required_outbox()

@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 from pebble import ProcessExpired, ProcessPool
 
-from gateway.inbound import Limits, parse_fhir_message, parse_hl7v2, parse_oioxml
+from gateway.inbound import Limits, parse_hl7v2, parse_oioxml
+from gateway.inbound.fhir_message import parse_fhir_input
 from mappings.issues import Issue, IssueError
 
 
@@ -39,12 +40,13 @@ class Parsing(Protocol):
 
 
 def parse_input(kind: str, body: bytes, content_type: str, limits: Limits) -> Any:
-    """The parser for `kind` (pure; the function worker processes run)."""
+    """The parser for `kind` (pure; the function worker processes run). FHIR: a CareCommunication message, or a
+    receiver's Acknowledgement of a notice (`gateway.services.acknowledgements`)."""
     if kind == "hl7v2":
         return parse_hl7v2(body, limits=limits)
     if kind == "oioxml":
         return parse_oioxml(body, limits=limits)
-    return parse_fhir_message(body, content_type, limits=limits)
+    return parse_fhir_input(body, content_type, limits=limits)
 
 
 def _parse_in_worker(kind: str, body: bytes, content_type: str, limits: Limits) -> tuple[Any, ...]:

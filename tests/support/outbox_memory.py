@@ -130,9 +130,17 @@ class MemoryOutbox:
         row.record = _apply(base, step, attempt.finished_at)
         return True
 
-    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
+    async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:
+        notice_id = self._by_header.get(header_id)
+        if notice_id is None or (recipient is not None and self._rows[notice_id].record.recipient != recipient):
+            return None
+        return self._copy(notice_id)
+
+    async def record_ack(
+        self, acknowledged_header_id: str, ack: AckRecord, *, recipient: str | None = None
+    ) -> NoticeRecord | None:
         notice_id = self._by_header.get(acknowledged_header_id)
-        if notice_id is None:
+        if notice_id is None or (recipient is not None and self._rows[notice_id].record.recipient != recipient):
             return None
         row = self._rows[notice_id]
         if row.record.state is not NoticeState.ACKNOWLEDGED:

@@ -1,13 +1,22 @@
-"""Review: `POST /messages/notices/{id}/correct` with an operator's Bundle."""
+"""`POST /messages/notices/{id}/correct` with an operator's malformed Bundle, and acknowledgements that receivers
+send as messages of their own (`gateway.services.acknowledgements`)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+import uuid
+from datetime import timedelta
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from tests.gateway.api.test_messages import admission_and_discharge, kill_first, settings  # noqa: F401
+from gateway.delivery.outbox import Attempt, AwaitAck, NoticeRecord
+from gateway.delivery.outcome import OutcomeKind
+from mappings.notices.acknowledgement import AckCode, AckIssue, acknowledgement_from_message
+from tests.gateway.api.test_messages import LATER, admission_and_discharge, kill_first, settings  # noqa: F401
 
 
 async def test_a_malformed_corrected_bundle_is_a_4xx_not_a_500(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -41,22 +50,58 @@ async def test_a_malformed_corrected_bundle_is_a_4xx_not_a_500(client: httpx.Asy
     assert (await app.state.messages.outbox.get(dead)).notice.state.value == "dead"
 
 
-async def test_an_asynchronous_acknowledgement_completes_its_notice(client: httpx.AsyncClient, app: FastAPI) -> None:
-    """A receiver that answers 202 and acknowledges later (fixture fault `no-ack`, MedCom's asynchronous
-    acknowledgement): the acknowledgement it sends must be taken in and complete the notice."""
-    from datetime import timedelta
+FHIR_JSON = {"content-type": "application/fhir+json"}
 
-    from gateway.delivery.outbox import Attempt, AwaitAck
-    from gateway.delivery.outcome import OutcomeKind
-    from mappings.notices.acknowledgement import acknowledgement_from_message
-    from tests.gateway.api.test_messages import LATER
 
+async def _sent_and_awaiting(client: httpx.AsyncClient, app: FastAPI) -> NoticeRecord:
+    """The first notice, sent and answered 202 without an acknowledgement (the receiver will send it later)."""
     await admission_and_discharge(client)
     outbox = app.state.messages.outbox
     claim = await outbox.claim(LATER, timedelta(minutes=1), "w")
     attempt = Attempt("bundle-1", LATER, LATER, OutcomeKind.DELIVERED, status=202)
     assert await outbox.record_attempt(claim, attempt, AwaitAck(LATER + timedelta(minutes=30)))
-    ack = acknowledgement_from_message(claim.notice.message, code="ok", sent_at=LATER, base_url="http://kommune")
-    response = await client.post("/messages", json=ack, headers={"content-type": "application/fhir+json"})
-    state = (await outbox.get(claim.notice.id)).notice.state.value
-    assert state == "acknowledged", (response.status_code, response.text[:300], state)
+    notice: NoticeRecord = claim.notice
+    return notice
+
+
+def _ack(notice: NoticeRecord, code: AckCode) -> dict[str, Any]:
+    issues = () if code == "ok" else (AckIssue("error", "processing", None, "the receiver's reason"),)
+    return acknowledgement_from_message(
+        notice.message, code=code, sent_at=LATER, base_url="http://kommune", issues=issues
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "state", "resends"),
+    [("ok", "acknowledged", 0), ("fatal-error", "dead", 0), ("transient-error", "pending", 1)],
+)
+async def test_an_acknowledgement_sent_on_its_own_completes_its_notice(
+    client: httpx.AsyncClient, app: FastAPI, code: AckCode, state: str, resends: int
+) -> None:
+    """A receiver that answers 202 and acknowledges later (MedCom's acknowledgement as a message of its own):
+    `ok` acknowledges, `fatal-error` refuses (dead, to be corrected), `transient-error` sends it again."""
+    notice = await _sent_and_awaiting(client, app)
+    response = await client.post("/messages", json=_ack(notice, code), headers=FHIR_JSON)
+    assert response.status_code == 202, response.text
+    assert response.json()["notices"][0]["id"] == notice.id
+    after = (await app.state.messages.outbox.get(notice.id)).notice
+    assert (after.state.value, after.resends) == (state, resends)
+    assert after.refused is (code == "fatal-error")
+    again = await client.post("/messages", json=_ack(notice, code), headers=FHIR_JSON)
+    assert again.status_code == 202
+    assert (await app.state.messages.outbox.get(notice.id)).notice == after  # the same acknowledgement again
+
+
+async def test_an_acknowledgement_of_no_notice_is_404(client: httpx.AsyncClient, app: FastAPI) -> None:
+    notice = await _sent_and_awaiting(client, app)
+    unknown = _ack(dataclasses.replace(notice, message=_with_header_id(notice.message, str(uuid.uuid4()))), "ok")
+    response = await client.post("/messages", json=unknown, headers=FHIR_JSON)
+    assert response.status_code == 404
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[0].resource.response.identifier"]
+    assert (await app.state.messages.outbox.get(notice.id)).notice.state.value == "sent"
+
+
+def _with_header_id(message: dict[str, Any], header_id: str) -> dict[str, Any]:
+    changed = copy.deepcopy(message)
+    changed["entry"][0]["resource"]["id"] = header_id
+    return changed
