@@ -107,7 +107,7 @@ async def accept_message(
 @router.post(
     "/fhir/$process-message",
     status_code=202,
-    summary="Accept a MedCom FHIR message (CareCommunication)",
+    summary="Accept a MedCom FHIR message (a CareCommunication, or an Acknowledgement of a notice sent)",
     responses=INTAKE_RESPONSES,
 )
 async def process_message(request: Request, service: Service, access: RequestAccess) -> Response:

@@ -15,7 +15,7 @@ from pytest_httpx import HTTPXMock
 from fixtures.messages import empty_message
 from gateway.clock import FixedClock, SequenceIds
 from gateway.delivery.outbox import NewNotice, NoticeState
-from gateway.delivery.outcome import AttemptOutcome
+from gateway.delivery.outcome import AttemptOutcome, OutcomeKind
 from gateway.delivery.policy import RetryPolicy
 from gateway.delivery.sender import HttpxSender
 from gateway.delivery.worker import Worker, WorkerSettings
@@ -26,21 +26,19 @@ SENT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 HEADER = "11111111-1111-4111-8111-111111111111"
 MESSAGE = empty_message(header_id=HEADER, bundle_id="b", provenance_id="p", sent_at=SENT)
 
-NEG_ACK_BAD_ISSUES = {
-    "resourceType": "Bundle",
-    "type": "message",
-    "entry": [
-        {
-            "resource": {
-                "resourceType": "MessageHeader",
-                "id": "ack-h",
-                "eventCoding": {"code": "acknowledgement-message"},
-                "response": {"identifier": HEADER, "code": "fatal-error"},
-            }
-        },
-        {"resource": {"resourceType": "OperationOutcome", "id": "oo", "issue": 5}},
-    ],
-}
+
+def _fatal_ack(*outcome: dict[str, Any]) -> dict[str, Any]:
+    """A receiver's fatal-error acknowledgement of MESSAGE, with the entries `outcome` after its header."""
+    header = {
+        "resourceType": "MessageHeader",
+        "id": "ack-h",
+        "eventCoding": {"code": "acknowledgement-message"},
+        "response": {"identifier": HEADER, "code": "fatal-error"},
+    }
+    return {"resourceType": "Bundle", "type": "message", "entry": [{"resource": header}, *outcome]}
+
+
+NEG_ACK_BAD_ISSUES = _fatal_ack({"resource": {"resourceType": "OperationOutcome", "id": "oo", "issue": 5}})
 
 JUNK: dict[str, dict[str, Any]] = {
     "operation-outcome issue not a list": dict(status_code=503, json={"resourceType": "OperationOutcome", "issue": 7}),
@@ -100,22 +98,7 @@ async def test_a_negative_ack_without_operation_outcome_is_not_taken_for_a_deliv
     httpx_mock: HTTPXMock, sender: HttpxSender
 ) -> None:
     """The receiver said fatal-error (its OperationOutcome missing): that is not "delivered, awaiting an ack"."""
-    from gateway.delivery.outcome import OutcomeKind
-
-    body = {
-        "resourceType": "Bundle",
-        "type": "message",
-        "entry": [
-            {
-                "resource": {
-                    "resourceType": "MessageHeader",
-                    "id": "ack-h",
-                    "eventCoding": {"code": "acknowledgement-message"},
-                    "response": {"identifier": HEADER, "code": "fatal-error"},
-                }
-            }
-        ],
-    }
+    body = _fatal_ack()
     httpx_mock.add_response(url=URL, method="POST", status_code=200, json=body)
     outcome = await sender.send(URL, MESSAGE)
     assert outcome.kind is not OutcomeKind.DELIVERED, (outcome.kind, outcome.detail)
