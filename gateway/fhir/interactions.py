@@ -104,10 +104,13 @@ class FhirService:
         self.paging = paging or Paging()
         self.validator = validator
 
-    def checked(self, tx: ResourceTransaction, resource: Resource) -> Resource:
-        """`resource` once the write validator lets it be stored (the one place every create and update passes)."""
+    def checked(
+        self, tx: ResourceTransaction, resource: Resource, access: Access, *, plan_write: bool = False
+    ) -> Resource:
+        """`resource` once the write validator lets it be stored (the one place every create and update passes);
+        its references must resolve among what the caller may see (the gateway's own plan writer: all)."""
         if self.validator is not None:
-            self.validator.check(tx, resource)
+            self.validator.check(tx, resource, None if plan_write else access.viewer)
         return resource
 
     def guarded(self, access: Access, work: Callable[[ResourceTransaction], T], *, writes: bool = False) -> T:
@@ -231,6 +234,7 @@ class FhirService:
         if_none_exist: str | None = None,
         resource_id: str | None = None,
         access: Access = OPEN,
+        plan_write: bool = False,
     ) -> FhirResponse:
         """Create; `resource_id` is the id a transaction or conditional update resolved (never a client's choice
         for a server-assigned type: those callers refuse it first)."""
@@ -244,7 +248,7 @@ class FhirService:
             if existing is not None:
                 return resource_response(base, existing, 200, location=True)
         stored = tx.create(
-            stamped(self.checked(tx, resource), access.author),
+            stamped(self.checked(tx, resource, access, plan_write=plan_write), access.author),
             resource_id=resource_id or self.ids.new_id(),
             author=access.author,
         )
@@ -291,7 +295,7 @@ class FhirService:
         self.check_sources(resource, access)
         author = current.author if current is not None else access.author
         stored, created = tx.update(
-            stamped(self.checked(tx, resource), author),
+            stamped(self.checked(tx, resource, access, plan_write=plan_write), author),
             resource_id=resource_id,
             if_match=expected_version,
             author=author,
@@ -331,7 +335,7 @@ class FhirService:
             if expected_version is not None:
                 raise VersionConflict.of(resource_type, f"?{criteria[:200]}", expected_version, 0)
             body_id = assigned_id or self.client_id(resource, access, plan_write=plan_write)
-            return self.create_in(tx, base, resource, resource_id=body_id, access=access)
+            return self.create_in(tx, base, resource, resource_id=body_id, access=access, plan_write=plan_write)
         if resource.get("id") not in (None, existing.id):
             raise id_mismatch(resource_type, str(resource["id"]), existing.id)
         return self.update_in(

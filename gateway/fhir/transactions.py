@@ -273,6 +273,7 @@ class BundleProcessor:
                 if_none_exist=entry.if_none_exist,
                 resource_id=assigned.get(entry.index),
                 access=access,
+                plan_write=self.plan_write,
             )
         if entry.method == "PUT":
             assert entry.resource is not None

@@ -8,6 +8,8 @@ against the R4 core definitions and every `meta.profile` the gateway knows (an u
 base type is still checked), and, unless switched off (`GATEWAY_ENFORCE_REFERENTIAL_INTEGRITY=false`), refuses a
 reference to a resource of a stored type that does not exist: HAPI FHIR's referential integrity on write, on by
 default there too (JpaStorageSettings `enforceReferentialIntegrityOnWrite`; a missing target is 422 "HAPI-1095").
+A reference must resolve to a resource the writer may see (the access rule): one it may not see is refused as a
+missing one is, so a write cannot test whether a hidden resource exists (the gateway's own plan writer excepted).
 References to resources a transaction writes itself count as existing (`pending_writes`); references that name
 no resource here (a contained `#id`, a `urn:`, another server's URL, a type this server does not store) are not
 checked. A conditional reference (`Patient?identifier=…`) outside a transaction, which resolves them, is refused.
@@ -21,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from gateway.errors import http_status
-from gateway.store.ports import ResourceTransaction
+from gateway.store.ports import ResourceTransaction, Viewer
 from gateway.validation import Validator
 from gateway.validation.reference_checks import named_type
 from mappings.issues import Issue, IssueError
@@ -45,7 +47,7 @@ def pending_writes(targets: Iterable[str]) -> Iterator[None]:
 class WriteValidator(Protocol):
     """Decides whether a resource may be written; raises `IssueError` (the OperationOutcome) when it may not."""
 
-    def check(self, tx: ResourceTransaction, resource: Resource) -> None: ...
+    def check(self, tx: ResourceTransaction, resource: Resource, viewer: Viewer | None = None) -> None: ...
 
 
 class ProfileWriteValidator:
@@ -56,17 +58,19 @@ class ProfileWriteValidator:
         self.stored_types = frozenset(stored_types)
         self.referential_integrity = referential_integrity
 
-    def check(self, tx: ResourceTransaction, resource: Resource) -> None:
+    def check(self, tx: ResourceTransaction, resource: Resource, viewer: Viewer | None = None) -> None:
+        """`viewer`: whom a referenced resource must be visible to, so that a reference to one the writer may not
+        see is refused as one to a resource that does not exist (no existence test for hidden resources)."""
         result = self.validator.validate(resource)
         if not result.ok:
             # the status pinned, so a batch entry answers what a single write would (400 structure, 422 rules)
             raise IssueError(result.issues, status=http_status(IssueError(result.errors)))
         if self.referential_integrity:
-            missing = list(self._missing_targets(tx, resource))
+            missing = list(self._missing_targets(tx, resource, viewer))
             if missing:
                 raise IssueError(tuple(missing), status=422)
 
-    def _missing_targets(self, tx: ResourceTransaction, resource: Resource) -> Iterator[Issue]:
+    def _missing_targets(self, tx: ResourceTransaction, resource: Resource, viewer: Viewer | None) -> Iterator[Issue]:
         pending = _PENDING.get()
         for where, reference in _references(resource, str(resource.get("resourceType"))):
             text = reference.get("reference")
@@ -91,7 +95,7 @@ class ProfileWriteValidator:
             target = "/".join(text.split("/")[:2])
             if target in pending:
                 continue
-            current = tx.read_current(resource_type, text.split("/")[1])
+            current = tx.read_current(resource_type, text.split("/")[1], viewer)
             if current is None or current.deleted:
                 yield Issue(
                     "error",

@@ -23,6 +23,7 @@ from gateway.clock import SequenceIds
 from gateway.config import Settings
 from gateway.security.tokens import LocalSigningKey, issue_token
 from tests.support import scenario
+from tests.support.direct import write_directly
 
 CLIENTS = {
     "region": (
@@ -348,7 +349,7 @@ async def test_a_failed_transaction_leaves_no_audit_of_what_it_did_not_do(
 
 
 async def test_a_consent_written_by_someone_else_grants_nothing(
-    client: httpx.AsyncClient, token: Any, plan_id: str
+    app: FastAPI, client: httpx.AsyncClient, token: Any, plan_id: str
 ) -> None:
     plan = (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("region"))).json()
     self_granted = {
@@ -370,7 +371,9 @@ async def test_a_consent_written_by_someone_else_grants_nothing(
             ],
         },
     }
-    assert (await client.post("/fhir/Consent", json=self_granted, headers=token("rogue"))).status_code == 201
+    # the API refuses a reference to a Patient the rogue may not see (as one to a missing Patient) ...
+    assert (await client.post("/fhir/Consent", json=self_granted, headers=token("rogue"))).status_code == 422
+    write_directly(app, self_granted, "111111111111")  # ... and a consent stored without that check grants nothing
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("rogue"))).status_code == 404
     overwrite = {**plan, "status": "revoked"}
     assert (await client.put(f"/fhir/CarePlan/{plan_id}", json=overwrite, headers=token("rogue"))).status_code == 404
