@@ -1,0 +1,113 @@
+"""OPEN, kept as strict xfail until it is fixed (the stop 25 closing note): Organisation X writes a plan of its
+own for the citizen's CPR number (in its own source namespace, as `/plans` allows). The newest active plan for a CPR
+number is taken as *the* plan, so X's plan replaces the citizen's on their page and in their consent form, and
+steers the notices the region sends. It must change nothing of the citizen's shared plan or of what is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.security.conftest import Headers
+from tests.support import cast
+
+#: Strict: these fail (XPASS) once a second plan cannot take the first one's place; then drop the mark.
+pytestmark = pytest.mark.xfail(strict=True, reason="open: another organisation's plan for the CPR wins")
+
+
+X_SOURCE = {"system": f"https://sor2.sum.dsdn.dk/#id={cast.X_SOR}", "value": "X-0001"}
+FORGED_WISH = "Ring til Organisation X på 70 70 70 70 og oplys dit NemID."
+
+
+def x_plan() -> dict[str, Any]:
+    document = cast.plan_document()
+    document["source"] = X_SOURCE
+    document["wishes"] = [{"kind": "wish", "text": FORGED_WISH}]
+    return document
+
+
+async def signed_in_citizen(app: FastAPI, client: httpx.AsyncClient, cpr: str) -> None:
+    client.cookies.clear()
+    link = app.state.web.sessions.create_link("citizen", cpr)
+    assert (await client.post(f"/app/sign-in/{link}")).status_code == 303
+
+
+async def test_x_cannot_replace_the_plan_the_citizen_is_shown(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    await signed_in_citizen(app, client, cast.CPR)
+    before = await client.get("/app/mig")
+    assert before.status_code == 200 and "fodbold" in before.text  # the region's plan: the citizen's own wishes
+    written = await client.post("/plans", json=x_plan(), headers=as_("x"))
+    assert written.status_code == 201, written.text
+    after = await client.get("/app/mig")
+    assert after.status_code == 200
+    assert FORGED_WISH not in after.text, "the citizen's page now shows X's plan"
+    assert "fodbold" in after.text, "the citizen's own plan is gone from their page"
+
+
+async def test_after_x_writes_its_plan_the_citizens_consent_form_still_closes_their_own_plan(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    import re
+
+    assert (await client.post("/plans", json=x_plan(), headers=as_("x"))).status_code == 201
+    await signed_in_citizen(app, client, cast.CPR)
+    after = await client.get("/app/mig")
+    # the citizen closes their plan for the GP, on their own page
+    action = re.search(r'action="(/app/mig/[^/"]+/consent)"', after.text)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', after.text)
+    assert action and csrf
+    closed = await client.post(action.group(1), data={"csrf": csrf.group(1), "member": "gp1", "permit": "no"})
+    assert closed.status_code == 303, closed.text
+    gp_reads = await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))
+    assert gp_reads.status_code == 404, "the citizen closed their plan for the GP, yet the GP still reads it"
+
+
+HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
+
+
+async def test_x_cannot_steer_the_notices_the_region_sends_about_the_citizen(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The demo plan (kept by the FACT team, permitting the ward) drives the notices of the region's admission.
+    X writes its own plan for the same CPR number, also 'permitting' the ward: the region's admission must still
+    be planned from the citizen's plan, not from X's."""
+    import json
+
+    from tests.support import scenario
+
+    assert (await client.post("/plans", json=scenario.plan_document(), headers=as_("fact"))).status_code == 201
+    forged = scenario.plan_document()
+    forged["source"] = X_SOURCE
+    forged["crisis_plans"][0]["text"] = "X: giv ham Haldol."
+    written = await client.post("/plans", json=forged, headers=as_("x"))
+    assert written.status_code == 201, written.text
+    admitted = await client.post(
+        "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | as_("region")
+    )
+    assert admitted.status_code == 202, f"X's plan broke the region's admission: {admitted.text[:400]}"
+    shown = await client.get(f"/messages/{admitted.json()['messageId']}", headers=as_("region"))
+    assert "X: giv ham Haldol." not in json.dumps(shown.json(), ensure_ascii=False), "X's crisis plan was sent"
+
+
+async def test_x_cannot_withhold_the_citizens_crisis_plan_from_the_ward(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    from tests.support import scenario
+
+    assert (await client.post("/plans", json=scenario.plan_document(), headers=as_("fact"))).status_code == 201
+    forged = scenario.plan_document()
+    forged["source"] = X_SOURCE
+    forged["crisis_plans"] = []
+    forged["consent"]["data"] = ["careplan"]
+    assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 201
+    admitted = await client.post(
+        "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | as_("region")
+    )
+    assert admitted.status_code == 202, admitted.text
+    kinds = [notice["kind"] for notice in admitted.json()["notices"]]
+    assert "care-communication-crisisplan" in kinds, f"the ward gets no crisis plan: {kinds}"
