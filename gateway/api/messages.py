@@ -1,5 +1,7 @@
 """`/messages`: where every message is (inbound, notices, attempts, acknowledgements); replay, retry, skip, correct.
 
+A caller sees and acts on what its organisation posted (`MessageService`; held letters likewise).
+
 Each route's AuditEvent is written in the database transaction of what it reads or changes.
 """
 
@@ -50,7 +52,8 @@ async def list_notices(
     ]
     if state is None and offset == 0:
         now = service.clock.now()
-        listed += [held.to_json(now, holding.expired_reason(held)) for held in await holding.holding.listing(limit)]
+        held_ones = await holding.holding.listing(limit, poster=access.author)
+        listed += [held.to_json(now, holding.expired_reason(held)) for held in held_ones]
     return listed
 
 
@@ -101,7 +104,7 @@ async def correct(
 )
 async def show(message_id: str, service: Service, holding: Holding, access: RequestAccess) -> dict[str, Any]:
     require(access, MESSAGES, "r")
-    held = await holding.holding.get(message_id)
+    held = await holding.holding.get(message_id, poster=access.author)
     if held is not None and held.state != "completed":
         access.record_alone(AuditRecord("R", "read", detail=f"held inbound message {message_id}"))
         return {"held": held.to_json(service.clock.now(), holding.expired_reason(held)), "notices": []}

@@ -49,10 +49,15 @@ def detail(connection: Connection, notice_id: str) -> NoticeDetail | None:
     return NoticeDetail(rows.record(row), tuple(rows.attempt_record(r) for r in attempts.mappings()))
 
 
-def listed(connection: Connection, state: NoticeState | None, limit: int, offset: int) -> list[NoticeRecord]:
+def listed(
+    connection: Connection, state: NoticeState | None, limit: int, offset: int, poster: str | None = None
+) -> list[NoticeRecord]:
     statement = rows.notices_with_queue().order_by(n.c.sequence).limit(limit).offset(offset)
     if state is not None:
         statement = statement.where(n.c.state == state.value)
+    if poster is not None:
+        i = t.inbound_message
+        statement = statement.where(n.c.inbound_message_id.in_(select(i.c.id).where(i.c.poster == poster)))
     return [rows.record(row) for row in connection.execute(statement).mappings()]
 
 
@@ -71,14 +76,17 @@ def for_inbound(connection: Connection, inbound_message_id: str) -> list[NoticeR
     return list(found.notices) if found else []
 
 
-def inbound(connection: Connection, inbound_message_id: str) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
-    """The stored inbound message (id, received time, content type, summary, body) with its notices' details."""
+def inbound(
+    connection: Connection, inbound_message_id: str, poster: str | None = None
+) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
+    """The stored inbound message (id, received time, content type, summary, body) with its notices' details; None
+    when there is none, or (with `poster`) when another organisation posted it."""
     row = (
         connection.execute(select(t.inbound_message).where(t.inbound_message.c.id == inbound_message_id))
         .mappings()
         .first()
     )
-    if row is None:
+    if row is None or (poster is not None and row["poster"] != poster):
         return None
     stored = {
         "id": row["id"],

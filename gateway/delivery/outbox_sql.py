@@ -61,6 +61,8 @@ class InboundRecord:
     content_type: str
     summary: dict[str, Any]
     body: str | None = None
+    #: The SOR code of the organisation that posted it (None: no caller, the local CLI)
+    poster: str | None = None
 
 
 #: Called inside `record_attempt`'s transaction (the delivery audit trail is written with the attempt).
@@ -153,6 +155,7 @@ class SqlOutbox:
                         summary=orjson.dumps(record.summary).decode(),
                         body=record.body,
                         notice_ids=orjson.dumps([x.id for x in notices]).decode(),
+                        poster=record.poster,
                     )
                 )
                 if notices:
@@ -433,9 +436,12 @@ class SqlOutbox:
         limit: int = 50,
         offset: int = 0,
         audit: AuditHook | None = None,
+        poster: str | None = None,
     ) -> list[NoticeRecord]:
+        """`poster`: only the notices of messages that organisation posted (None: every notice)."""
+
         def work(connection: Connection) -> list[NoticeRecord]:
-            found = reads.listed(connection, state, limit, offset)
+            found = reads.listed(connection, state, limit, offset, poster)
             if audit is not None:
                 audit(connection, found)
             return found
@@ -445,13 +451,20 @@ class SqlOutbox:
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         return await self._read(lambda connection: reads.for_inbound(connection, inbound_message_id))
 
+    async def poster_of(self, inbound_message_id: str) -> str | None:
+        """The SOR code of the organisation that posted an inbound message (None: unknown, or posted by no one)."""
+        i = t.inbound_message
+        statement = select(i.c.poster).where(i.c.id == inbound_message_id)
+        return await self._read(lambda connection: connection.execute(statement).scalar())
+
     async def inbound(
-        self, inbound_message_id: str, *, audit: AuditHook | None = None
+        self, inbound_message_id: str, *, audit: AuditHook | None = None, poster: str | None = None
     ) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
-        """The stored inbound message and its notices with their attempts, in one transaction; None if unknown."""
+        """The stored inbound message and its notices with their attempts, in one transaction; None if unknown
+        (or, with `poster`, posted by another organisation)."""
 
         def work(connection: Connection) -> tuple[dict[str, Any], list[NoticeDetail]] | None:
-            found = reads.inbound(connection, inbound_message_id)
+            found = reads.inbound(connection, inbound_message_id, poster)
             if found is not None and audit is not None:
                 audit(connection, [d.notice for d in found[1]])
             return found

@@ -100,6 +100,7 @@ class Assembly:
                 expires_at=now + self.wait,
                 state="held",
                 reason=f"waiting for XBIN01 object(s) {', '.join(missing)}",
+                poster=access.author,
             )
             created = await self.holding.hold(record)
             note = (
@@ -129,6 +130,7 @@ class Assembly:
             expires_at=now + self.wait,
             state="held",
             reason="waiting for the XDIS91 that references its objects",
+            poster=access.author,
         )
         if not await self.holding.hold(record):
             return IntakeResult(message_id, False, "oioxml", (), ("already received; nothing new",), state="held")

@@ -115,7 +115,12 @@ def delivery_audit(clock: Clock, ids: IdSource) -> AttemptHook:
 class MessageService:
     """What operators ask about messages: where is it, what happened, send it again, skip it, correct it.
 
-    Every operation records its AuditEvent (through `access`) in the operation's own database transaction."""
+    Every operation records its AuditEvent (through `access`) in the operation's own database transaction.
+
+    A caller sees and acts on the messages its organisation posted, and no others: for another organisation's
+    message or notice every operation answers as for one that does not exist (a security review found any client
+    with `system/Messages.r` reading and changing every organisation's messages). Without a caller (the local CLI,
+    `OPEN`) every message is shown."""
 
     def __init__(self, engine: Engine, clock: Clock, ids: IdSource, check: NoticeCheck | None = None) -> None:
         self.outbox = SqlOutbox(engine)
@@ -137,7 +142,7 @@ class MessageService:
         audit = self._audit(
             access, lambda _: AuditRecord("R", "read", detail=f"inbound message {inbound_message_id} with its notices")
         )
-        found = await self.outbox.inbound(inbound_message_id, audit=audit)
+        found = await self.outbox.inbound(inbound_message_id, audit=audit, poster=access.author)
         if found is None:
             raise IssueError.single(
                 "not-found", f"no inbound message {inbound_message_id}", message_id="messages.unknown", status=404
@@ -182,11 +187,13 @@ class MessageService:
             access,
             lambda listed: AuditRecord("E", "search-type", detail=f"list of {len(listed)} notices (state {state})"),
         )
-        return await self.outbox.list_notices(state, limit=limit, offset=offset, audit=audit)
+        return await self.outbox.list_notices(state, limit=limit, offset=offset, audit=audit, poster=access.author)
 
     async def replay(self, notice_ids: Sequence[str], access: Access = OPEN) -> list[NoticeRecord]:
         """Send notices again: same `MessageHeader.id`, a new `Bundle.id` at send time (MedCom resend rules).
         Consent is decided again: a notice carrying plan content its consent no longer permits is refused (422)."""
+        for notice_id in notice_ids:
+            await self._require_posted(notice_id, access)
         refusals = [await self._refusal(notice_id) for notice_id in notice_ids]
         if reasons := [reason for reason in refusals if reason]:
             raise IssueError.single("business-rule", "; ".join(reasons), message_id="messages.consent-withdrawn")
@@ -200,6 +207,20 @@ class MessageService:
             replayed.append(await self.outbox.resend(notice_id, self.clock.now(), audit=audit))
         return replayed
 
+    async def _posted(self, inbound_message_id: str, access: Access) -> bool:
+        """Whether the caller's organisation posted the inbound message (always, without a caller)."""
+        return access.author is None or await self.outbox.poster_of(inbound_message_id) == access.author
+
+    async def _notice_posted(self, notice_id: str, access: Access) -> bool:
+        if access.author is None:
+            return True
+        detail = await self.outbox.get(notice_id)
+        return detail is not None and await self._posted(detail.notice.inbound_message_id, access)
+
+    async def _require_posted(self, notice_id: str, access: Access) -> None:
+        if not await self._notice_posted(notice_id, access):
+            raise _unknown_notice(notice_id)
+
     async def _refusal(self, notice_id: str) -> str | None:
         detail = await self.outbox.get(notice_id)
         return None if detail is None else await self.withdrawals.refusal(detail.notice)
@@ -208,7 +229,9 @@ class MessageService:
         """Send an inbound message's notices again (`replay`); notices still on their way, those their receiver
         refused (corrected or skipped instead), and those whose consent no longer permits what they carry, are
         left alone."""
-        notices = await self.outbox.for_inbound(inbound_message_id)
+        notices = (
+            await self.outbox.for_inbound(inbound_message_id) if await self._posted(inbound_message_id, access) else []
+        )
         if not notices:
             raise IssueError.single(
                 "not-found", f"no notices for message {inbound_message_id}", message_id="messages.unknown", status=404
@@ -223,6 +246,7 @@ class MessageService:
         when none are named, those refused with fatal-error: they are corrected or skipped, not retried)."""
         if notice_ids is None:
             notice_ids = [n.id for n in await every_notice(self.outbox, NoticeState.DEAD) if not n.refused]
+        notice_ids = [notice_id for notice_id in notice_ids if await self._notice_posted(notice_id, access)]
         allowed = [notice_id for notice_id in notice_ids if not await self._refusal(notice_id)]
         audit = self._audit(
             access, lambda revived: AuditRecord("U", "update", detail=f"retry-dead: {[n.id for n in revived]}")
@@ -235,6 +259,7 @@ class MessageService:
             raise IssueError.single(
                 "required", "a skip needs a reason", expression="reason", message_id="messages.skip-reason", status=422
             )
+        await self._require_posted(notice_id, access)
         audit = self._audit(
             access, lambda _: AuditRecord("U", "update", detail=f"skip of notice {notice_id}: {reason}")
         )
@@ -247,10 +272,8 @@ class MessageService:
         Bundle) or the refused message itself, under a new `MessageHeader.id` (see `delivery/correction.py`),
         validated against its profiles before it may enter the outbox."""
         detail = await self.outbox.get(notice_id)
-        if detail is None:
-            raise IssueError.single(
-                "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
-            )
+        if detail is None or not await self._posted(detail.notice.inbound_message_id, access):
+            raise _unknown_notice(notice_id)
         refused_id = detail.notice.message_header_id
         message = corrected_message(corrected or detail.notice.message, self.ids.new_id(), self.ids.new_id())
         # The refused id is what the new message revises, also when the operator's Bundle kept its old header id.
@@ -268,6 +291,13 @@ class MessageService:
             ),
         )
         return await self.outbox.correct(notice_id, message, self.clock.now(), audit=audit)
+
+
+def _unknown_notice(notice_id: str) -> IssueError:
+    """What the outbox answers for a notice it does not have (`outbox_reads.one`), word for word."""
+    return IssueError.single(
+        "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
+    )
 
 
 def _constant(record: AuditRecord) -> Callable[[Sequence[NoticeRecord]], AuditRecord]:

@@ -191,7 +191,7 @@ class IntakeService:
             "notes": list(planning.notes),
             "firstOfStay": first_of_stay,
         }
-        inbound = InboundRecord(content_type, summary, base64.b64encode(body).decode("ascii"))
+        inbound = InboundRecord(content_type, summary, base64.b64encode(body).decode("ascii"), poster=access.author)
         audit = self._audit(access, kind, message_id, planning) if access.audits else None
         writes = [work for work in (audit, also) if work is not None]
 

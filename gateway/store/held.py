@@ -43,6 +43,8 @@ class HeldRecord:
     expires_at: datetime
     state: HeldState
     reason: str | None
+    #: The SOR code of the organisation that posted it (None: no caller); `/messages` shows a caller only its own.
+    poster: str | None = None
 
     def state_at(self, now: datetime) -> HeldState:
         """`refused` once a held row's time is up, whether or not that was written yet."""
@@ -79,10 +81,14 @@ class SqlHoldingArea:
 
         return await asyncio.to_thread(run)
 
-    async def get(self, held_id: str) -> HeldRecord | None:
+    async def get(self, held_id: str, *, poster: str | None = None) -> HeldRecord | None:
+        """The held row `held_id`; None when there is none, or (with `poster`) another organisation posted it."""
+
         def work(connection: Connection) -> HeldRecord | None:
             row = connection.execute(select(h).where(h.c.id == held_id)).mappings().first()
-            return None if row is None else _record(row)
+            if row is None or (poster is not None and row["poster"] != poster):
+                return None
+            return _record(row)
 
         return await self._run(work, write=False)
 
@@ -122,13 +128,14 @@ class SqlHoldingArea:
         if held_ids:
             connection.execute(update(h).where(h.c.id.in_(list(held_ids))).values(state="completed", reason=reason))
 
-    async def listing(self, limit: int = 50) -> list[HeldRecord]:
-        """Rows not yet completed, newest first (what the operator must see)."""
+    async def listing(self, limit: int = 50, *, poster: str | None = None) -> list[HeldRecord]:
+        """Rows not yet completed, newest first (what the operator must see); with `poster`, that organisation's."""
 
         def work(connection: Connection) -> list[HeldRecord]:
-            rows = connection.execute(
-                select(h).where(h.c.state != "completed").order_by(h.c.received_at.desc()).limit(limit)
-            ).mappings()
+            statement = select(h).where(h.c.state != "completed")
+            if poster is not None:
+                statement = statement.where(h.c.poster == poster)
+            rows = connection.execute(statement.order_by(h.c.received_at.desc()).limit(limit)).mappings()
             return [_record(row) for row in rows]
 
         return await self._run(work, write=False)
@@ -146,6 +153,7 @@ def _row(record: HeldRecord) -> dict[str, Any]:
         "expires_at": format_instant(record.expires_at),
         "state": record.state,
         "reason": record.reason,
+        "poster": record.poster,
     }
 
 
@@ -165,4 +173,5 @@ def _record(row: Any) -> HeldRecord:
         expires_at=_instant(row["expires_at"]),
         state=row["state"],
         reason=row["reason"],
+        poster=row["poster"],
     )

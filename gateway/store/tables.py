@@ -234,7 +234,10 @@ inbound_message = Table(
     Column("summary", Text, nullable=True),
     Column("body", Text, nullable=True),
     Column("notice_ids", Text, nullable=False),
+    #: The SOR code of the organisation that posted it: `/messages` shows a caller only its own (migration 0014).
+    Column("poster", String(64), nullable=True),
 )
+Index("ix_inbound_message_poster", inbound_message.c.poster)
 
 outbox_notice = Table(
     "outbox_notice",
@@ -366,6 +369,7 @@ held_inbound = Table(
     Column("expires_at", String(INSTANT_LEN), nullable=False),
     Column("state", String(16), nullable=False),
     Column("reason", Text, nullable=True),
+    Column("poster", String(64), nullable=True),
 )
 Index("ix_held_inbound_sender_state", held_inbound.c.sender, held_inbound.c.state)
 

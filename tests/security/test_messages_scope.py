@@ -1,8 +1,8 @@
-"""OPEN LEAK, kept as strict xfail until it is fixed (the stop 25 closing note): `/messages` is not scoped by
-organisation. Organisation X, which the citizen never named and which is no party to any of the citizen's notices,
-holds `system/Messages.cru` (as every cast client does): it lists, reads (the raw HL7 with the CPR number, the plan
-content in the notices), skips, corrects, retries and replays another organisation's messages. What it should get
-is what it gets for a message that does not exist, and it should change nothing."""
+"""`/messages` tried by Organisation X, which the citizen never named and which is no party to any of the
+citizen's notices; it holds `system/Messages.cru` (as every cast client does). X learns nothing of another
+organisation's messages (the raw HL7 with the CPR number, the plan content in the notices) and changes nothing: it
+gets what it gets for a message that does not exist. A security review found all of it open: `/messages` was not
+scoped by organisation (migration 0014: `inbound_message.poster`)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ import pytest
 
 from tests.security.conftest import Headers
 from tests.support import cast, scenario
-
-#: Strict: these fail (XPASS) once `/messages` is scoped; then drop the mark.
-pytestmark = pytest.mark.xfail(strict=True, reason="open: /messages is not scoped by organisation")
-
 
 HL7 = {"content-type": "x-application/hl7-v2+er7", "accept": "application/json"}
 
