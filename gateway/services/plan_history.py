@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from gateway.fhir.access import OPEN, Access, AuditRecord
 from gateway.fhir.interactions import FhirService
-from gateway.services.plans import PLAN_SCOPED_TYPES, reference_closure
+from gateway.services.plans import PLAN_SCOPED_TYPES, is_crisis_plan, reference_closure, without_crisis_plans
 from gateway.store.ports import ResourceTransaction, StoredResource
 from mappings.documents.plan import PlanDocument
 from mappings.issues import IssueError
@@ -82,12 +82,25 @@ class PlanHistory:
         plan = versions[index]
         until = plan.last_updated
         consents_until = versions[index - 1].last_updated if index > 0 else None
+        hidden: set[str] = set()
+
+        def hidden_crisis_plan(chosen: StoredResource) -> bool:
+            """A crisis plan the caller may not see is left out, as `PlanService.read` leaves it out; any other
+            part it may not see makes the plan answer as a missing one (`check_visible`)."""
+            if access.viewer is None or chosen.resource is None or not is_crisis_plan(chosen.resource):
+                return False
+            if tx.read_current(chosen.resource_type, chosen.id, access.viewer) is not None:
+                return False
+            hidden.add(f"{chosen.resource_type}/{chosen.id}")
+            return True
 
         def resolve(resource_type: str, resource_id: str) -> StoredResource | None:
             bound = consents_until if resource_type == "Consent" else until
             if resource_type not in VERSIONED or (index == 0 and resource_type != "CarePlan"):
                 chosen: StoredResource | None = tx.read_current(resource_type, resource_id)  # the plan as it is now
                 if chosen is not None and chosen.resource is not None:
+                    if hidden_crisis_plan(chosen):
+                        return None
                     self.fhir.check_visible(tx, access, chosen, "read")
                     used.append(chosen)
                 return chosen
@@ -105,13 +118,16 @@ class PlanHistory:
                 None,
             )
             if chosen is not None:
+                if hidden_crisis_plan(chosen):
+                    return None
                 self.fhir.check_visible(tx, access, chosen, "vread")
                 used.append(chosen)
             return chosen
 
         assert plan.resource is not None
         try:
-            return plan_from_fhir(reference_closure(tx, plan.resource, resolve), self.context)
+            closure = without_crisis_plans(reference_closure(tx, plan.resource, resolve), hidden)
+            return plan_from_fhir(closure, self.context)
         except IssueError as error:
             raise IssueError.single(
                 "not-found",

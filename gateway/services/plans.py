@@ -153,10 +153,10 @@ class PlanService:
                     access.require(resource_type, "r")
                 for resource in resources:
                     if tx.read_current(resource_type, resource["id"], access.viewer) is None:
-                        if not _is_crisis_plan(resource):
+                        if not is_crisis_plan(resource):
                             raise missing(access, "R", "read", "CarePlan", plan_id, version)
                         hidden.add(f"Consent/{resource['id']}")
-            return _without(closure, hidden)
+            return without_crisis_plans(closure, hidden)
 
         return plan_from_fhir(self.fhir.guarded(access, work), self.context)
 
@@ -276,12 +276,14 @@ def _privacy_consent(resources: list[Resource]) -> Resource | None:
     )
 
 
-def _is_crisis_plan(resource: Resource) -> bool:
+def is_crisis_plan(resource: Resource) -> bool:
+    """A crisis plan or advance directive (a Consent of scope `adr`): the part of a plan a caller granted the plan
+    but not `crisisplan` sees the plan without."""
     codings = (resource.get("scope") or {}).get("coding", []) if resource.get("resourceType") == "Consent" else []
     return any(coding.get("code") == "adr" for coding in codings)
 
 
-def _without(closure: dict[str, list[Resource]], hidden: set[str]) -> dict[str, list[Resource]]:
+def without_crisis_plans(closure: dict[str, list[Resource]], hidden: set[str]) -> dict[str, list[Resource]]:
     """The closure without the `hidden` crisis plans, and the CarePlan without its references to them."""
     if not hidden:
         return closure
