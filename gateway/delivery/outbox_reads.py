@@ -19,10 +19,15 @@ n = t.outbox_notice
 def one(connection: Connection, notice_id: str) -> NoticeRecord:
     row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
     if row is None:
-        raise IssueError.single(
-            "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
-        )
+        raise unknown_notice(notice_id)
     return rows.record(row)
+
+
+def unknown_notice(notice_id: str) -> IssueError:
+    """The answer for a notice the outbox does not have (and, word for word, for another organisation's)."""
+    return IssueError.single(
+        "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
+    )
 
 
 def by_ids(connection: Connection, ids: Sequence[str]) -> list[NoticeRecord]:

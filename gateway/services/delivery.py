@@ -21,6 +21,7 @@ from gateway.datafiles import ReloadingFile
 from gateway.delivery.correction import corrected_message
 from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState, require_resendable
+from gateway.delivery.outbox_reads import unknown_notice
 from gateway.delivery.outbox_sql import AttemptHook, AuditHook, SqlOutbox
 from gateway.delivery.outcome import OutcomeKind
 from gateway.delivery.policy import AckTimeoutPolicy, RetryPolicy
@@ -219,7 +220,7 @@ class MessageService:
 
     async def _require_posted(self, notice_id: str, access: Access) -> None:
         if not await self._notice_posted(notice_id, access):
-            raise _unknown_notice(notice_id)
+            raise unknown_notice(notice_id)
 
     async def _refusal(self, notice_id: str) -> str | None:
         detail = await self.outbox.get(notice_id)
@@ -273,7 +274,7 @@ class MessageService:
         validated against its profiles before it may enter the outbox."""
         detail = await self.outbox.get(notice_id)
         if detail is None or not await self._posted(detail.notice.inbound_message_id, access):
-            raise _unknown_notice(notice_id)
+            raise unknown_notice(notice_id)
         refused_id = detail.notice.message_header_id
         message = corrected_message(corrected or detail.notice.message, self.ids.new_id(), self.ids.new_id())
         # The refused id is what the new message revises, also when the operator's Bundle kept its old header id.
@@ -291,13 +292,6 @@ class MessageService:
             ),
         )
         return await self.outbox.correct(notice_id, message, self.clock.now(), audit=audit)
-
-
-def _unknown_notice(notice_id: str) -> IssueError:
-    """What the outbox answers for a notice it does not have (`outbox_reads.one`), word for word."""
-    return IssueError.single(
-        "not-found", f"no notice {notice_id} in the outbox", message_id="outbox.notice-unknown", status=404
-    )
 
 
 def _constant(record: AuditRecord) -> Callable[[Sequence[NoticeRecord]], AuditRecord]:
