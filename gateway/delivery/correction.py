@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mappings.issues import IssueError
+from mappings.json_shape import items
 from mappings.notices.messaging import narrative
 
 Resource = dict[str, Any]
@@ -51,7 +52,7 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
         and entry["resource"].get("resourceType") == "Provenance"
         and any(
             isinstance(target, dict) and target.get("reference") == f"MessageHeader/{old_id}"
-            for target in _items(entry["resource"].get("target"))
+            for target in items(entry["resource"].get("target"))
         )
     ]
     if not current:
@@ -67,11 +68,11 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
     provenance["target"] = [{"reference": f"MessageHeader/{header_id}"}]
     entities = [
         entity
-        for entity in _items(provenance.get("entity"))
+        for entity in items(provenance.get("entity"))
         if not (isinstance(entity, dict) and entity.get("role") == "revision")
     ]
     provenance["entity"] = [{"role": "revision", "what": {"reference": f"MessageHeader/{old_id}"}}, *entities]
-    codings = _items(provenance["activity"].get("coding")) if isinstance(provenance.get("activity"), dict) else []
+    codings = items(provenance["activity"].get("coding")) if isinstance(provenance.get("activity"), dict) else []
     activity = next((c.get("code") for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)), "")
     provenance["text"] = narrative(
         "Provenance",
@@ -87,12 +88,6 @@ def corrected_message(refused: Mapping[str, Any], header_id: str, provenance_id:
         },
     )
     return message
-
-
-def _items(value: Any) -> list[Any]:
-    """A JSON array's items; anything else (an operator's malformed Bundle, refused by the profile check after
-    this) as none."""
-    return value if isinstance(value, list) else []
 
 
 def _replace_tail(full_url: Any, old: Any, new: str) -> Any:

@@ -36,6 +36,7 @@ import orjson
 
 from gateway.delivery.outcome import AttemptOutcome, Failure
 from mappings.issues import IssueError
+from mappings.json_shape import items
 from mappings.notices.acknowledgement import Ack, parse_acknowledgement
 
 FHIR_JSON = "application/fhir+json"
@@ -153,10 +154,9 @@ def _error_detail(response: httpx.Response) -> str:
     except orjson.JSONDecodeError:
         body = None
     if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
-        issues = body.get("issue")
         texts = [
             str(issue.get("diagnostics") or issue.get("code"))
-            for issue in (issues if isinstance(issues, list) else [])
+            for issue in items(body.get("issue"))
             if isinstance(issue, dict)
         ]
         if texts:

@@ -33,6 +33,7 @@ from gateway.store import audit_log
 from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.audit import AuditAgent, audit_event
 from mappings.issues import Issue, IssueError
+from mappings.json_shape import items
 
 #: A profile check for one notice Bundle: the issues found (errors refuse it).
 NoticeCheck = Callable[[dict[str, Any]], Sequence[Issue]]
@@ -305,10 +306,8 @@ def _point_at(message: dict[str, Any], refused_id: str) -> None:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict) or resource.get("resourceType") != "Provenance":
             continue
-        targets = resource.get("target")
-        if isinstance(targets, list) and {"reference": f"MessageHeader/{header_id}"} in targets:
-            entities = resource.get("entity")
-            for entity in entities if isinstance(entities, list) else []:
+        if {"reference": f"MessageHeader/{header_id}"} in items(resource.get("target")):
+            for entity in items(resource.get("entity")):
                 if isinstance(entity, dict) and entity.get("role") == "revision":
                     entity["what"] = {"reference": f"MessageHeader/{refused_id}"}
 

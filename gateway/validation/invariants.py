@@ -28,6 +28,7 @@ from gateway.validation.bundle_invariants import bundle_invariant
 from gateway.validation.fhirpath import Node, Unsupported, compile_fhirpath, is_some, typed_values, violated
 from gateway.validation.hooks import HOOKS
 from gateway.validation.xhtml import explain_txt_1, txt_1, txt_2
+from mappings.json_shape import items
 
 Resource = dict[str, Any]
 #: Evaluates a constraint on (element value, %resource, %rootResource): True = satisfied, None = not evaluated.
@@ -159,7 +160,7 @@ def _dom_3(value: Any, _resource: Resource, _root: Resource) -> bool:
     '#').exists() ...).not()).empty()`: a contained resource is referred to from anywhere in the resource (a
     `reference`, or a canonical/uri/url such as `Questionnaire.item.answerValueSet: "#vs"`), or refers to its
     container (`#`)."""
-    contained = [c for c in _items(value.get("contained")) if isinstance(c, dict)]
+    contained = [c for c in items(value.get("contained")) if isinstance(c, dict)]
     if not contained:
         return True
     pointers: set[str] = set()
@@ -185,7 +186,7 @@ def _ref_1(value: Any, _resource: Resource, root: Resource) -> bool:
     reference = value.get("reference") if isinstance(value, dict) else None
     if not isinstance(reference, str) or not reference.startswith("#") or reference == "#":
         return True
-    return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in _items(root.get("contained")))
+    return any(isinstance(c, dict) and c.get("id") == reference[1:] for c in items(root.get("contained")))
 
 
 def always_satisfied(_value: Any, _resource: Resource, _root: Resource) -> bool:
@@ -413,11 +414,6 @@ def compile_constraint(key: str, expression: str, path: str | None = None) -> Ch
         return fhirpathpy_check(expression, path)
     EVALUATED_BY[expression] = "compiled"
     return check
-
-
-def _items(value: Any) -> list[Any]:
-    """A JSON array as a list; anything else (malformed instance data, reported elsewhere) as no items."""
-    return value if isinstance(value, list) else []
 
 
 def _meta(resource: Any) -> dict[str, Any]:

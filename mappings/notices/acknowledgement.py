@@ -34,6 +34,7 @@ from typing import Any, Literal, cast, get_args
 from xml.sax.saxutils import escape
 
 from mappings.issues import Issue, IssueCode, IssueError, Severity
+from mappings.json_shape import items
 
 Resource = dict[str, Any]
 AckCode = Literal["ok", "transient-error", "fatal-error"]
@@ -263,7 +264,7 @@ def message_parties(message: Mapping[str, Any]) -> MessageParties:
             r
             for r in resources
             if r.get("resourceType") == "Provenance"
-            and any(t.get("reference") == header_ref for t in _items(r.get("target")) if isinstance(t, Mapping))
+            and any(t.get("reference") == header_ref for t in items(r.get("target")) if isinstance(t, Mapping))
         ),
         None,
     )
@@ -351,7 +352,7 @@ def parse_acknowledgement(bundle: Mapping[str, Any], *, outcome_optional: bool =
     outcome = _resolve([r for r in resources if isinstance(r, dict)], _get(response, "details", "reference")) or next(
         (r for r in resources if isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"), None
     )
-    issues = tuple(_ack_issue(i) for i in _items((outcome or {}).get("issue")) if isinstance(i, Mapping))
+    issues = tuple(_ack_issue(i) for i in items((outcome or {}).get("issue")) if isinstance(i, Mapping))
     if code != "ok" and not issues and outcome_optional:
         issues = (
             AckIssue(
@@ -379,7 +380,7 @@ def parse_acknowledgement(bundle: Mapping[str, Any], *, outcome_optional: bool =
 
 
 def _ack_issue(issue: Mapping[str, Any]) -> AckIssue:
-    coding = next(iter(_items(_get(issue, "details", "coding"))), None)
+    coding = next(iter(items(_get(issue, "details", "coding"))), None)
     return AckIssue(
         severity=cast(Severity, issue.get("severity", "error")),
         code=cast(IssueCode, issue.get("code", "processing")),
@@ -390,9 +391,9 @@ def _ack_issue(issue: Mapping[str, Any]) -> AckIssue:
 
 
 def _primary_destination(header: Mapping[str, Any]) -> Mapping[str, Any]:
-    destinations = [d for d in _items(header.get("destination")) if isinstance(d, Mapping)]
+    destinations = [d for d in items(header.get("destination")) if isinstance(d, Mapping)]
     for destination in destinations:
-        uses = [_get(ext, "valueCoding", "code") for ext in _items(destination.get("extension"))]
+        uses = [_get(ext, "valueCoding", "code") for ext in items(destination.get("extension"))]
         if "primary" in uses:
             return destination
     return destinations[0] if destinations else {}
@@ -405,11 +406,6 @@ def _resolve(resources: Sequence[Resource], reference: Any) -> Resource | None:
     kind, _, rid = reference.rstrip("/").rpartition("/")
     kind = kind.rpartition("/")[2]
     return next((r for r in resources if r.get("resourceType") == kind and r.get("id") == rid), None)
-
-
-def _items(value: Any) -> list[Any]:
-    """A JSON array's items; anything else (a peer's malformed message) as none."""
-    return value if isinstance(value, list) else []
 
 
 def _get(node: Any, *path: str) -> Any:
