@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode
@@ -720,7 +720,7 @@ def version_number(version: str) -> int:
 
 
 def resource_response(base: str, stored: StoredResource, status: int, *, location: bool = False) -> FhirResponse:
-    headers = {"ETag": stored.etag, "Last-Modified": _http_date(bundles.last_modified(stored))}
+    headers = {"ETag": stored.etag, "Last-Modified": http_date(bundles.last_modified(stored))}
     if location:
         headers["Location"] = bundles.version_url(base, stored)
     return FhirResponse(status, stored.resource, headers)
@@ -758,8 +758,12 @@ def _as_304(response: FhirResponse) -> FhirResponse:
     return FhirResponse(304, None, kept)
 
 
-def _http_date(instant: str) -> str:
-    return format_datetime(datetime.fromisoformat(instant.replace("Z", "+00:00")), usegmt=True)
+def http_date(instant: str) -> str:
+    """A FHIR instant as an HTTP date (RFC 9110 §5.6.7); ValueError for one that does not parse or has no zone."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{instant!r} has no time zone")
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 class _AuditsAfter:

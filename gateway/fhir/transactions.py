@@ -13,9 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +26,7 @@ from gateway.fhir.interactions import (
     FhirResponse,
     FhirService,
     PatchFunction,
+    http_date,
     id_mismatch,
     not_modified,
     require_type,
@@ -494,53 +494,54 @@ def _written(entries: list[Entry], assigned: dict[int, str]) -> set[str]:
 
 def _refuse_overlaps(entries: list[Entry], assigned: dict[int, str]) -> None:
     """http.html#trules: a transaction that writes one resource twice (ids resolved from conditional creates and
-    updates included) SHALL fail. A conditional create that matched an existing resource writes nothing."""
-    seen: dict[str, Entry] = {}
-    for entry in entries:
-        if entry.method == "POST" and entry.if_none_exist:
-            continue  # creates a new id, or matches and writes nothing: it cannot overlap another write
-        target = _target(entry, assigned)
-        if target is None:
-            continue
-        first = seen.setdefault(target, entry)
-        if first is not entry:
-            raise IssueError.single(
-                "invalid",
-                f"{entry.path} writes {target}, which {first.path} writes too: a transaction writes each "
-                "resource once (FHIR R4 http.html#trules)",
-                expression=entry.path,
-                message_id="fhir.transaction-overlap",
-                status=400,
-            )
+    updates included) SHALL fail. A conditional create writes a new id, or matches and writes nothing: it cannot
+    overlap another write."""
+    repeated = _first_repeat(
+        entries, lambda e: None if e.method == "POST" and e.if_none_exist else _target(e, assigned)
+    )
+    if repeated is not None:
+        first, entry, target = repeated
+        raise IssueError.single(
+            "invalid",
+            f"{entry.path} writes {target}, which {first.path} writes too: a transaction writes each "
+            "resource once (FHIR R4 http.html#trules)",
+            expression=entry.path,
+            message_id="fhir.transaction-overlap",
+            status=400,
+        )
 
 
 def _refuse_repeated_full_urls(entries: list[Entry]) -> None:
     """A fullUrl names one entry (bdl-7), and references among the entries are resolved by it."""
+    repeated = _first_repeat(entries, lambda e: e.full_url)
+    if repeated is not None:
+        first, entry, full_url = repeated
+        raise IssueError.single(
+            "invalid",
+            f"{entry.path}.fullUrl {full_url[:200]!r} is also {first.path}'s: a fullUrl names one entry",
+            expression=f"{entry.path}.fullUrl",
+            message_id="fhir.transaction-full-url",
+            status=400,
+        )
+
+
+def _first_repeat(entries: list[Entry], key: Callable[[Entry], str | None]) -> tuple[Entry, Entry, str] | None:
+    """(the first entry, the later one, their key) of the first key two entries share; None keys count for none."""
     seen: dict[str, Entry] = {}
     for entry in entries:
-        if entry.full_url is None:
-            continue
-        first = seen.setdefault(entry.full_url, entry)
-        if first is not entry:
-            raise IssueError.single(
-                "invalid",
-                f"{entry.path}.fullUrl {entry.full_url[:200]!r} is also {first.path}'s: a fullUrl names one entry",
-                expression=f"{entry.path}.fullUrl",
-                message_id="fhir.transaction-full-url",
-                status=400,
-            )
+        value = key(entry)
+        if value is not None and (first := seen.setdefault(value, entry)) is not entry:
+            return first, entry, value
+    return None
 
 
 def _http_date(instant: str | None) -> str | None:
     """`Bundle.entry.request.ifModifiedSince` (a FHIR instant) as the HTTP date `not_modified` compares; one that
     does not parse is ignored, as an HTTP server ignores an invalid If-Modified-Since (RFC 9110 §13.1.3)."""
-    if instant is None:
-        return None
     try:
-        moment = datetime.fromisoformat(instant)
+        return None if instant is None else http_date(instant)
     except ValueError:
         return None
-    return format_datetime(moment.astimezone(UTC), usegmt=True) if moment.tzinfo is not None else None
 
 
 def _response_bundle(kind: str, bundle_id: str, entries: list[Resource]) -> Resource:
