@@ -632,12 +632,25 @@ class FhirService:
         self, tx: ResourceTransaction, resource_type: str, criteria: str, what: str, access: Access, *, limit: int
     ) -> Sequence[StoredResource]:
         """Up to `limit` matches of conditional criteria among the caller's own resources."""
+        viewer = Viewer(access.author, access.viewer.at, own_only=True) if access.viewer is not None else None
+        return self.criteria_matches(tx, resource_type, criteria, what, viewer, limit=limit)
+
+    def criteria_matches(
+        self,
+        tx: ResourceTransaction,
+        resource_type: str,
+        criteria: str,
+        what: str,
+        viewer: Viewer | None,
+        *,
+        limit: int,
+    ) -> Sequence[StoredResource]:
+        """Up to `limit` matches of conditional criteria (`what` names them in errors) among what `viewer` sees."""
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         if not pairs:
             raise IssueError.single("invalid", f"{what} has no search criteria", message_id="fhir.no-criteria")
         query = self.parse_query(resource_type, pairs)
         query = replace(query, count=limit, offset=0, includes=(), summary_count=False, counted=False)
-        viewer = Viewer(access.author, access.viewer.at, own_only=True) if access.viewer is not None else None
         return tx.search(query, viewer).matches
 
     def conditional_delete(self, resource_type: str, criteria: str, access: Access = OPEN) -> FhirResponse:

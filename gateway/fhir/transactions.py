@@ -14,7 +14,7 @@ import base64
 import binascii
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -240,13 +240,8 @@ class BundleProcessor:
             return None
         try:
             self.access.require(resource_type, "s")
-            if not criteria:
-                raise IssueError.single(
-                    "invalid", f"The conditional reference {reference[:200]!r} has no criteria", status=400
-                )
-            query = self.service.parse_query(resource_type, parse_qsl(criteria, keep_blank_values=True))
-            query = replace(query, count=2, offset=0, includes=(), summary_count=False, counted=False)
-            matches = tx.search(query, self.access.viewer).matches
+            what = f"The conditional reference {reference[:200]!r}"
+            matches = self.service.criteria_matches(tx, resource_type, criteria, what, self.access.viewer, limit=2)
         except IssueError as error:
             raise _located(error, entry) from None
         if len(matches) != 1:
