@@ -84,25 +84,25 @@ class PlanHistory:
         consents_until = versions[index - 1].last_updated if index > 0 else None
         hidden: set[str] = set()
 
-        def hidden_crisis_plan(chosen: StoredResource) -> bool:
-            """A crisis plan the caller may not see is left out, as `PlanService.read` leaves it out; any other
-            part it may not see makes the plan answer as a missing one (`check_visible`)."""
-            if access.viewer is None or chosen.resource is None or not is_crisis_plan(chosen.resource):
+        def visible(chosen: StoredResource, subtype: str) -> bool:
+            """Whether the caller may see `chosen`. A crisis plan it may not see is left out, as `PlanService.read`
+            leaves it out; any other part it may not see makes the plan answer as a missing one (`check_visible`)."""
+            try:
+                self.fhir.check_visible(tx, access, chosen, subtype)
+            except IssueError:
+                if chosen.resource is None or not is_crisis_plan(chosen.resource):
+                    raise
+                hidden.add(f"{chosen.resource_type}/{chosen.id}")
                 return False
-            if tx.read_current(chosen.resource_type, chosen.id, access.viewer) is not None:
-                return False
-            hidden.add(f"{chosen.resource_type}/{chosen.id}")
+            used.append(chosen)
             return True
 
         def resolve(resource_type: str, resource_id: str) -> StoredResource | None:
             bound = consents_until if resource_type == "Consent" else until
             if resource_type not in VERSIONED or (index == 0 and resource_type != "CarePlan"):
                 chosen: StoredResource | None = tx.read_current(resource_type, resource_id)  # the plan as it is now
-                if chosen is not None and chosen.resource is not None:
-                    if hidden_crisis_plan(chosen):
-                        return None
-                    self.fhir.check_visible(tx, access, chosen, "read")
-                    used.append(chosen)
+                if chosen is not None and chosen.resource is not None and not visible(chosen, "read"):
+                    return None
                 return chosen
             key = (resource_type, resource_id)
             if key not in cache:
@@ -117,11 +117,8 @@ class PlanHistory:
                 ),
                 None,
             )
-            if chosen is not None:
-                if hidden_crisis_plan(chosen):
-                    return None
-                self.fhir.check_visible(tx, access, chosen, "vread")
-                used.append(chosen)
+            if chosen is not None and not visible(chosen, "vread"):
+                return None
             return chosen
 
         assert plan.resource is not None
