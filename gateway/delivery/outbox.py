@@ -199,11 +199,8 @@ class Outbox(Protocol):
         """Log `attempt` and apply `step`; `False` if the claim lost its lease (attempt logged, step not)."""
         ...
 
-    async def record_ack(
-        self, acknowledged_header_id: str, ack: AckRecord, *, recipient: str | None = None
-    ) -> NoticeRecord | None:
-        """An acknowledgement that arrived on its own; `None` if no notice has that `MessageHeader.id` (or, with
-        `recipient`, none sent to that recipient: only a notice's receiver may acknowledge it)."""
+    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
+        """An acknowledgement that arrived on its own; `None` if no notice has that `MessageHeader.id`."""
         ...
 
     async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:

@@ -232,14 +232,11 @@ class SqlOutbox:
 
         return await self._write(work)
 
-    async def record_ack(
-        self, acknowledged_header_id: str, ack: AckRecord, *, recipient: str | None = None
-    ) -> NoticeRecord | None:
+    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
         def work(connection: Connection) -> NoticeRecord | None:
-            found = select(n.c.id).where(n.c.message_header_id == acknowledged_header_id)
-            if recipient is not None:
-                found = found.where(n.c.recipient == recipient)
-            notice_id = connection.execute(found).scalar()
+            notice_id = connection.execute(
+                select(n.c.id).where(n.c.message_header_id == acknowledged_header_id)
+            ).scalar()
             if notice_id is None:
                 return None
 

@@ -38,7 +38,7 @@ async def take_acknowledgement(outbox: SqlOutbox, ack: Ack, access: Access, cloc
         pass  # this very acknowledgement again (the same Bundle.id): taken already
     elif ack.code != "transient-error":
         record = AckRecord(ack.message_header_id, ack.bundle_id, ack.code, now, ack.reason())
-        notice = await outbox.record_ack(ack.acknowledged_id, record, recipient=recipient) or notice
+        notice = await outbox.record_ack(ack.acknowledged_id, record) or notice  # found above as sent to the caller
     elif notice.state is NoticeState.SENT:  # waiting for this very acknowledgement: send it again
         notice = await outbox.resend(notice.id, now)
     said = f"acknowledgement {ack.code} of notice {notice.id}: {notice.state.value}"

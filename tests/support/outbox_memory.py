@@ -136,11 +136,9 @@ class MemoryOutbox:
             return None
         return self._copy(notice_id)
 
-    async def record_ack(
-        self, acknowledged_header_id: str, ack: AckRecord, *, recipient: str | None = None
-    ) -> NoticeRecord | None:
+    async def record_ack(self, acknowledged_header_id: str, ack: AckRecord) -> NoticeRecord | None:
         notice_id = self._by_header.get(acknowledged_header_id)
-        if notice_id is None or (recipient is not None and self._rows[notice_id].record.recipient != recipient):
+        if notice_id is None:
             return None
         row = self._rows[notice_id]
         if row.record.state is not NoticeState.ACKNOWLEDGED:
