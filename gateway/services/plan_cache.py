@@ -1,9 +1,9 @@
 """The citizen's current plan, kept between discharges while nothing it was read from has changed.
 
-Every ADT event and XDIS01 letter looks up the citizen's plan (`PlanService.current_plan_for`): a Patient search
-by CPR number, the plans of those Patients, the newest active CarePlan and everything it references, mapped back
-to a plan document. Issue 18 measured it at 29 % of an A03's intake (24 SELECTs) for data that changes far less
-often than stays do. What is kept, per (CPR number, who is looking), is the lookup's result with:
+Every ADT event and XDIS01 letter looks up the citizen's plan (`PlanService.current_plan_for`): the citizen's
+active plans by CPR number, the one the caller may use (`plans.citizens_plan`) and everything it references,
+mapped back to a plan document. Issue 18 measured it at 29 % of an A03's intake (24 SELECTs) for data that
+changes far less often than stays do. What is kept, per (CPR number, who is looking), is the lookup's result with:
 - the store's write generation read in the same read transaction (`gateway.store.generation`): any committed
   write of resources or plan access data, by any process on the database, makes it stale;
 - for a caller judged by the access rule, the span of instants around the lookup's in which none of its

@@ -9,7 +9,7 @@ stored plan with everything it references, for callers the rule lets see all of 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -18,9 +18,8 @@ from gateway.fhir.interactions import FhirService
 from gateway.fhir.rules import missing
 from gateway.fhir.transactions import BundleProcessor, parse_entries
 from gateway.services.plan_cache import PlanLookupCache
-from gateway.store.ports import PlanRecord, ResourceTransaction, StoredResource, iterate_references
+from gateway.store.ports import ActivePlan, PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
-from gateway.store.search_query import Criterion, SearchQuery
 from gateway.store.tables import SOURCE_SYSTEM_LEN
 from mappings.documents.plan import PlanDocument, parse_plan_document
 from mappings.issues import Issue, IssueError
@@ -167,38 +166,40 @@ class PlanService:
         return record.patient_id if record is not None else None
 
     def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
-        """The citizen's newest active shared plan (by last update) that `access` may see, with its own Consent;
-        None when there is none.
+        """The citizen's plan as `access` may use it (`citizens_plan`), with its own Consent; None when there is
+        none, or when the caller may not see it.
 
         Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Only plans
-        written through `/plans` count, judged by the caller's access, so a CarePlan written straight to `/fhir`,
-        or a plan of an organisation the caller may not see, never steers its notices. Kept between calls while
-        the store and the caller's grants are unchanged (`gateway.services.plan_cache`)."""
+        written through `/plans` count, so a CarePlan written straight to `/fhir` never steers notices. Kept between
+        calls while the store and the caller's grants are unchanged (`gateway.services.plan_cache`)."""
         return self._current.get(cpr, access.viewer, lambda tx: self._current_plan_in(tx, cpr, access))
 
     def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
-        patients = tx.search(
-            SearchQuery("Patient", (Criterion("identifier", "token", "", (f"{CPR_SYSTEM}|{cpr}",)),), count=50),
-            access.viewer,
-        )
-        records = tx.plans_of_patients([patient.id for patient in patients.matches])
-        if not records:
+        chosen = citizens_plan(tx.active_plans_of_citizen(cpr), access.author)
+        if chosen is None:
             return None
-        query = SearchQuery(
-            "CarePlan",
-            (
-                Criterion("_id", "token", "", tuple(record.plan_id for record in records)),
-                Criterion("status", "token", "", ("active",)),
-            ),
-            count=20,
-            sort="-_lastUpdated",
-        )
-        for plan in tx.search(query, access.viewer).matches:
-            assert plan.resource is not None
-            closure = reference_closure(tx, plan.resource)
-            document = plan_from_fhir(closure, self.context)
-            return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
-        return None
+        plan = tx.read_current("CarePlan", chosen.record.plan_id, access.viewer)
+        if plan is None or plan.resource is None:
+            return None  # the citizen's plan, which this caller may not see: as if there were none
+        closure = reference_closure(tx, plan.resource)
+        document = plan_from_fhir(closure, self.context)
+        return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
+
+
+def citizens_plan(plans: Sequence[ActivePlan], caller: str | None) -> ActivePlan | None:
+    """Which of a citizen's active plans steers what `caller` (an organisation's SOR code; None: the citizen, or
+    no caller) is sent and shown: the newest of its own plans, if it keeps any; else the newest plan of the
+    citizen's plan keeper, the organisation whose active plan was written first.
+
+    Any organisation may write a plan about any CPR number in its own source namespace. Were the newest plan the
+    citizen's, such a plan would replace the one the citizen and their team agreed on: on the citizen's page and
+    consent form, and in the notices others send about them. A plan of one's own steers only one's own messages,
+    so writing one learns nothing (the answer is the same whether or not the citizen has a plan elsewhere)."""
+    own = [plan for plan in plans if caller is not None and plan.record.author == caller]
+    if not own and plans:
+        keeper = min(plans, key=lambda plan: (plan.created, plan.record.plan_id)).record.author
+        own = [plan for plan in plans if plan.record.author == keeper]
+    return max(own, key=lambda plan: (plan.last_updated, plan.record.plan_id), default=None)
 
 
 def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_id: str) -> None:

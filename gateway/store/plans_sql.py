@@ -6,18 +6,19 @@ sees a plan whose resources and grants disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, insert, select, union_all, update
+from sqlalchemy import Connection, and_, delete, exists, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store import access_sql
 from gateway.store import tables as t
 from gateway.store.dates import MAX_INSTANT, MIN_INSTANT, format_instant
-from gateway.store.ports import PlanRecord
+from gateway.store.ports import ActivePlan, PlanRecord
 from mappings.issues import IssueError
 from mappings.plan import Grant
+from mappings.plan.codes import CPR_SYSTEM
 
 
 def _record(row: Any) -> PlanRecord:
@@ -35,11 +36,27 @@ def plan_by_source(connection: Connection, system: str, value: str) -> PlanRecor
     return None if row is None else _record(row)
 
 
-def plans_of_patients(connection: Connection, patient_ids: Sequence[str]) -> list[PlanRecord]:
-    if not patient_ids:
-        return []
-    statement = select(t.plan).where(t.plan.c.patient_id.in_(list(patient_ids))).order_by(t.plan.c.plan_id)
-    return [_record(row) for row in connection.execute(statement)]
+def active_plans_of_citizen(connection: Connection, cpr: str) -> list[ActivePlan]:
+    """The active plans whose Patient carries CPR number `cpr`, each with its CarePlan's first and last write. Not
+    limited: which plan counts as the citizen's must not depend on how many others there are."""
+    p, r, first, token = t.plan, t.resource, t.resource_version, t.search_token
+    patients = select(token.c.id).where(
+        token.c.resource_type == "Patient",
+        token.c.param == "identifier",
+        token.c.system == CPR_SYSTEM,
+        token.c.code == cpr,
+    )
+    active = select(token.c.id).where(
+        token.c.resource_type == "CarePlan", token.c.param == "status", token.c.code == "active"
+    )
+    statement = (
+        select(p, first.c.last_updated.label("created"), r.c.last_updated)
+        .join(r, and_(r.c.resource_type == "CarePlan", r.c.id == p.c.plan_id))
+        .join(first, and_(first.c.resource_type == "CarePlan", first.c.id == p.c.plan_id, first.c.version_id == 1))
+        .where(p.c.patient_id.in_(patients), p.c.plan_id.in_(active), r.c.deleted.is_(False))
+        .order_by(p.c.plan_id)
+    )
+    return [ActivePlan(_record(row), row.created, row.last_updated) for row in connection.execute(statement)]
 
 
 def plan_of(connection: Connection, resource_type: str, resource_id: str) -> str | None:

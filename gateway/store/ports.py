@@ -70,6 +70,15 @@ class PlanRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivePlan:
+    """An active shared plan of a citizen, with when its CarePlan was first written and last updated (stored form)."""
+
+    record: PlanRecord
+    created: str
+    last_updated: str
+
+
+@dataclass(frozen=True, slots=True)
 class FirstPass:
     """The first pass of a stored search result, as its first page read it: that page's ids and one more. A search
     in a read transaction hands it to its caller, who keeps it (`ResourceTransaction.keep_result`) in a short write
@@ -199,7 +208,10 @@ class ResourceTransaction(Protocol):
 
     def plan_by_source(self, system: str, value: str) -> PlanRecord | None: ...
 
-    def plans_of_patients(self, patient_ids: Sequence[str]) -> list[PlanRecord]: ...
+    def active_plans_of_citizen(self, cpr: str) -> list[ActivePlan]:
+        """Every active shared plan about the citizen with CPR number `cpr`, whoever keeps it, without an access
+        rule (the caller decides which one it may use and see)."""
+        ...
 
     def plan_of(self, resource_type: str, resource_id: str) -> str | None:
         """The id of a plan this resource belongs to, or None."""

@@ -13,7 +13,6 @@ from gateway.fhir.interactions import FhirService
 from gateway.security.citizen import CitizenAccess
 from gateway.services.plans import PlanService
 from gateway.store.database import make_engine, upgrade
-from gateway.store.search_query import SearchQuery
 from gateway.store.sql import SqlResourceStore
 from mappings.plan import PlanContext
 from tests.support import scenario
@@ -83,7 +82,7 @@ def test_a_citizen_writes_their_own_plan_in_its_authors_name_and_no_other(fhir: 
     own = visible_plan_ids(fhir, citizen(fhir))[0]
     assert citizen(fhir).for_plan(own).author == FACT_TEAM, "what the citizen's write creates is the plan's"
     with fhir.store.reading() as tx:
-        others = [record.plan_id for record in tx.plans_of_patients(_patients(tx)) if record.plan_id != own]
+        others = [plan.record.plan_id for plan in tx.active_plans_of_citizen(OTHER_CPR)]
     assert others and citizen(fhir).for_plan(others[0]).author is None, "another citizen's plan is not theirs"
     with pytest.raises(Denied):
         citizen(fhir).for_plan(others[0]).require_source("https://sor2.sum.dsdn.dk/#id=329631000016003", owned=True)
@@ -92,7 +91,3 @@ def test_a_citizen_writes_their_own_plan_in_its_authors_name_and_no_other(fhir: 
 def visible_plan_ids(fhir: FhirService, access: CitizenAccess) -> list[str]:
     bundle = fhir.search("http://gateway.test/fhir", "CarePlan", [], access).body or {}
     return [e["resource"]["id"] for e in bundle.get("entry", [])]
-
-
-def _patients(tx: Any) -> list[str]:
-    return [m.id for m in tx.search(SearchQuery("Patient", count=10)).matches]

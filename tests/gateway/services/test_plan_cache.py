@@ -24,9 +24,14 @@ WARD = "265161000016000"  # psy1 in the demo plan: the consent permits it until 
 
 @dataclass
 class Looking:
-    """The part of an `Access` the plan lookup reads."""
+    """The part of an `Access` the plan lookup reads: who looks, and whose own plans count first (an organisation
+    authors as the organisation it sees as)."""
 
     viewer: Viewer | None
+
+    @property
+    def author(self) -> str | None:
+        return self.viewer.sor if self.viewer is not None else None
 
 
 @pytest.fixture

@@ -1,22 +1,17 @@
-"""OPEN, kept as strict xfail until it is fixed (the stop 25 closing note): Organisation X writes a plan of its
-own for the citizen's CPR number (in its own source namespace, as `/plans` allows). The newest active plan for a CPR
-number is taken as *the* plan, so X's plan replaces the citizen's on their page and in their consent form, and
-steers the notices the region sends. It must change nothing of the citizen's shared plan or of what is sent."""
+"""Organisation X writes a plan of its own for the citizen's CPR number (in its own source namespace, as `/plans`
+allows). Until stop 26 the newest active plan for a CPR number was *the* plan, so X's plan replaced the citizen's on
+their page and in their consent form, and steered the notices the region sent. It must change nothing of the
+citizen's shared plan or of what others send (`plans.citizens_plan`: the first keeper's plan counts)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from tests.security.conftest import Headers
 from tests.support import cast
-
-#: Strict: these fail (XPASS) once a second plan cannot take the first one's place; then drop the mark.
-pytestmark = pytest.mark.xfail(strict=True, reason="open: another organisation's plan for the CPR wins")
-
 
 X_SOURCE = {"system": f"https://sor2.sum.dsdn.dk/#id={cast.X_SOR}", "value": "X-0001"}
 FORGED_WISH = "Ring til Organisation X på 70 70 70 70 og oplys dit NemID."
