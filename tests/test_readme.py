@@ -137,6 +137,14 @@ START = """
 .venv/bin/gateway serve > gateway.log 2>&1 &
 curl -s --retry 30 --retry-connrefused --retry-delay 1 localhost:8080/health
 """
+#: The FACT team's client writes the demo plan (its source is the team's namespace).
+KEEPER = """
+.venv/bin/gateway clients add fact-team --name 'FACT-team Nord' --sor 329631000016003 --gln 5790000555550 \\
+     --scope 'system/*.cruds' --scope system/Messages.cru
+AUTH="Authorization: Bearer $(.venv/bin/gateway token create --client fact-team)"
+curl -sS --fail-with-body -X POST localhost:8080/plans -H "$AUTH" -H 'Content-Type: application/json' \\
+     --data-binary @fixtures/samples/demo/plan.json
+"""
 #: Each Troubleshooting entry (its `###` heading), reproduced: the README's ```text block must be in the output.
 REPRODUCTIONS = {
     "The gateway does not answer": "curl -sS --fail-with-body http://127.0.0.1:8080/fhir/metadata || true\n",
@@ -144,12 +152,18 @@ REPRODUCTIONS = {
     "401: the request carries no valid token": START
     + "curl -sS --fail-with-body localhost:8080/fhir/CarePlan || true\n",
     "422: no recipient directory": START
+    + KEEPER
     + """
-.venv/bin/gateway clients add fact-team --name 'FACT-team Nord' --sor 329631000016003 --gln 5790000555550 \\
-     --scope 'system/*.cruds' --scope system/Messages.cru
-AUTH="Authorization: Bearer $(.venv/bin/gateway token create --client fact-team)"
-curl -sS --fail-with-body -X POST localhost:8080/plans -H "$AUTH" -H 'Content-Type: application/json' \\
-     --data-binary @fixtures/samples/demo/plan.json
+.venv/bin/gateway clients add ward --name 'Psykiatrisk Center Øst' --sor 265161000016000 --gln 5790000209354 \\
+     --scope system/Messages.cru
+WARD="Authorization: Bearer $(.venv/bin/gateway token create --client ward)"
+curl -sS --fail-with-body -X POST localhost:8080/messages -H "$WARD" -H 'Accept: application/json' \\
+     -H 'Content-Type: x-application/hl7-v2+er7' --data-binary @fixtures/samples/inbound/adt_a03_discharge_8859-1.hl7 \\
+     || true
+""",
+    "403: the message names another sender": START
+    + KEEPER
+    + """
 curl -sS --fail-with-body -X POST localhost:8080/messages -H "$AUTH" -H 'Accept: application/json' \\
      -H 'Content-Type: x-application/hl7-v2+er7' --data-binary @fixtures/samples/inbound/adt_a03_discharge_8859-1.hl7 \\
      || true
@@ -168,7 +182,7 @@ def troubleshooting() -> dict[str, Block]:
 
 def test_every_troubleshooting_entry_is_reproduced() -> None:
     assert sorted(troubleshooting()) == sorted(REPRODUCTIONS)
-    assert len(REPRODUCTIONS) == 5
+    assert len(REPRODUCTIONS) == 6
 
 
 @pytest.mark.e2e

@@ -34,12 +34,16 @@ def clients_add(
     plan_sources: list[str] = typer.Option(
         None, "--plan-source", metavar="URI", help="A plan source system the organisation owns, repeatable"
     ),
+    sends_as: list[str] = typer.Option(
+        None, "--sends-as", metavar="SOR", help="Another sender its messages may name (SOR code), repeatable"
+    ),
     data_dir: str = DATA_DIR,
 ) -> None:
     """Register (or replace) a client in the registry file.
 
     Every organisation owns the plan source system https://sor2.sum.dsdn.dk/#id=<its SOR code>; `--plan-source`
-    registers further ones (its EHR's own URIs), which no other organisation may then use."""
+    registers further ones (its EHR's own URIs), which no other organisation may then use. A message it posts may
+    name only its own organisation as the sender, and those `--sends-as` lists (an integration engine's departments)."""
     settings = load_settings(data_dir=data_dir)
     organisation = {
         "name": name,
@@ -51,6 +55,8 @@ def clients_add(
     entry: dict[str, Any] = {"client_id": client_id, "organisation": organisation, "scopes": scopes}
     if plan_sources:
         entry["plan_sources"] = plan_sources
+    if sends_as:
+        entry["sends_as"] = sends_as
     _save_client(settings, entry)
     typer.echo(f"client {client_id} registered in {settings.effective_clients_file()}")
 

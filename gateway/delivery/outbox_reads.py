@@ -37,12 +37,22 @@ def by_ids(connection: Connection, ids: Sequence[str]) -> list[NoticeRecord]:
     return [rows.record(row) for row in found.mappings()]
 
 
-def enqueued(connection: Connection, inbound_message_id: str) -> EnqueueResult | None:
-    """The notices of an inbound message already enqueued (a repeat), or None."""
-    ids = connection.execute(
-        select(t.inbound_message.c.notice_ids).where(t.inbound_message.c.id == inbound_message_id)
-    ).scalar()
-    return None if ids is None else EnqueueResult(False, tuple(by_ids(connection, orjson.loads(ids))))
+def enqueued(connection: Connection, inbound_message_id: str, poster: str | None = None) -> EnqueueResult | None:
+    """The notices of an inbound message already enqueued (a repeat), or None. With `poster` (the organisation
+    posting it again), one that another organisation posted is refused (409): its reply is that organisation's."""
+    i = t.inbound_message
+    row = connection.execute(select(i.c.notice_ids, i.c.poster).where(i.c.id == inbound_message_id)).first()
+    if row is None:
+        return None
+    if poster is not None and row.poster != poster:
+        raise IssueError.single(
+            "conflict",
+            f"a message with this identity ({inbound_message_id}) was accepted from another client; a message "
+            "identifier (MSH-10, a letter's id, MessageHeader.id) must be new for each message its sender sends",
+            message_id="intake.id-of-another-poster",
+            status=409,
+        )
+    return EnqueueResult(False, tuple(by_ids(connection, orjson.loads(row.notice_ids))))
 
 
 def detail(connection: Connection, notice_id: str) -> NoticeDetail | None:

@@ -141,10 +141,10 @@ class SqlOutbox:
         """`enqueue` inside the caller's own write transaction (synchronous callers such as the plan write path)."""
         keys = [(x.citizen, x.recipient) for x in notices]
         queue.lock(connection, keys)
-        existing = reads.enqueued(connection, inbound_message_id)
+        record = inbound or InboundRecord("", {})
+        existing = reads.enqueued(connection, inbound_message_id, record.poster)
         if existing is not None:
             return existing
-        record = inbound or InboundRecord("", {})
         try:
             with connection.begin_nested():
                 connection.execute(
@@ -164,7 +164,7 @@ class SqlOutbox:
                     also(connection)
         except IntegrityError as error:
             # The same message accepted concurrently by another instance won the race: answer as a repeat.
-            existing = reads.enqueued(connection, inbound_message_id)
+            existing = reads.enqueued(connection, inbound_message_id, record.poster)
             if existing is not None:
                 return existing
             raise IssueError.single(
@@ -447,6 +447,11 @@ class SqlOutbox:
 
     async def for_inbound(self, inbound_message_id: str) -> list[NoticeRecord]:
         return await self._read(lambda connection: reads.for_inbound(connection, inbound_message_id))
+
+    async def repeat_of(self, inbound_message_id: str, poster: str | None) -> EnqueueResult | None:
+        """The notices of a message accepted before, posted again by `poster` (409 if another organisation posted
+        it; None: never accepted)."""
+        return await self._read(lambda connection: reads.enqueued(connection, inbound_message_id, poster))
 
     async def poster_of(self, inbound_message_id: str) -> str | None:
         """The SOR code of the organisation that posted an inbound message (None: unknown, or posted by no one)."""

@@ -11,7 +11,7 @@ seam so that `gateway.fhir` does not depend on `gateway.security`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from gateway.store.ports import Resource, ResourceTransaction, StoredResource, Viewer
@@ -60,6 +60,11 @@ class Access(Protocol):
         organisation owns it (`/plans`); without, when another organisation owns it (a CarePlan via `/fhir`)."""
         ...
 
+    def require_sender(self, sor: str, where: str) -> None:
+        """Raise 403 (`Denied`) unless the caller may post a message that names the organisation with SOR code
+        `sor` as its sender (at `where` in the message): its notices go out in that organisation's name."""
+        ...
+
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         """Write the AuditEvent for an operation inside the operation's own transaction."""
         ...
@@ -81,6 +86,9 @@ class OpenAccess:
     def require_source(self, system: str, *, owned: bool) -> None:
         return None
 
+    def require_sender(self, sor: str, where: str) -> None:
+        return None
+
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         return None
 
@@ -89,6 +97,49 @@ class OpenAccess:
 
 
 OPEN: Access = OpenAccess()
+
+
+class SendingAs:
+    """`access` deciding a message's notices as the sender the message names, which the caller may send for
+    (`require_sender` allowed it: an integration engine posting for a hospital department): the citizen's plan is
+    looked up with the sender's sight (`viewer`, `author`); scopes and the audit trail stay the caller's."""
+
+    def __init__(self, access: Access, sor: str) -> None:
+        self.access = access
+        self.sor = sor
+
+    @property
+    def audits(self) -> bool:
+        return self.access.audits
+
+    @property
+    def viewer(self) -> Viewer | None:
+        viewer = self.access.viewer
+        return None if viewer is None else replace(viewer, sor=self.sor)
+
+    @property
+    def author(self) -> str | None:
+        return self.sor
+
+    def require(self, resource_type: str, interaction: Interaction) -> None:
+        self.access.require(resource_type, interaction)
+
+    def require_source(self, system: str, *, owned: bool) -> None:
+        self.access.require_source(system, owned=owned)
+
+    def require_sender(self, sor: str, where: str) -> None:
+        self.access.require_sender(sor, where)
+
+    def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
+        self.access.record(tx, record)
+
+    def record_alone(self, record: AuditRecord) -> None:
+        self.access.record_alone(record)
+
+
+def sending_as(access: Access, sor: str) -> Access:
+    """`access` as the sender `sor` (`SendingAs`) when the caller is another organisation; else `access` itself."""
+    return access if access.author in (None, sor) else SendingAs(access, sor)
 
 
 class Denied(IssueError):

@@ -33,6 +33,11 @@ class Caller:
     organisation: Organisation
     scopes: ScopeSet
     rate_limit: int | None = None
+    #: SOR codes of the senders its messages may name besides its own organisation (`ClientRecord.sends_as`).
+    sends_as: frozenset[str] = frozenset()
+
+    def may_send_as(self, sor: str) -> bool:
+        return sor == self.organisation.sor or sor in self.sends_as
 
     @property
     def identifiers(self) -> tuple[tuple[str, str], ...]:
@@ -57,7 +62,13 @@ def authenticate(
     client = registry.get(claims.client_id)
     if client is None:
         raise auth_error("auth.unknown-client", "The token's client is not registered with this gateway")
-    return Caller(client.client_id, client.organisation, claims.scopes.intersect(client.scopes), client.rate_limit)
+    return Caller(
+        client.client_id,
+        client.organisation,
+        claims.scopes.intersect(client.scopes),
+        client.rate_limit,
+        client.sends_as,
+    )
 
 
 def require(caller: Caller, resource_type: str, interaction: Interaction) -> None:

@@ -92,6 +92,10 @@ class CitizenAccess:
         issue = Issue("error", "forbidden", "A citizen writes only their own plan", "", "pages.forbidden")
         raise Denied.of(issue, 403, AuditRecord("C", "create", outcome="4", detail=f"citizen: plan of {system}"))
 
+    def require_sender(self, sor: str, where: str) -> None:
+        issue = Issue("error", "forbidden", "A citizen's session sends no messages", where, "pages.forbidden")
+        raise Denied.of(issue, 403, AuditRecord("C", "create", outcome="4", detail=f"citizen: message as {sor[:40]}"))
+
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         tx.audit(audit_event_for(record, self.agent, self.observer, self.clock, self.ids, tx))
 

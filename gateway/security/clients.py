@@ -13,6 +13,7 @@ The file is YAML (`.yaml`/`.yml`) or JSON (`.json`) with one top-level key, `cli
         scopes: [system/CarePlan.rs, system/CareTeam.rs, system/Goal.rs]   # SMART v2 (see scopes.py)
         rate_limit: 120                              # optional: requests per minute (default: settings)
         plan_sources: [urn:oid:1.2.208.176.1.1.953741000016009.kip]   # optional: plan source systems it owns
+        sends_as: ["953741000016017"]                # optional: other senders its messages may name (SOR codes)
 
 A token's scopes are intersected with `scopes` here, so a leaked signing key cannot widen a client's rights, and
 removing a client here locks it out at once. The organisation's SOR code is what consent decisions
@@ -24,6 +25,11 @@ and `plan_sources` registers further systems (its EHR's own URIs). A system belo
 no one else can write, capture or block a plan under it (`owners_of`). Quote codes in YAML so leading zeros
 survive. A client id may appear once; unknown keys are errors (a typo such as `scope:` must not silently grant
 nothing, or worse). Every problem in the file is reported at once, each located (`clients[2].organisation.sor`).
+
+A message posted to `/messages` names its sender (MSH-4, a letter's `Sender`, `MessageHeader.sender`), and the
+notices go out in that sender's name. A client may name its own organisation, and the organisations listed in
+`sends_as` (by SOR code: an integration engine posting for the hospital departments behind it); any other sender
+is refused before the message is looked at further.
 Example: `fixtures/clients.example.yaml`.
 """
 
@@ -45,7 +51,7 @@ _SOR = re.compile(r"\d{11,18}")
 _GLN = re.compile(r"\d{13}")
 _MUNICIPALITY = re.compile(r"\d{4}")
 _PROVIDER = re.compile(r"\d{4,7}")
-_CLIENT_KEYS = frozenset({"client_id", "organisation", "scopes", "rate_limit", "plan_sources"})
+_CLIENT_KEYS = frozenset({"client_id", "organisation", "scopes", "rate_limit", "plan_sources", "sends_as"})
 #: An absolute URI, as the plan document's `source.system` (RFC 3986 scheme ":" ...), within the plan table's column.
 _SOURCE_SYSTEM = re.compile(r"[a-z][a-z0-9+.\-]*:[^\s|]{1,500}")
 SOR_SOURCE = "https://sor2.sum.dsdn.dk/#id="  # MedCom's SOR endpoint form (NOTES.md §2)
@@ -78,6 +84,8 @@ class ClientRecord:
     scopes: ScopeSet
     rate_limit: int | None = None
     plan_sources: tuple[str, ...] = ()
+    #: SOR codes of the senders its messages may name besides its own organisation.
+    sends_as: frozenset[str] = frozenset()
 
 
 def sor_of_source(system: str) -> str | None:
@@ -228,9 +236,20 @@ def _client(entry: Any, where: str, problems: list[Issue]) -> ClientRecord | Non
     if rate_limit is not None and (type(rate_limit) is not int or rate_limit < 1):
         problems.append(_problem(f"{where}.rate_limit", "rate_limit must be a positive whole number per minute"))
     sources = _plan_sources(entry.get("plan_sources", []), f"{where}.plan_sources", organisation, problems)
+    sends_as = _sends_as(entry.get("sends_as", []), f"{where}.sends_as", problems)
     if len(problems) > before or client_id is None or organisation is None or scopes is None:
         return None
-    return ClientRecord(client_id, organisation, scopes, rate_limit, sources)
+    return ClientRecord(client_id, organisation, scopes, rate_limit, sources, sends_as)
+
+
+def _sends_as(value: Any, where: str, problems: list[Issue]) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(_problem(where, "sends_as must be a list of SOR codes (quoted)"))
+        return frozenset()
+    for index, code in enumerate(value):
+        if not _SOR.fullmatch(code):
+            problems.append(_problem(f"{where}[{index}]", f"{code[:40]!r} is not a SOR code (11-18 digits)"))
+    return frozenset(value)
 
 
 def _plan_sources(value: Any, where: str, organisation: Organisation | None, problems: list[Issue]) -> tuple[str, ...]:

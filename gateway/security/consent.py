@@ -19,7 +19,9 @@ the next request.
 
 Authorship is a fact: the author of a resource is the organisation that first wrote it, and a plan's source
 identifier is in its author's namespace (`ClientRegistry.owners_of`), so another organisation can neither write a
-plan under it, nor capture or block the author's writes.
+plan under it, nor capture or block the author's writes. Likewise a message's sender: notices go out in the name
+of the organisation a message names (MSH-4, a letter's `Sender`, `MessageHeader.sender`), so a client may name only
+its own organisation and those the registry lets it send for (`sends_as`).
 """
 
 from __future__ import annotations
@@ -75,4 +77,20 @@ def require_source(caller: Caller, owners: SourceOwners, system: str, *, owned: 
         message_id="plan.source-not-yours",
     )
     record = AuditRecord("C", "create", outcome="4", detail=f"plan source system {system[:200]} {reason}")
+    raise Denied.of(issue, 403, record)
+
+
+def require_sender(caller: Caller, sor: str, where: str) -> None:
+    """403 unless the caller's organisation may post a message that names SOR code `sor` as its sender."""
+    if caller.may_send_as(sor):
+        return
+    issue = Issue(
+        "error",
+        "forbidden",
+        f"The message names {sor[:40] or 'no SOR code'} as its sender; client {caller.client_id} may send only as "
+        f"its own organisation ({caller.organisation.sor}) and those its registry entry lists in `sends_as`",
+        where,
+        "intake.sender-not-yours",
+    )
+    record = AuditRecord("C", "create", outcome="4", detail=f"message in the name of {sor[:40]}: not this client's")
     raise Denied.of(issue, 403, record)

@@ -13,7 +13,7 @@ from typing import cast
 from gateway.clock import Clock, IdSource
 from gateway.fhir.access import AuditRecord, Denied, Interaction
 from gateway.security.auth import Caller, require
-from gateway.security.consent import SourceOwners, patient_of, require_source, viewer_of
+from gateway.security.consent import SourceOwners, patient_of, require_sender, require_source, viewer_of
 from gateway.store.ports import Resource, ResourceStore, ResourceTransaction, StoredResource, Viewer
 from mappings.audit import AuditAgent, Subtype, audit_event
 from mappings.issues import IssueError
@@ -65,6 +65,9 @@ class RequestGuard:
 
     def require_source(self, system: str, *, owned: bool) -> None:
         require_source(self.caller, self.owners, system, owned=owned)
+
+    def require_sender(self, sor: str, where: str) -> None:
+        require_sender(self.caller, sor, where)
 
     def record(self, tx: ResourceTransaction, record: AuditRecord) -> None:
         tx.audit(audit_event_for(record, self.agent, self.observer, self.clock, self.ids, tx))

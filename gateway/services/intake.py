@@ -23,11 +23,11 @@ from starlette.concurrency import run_in_threadpool
 from gateway.clock import Clock, IdSource
 from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
-from gateway.fhir.access import OPEN, Access, AuditRecord
+from gateway.fhir.access import OPEN, Access, AuditRecord, Denied, sending_as
 from gateway.inbound import Limits
 from gateway.services.acknowledgements import take_acknowledgement
 from gateway.services.attachments import Assembly
-from gateway.services.notices import NoticePlanner
+from gateway.services.notices import NoticePlanner, facility_code
 from gateway.services.offline import OfflineDirectory
 from gateway.services.parsing import Parsing, ThreadParsing, parse_input
 from gateway.services.planning import Directory, PlannedNotice, Planning, PlanSource
@@ -141,14 +141,15 @@ class IntakeService:
         document = await self.parsing.parse(kind, body, content_type, self.limits)
         if isinstance(document, Ack):  # a receiver's acknowledgement of a notice we sent, not a new input
             return await take_acknowledgement(self._required_outbox(), document, access, self.clock)
+        await self._require_own_sender(document, access)
         if isinstance(document, BinaryLetter):
             return await self._required_assembly().accept_binary(self, document, body, content_type, access)
         outbox = self._required_outbox()
         message_id = inbound_id(document)
-        existing = await outbox.for_inbound(message_id)
-        if existing:
+        existing = await outbox.repeat_of(message_id, access.author)
+        if existing is not None and existing.notices:
             return IntakeResult(
-                message_id, False, kind, tuple(existing), ("already accepted; nothing new",), _adt(document)
+                message_id, False, kind, existing.notices, ("already accepted; nothing new",), _adt(document)
             )
         if isinstance(document, Correspondence) and document.references:
             return await self._required_assembly().accept_letter(self, document, body, content_type, access)
@@ -237,6 +238,25 @@ class IntakeService:
         notes = (*planning.notes, *(w.note() for w in planning.withheld))
         return Preview(tuple(planning.notices), tuple(planning.withheld), notes, issues, offline)
 
+    async def _require_own_sender(self, document: Document, access: Access) -> None:
+        """Notices go out in the name of the sender a message names: refused (403, audited) unless the caller may
+        send as it. Decided first, before the message's id or its citizen is looked up, so a refusal tells nothing
+        of what the gateway holds (the id of another sender's message, whether a citizen has a plan)."""
+        sor, where = self._named_sender(document)
+        try:
+            access.require_sender(sor, where)
+        except Denied as denied:
+            await run_in_threadpool(access.record_alone, denied.record)
+            raise
+
+    def _named_sender(self, document: Document) -> tuple[str, str]:
+        """The SOR code of the organisation a message's notices will name as their sender, and where it says so."""
+        code, where = named_sender(document)
+        try:
+            return self.directory().sender(code).sor, where  # resolved as `NoticePlanner` resolves it
+        except IssueError:
+            return code, where  # unknown to the directory: refused as such once the caller may send as it
+
     def _audit(self, access: Access, kind: str, message_id: str, planning: Planning) -> Callable[[Connection], None]:
         """AuditEvents for the intake and for each disclosure it decided (made or withheld), with the outbox rows."""
 
@@ -259,6 +279,8 @@ class IntakeService:
         first_of_stay: bool,
         binaries: tuple[BinaryObject, ...],
     ) -> Planning:
+        if access is not OPEN:  # the plan as the sender sees it (`require_sender` let the caller send as it)
+            access = sending_as(access, self._named_sender(document)[0])
         planner = NoticePlanner(self.directory(), self.plans, access)
         if isinstance(document, AdtEvent):
             return planner.from_adt(document, ctx, self._history, first_of_stay=first_of_stay)
@@ -328,6 +350,18 @@ class IntakeService:
                 message_id="intake.no-holding-area",
             )
         return self.assembly
+
+
+def named_sender(document: Document) -> tuple[str, str]:
+    """The code (SOR or GLN) by which a message names its sender, and where: what `NoticePlanner` resolves."""
+    if isinstance(document, AdtEvent):
+        return facility_code(document.sending_facility), "MSH-4"
+    if isinstance(document, CareCommunicationMessage):
+        return document.sender.sor or document.sender.gln or "", "MessageHeader.sender"
+    element = "DischargeLetter" if isinstance(document, DischargeLetter) else "ClinicalEmail"
+    if isinstance(document, BinaryLetter):
+        element = "BinaryLetter"
+    return document.sender.gln or document.sender.sor or "", f"/Emessage/{element}/Sender/EANIdentifier"
 
 
 def _cpr(document: Document) -> str:

@@ -62,7 +62,7 @@ from mappings.notices.stay_messages import discharge_care_communication, municip
 HistoryLookup = Callable[[str, str, str, str], tuple[PriorNotice, ...]]
 
 
-def _facility_code(facility: str) -> str:
+def facility_code(facility: str) -> str:
     """MSH-4 `name^universal id^type` (HD): the SOR code is the universal id when the type is SOR."""
     parts = facility.split("^")
     return parts[1] if len(parts) > 1 and parts[1] else parts[0]
@@ -85,7 +85,7 @@ class NoticePlanner:
         self, adt: AdtEvent, ctx: MappingContext, history: HistoryLookup, *, first_of_stay: bool = False
     ) -> Planning:
         planning = Planning()
-        sender = self._sender(_facility_code(adt.sending_facility), "MSH-4")
+        sender = self._sender(facility_code(adt.sending_facility), "MSH-4")
         hospital = party_of(sender, "MSH-4 (sending facility)")
         plan = self.plans.current_plan_for(adt.patient.cpr, self.access)
         municipality = self._home_municipality(plan, "PID-3")

@@ -63,7 +63,7 @@ class PageCaller:
         )
         if client is None:
             raise _not_here()
-        caller = Caller(client.client_id, client.organisation, client.scopes, client.rate_limit)
+        caller = Caller(client.client_id, client.organisation, client.scopes, client.rate_limit, client.sends_as)
         return RequestGuard(caller, self.web.store, self.web.clock, self.web.ids, self.observer)
 
 

@@ -54,6 +54,7 @@ CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
         {"name": "Region, databeskyttelse", "sor": REGION_SOR, "gln": "5790000209354"},
         ["system/AuditEvent.rs"],
     ),
+    # the region's integration engine: it posts the region's messages (`SENDS_AS`), and reads no plan itself
     "intake-only": (
         {"name": "Integration engine", "sor": "123456789012", "gln": "5790000209354"},
         ["system/Messages.c"],
@@ -61,9 +62,14 @@ CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
 }
 
 
+#: The senders a client's messages may name besides its own organisation (`sends_as` in the clients file).
+SENDS_AS = {"intake-only": [REGION_SOR]}
+
+
 def write_clients(path: Path) -> Path:
     clients = [
         {"client_id": name, "organisation": organisation, "scopes": scopes}
+        | ({"sends_as": SENDS_AS[name]} if name in SENDS_AS else {})
         for name, (organisation, scopes) in CLIENTS.items()
     ]
     path.write_text(yaml.safe_dump({"clients": clients}, allow_unicode=True), "utf-8")

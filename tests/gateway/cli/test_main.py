@@ -146,3 +146,26 @@ def test_serve_refuses_to_start_on_an_unreadable_directory(
     monkeypatch.setenv("GATEWAY_DIRECTORY_FILE", str(directory))
     line = one_error(capsys, "serve", "--port", "1")
     assert line.startswith(f"Error: Recipient directory {directory} is not valid YAML/JSON: line 3,")
+
+
+ENGINE = ("clients", "add", "region-integration", "--name", "Integrationsplatform", "--sor", "265161000016000",
+          "--gln", "5790000209354", "--scope", "system/Messages.c")  # fmt: skip
+
+
+def test_clients_add_registers_an_engine_that_sends_for_a_department(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from gateway.security.clients import ClientRegistry
+
+    code, out, err = gateway(capsys, *ENGINE, "--sends-as", "329631000016003", "--data-dir", str(tmp_path))
+    assert code == 0, err
+    engine = ClientRegistry.from_file(tmp_path / "clients.yaml").get("region-integration")
+    assert engine is not None and engine.sends_as == {"329631000016003"}
+
+
+def test_clients_add_refuses_a_sender_that_is_no_sor_code_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    line = one_error(capsys, *ENGINE, "--sends-as", "Afsnit Ø", "--data-dir", str(tmp_path))
+    assert line == "Error: 'Afsnit Ø' is not a SOR code (11-18 digits)"
+    assert not (tmp_path / "clients.yaml").exists()

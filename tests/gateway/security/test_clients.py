@@ -184,3 +184,24 @@ def test_a_plan_source_belongs_to_one_organisation() -> None:
     with pytest.raises(IssueError) as caught:
         ClientRegistry.from_data(data)
     assert "953741000016009" in caught.value.issues[0].diagnostics
+
+
+@pytest.mark.parametrize(
+    ("sends_as", "where"),
+    [
+        (["26516100001600O"], "clients[0].sends_as[0]"),  # a letter O, not a zero
+        (["265161000016000", 265161000016000], "clients[0].sends_as"),  # unquoted in YAML: a number
+        ("265161000016000", "clients[0].sends_as"),
+    ],
+)
+def test_sends_as_lists_sor_codes(sends_as: Any, where: str) -> None:
+    with pytest.raises(IssueError) as caught:
+        ClientRegistry.from_data({"clients": [client(sends_as=sends_as)]})
+    assert [issue.expression for issue in caught.value.issues] == [where]
+
+
+def test_a_client_sends_as_its_own_organisation_and_those_it_lists() -> None:
+    registry = ClientRegistry.from_data({"clients": [client(sends_as=["265161000016000"]), client(client_id="plain")]})
+    engine, plain = registry.get("herlev-kommune"), registry.get("plain")
+    assert engine is not None and plain is not None
+    assert engine.sends_as == {"265161000016000"} and plain.sends_as == frozenset()
