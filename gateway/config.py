@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -82,7 +82,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Longest an inbound message may take to parse; then it is refused (400)."
     )
     worker_enabled: bool = Field(default=True, description="Run the delivery worker inside `gateway serve`.")
-    delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="Total HTTP timeout per send.")
+    delivery_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Deadline of one send, answer included (shorter than the delivery lease)."
+    )
     delivery_max_attempts: int = Field(default=8, ge=1, description="Attempts before a notice is dead-lettered.")
     delivery_base_delay_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per try.")
     delivery_max_delay_seconds: float = Field(default=900.0, gt=0, description="The longest delay between retries.")
@@ -188,6 +190,17 @@ class Settings(BaseSettings):
         default="careplan_gateway_client",
         description="The ID token claim naming the registered client an organisation's user acts for.",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        """A send still running when its lease ends is claimed again by another worker and sent twice."""
+        if self.delivery_lease_seconds <= self.delivery_timeout_seconds:
+            raise ValueError(
+                f"delivery_lease_seconds ({self.delivery_lease_seconds:g}) must be longer than "
+                f"delivery_timeout_seconds ({self.delivery_timeout_seconds:g}), the deadline of one send: a notice "
+                "whose send outlasts its lease is sent again by another worker"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from gateway import __version__
 from gateway.cli.access import LOCAL_ADMIN, clients_app, token_app
@@ -73,6 +74,14 @@ def main() -> None:
             raise
         for issue in error.issues:
             errors.print(f"Error: {' '.join(issue.diagnostics.split())}", markup=False, soft_wrap=True)
+        sys.exit(1)
+    except ValidationError as error:  # a setting (GATEWAY_..., gateway.toml) the gateway cannot run with
+        if _Run.debug:
+            raise
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            said = f"setting {where}: {problem['msg']}" if where else f"settings: {problem['msg']}"
+            errors.print(f"Error: {' '.join(said.split())}", markup=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -10,7 +10,7 @@ translated at their seam, nowhere else). The classification:
 | Acknowledgement `transient-error` (any status) | transient | `negative-ack-transient` |
 | Acknowledgement `fatal-error` (any status) | permanent | `negative-ack-fatal` |
 | connection refused / DNS | transient | `connect-error` |
-| connect/read/write/pool timeout | transient | `timeout` |
+| connect/read/write/pool timeout, no complete answer by the deadline | transient | `timeout` |
 | connection broken, peer closed without a complete response | transient | `network-error` |
 | 5xx | transient (+ `Retry-After`) | `server-error` |
 | 408 | transient (+ `Retry-After`) | `request-timeout` |
@@ -25,6 +25,7 @@ occurred - wait and try again"; `fatal-error` as "there is no point in re-sendin
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 from collections.abc import Mapping
@@ -53,18 +54,26 @@ class Sender(Protocol):
 
 
 class HttpxSender:
-    """POSTs `application/fhir+json` through one shared `httpx.AsyncClient` (timeouts are the client's)."""
+    """POSTs `application/fhir+json` through one shared `httpx.AsyncClient`.
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    The client's timeouts bound each step (connect, each read, each write); `deadline_seconds` bounds the whole
+    exchange, answer included. Without it a receiver that answers a byte at a time, each within the read timeout,
+    holds the send past the worker's lease, and another worker sends the same notice meanwhile."""
+
+    def __init__(self, client: httpx.AsyncClient, *, deadline_seconds: float | None = None) -> None:
         self._client = client
+        self._deadline = deadline_seconds
 
     async def send(self, endpoint: str, message: Mapping[str, Any]) -> AttemptOutcome:
         try:
-            response = await self._client.post(
-                endpoint,
-                content=orjson.dumps(message),
-                headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
-            )
+            async with asyncio.timeout(self._deadline):
+                response = await self._client.post(
+                    endpoint,
+                    content=orjson.dumps(message),
+                    headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
+                )
+        except TimeoutError:
+            return AttemptOutcome.transient(Failure.TIMEOUT, f"no complete answer within {self._deadline:g} s")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             return AttemptOutcome.permanent(Failure.CLIENT_ERROR, f"unusable endpoint {endpoint!r}: {exc}")
         except httpx.ConnectError as exc:

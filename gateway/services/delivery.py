@@ -69,7 +69,7 @@ def build_worker(
 ) -> Worker:
     return Worker(
         outbox,
-        HttpxSender(client),
+        HttpxSender(client, deadline_seconds=settings.delivery_timeout_seconds),
         clock=clock,
         ids=ids,
         rng=system_random(),

@@ -77,7 +77,10 @@ def test_sigterm_drains_the_send_in_flight_and_the_requests_in_flight(
     gp, municipality = receivers
     assert httpx.post(f"{municipality.url}/faults", json={"kind": "delay", "seconds": 3, "count": 1}).is_success
     gateway = processes.gateway(
-        tmp_path, processes.directory(tmp_path, gp, municipality), delivery_timeout_seconds="10"
+        tmp_path,
+        processes.directory(tmp_path, gp, municipality),
+        delivery_timeout_seconds="10",
+        delivery_lease_seconds="12",
     )
     gateway.start()
     try:

@@ -72,7 +72,7 @@ def _gateway_env(data_dir: Path, directory: Path, settings: dict[str, str]) -> d
         "GATEWAY_CONFIG_FILE": str(data_dir / "no-config.toml"),
         "GATEWAY_DELIVERY_BASE_DELAY_SECONDS": "0.2",
         "GATEWAY_DELIVERY_MAX_DELAY_SECONDS": "1",
-        "GATEWAY_DELIVERY_TIMEOUT_SECONDS": "5",
+        "GATEWAY_DELIVERY_TIMEOUT_SECONDS": "2.5",  # shorter than the lease (Settings refuses otherwise)
         "GATEWAY_DELIVERY_LEASE_SECONDS": "3",
         "GATEWAY_INSECURE_NO_AUTH": "true",
         **{f"GATEWAY_{key.upper()}": value for key, value in settings.items()},

@@ -169,3 +169,21 @@ def test_clients_add_refuses_a_sender_that_is_no_sor_code_and_writes_nothing(
     line = one_error(capsys, *ENGINE, "--sends-as", "Afsnit Ø", "--data-dir", str(tmp_path))
     assert line == "Error: 'Afsnit Ø' is not a SOR code (11-18 digits)"
     assert not (tmp_path / "clients.yaml").exists()
+
+
+def test_a_lease_no_longer_than_a_send_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A send still running when its lease ends is claimed again and sent twice: the settings say so at start."""
+    monkeypatch.setenv("GATEWAY_DELIVERY_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("GATEWAY_DELIVERY_LEASE_SECONDS", "30")
+    line = one_error(capsys, "messages", "list", "--data-dir", str(tmp_path))
+    assert line.startswith("Error: settings: Value error, delivery_lease_seconds (30) must be longer than ")
+
+
+def test_a_setting_of_the_wrong_kind_is_named_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GATEWAY_PORT", "eighty")
+    line = one_error(capsys, "messages", "list", "--data-dir", str(tmp_path))
+    assert line == "Error: setting port: Input should be a valid integer, unable to parse string as an integer"
