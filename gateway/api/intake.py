@@ -41,11 +41,9 @@ FirstOfStay = Annotated[
 
 
 def _accepted(request: Request, result: IntakeResult) -> JSONResponse:
-    return JSONResponse(
-        result.to_json(),
-        status_code=202,
-        headers={"Location": f"{request.base_url}messages/{result.message_id}"},
-    )
+    """202 with the result; `Location` names the stored message (an acknowledgement is not one: it has none)."""
+    location = {"Location": f"{request.base_url}messages/{result.message_id}"} if result.stored else {}
+    return JSONResponse(result.to_json(), status_code=202, headers=location)
 
 
 async def _counted(

@@ -44,4 +44,4 @@ async def take_acknowledgement(outbox: SqlOutbox, ack: Ack, access: Access, cloc
     said = f"acknowledgement {ack.code} of notice {notice.id}: {notice.state.value}"
     if access.audits:
         access.record_alone(AuditRecord("U", "update", detail=said))
-    return IntakeResult(ack.bundle_id, True, "fhir", (notice,), (said,), state=notice.state.value)
+    return IntakeResult(ack.bundle_id, True, "fhir", (notice,), (said,), state=notice.state.value, stored=False)

@@ -51,6 +51,8 @@ class IntakeResult:
     withheld: tuple[Withheld, ...] = ()
     #: `held` while an XDIS91 waits for its XBIN01 binaries (or a binary for its letter); else `accepted`.
     state: str = "accepted"
+    #: Kept as a message of its own (`GET /messages/{message_id}`); an acknowledgement only completes its notice.
+    stored: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {

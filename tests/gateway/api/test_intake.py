@@ -78,6 +78,8 @@ async def test_same_message_twice_makes_no_second_set(client: httpx.AsyncClient)
     first = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
     again = await client.post("/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7)
     assert first.json()["messageId"] == again.json()["messageId"]
+    assert first.headers["location"] == f"http://gateway.test/messages/{first.json()['messageId']}"
+    assert (await client.get(first.headers["location"])).status_code == 200, "Location names the stored message"
     assert again.json()["created"] is False
     assert [n["id"] for n in again.json()["notices"]] == [n["id"] for n in first.json()["notices"]]
     assert len((await client.get("/messages")).json()) == len(first.json()["notices"]) == 3

@@ -84,6 +84,7 @@ async def test_an_acknowledgement_sent_on_its_own_completes_its_notice(
     response = await client.post("/messages", json=_ack(notice, code), headers=FHIR_JSON)
     assert response.status_code == 202, response.text
     assert response.json()["notices"][0]["id"] == notice.id
+    assert "location" not in response.headers, "an acknowledgement is no stored message: nothing to point at"
     after = (await app.state.messages.outbox.get(notice.id)).notice
     assert (after.state.value, after.resends) == (state, resends)
     assert after.refused is (code == "fatal-error")
