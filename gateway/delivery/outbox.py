@@ -211,10 +211,14 @@ class Outbox(Protocol):
         """`sent` notices whose acknowledgement is overdue (`ack_due_at <= now`), oldest first."""
         ...
 
-    async def resend(self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None) -> NoticeRecord:
+    async def resend(
+        self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None, ack: AckRecord | None = None
+    ) -> NoticeRecord:
         """Back to `pending` (from sent/acknowledged/dead) keeping `MessageHeader.id`; counts a resend.
         `overdue`: the notice as a worker read it among the overdue acknowledgements; then nothing changes unless
-        it is still that send (`still_overdue`), so two workers acting on one read resend it once."""
+        it is still that send (`still_overdue`), so two workers acting on one read resend it once. `ack`: the
+        `transient-error` acknowledgement that asked for it, kept as the notice's `ack`, so a copy of it that
+        arrives after the resend went out is known (its `Bundle.id`) and sends nothing again."""
         ...
 
     async def dead_letter(

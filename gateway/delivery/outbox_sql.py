@@ -280,6 +280,7 @@ class SqlOutbox:
         *,
         audit: AuditHook | None = None,
         overdue: NoticeRecord | None = None,
+        ack: AckRecord | None = None,
     ) -> NoticeRecord:
         def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any] | None:
             if overdue is not None and not still_overdue(current, overdue, now):
@@ -291,6 +292,7 @@ class SqlOutbox:
                 "attempts": 0,
                 "resends": current.resends + 1,
                 "ack_due_at": None,
+                **({"ack": rows.dump_ack(ack)} if ack is not None else {}),
             }
 
         return await self._change(notice_id, apply, audit)

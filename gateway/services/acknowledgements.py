@@ -34,13 +34,13 @@ async def take_acknowledgement(outbox: SqlOutbox, ack: Ack, access: Access, cloc
             message_id="intake.ack-unknown",
             status=404,
         )
+    record = AckRecord(ack.message_header_id, ack.bundle_id, ack.code, now, ack.reason())
     if notice.ack is not None and notice.ack.bundle_id == ack.bundle_id:
-        pass  # this very acknowledgement again (the same Bundle.id): taken already
+        pass  # this very acknowledgement again (the same Bundle.id): taken already, a transient one too
     elif ack.code != "transient-error":
-        record = AckRecord(ack.message_header_id, ack.bundle_id, ack.code, now, ack.reason())
         notice = await outbox.record_ack(ack.acknowledged_id, record) or notice  # found above as sent to the caller
     elif notice.state is NoticeState.SENT:  # waiting for this very acknowledgement: send it again
-        notice = await outbox.resend(notice.id, now)
+        notice = await outbox.resend(notice.id, now, ack=record)
     said = f"acknowledgement {ack.code} of notice {notice.id}: {notice.state.value}"
     if access.audits:
         access.record_alone(AuditRecord("U", "update", detail=said))

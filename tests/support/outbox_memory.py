@@ -163,7 +163,9 @@ class MemoryOutbox:
         overdue.sort(key=lambda r: (r.ack_due_at or now, r.sequence))
         return [self._copy(r.id) for r in overdue[:limit]]
 
-    async def resend(self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None) -> NoticeRecord:
+    async def resend(
+        self, notice_id: str, now: datetime, *, overdue: NoticeRecord | None = None, ack: AckRecord | None = None
+    ) -> NoticeRecord:
         row = self._row(notice_id)
         if overdue is not None and not still_overdue(row.record, overdue, now):
             return self._copy(notice_id)
@@ -175,6 +177,7 @@ class MemoryOutbox:
             attempts=0,
             resends=row.record.resends + 1,
             ack_due_at=None,
+            ack=ack if ack is not None else row.record.ack,
         )
         return self._copy(notice_id)
 

@@ -106,3 +106,28 @@ def _with_header_id(message: dict[str, Any], header_id: str) -> dict[str, Any]:
     changed = copy.deepcopy(message)
     changed["entry"][0]["resource"]["id"] = header_id
     return changed
+
+
+async def test_a_copy_of_a_transient_acknowledgement_after_the_resend_went_out_sends_nothing_again(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The receiver's `transient-error` arrives twice (a retried POST of its own); the second copy comes after the
+    resend it asked for was sent. It is the same acknowledgement (its Bundle.id): one resend, not two."""
+    notice = await _sent_and_awaiting(client, app)
+    transient = _ack(notice, "transient-error")
+    assert (await client.post("/messages", json=transient, headers=FHIR_JSON)).status_code == 202
+    outbox = app.state.messages.outbox
+    claim = await outbox.claim(LATER, timedelta(minutes=1), "w")
+    while claim is not None and claim.notice.id != notice.id:  # the other queues' notices come first
+        claim = await outbox.claim(LATER, timedelta(minutes=1), "w")
+    assert claim is not None, "the resend was never due"
+    resent = Attempt("bundle-2", LATER, LATER, OutcomeKind.DELIVERED, status=202)
+    assert await outbox.record_attempt(claim, resent, AwaitAck(LATER + timedelta(minutes=30)))
+    copy_of_it = await client.post("/messages", json=transient, headers=FHIR_JSON)
+    assert copy_of_it.status_code == 202
+    after = (await outbox.get(notice.id)).notice
+    assert (after.state.value, after.resends) == ("sent", 1), "the copy sent the notice a second time"
+    assert after.ack is not None and after.ack.code == "transient-error"
+    answered = _ack(dataclasses.replace(notice, message=claim.notice.message), "ok")
+    assert (await client.post("/messages", json=answered, headers=FHIR_JSON)).status_code == 202
+    assert (await outbox.get(notice.id)).notice.state.value == "acknowledged"
