@@ -9,7 +9,7 @@ stored plan with everything it references, for callers the rule lets see all of 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -18,7 +18,7 @@ from gateway.fhir.interactions import FhirService
 from gateway.fhir.rules import missing
 from gateway.fhir.transactions import BundleProcessor, parse_entries
 from gateway.services.plan_cache import PlanLookupCache
-from gateway.store.ports import ActivePlan, PlanRecord, ResourceTransaction, StoredResource, iterate_references
+from gateway.store.ports import CitizenPlan, PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from gateway.store.tables import SOURCE_SYSTEM_LEN
 from mappings.documents.plan import PlanDocument, parse_plan_document
@@ -124,6 +124,8 @@ class PlanService:
             record = PlanRecord(
                 receipt.plan_id, receipt.resources["Patient"][0], access.author, system, document.source.value
             )
+            if earlier is not None and earlier.patient_id != record.patient_id:
+                raise _citizen_changed(document)
             tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
             return receipt
 
@@ -175,7 +177,7 @@ class PlanService:
         return self._current.get(cpr, access.viewer, lambda tx: self._current_plan_in(tx, cpr, access))
 
     def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
-        chosen = citizens_plan(tx.active_plans_of_citizen(cpr), access.author)
+        chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author, tx.first_active)
         if chosen is None:
             return None
         plan = tx.read_current("CarePlan", chosen.record.plan_id, access.viewer)
@@ -186,19 +188,35 @@ class PlanService:
         return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
 
 
-def citizens_plan(plans: Sequence[ActivePlan], caller: str | None) -> ActivePlan | None:
-    """Which of a citizen's active plans steers what `caller` (an organisation's SOR code; None: the citizen, or
-    no caller) is sent and shown: the newest of its own plans, if it keeps any; else the newest plan of the
-    citizen's plan keeper, the organisation whose active plan was written first.
+def citizens_plan(
+    plans: Sequence[CitizenPlan], caller: str | None, first_active: Callable[[Sequence[str]], Mapping[str, str]]
+) -> CitizenPlan | None:
+    """Which of a citizen's plans steers what `caller` (an organisation's SOR code; None: the citizen, or no
+    caller) is sent and shown: the newest of its own active plans, if it keeps any; else the newest active plan
+    of the citizen's plan keeper.
 
     Any organisation may write a plan about any CPR number in its own source namespace. Were the newest plan the
     citizen's, such a plan would replace the one the citizen and their team agreed on: on the citizen's page and
-    consent form, and in the notices others send about them. A plan of one's own steers only one's own messages,
-    so writing one learns nothing (the answer is the same whether or not the citizen has a plan elsewhere)."""
-    own = [plan for plan in plans if caller is not None and plan.record.author == caller]
-    if not own and plans:
-        keeper = min(plans, key=lambda plan: (plan.created, plan.record.plan_id)).record.author
-        own = [plan for plan in plans if plan.record.author == keeper]
+    consent form, and in the notices others send about them. So the keeper is, among the organisations with an
+    active plan for the citizen, the one whose plan for the citizen was active first (`first_active`: the first
+    version with status active, of any of its plans, ended ones included): a keeper replacing its plan with a new
+    one stays the keeper, and a plan written early as a draft and activated later does not outrank it. A plan's
+    citizen never changes (`PlanService.accept`). A plan of one's own steers only one's own messages, so writing
+    one learns nothing (the answer is the same whether or not the citizen has a plan elsewhere)."""
+    active = [plan for plan in plans if plan.active]
+    own = [plan for plan in active if caller is not None and plan.record.author == caller]
+    if not own and active:
+        authors = {plan.record.author for plan in active}
+        keeper = next(iter(authors))
+        if len(authors) > 1:  # only then is seniority read (each plan's history): one keeper is the common case
+            since = first_active([plan.record.plan_id for plan in plans if plan.record.author in authors])
+            seniority = {
+                author: min((since[p.record.plan_id], p.record.plan_id) for p in plans
+                            if p.record.author == author and p.record.plan_id in since)
+                for author in authors
+            }  # fmt: skip
+            keeper = min(authors, key=lambda author: seniority[author])
+        own = [plan for plan in active if plan.record.author == keeper]
     return max(own, key=lambda plan: (plan.last_updated, plan.record.plan_id), default=None)
 
 
@@ -212,6 +230,19 @@ def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_i
             message_id="plan.source-mismatch",
             status=422,
         )
+
+
+def _citizen_changed(document: PlanDocument) -> IssueError:
+    """A plan is about one citizen for good: else an old plan, moved onto another CPR number, would bring its age
+    (the keeper's seniority, `citizens_plan`) and its history along."""
+    return IssueError.single(
+        "business-rule",
+        f"The plan {document.source.system[:200]}|{document.source.value[:100]} is about another citizen; a "
+        "plan's citizen cannot change: end this plan and write the new citizen's under a source value of its own",
+        expression="/citizen/cpr",
+        message_id="plan.citizen-changed",
+        status=422,
+    )
 
 
 def _not_yours(system: str) -> Denied:

@@ -6,16 +6,17 @@ sees a plan whose resources and grants disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, delete, exists, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store import access_sql
 from gateway.store import tables as t
 from gateway.store.dates import MAX_INSTANT, MIN_INSTANT, format_instant
-from gateway.store.ports import ActivePlan, PlanRecord
+from gateway.store.ports import CitizenPlan, PlanRecord
 from mappings.issues import IssueError
 from mappings.plan import Grant
 from mappings.plan.codes import CPR_SYSTEM
@@ -36,10 +37,10 @@ def plan_by_source(connection: Connection, system: str, value: str) -> PlanRecor
     return None if row is None else _record(row)
 
 
-def active_plans_of_citizen(connection: Connection, cpr: str) -> list[ActivePlan]:
-    """The active plans whose Patient carries CPR number `cpr`, each with its CarePlan's first and last write. Not
-    limited: which plan counts as the citizen's must not depend on how many others there are."""
-    p, r, first, token = t.plan, t.resource, t.resource_version, t.search_token
+def plans_of_citizen(connection: Connection, cpr: str) -> list[CitizenPlan]:
+    """The plans whose Patient carries CPR number `cpr`, whether each is active, and its last update. Not limited:
+    which plan counts as the citizen's must not depend on how many others there are."""
+    p, r, token = t.plan, t.resource, t.search_token
     patients = select(token.c.id).where(
         token.c.resource_type == "Patient",
         token.c.param == "identifier",
@@ -50,13 +51,26 @@ def active_plans_of_citizen(connection: Connection, cpr: str) -> list[ActivePlan
         token.c.resource_type == "CarePlan", token.c.param == "status", token.c.code == "active"
     )
     statement = (
-        select(p, first.c.last_updated.label("created"), r.c.last_updated)
+        select(p, p.c.plan_id.in_(active).label("active"), r.c.last_updated)
         .join(r, and_(r.c.resource_type == "CarePlan", r.c.id == p.c.plan_id))
-        .join(first, and_(first.c.resource_type == "CarePlan", first.c.id == p.c.plan_id, first.c.version_id == 1))
-        .where(p.c.patient_id.in_(patients), p.c.plan_id.in_(active), r.c.deleted.is_(False))
+        .where(p.c.patient_id.in_(patients), r.c.deleted.is_(False))
         .order_by(p.c.plan_id)
     )
-    return [ActivePlan(_record(row), row.created, row.last_updated) for row in connection.execute(statement)]
+    return [CitizenPlan(_record(row), bool(row.active), row.last_updated) for row in connection.execute(statement)]
+
+
+def first_active(connection: Connection, plan_ids: Sequence[str]) -> dict[str, str]:
+    v = t.resource_version
+    statement = (
+        select(v.c.id, v.c.last_updated, v.c.content)
+        .where(v.c.resource_type == "CarePlan", v.c.id.in_(list(plan_ids)))
+        .order_by(v.c.id, v.c.version_id)
+    )
+    found: dict[str, str] = {}
+    for plan_id, last_updated, content in connection.execute(statement):
+        if plan_id not in found and content is not None and orjson.loads(content).get("status") == "active":
+            found[plan_id] = last_updated
+    return found
 
 
 def plan_of(connection: Connection, resource_type: str, resource_id: str) -> str | None:

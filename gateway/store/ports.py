@@ -70,11 +70,11 @@ class PlanRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class ActivePlan:
-    """An active shared plan of a citizen, with when its CarePlan was first written and last updated (stored form)."""
+class CitizenPlan:
+    """A shared plan of a citizen: whether it is active now, and when its CarePlan was last updated (stored form)."""
 
     record: PlanRecord
-    created: str
+    active: bool
     last_updated: str
 
 
@@ -208,9 +208,14 @@ class ResourceTransaction(Protocol):
 
     def plan_by_source(self, system: str, value: str) -> PlanRecord | None: ...
 
-    def active_plans_of_citizen(self, cpr: str) -> list[ActivePlan]:
-        """Every active shared plan about the citizen with CPR number `cpr`, whoever keeps it, without an access
-        rule (the caller decides which one it may use and see)."""
+    def plans_of_citizen(self, cpr: str) -> list[CitizenPlan]:
+        """Every shared plan about the citizen with CPR number `cpr`, whoever keeps it and whatever its status
+        (deleted ones left out), without an access rule: the caller decides which one it may use and see."""
+        ...
+
+    def first_active(self, plan_ids: Sequence[str]) -> dict[str, str]:
+        """When each of these CarePlans first had status `active` (its first such version's lastUpdated);
+        plans never active are left out."""
         ...
 
     def plan_of(self, resource_type: str, resource_id: str) -> str | None:

@@ -38,7 +38,7 @@ from gateway.store import tables as t
 from gateway.store.database import IMMEDIATE
 from gateway.store.dates import fhir_instant, format_instant
 from gateway.store.ports import (
-    ActivePlan,
+    CitizenPlan,
     FirstPass,
     HistoryPage,
     Method,
@@ -643,8 +643,11 @@ class SqlResourceTransaction:
     def plan_by_source(self, system: str, value: str) -> PlanRecord | None:
         return plans_sql.plan_by_source(self.connection, system, value)
 
-    def active_plans_of_citizen(self, cpr: str) -> list[ActivePlan]:
-        return plans_sql.active_plans_of_citizen(self.connection, cpr)
+    def plans_of_citizen(self, cpr: str) -> list[CitizenPlan]:
+        return plans_sql.plans_of_citizen(self.connection, cpr)
+
+    def first_active(self, plan_ids: Sequence[str]) -> dict[str, str]:
+        return plans_sql.first_active(self.connection, plan_ids)
 
     def plan_of(self, resource_type: str, resource_id: str) -> str | None:
         return plans_sql.plan_of(self.connection, resource_type, resource_id)

@@ -106,3 +106,78 @@ async def test_x_cannot_withhold_the_citizens_crisis_plan_from_the_ward(
     assert admitted.status_code == 202, admitted.text
     kinds = [notice["kind"] for notice in admitted.json()["notices"]]
     assert "care-communication-crisisplan" in kinds, f"the ward gets no crisis plan: {kinds}"
+
+
+# -- the keeper's place: found by review (stop 26), each an attack that worked against the first keeper rule ----
+
+OTHER_CPR = "0101709998"
+
+
+def x_plan_for(cpr: str, status: str = "active") -> dict[str, Any]:
+    document = x_plan()
+    document["citizen"]["cpr"] = cpr
+    document["status"] = status
+    return document
+
+
+async def test_x_cannot_move_an_older_plan_of_its_own_onto_the_citizen(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """X's plan about someone else is older than the citizen's; rewritten for the citizen's CPR number it would
+    bring its age along. A plan's citizen never changes."""
+    assert (await client.post("/plans", json=x_plan_for(OTHER_CPR), headers=as_("x"))).status_code == 201
+    assert (await client.post("/plans", json=cast.plan_document(), headers=as_("region"))).status_code == 201
+    moved = await client.post("/plans", json=x_plan_for(cast.CPR), headers=as_("x"))
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["issue"][0]["expression"] == ["/citizen/cpr"]
+    await signed_in_citizen(app, client, cast.CPR)
+    page = await client.get("/app/mig")
+    assert FORGED_WISH not in page.text and "fodbold" in page.text
+
+
+async def test_x_cannot_outrank_the_plan_with_a_draft_written_first_and_activated_later(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    assert (await client.post("/plans", json=x_plan_for(cast.CPR, "draft"), headers=as_("x"))).status_code == 201
+    assert (await client.post("/plans", json=cast.plan_document(), headers=as_("region"))).status_code == 201
+    assert (await client.post("/plans", json=x_plan_for(cast.CPR), headers=as_("x"))).status_code == 200
+    await signed_in_citizen(app, client, cast.CPR)
+    page = await client.get("/app/mig")
+    assert FORGED_WISH not in page.text and "fodbold" in page.text
+
+
+async def test_the_keeper_replacing_its_plan_stays_the_keeper(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The region ends its old plan for a new one (a new source) after X wrote its own: X's plan is then older than
+    any active plan of the region, and must still not become the citizen's."""
+    old = cast.plan_document("KIP-OLD")
+    assert (await client.post("/plans", json=old, headers=as_("region"))).status_code == 201
+    assert (await client.post("/plans", json=x_plan_for(cast.CPR), headers=as_("x"))).status_code == 201
+    assert (await client.post("/plans", json=cast.plan_document("KIP-NEW"), headers=as_("region"))).status_code == 201
+    old["status"] = "completed"
+    assert (await client.post("/plans", json=old, headers=as_("region"))).status_code == 200
+    await signed_in_citizen(app, client, cast.CPR)
+    page = await client.get("/app/mig")
+    assert FORGED_WISH not in page.text and "fodbold" in page.text
+
+
+async def test_x_cannot_steer_the_regions_admission_with_a_plan_moved_onto_the_citizen(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    from tests.support import scenario
+
+    forged = scenario.plan_document()
+    forged["source"] = X_SOURCE
+    forged["citizen"]["cpr"] = OTHER_CPR
+    forged["crisis_plans"][0]["text"] = "X: giv ham Haldol."
+    assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 201
+    assert (await client.post("/plans", json=scenario.plan_document(), headers=as_("fact"))).status_code == 201
+    forged["citizen"]["cpr"] = scenario.CPR
+    assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 422
+    admitted = await client.post(
+        "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | as_("region")
+    )
+    assert admitted.status_code == 202, admitted.text
+    kinds = [notice["kind"] for notice in admitted.json()["notices"]]
+    assert "care-communication-crisisplan" in kinds, kinds

@@ -1,9 +1,9 @@
-"""Which of a citizen's active plans counts (`plans.citizens_plan`), and the store's list of them
-(`active_plans_of_citizen`) on SQLite and PostgreSQL: every active plan whoever keeps it, never a page of them."""
+"""Which of a citizen's plans counts (`plans.citizens_plan`), and what the store says of them (`plans_of_citizen`,
+`first_active`) on SQLite and PostgreSQL: every plan whoever keeps it, never a page of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,13 +11,14 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.services.plans import citizens_plan
-from gateway.store.ports import ActivePlan, PlanRecord
+from gateway.store.dates import format_instant
+from gateway.store.ports import CitizenPlan, PlanRecord
 from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
 from mappings.plan.codes import CPR_SYSTEM
 from tests.support.engines import empty_engine
 
 CPR, OTHER_CPR = "2509479989", "0101709998"
-KEEPER, X = "329631000016003", "111111111111"
+KEEPER, X, GP = "329631000016003", "111111111111", "481561000016002"
 
 
 @pytest.fixture
@@ -43,7 +44,13 @@ def _plan(tx: SqlResourceTransaction, plan_id: str, patient_id: str, author: str
     tx.save_plan(PlanRecord(plan_id, patient_id, author, f"https://sor2.sum.dsdn.dk/#id={author}", plan_id), [], [])
 
 
-def test_lists_every_active_plan_of_the_citizen_whoever_keeps_it(store: SqlResourceStore, clock: FixedClock) -> None:
+def _status(tx: SqlResourceTransaction, plan_id: str, status: str) -> None:
+    current = tx.read("CarePlan", plan_id).resource
+    assert current is not None
+    tx.update(current | {"status": status}, resource_id=plan_id)
+
+
+def test_lists_every_plan_of_the_citizen_whoever_keeps_it(store: SqlResourceStore, clock: FixedClock) -> None:
     with store.writing() as tx:
         assert isinstance(tx, SqlResourceTransaction)
         _patient(tx, "keepers-record", CPR, KEEPER)
@@ -53,52 +60,91 @@ def test_lists_every_active_plan_of_the_citizen_whoever_keeps_it(store: SqlResou
         _plan(tx, "ended", "keepers-record", KEEPER, status="completed")
         _plan(tx, "gone", "keepers-record", KEEPER)
         _plan(tx, "theirs", "someone-else", KEEPER)
-    clock.advance(timedelta(minutes=1))
-    with store.writing() as tx:
-        assert isinstance(tx, SqlResourceTransaction)
         tx.delete("CarePlan", "gone")
         for number in range(30):  # more than any page: the keeper's plan must not drop out of the list
             _plan(tx, f"x{number:02}", "xs-record", X)
+    with store.reading() as tx:
+        plans = {plan.record.plan_id: plan for plan in tx.plans_of_citizen(CPR)}
+    assert set(plans) == {"kip", "ended", *(f"x{number:02}" for number in range(30))}
+    assert plans["kip"].active and not plans["ended"].active
+    assert plans["kip"].record.author == KEEPER
+
+
+def test_first_active_is_the_first_version_with_status_active(store: SqlResourceStore, clock: FixedClock) -> None:
+    with store.writing() as tx:
+        assert isinstance(tx, SqlResourceTransaction)
+        _patient(tx, "record", CPR, KEEPER)
+        _plan(tx, "drafted-first", "record", KEEPER, status="draft")
+        _plan(tx, "active-at-once", "record", KEEPER)
+        _plan(tx, "never", "record", KEEPER, status="draft")
     clock.advance(timedelta(minutes=1))
     with store.writing() as tx:
-        kip = tx.read("CarePlan", "kip")
-        assert kip.resource is not None
-        tx.update(kip.resource | {"description": "after the coordination meeting"}, resource_id="kip")
+        assert isinstance(tx, SqlResourceTransaction)
+        _status(tx, "drafted-first", "active")
+        _status(tx, "active-at-once", "on-hold")
+    clock.advance(timedelta(minutes=1))
+    with store.writing() as tx:
+        assert isinstance(tx, SqlResourceTransaction)
+        _status(tx, "active-at-once", "active")
     with store.reading() as tx:
-        plans = {plan.record.plan_id: plan for plan in tx.active_plans_of_citizen(CPR)}
-    assert set(plans) == {"kip", *(f"x{number:02}" for number in range(30))}
-    assert plans["kip"].created < plans["x00"].created < plans["kip"].last_updated, "created: the first version"
-    assert plans["kip"].record.author == KEEPER
-    assert citizens_plan(list(plans.values()), None) == plans["kip"]
+        since = tx.first_active(["drafted-first", "active-at-once", "never", "no-such-plan"])
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    assert since == {
+        "drafted-first": format_instant(start + timedelta(minutes=1)),  # the draft was made active then
+        "active-at-once": format_instant(start),  # on hold and active again: still active since the first time
+    }
 
 
-def _active(plan_id: str, author: str | None, created: str, updated: str) -> ActivePlan:
-    return ActivePlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id), created, updated)
+def _plan_of(plan_id: str, author: str | None, updated: str, *, active: bool = True) -> CitizenPlan:
+    return CitizenPlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id), active, updated)
 
 
-KIP = _active("kip", KEEPER, "2026-01-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z")
-KIP_NEW = _active("kip-2026", KEEPER, "2026-02-01T00:00:00.000Z", "2026-02-02T00:00:00.000Z")
-FORGED = _active("forged", X, "2026-02-15T00:00:00.000Z", "2026-04-01T00:00:00.000Z")
+#: When each plan was first active; the keeper's old plan is ended now, its new one active since after X's.
+SINCE = {"kip-old": "2026-01-01T00:00:00.000Z", "forged": "2026-02-15T00:00:00.000Z",
+         "kip-new": "2026-03-01T00:00:00.000Z"}  # fmt: skip
+KIP_OLD = _plan_of("kip-old", KEEPER, "2026-03-02T00:00:00.000Z", active=False)
+KIP_NEW = _plan_of("kip-new", KEEPER, "2026-03-01T00:00:00.000Z")
+FORGED = _plan_of("forged", X, "2026-04-01T00:00:00.000Z")
 
 
-def test_the_keeper_is_who_wrote_the_first_active_plan_and_their_newest_plan_counts() -> None:
-    assert citizens_plan([FORGED, KIP_NEW, KIP], None) == KIP  # the keeper's newest (by update), not the forger's
-    assert citizens_plan([FORGED, KIP_NEW], None) == KIP_NEW
-    assert citizens_plan([FORGED, KIP_NEW, KIP], "481561000016002") == KIP, "an organisation with no plan of its own"
+class Seniority:
+    def __init__(self, since: dict[str, str]) -> None:
+        self.since = since
+        self.asked: list[list[str]] = []
+
+    def __call__(self, plan_ids: Sequence[str]) -> dict[str, str]:
+        self.asked.append(list(plan_ids))
+        return {plan_id: at for plan_id, at in self.since.items() if plan_id in plan_ids}
 
 
-def test_an_organisations_own_plan_counts_for_it_alone() -> None:
-    assert citizens_plan([FORGED, KIP_NEW, KIP], X) == FORGED
-    assert citizens_plan([FORGED, KIP_NEW, KIP], KEEPER) == KIP
+def test_the_keeper_is_who_had_an_active_plan_first_and_its_newest_active_plan_counts() -> None:
+    everything = [FORGED, KIP_NEW, KIP_OLD]
+    assert citizens_plan(everything, None, Seniority(SINCE)) == KIP_NEW, "an ended plan keeps its keeper's place"
+    assert citizens_plan(everything, GP, Seniority(SINCE)) == KIP_NEW, "an organisation with no plan of its own"
+    assert citizens_plan([FORGED, KIP_NEW], None, Seniority(SINCE)) == FORGED, "without its old plan: X was first"
 
 
-def test_no_plan_and_a_tie_of_first_writes() -> None:
-    assert citizens_plan([], None) is None
-    assert citizens_plan([], X) is None
-    twin = _active("another", X, KIP.created, "2026-05-01T00:00:00.000Z")
-    assert citizens_plan([twin, KIP], None) == twin, "the same instant: the lower plan id was first"
+def test_an_organisations_own_active_plan_counts_for_it_alone() -> None:
+    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], X, Seniority(SINCE)) == FORGED
+    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], KEEPER, Seniority(SINCE)) == KIP_NEW
+    assert citizens_plan([KIP_OLD], KEEPER, Seniority(SINCE)) is None, "ended plans count for no one"
 
 
-def test_without_authentication_every_plan_is_the_same_keepers_and_the_newest_counts() -> None:
-    unauthored = [_active(p.record.plan_id, None, p.created, p.last_updated) for p in (FORGED, KIP_NEW, KIP)]
-    assert citizens_plan(unauthored, None) == unauthored[0]
+def test_history_is_read_only_when_two_organisations_have_active_plans() -> None:
+    seniority = Seniority(SINCE)
+    assert citizens_plan([KIP_NEW, KIP_OLD], GP, seniority) == KIP_NEW
+    assert citizens_plan([], None, seniority) is None
+    assert seniority.asked == []
+    citizens_plan([FORGED, KIP_NEW, KIP_OLD], GP, seniority)
+    assert sorted(seniority.asked[0]) == ["forged", "kip-new", "kip-old"]
+
+
+def test_a_tie_of_first_activations_goes_to_the_lower_plan_id() -> None:
+    twin = _plan_of("another", X, "2026-05-01T00:00:00.000Z")
+    since = SINCE | {"another": SINCE["kip-old"]}
+    assert citizens_plan([twin, KIP_NEW, KIP_OLD], None, Seniority(since)) == twin
+
+
+def test_without_authentication_every_plan_is_the_same_keepers_and_the_newest_active_counts() -> None:
+    unauthored = [_plan_of(p.record.plan_id, None, p.last_updated, active=p.active) for p in (FORGED, KIP_NEW, KIP_OLD)]
+    assert citizens_plan(unauthored, None, Seniority(SINCE)) == unauthored[0]
