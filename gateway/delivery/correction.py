@@ -95,3 +95,68 @@ def _replace_tail(full_url: Any, old: Any, new: str) -> Any:
     if isinstance(full_url, str) and isinstance(old, str) and full_url.endswith(old):
         return full_url[: len(full_url) - len(old)] + new
     return full_url
+
+
+#: What a correction may not change, by where it is in a MedCom message: who it is from, to and about.
+PARTIES = ("MessageHeader.sender", "MessageHeader.destination.receiver", "Patient.identifier")
+
+
+def parties(message: Mapping[str, Any]) -> dict[str, frozenset[tuple[str, str]]]:
+    """The identifiers (system, value) of a message's sender Organization, of its receivers and of its Patients,
+    by `PARTIES`; references resolved by fullUrl or `Type/id` within the Bundle."""
+    resources = [entry.get("resource") for entry in items(message.get("entry")) if isinstance(entry, dict)]
+    by_reference: dict[str, Mapping[str, Any]] = {}
+    for entry in items(message.get("entry")):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            if isinstance(entry.get("fullUrl"), str):
+                by_reference[entry["fullUrl"]] = resource
+            by_reference[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
+
+    def identifiers(*references: Any) -> frozenset[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        for reference in references:
+            ref = reference.get("reference") if isinstance(reference, dict) else None
+            named = by_reference.get(ref) if isinstance(ref, str) else None
+            if named is None and isinstance(ref, str):
+                named = by_reference.get("/".join(ref.rstrip("/").split("/")[-2:]))
+            found |= _identifiers(named)
+        return frozenset(found)
+
+    header = resources[0] if resources and isinstance(resources[0], dict) else {}
+    receivers = [d.get("receiver") for d in items(header.get("destination")) if isinstance(d, dict)]
+    patients: set[tuple[str, str]] = set()
+    for resource in resources:
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+            patients |= _identifiers(resource)
+    return {
+        PARTIES[0]: identifiers(header.get("sender")),
+        PARTIES[1]: identifiers(*receivers),
+        PARTIES[2]: frozenset(patients),
+    }
+
+
+def _identifiers(resource: Mapping[str, Any] | None) -> set[tuple[str, str]]:
+    if not isinstance(resource, Mapping):
+        return set()
+    return {
+        (str(identifier.get("system")), str(identifier.get("value")))
+        for identifier in items(resource.get("identifier"))
+        if isinstance(identifier, dict)
+    }
+
+
+def require_same_parties(refused: Mapping[str, Any], corrected: Mapping[str, Any]) -> None:
+    """A correction mends what the receiver refused; it is sent in the refused message's place, to its receiver
+    and about its citizen, so it may not change who sends it, who receives it, or whom it is about (422)."""
+    before, after = parties(refused), parties(corrected)
+    for part in PARTIES:
+        if before[part] != after[part]:
+            raise IssueError.single(
+                "business-rule",
+                f"the corrected message changes {part} ({sorted(after[part])[:4]} instead of "
+                f"{sorted(before[part])[:4]}): a correction keeps the refused message's sender, receiver and patient",
+                expression=f"Bundle.entry.resource.ofType({part.split('.')[0]})",
+                message_id="correction.parties-changed",
+                status=422,
+            )

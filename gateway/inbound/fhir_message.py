@@ -11,6 +11,7 @@ References are resolved by `fullUrl` or by `Type/id` (MedCom tests use odd ids a
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +78,8 @@ def _load_xml(data: bytes, limits: Limits) -> dict[str, Any]:
 
 
 class _Bundle:
-    """Entry lookup by reference for one message Bundle."""
+    """Entry lookup by reference for one message Bundle. Two entries with one fullUrl, or one type and id, are
+    refused: a reference to them would mean one entry here and another to a reader that takes the first."""
 
     def __init__(self, bundle: dict[str, Any]) -> None:
         self.bundle = bundle
@@ -85,10 +87,17 @@ class _Bundle:
         self.index: dict[str, int] = {}
         for position, entry in enumerate(self.entries):
             resource = entry.get("resource") or {}
-            if entry.get("fullUrl"):
-                self.index[str(entry["fullUrl"])] = position
+            keys = [str(entry["fullUrl"])] if entry.get("fullUrl") else []
             if resource.get("id"):
-                self.index[f"{resource.get('resourceType')}/{resource['id']}"] = position
+                keys.append(f"{resource.get('resourceType')}/{resource['id']}")
+            for key in keys:
+                if self.index.setdefault(key, position) != position:
+                    raise _error(
+                        "structure",
+                        f"Bundle.entry[{position}]",
+                        f"{key[:120]} is also Bundle.entry[{self.index[key]}]: each entry must be one resource",
+                        "fhir.duplicate-entry",
+                    )
 
     def resolve(self, reference: Any, expression: str) -> tuple[dict[str, Any], int]:
         ref = reference.get("reference") if isinstance(reference, dict) else None
@@ -106,6 +115,45 @@ class _Bundle:
             if (entry.get("resource") or {}).get("resourceType") == resource_type:
                 return entry["resource"], position
         raise _error("required", "Bundle.entry", f"the message has no {resource_type}", "fhir.entry-missing")
+
+
+_SOR_ENDPOINT = re.compile(r"https://sor2\.sum\.dsdn\.dk/#id=(\d+)")
+
+
+def _codes(organization: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    """The SOR codes and GLNs among an Organization's identifiers, each with its path."""
+    return [
+        (str(identifier.get("value")), f"{where}.identifier[{index}]")
+        for index, identifier in enumerate(organization.get("identifier", []))
+        if isinstance(identifier, dict)
+        and (identifier.get("system") == SOR_SYSTEM or identifier.get("system") in GLN_SYSTEMS)
+    ]
+
+
+def _sender_codes(
+    view: _Bundle, header: dict[str, Any], sender: dict[str, Any], position: int
+) -> tuple[tuple[str, str], ...]:
+    """Every code by which the message names its sender (`CareCommunicationMessage.sender_codes`)."""
+    codes = _codes(sender, f"Bundle.entry[{position}].resource")
+    endpoint = (header.get("source") or {}).get("endpoint")
+    found = _SOR_ENDPOINT.fullmatch(endpoint) if isinstance(endpoint, str) else None
+    if found:
+        codes.append((found.group(1), "Bundle.entry[0].resource.source.endpoint"))
+    for at, entry in enumerate(view.entries):
+        resource = entry.get("resource") or {}
+        targets = [t.get("reference", "") for t in resource.get("target", []) if isinstance(t, dict)]
+        if resource.get("resourceType") != "Provenance" or f"MessageHeader/{header.get('id')}" not in targets:
+            continue
+        for index, agent in enumerate(a for a in resource.get("agent", []) if isinstance(a, dict)):
+            for role in ("who", "onBehalfOf"):
+                where = f"Bundle.entry[{at}].resource.agent[{index}].{role}"
+                try:
+                    named, named_at = view.resolve(agent.get(role), where)
+                except IssueError:
+                    continue  # not a reference to an entry (the profile check judges it)
+                if named.get("resourceType") == "Organization":
+                    codes += _codes(named, f"Bundle.entry[{named_at}].resource")
+    return tuple(codes)
 
 
 def _party(organization: dict[str, Any]) -> Party:
@@ -182,7 +230,7 @@ def _message(bundle: dict[str, Any]) -> CareCommunicationMessage:
             "fhir.event-not-supported",
         )
     at = "Bundle.entry[0].resource"
-    sender, _ = view.resolve(header.get("sender"), f"{at}.sender")
+    sender, sender_position = view.resolve(header.get("sender"), f"{at}.sender")
     destinations = [d for d in header.get("destination", []) if isinstance(d, dict)]
     primary = next(
         (
@@ -239,6 +287,7 @@ def _message(bundle: dict[str, Any]) -> CareCommunicationMessage:
         episode_of_care_identifier=episode,
         activity=activity,
         bundle=bundle,
+        sender_codes=_sender_codes(view, header, sender, sender_position),
     )
 
 

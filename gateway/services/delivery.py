@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from gateway.clock import Clock, IdSource, system_random
 from gateway.config import Settings
 from gateway.datafiles import ReloadingFile
-from gateway.delivery.correction import corrected_message
+from gateway.delivery.correction import corrected_message, require_same_parties
 from gateway.delivery.directory import RecipientDirectory
 from gateway.delivery.outbox import Attempt, Claim, NoticeDetail, NoticeRecord, NoticeState, require_resendable
 from gateway.delivery.outbox_reads import unknown_notice
@@ -277,6 +277,8 @@ class MessageService:
         if detail is None or not await self._posted(detail.notice.inbound_message_id, access):
             raise unknown_notice(notice_id)
         refused_id = detail.notice.message_header_id
+        if corrected is not None:
+            require_same_parties(detail.notice.message, corrected)
         message = corrected_message(corrected or detail.notice.message, self.ids.new_id(), self.ids.new_id())
         # The refused id is what the new message revises, also when the operator's Bundle kept its old header id.
         _point_at(message, refused_id)

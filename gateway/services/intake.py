@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -251,11 +252,37 @@ class IntakeService:
 
     def _named_sender(self, document: Document) -> tuple[str, str]:
         """The SOR code of the organisation a message's notices will name as their sender, and where it says so."""
+        if isinstance(document, CareCommunicationMessage) and document.sender_codes:
+            return self._relayed_sender(document.sender_codes)
         code, where = named_sender(document)
         try:
             return self.directory().sender(code).sor, where  # resolved as `NoticePlanner` resolves it
         except IssueError:
             return code, where  # unknown to the directory: refused as such once the caller may send as it
+
+    def _relayed_sender(self, codes: Sequence[tuple[str, str]]) -> tuple[str, str]:
+        """The one sender of the directory that every code of a relayed Bundle names (`sender_codes`): the Bundle
+        goes out as it came, so an identifier, endpoint or Provenance agent naming anyone else is refused (422)."""
+        directory = self.directory()
+        first: tuple[str, str, str] | None = None  # SOR code, name, where
+        for code, where in codes:
+            try:
+                sender = directory.sender(code)
+            except IssueError as error:
+                issue = error.issues[0]
+                raise IssueError((replace(issue, expression=where),), status=422) from None
+            if first is None:
+                first = (sender.sor, sender.name, where)
+            elif sender.sor != first[0]:
+                raise IssueError.single(
+                    "business-rule",
+                    f"{where} names {sender.name} ({code}), {first[2]} names {first[1]}: a message has one sender",
+                    expression=where,
+                    message_id="intake.senders-disagree",
+                    status=422,
+                )
+        assert first is not None
+        return first[0], first[2]
 
     def _audit(self, access: Access, kind: str, message_id: str, planning: Planning) -> Callable[[Connection], None]:
         """AuditEvents for the intake and for each disclosure it decided (made or withheld), with the outbox rows."""

@@ -246,6 +246,10 @@ class CareCommunicationMessage:
     episode_of_care_identifier: str | None = None
     activity: str | None = None
     bundle: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: Every code (SOR or GLN) by which the relayed Bundle names its sender, with where: the sender Organization's
+    #: identifiers, `MessageHeader.source.endpoint` in MedCom's SOR form, and the Organizations of the Provenance
+    #: of this MessageHeader (`agent.who`, `agent.onBehalfOf`). The Bundle is relayed as it is, so all must agree.
+    sender_codes: tuple[tuple[str, str], ...] = ()
 
     @property
     def source_key(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 
 from gateway.api import create_app
@@ -21,7 +22,10 @@ Headers = Callable[[str], dict[str, str]]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     cast.write_clients(tmp_path / "clients.yaml")
-    scenario.write_directory(tmp_path / "directory.yaml", "http://127.0.0.1:9/gp", "http://127.0.0.1:9/kommune")
+    directory = scenario.directory("http://127.0.0.1:9/gp", "http://127.0.0.1:9/kommune")
+    # X sends messages in its own name too (a sender of the directory): what it may not do is send in others'
+    directory["senders"].append({"name": "Organisation X", "sor": cast.X_SOR, "gln": cast.X_GLN})
+    (tmp_path / "directory.yaml").write_text(yaml.safe_dump(directory, allow_unicode=True), "utf-8")
     return Settings(data_dir=tmp_path, rate_limit_per_minute=100_000, rate_limit_burst=100_000)
 
 

@@ -73,16 +73,32 @@ async def test_x_cannot_send_a_letter_or_its_attachments_in_the_regions_name(
     assert held.json()["issue"][0]["expression"] == ["/Emessage/BinaryLetter/Sender/EANIdentifier"]
 
 
-def relayed(sender_sor: str) -> bytes:
-    """MedCom's CareCommunication example (sent by the region's SOR code) with its sender's SOR code replaced."""
-    bundle = json.loads(scenario.medcom("Bundle-k7bfbc0c-553d-11ed-bdc3-0242ac120002.json"))
-    for entry in bundle["entry"]:
-        for identifier in (
-            entry["resource"].get("identifier", []) if entry["resource"]["resourceType"] == "Organization" else []
-        ):
-            if identifier["value"] == cast.REGION_SOR:
-                identifier["value"] = sender_sor
-    return json.dumps(bundle).encode()
+REGION_GLN = "5790000209354"
+
+
+def relayed(sender_sor: str, sender_gln: str = REGION_GLN) -> bytes:
+    """MedCom's CareCommunication example, sent by the region (its SOR code and GLN on the sender Organization, in
+    `MessageHeader.source.endpoint` and on the Provenance's agent), with the sender's codes replaced."""
+    text = scenario.medcom("Bundle-k7bfbc0c-553d-11ed-bdc3-0242ac120002.json").decode()
+    return text.replace(cast.REGION_SOR, sender_sor).replace(REGION_GLN, sender_gln).encode()
+
+
+def x_relay() -> dict[str, Any]:
+    """The example as X's own message: X's codes wherever it names its sender, and an id of its own."""
+    bundle: dict[str, Any] = json.loads(relayed(cast.X_SOR, cast.X_GLN))
+    header = bundle["entry"][0]["resource"]["id"]
+    return cast_ids(bundle, header, "0e0e0e0e-0000-4000-8000-000000000001")
+
+
+def cast_ids(bundle: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    replaced: dict[str, Any] = json.loads(json.dumps(bundle).replace(old, new))
+    return replaced
+
+
+def sender_organization(bundle: dict[str, Any]) -> dict[str, Any]:
+    reference = bundle["entry"][0]["resource"]["sender"]["reference"].split("/")[-1]
+    found: dict[str, Any] = next(e["resource"] for e in bundle["entry"] if e["resource"].get("id") == reference)
+    return found
 
 
 FHIR = {"content-type": "application/fhir+json", "accept": "application/json"}
@@ -91,7 +107,7 @@ FHIR = {"content-type": "application/fhir+json", "accept": "application/json"}
 async def test_x_cannot_relay_a_carecommunication_in_the_regions_name(client: httpx.AsyncClient, as_: Headers) -> None:
     refused = await client.post("/messages", content=relayed(cast.REGION_SOR), headers=FHIR | as_("x"))
     assert refused.status_code == 403, refused.text
-    assert refused.json()["issue"][0]["expression"] == ["MessageHeader.sender"]
+    assert refused.json()["issue"][0]["expression"] == ["Bundle.entry[7].resource.identifier[0]"]  # the GLN
     process = await client.post("/fhir/$process-message", content=relayed(cast.REGION_SOR), headers=FHIR | as_("x"))
     assert process.status_code == 403
 
@@ -130,7 +146,77 @@ async def test_a_repeated_messageheader_id_from_another_sender_is_refused_withou
     region's id. X learns that the id was taken (it knew it already), and nothing the region was told."""
     first = await client.post("/messages", content=relayed(cast.REGION_SOR), headers=FHIR | as_("region"))
     assert first.status_code == 202, first.text
-    reused = await client.post("/messages", content=relayed(cast.X_SOR), headers=FHIR | as_("x"))
+    reused = await client.post("/messages", content=relayed(cast.X_SOR, cast.X_GLN), headers=FHIR | as_("x"))
     assert reused.status_code == 409, reused.text
     for notice in first.json()["notices"]:
         assert notice["id"] not in reused.text
+
+
+# -- a relayed Bundle goes out as it came: every way it names its sender must name the same one (review, stop 26) --
+
+
+async def test_x_cannot_relay_with_its_sor_code_beside_the_regions_gln(client: httpx.AsyncClient, as_: Headers) -> None:
+    mixed = await client.post("/messages", content=relayed(cast.X_SOR), headers=FHIR | as_("x"))
+    assert mixed.status_code == 422, mixed.text
+    assert mixed.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.senders-disagree"
+
+
+async def test_x_cannot_relay_a_message_whose_provenance_names_the_region_as_its_sender(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """MessageHeader.sender names a new Organization with X's codes; the Provenance of the message still names
+    the region's Organization as the agent that sent it."""
+    bundle: dict[str, Any] = json.loads(relayed(cast.REGION_SOR))
+    header = bundle["entry"][0]["resource"]
+    header["source"]["endpoint"] = f"https://sor2.sum.dsdn.dk/#id={cast.X_SOR}"
+    own = json.loads(json.dumps(sender_organization(bundle)))
+    own["id"] = "0e0e0e0e-0000-4000-8000-00000000000a"
+    own["identifier"] = [{"system": "https://www.gs1.org/gln", "value": cast.X_GLN},
+                         {"system": "urn:oid:1.2.208.176.1.1", "value": cast.X_SOR}]  # fmt: skip
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{own['id']}", "resource": own})
+    header["sender"] = {"reference": f"urn:uuid:{own['id']}"}
+    refused = await client.post("/messages", content=json.dumps(bundle), headers=FHIR | as_("x"))
+    assert refused.status_code == 422, refused.text
+    issue = refused.json()["issue"][0]
+    assert issue["details"]["coding"][0]["code"] == "intake.senders-disagree"
+    assert "names Psykiatrisk Center Øst" in issue["diagnostics"], issue
+
+
+async def test_x_cannot_hide_a_second_organization_behind_one_id(client: httpx.AsyncClient, as_: Headers) -> None:
+    """Two entries Organization/<one id>: the gateway would resolve one, a receiver may resolve the other."""
+    bundle = x_relay()
+    twin = json.loads(json.dumps(sender_organization(json.loads(relayed(cast.REGION_SOR)))))
+    twin["id"] = sender_organization(bundle)["id"]
+    bundle["entry"].insert(1, {"fullUrl": "urn:uuid:0e0e0e0e-0000-4000-8000-00000000000b", "resource": twin})
+    refused = await client.post("/messages", content=json.dumps(bundle), headers=FHIR | as_("x"))
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["issue"][0]["details"]["coding"][0]["code"] == "fhir.duplicate-entry"
+
+
+async def test_x_relays_in_its_own_name(client: httpx.AsyncClient, as_: Headers) -> None:
+    sent = await client.post("/messages", content=json.dumps(x_relay()), headers=FHIR | as_("x"))
+    assert sent.status_code == 202, sent.text
+
+
+async def test_x_cannot_correct_its_dead_notice_into_a_message_from_the_region(
+    client: httpx.AsyncClient, app: Any, as_: Headers
+) -> None:
+    from datetime import timedelta
+
+    from gateway.delivery.outbox import Attempt, DeadLetter
+    from gateway.delivery.outcome import OutcomeKind
+
+    posted = await client.post("/messages", content=json.dumps(x_relay()), headers=FHIR | as_("x"))
+    assert posted.status_code == 202, posted.text
+    outbox = app.state.messages.outbox
+    now = app.state.clock.now() + timedelta(minutes=1)
+    claim = await outbox.claim(now, timedelta(minutes=1), "w")
+    assert claim is not None
+    attempt = Attempt("bundle-1", now, now, OutcomeKind.DELIVERED, status=400)
+    assert await outbox.record_attempt(claim, attempt, DeadLetter("HTTP 400"))  # the receiver refused it
+    forged = json.loads(relayed(cast.REGION_SOR))  # names the region (SOR code and GLN) as its sender
+    corrected = await client.post(f"/messages/notices/{claim.notice.id}/correct", json=forged, headers=as_("x"))
+    assert corrected.status_code == 422, corrected.text
+    assert corrected.json()["issue"][0]["details"]["coding"][0]["code"] == "correction.parties-changed"
+    detail = await outbox.get(claim.notice.id)
+    assert detail is not None and detail.notice.state.value == "dead"

@@ -28,6 +28,7 @@ REGION_SOR = "265161000016000"
 SLAGELSE_SOR = "375431000016008"  # the social worker's organisation (team member soc1)
 GP_SOR = "481561000016002"
 X_SOR = "111111111111"
+X_GLN = "5790000121441"
 FACT_SOR = "329631000016003"
 CPR = "2509479989"
 EVERYTHING = ["system/*.cruds", "system/Messages.cru"]
@@ -49,7 +50,7 @@ CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
         {"name": "Distriktspsykiatrien Slagelse, FACT-team Nord", "sor": FACT_SOR, "gln": "5790000555550"},
         EVERYTHING,
     ),
-    "x": ({"name": "Organisation X", "sor": X_SOR, "gln": "5790000121441", "municipality": "0330"}, EVERYTHING),
+    "x": ({"name": "Organisation X", "sor": X_SOR, "gln": X_GLN, "municipality": "0330"}, EVERYTHING),
     "auditor": (
         {"name": "Region, databeskyttelse", "sor": REGION_SOR, "gln": "5790000209354"},
         ["system/AuditEvent.rs"],

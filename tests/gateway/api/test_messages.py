@@ -156,3 +156,36 @@ async def test_a_correction_that_breaks_its_profile_is_refused(client: httpx.Asy
     response = await client.post(f"/messages/notices/{dead}/correct", json=broken)
     assert response.status_code == 422
     assert (await app.state.messages.outbox.get(dead)).notice.state.value == "dead"
+
+
+def _changed(message: dict[str, Any], part: str) -> dict[str, Any]:
+    """`message` with the first identifier of its sender, its receiver or its Patient given another value."""
+    header = message["entry"][0]["resource"]
+    reference = {"sender": header["sender"], "receiver": header["destination"][0]["receiver"]}.get(part)
+    for entry in message["entry"]:
+        resource = entry["resource"]
+        named = reference is not None and reference["reference"] in (entry["fullUrl"], f"Organization/{resource['id']}")
+        if named or (part == "patient" and resource["resourceType"] == "Patient"):
+            resource["identifier"][0]["value"] = "0101709998" if part == "patient" else "111111111111"
+            return message
+    raise AssertionError(f"no {part} in the message")
+
+
+@pytest.mark.parametrize("part", ["sender", "receiver", "patient"])
+async def test_a_correction_keeps_who_sends_it_to_whom_and_about_whom(
+    client: httpx.AsyncClient, app: FastAPI, part: str
+) -> None:
+    await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=True)
+    refused = (await app.state.messages.outbox.get(dead)).notice.message
+    response = await client.post(f"/messages/notices/{dead}/correct", json=_changed(refused, part))
+    assert response.status_code == 422, response.text
+    assert response.json()["issue"][0]["details"]["coding"][0]["code"] == "correction.parties-changed"
+    assert (await app.state.messages.outbox.get(dead)).notice.state.value == "dead"
+
+
+async def test_a_correction_of_its_content_alone_is_taken(client: httpx.AsyncClient, app: FastAPI) -> None:
+    await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=True)
+    refused = (await app.state.messages.outbox.get(dead)).notice.message
+    assert (await client.post(f"/messages/notices/{dead}/correct", json=refused)).status_code == 200

@@ -73,3 +73,23 @@ def test_unknown_media_type() -> None:
     with pytest.raises(IssueError) as exc:
         parse_fhir_message(b"{}", "text/csv", limits=LIMITS)
     assert exc.value.issues[0].message_id == "fhir.media-type"
+
+
+def test_every_code_that_names_the_sender_is_read_with_where() -> None:
+    message = parse_fhir_message(JSON_EXAMPLE.read_bytes(), "application/fhir+json", limits=LIMITS)
+    codes = dict(message.sender_codes)
+    assert set(codes) == {"265161000016000", "5790000209354"}  # the identifiers, the endpoint and the agent agree
+    where = [at for _code, at in message.sender_codes]
+    assert "Bundle.entry[0].resource.source.endpoint" in where
+    assert len(where) >= 5, where  # the Organization's two, the endpoint, and the Provenance agent's Organization
+
+
+def test_two_entries_of_one_resource_are_refused() -> None:
+    bundle = json.loads(JSON_EXAMPLE.read_bytes())
+    twin = json.loads(json.dumps(bundle["entry"][-1]))
+    twin["fullUrl"] = "urn:uuid:0e0e0e0e-0000-4000-8000-00000000000c"
+    bundle["entry"].append(twin)
+    with pytest.raises(IssueError) as exc:
+        parse_fhir_message(json.dumps(bundle).encode(), "application/fhir+json", limits=LIMITS)
+    issue = exc.value.issues[0]
+    assert (issue.message_id, issue.expression) == ("fhir.duplicate-entry", f"Bundle.entry[{len(bundle['entry']) - 1}]")
