@@ -98,7 +98,11 @@ def _replace_tail(full_url: Any, old: Any, new: str) -> Any:
 
 
 #: What a correction may not change, by where it is in a MedCom message: who it is from, to and about.
-PARTIES = ("MessageHeader.sender", "MessageHeader.destination.receiver", "Patient.identifier")
+SENDER, RECEIVERS, PATIENTS = PARTIES = (
+    "MessageHeader.sender",
+    "MessageHeader.destination.receiver",
+    "Patient.identifier",
+)
 
 
 def parties(message: Mapping[str, Any]) -> dict[str, frozenset[tuple[str, str]]]:
@@ -130,9 +134,9 @@ def parties(message: Mapping[str, Any]) -> dict[str, frozenset[tuple[str, str]]]
         if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
             patients |= _identifiers(resource)
     return {
-        PARTIES[0]: identifiers(header.get("sender")),
-        PARTIES[1]: identifiers(*receivers),
-        PARTIES[2]: frozenset(patients),
+        SENDER: identifiers(header.get("sender")),
+        RECEIVERS: identifiers(*receivers),
+        PATIENTS: frozenset(patients),
     }
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import Clock, IdSource
+from gateway.delivery.correction import SENDER, parties
 from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied, sending_as
@@ -47,6 +48,7 @@ from mappings.documents.discharge import (
 from mappings.issues import Issue, IssueError
 from mappings.notices.acknowledgement import Ack
 from mappings.notices.hospital_notification import prior_notices_from_bundle
+from mappings.plan.codes import SOR_SYSTEM
 
 #: A profile check for one notice Bundle: the issues found (errors reject the input).
 NoticeCheck = Callable[[dict[str, Any]], Sequence[Issue]]
@@ -318,16 +320,20 @@ class IntakeService:
         assert isinstance(document, CareCommunicationMessage)
         return planner.from_fhir_message(document, ctx)
 
-    def _history(self, cpr: str, recipient: str, episode: str, own_header: str) -> tuple[PriorNotice, ...]:
-        """The stay's earlier HospitalNotifications to `recipient`: the newest one sent for this episode before the
-        input's own notice. An input taken in before (converted again, or posted again) finds its own notice in
-        the outbox; that notice and any sent after it are not its history, else its Provenance would repeat."""
+    def _history(self, cpr: str, recipient: str, episode: str, own_header: str, sender: str) -> tuple[PriorNotice, ...]:
+        """The stay's earlier HospitalNotifications from `sender` (its SOR code) to `recipient`: the newest one sent
+        for this episode before the input's own notice. Another sender's notices are never a stay's history, even
+        with the same episode id (a hex visit number is the episode id whoever sends it): else one hospital's ADT
+        would continue, or cancel, another's stay. An input taken in before (converted again, or posted again)
+        finds its own notice in the outbox; that notice and any sent after it are not its history, else its
+        Provenance would repeat."""
         if self.outbox is None:
             return ()
         records = self.outbox.recent_for_key(self.citizen_key(cpr), recipient, "hospital-notification")
         own = next((index for index, record in enumerate(records) if record.message_header_id == own_header), None)
         for record in records if own is None else records[own + 1 :]:
-            if episode in _episode_identifiers(record.message):
+            from_sender = (SOR_SYSTEM, sender) in parties(record.message)[SENDER]
+            if from_sender and episode in _episode_identifiers(record.message):
                 return prior_notices_from_bundle(record.message)
         return ()
 

@@ -57,9 +57,10 @@ from mappings.notices.stay_events import (
 )
 from mappings.notices.stay_messages import discharge_care_communication, municipality_care_communication
 
-#: (citizen CPR, recipient key, episode-of-care identifier, this input's own MessageHeader.id) -> the stay's earlier
-#: notices to that recipient (never this input's own notice: converting an input again must not repeat it).
-HistoryLookup = Callable[[str, str, str, str], tuple[PriorNotice, ...]]
+#: (citizen CPR, recipient key, episode-of-care identifier, this input's own MessageHeader.id, the sender's SOR
+#: code) -> the stay's earlier notices from that sender to that recipient (never this input's own notice:
+#: converting an input again must not repeat it).
+HistoryLookup = Callable[[str, str, str, str, str], tuple[PriorNotice, ...]]
 
 
 def facility_code(facility: str) -> str:
@@ -91,7 +92,7 @@ class NoticePlanner:
         municipality = self._home_municipality(plan, "PID-3")
         episode = episode_of_care_identifier(adt.visit_number, adt.sending_facility)
         own_header = hospital_notification_header_id(adt.source_key)
-        episode_notices = history(adt.patient.cpr, municipality.key, episode, own_header)
+        episode_notices = history(adt.patient.cpr, municipality.key, episode, own_header, sender.sor)
         event = stay_event_from_adt(
             adt,
             sender=hospital,

@@ -220,3 +220,38 @@ async def test_x_cannot_correct_its_dead_notice_into_a_message_from_the_region(
     assert corrected.json()["issue"][0]["details"]["coding"][0]["code"] == "correction.parties-changed"
     detail = await outbox.get(claim.notice.id)
     assert detail is not None and detail.notice.state.value == "dead"
+
+
+def in_xs_name(sample: str, control_id: str) -> bytes:
+    """A sample ADT sent by X in its own name (MSH-4 names X), with the region's visit number (PV1-19) left in."""
+    out = []
+    for segment in scenario.adt(sample).split(b"\r"):
+        fields = segment.split(b"|")
+        if fields[0] == b"MSH":
+            fields[3] = b"X^" + cast.X_SOR.encode() + b"^SOR"
+            fields[9] = control_id.encode()
+        out.append(b"|".join(fields))
+    return b"\r".join(out)
+
+
+async def test_x_in_its_own_name_cannot_continue_or_cancel_the_regions_stay(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The region's visit number is 32 hex digits, so it is the stay's episode id whoever sends it; the stay's
+    history is its sender's notices only (review, stop 26: X's A13 cancelled the region's discharge notice)."""
+    assert (await client.post("/plans", json=scenario.plan_document(), headers=as_("fact"))).status_code == 201
+    regions: list[str] = []
+    for sample in ("adt_a01_inpatient_8859-1.hl7", "adt_a03_discharge_8859-1.hl7"):
+        posted = await client.post("/messages", content=scenario.adt(sample), headers=HL7 | as_("region"))
+        assert posted.status_code == 202, posted.text
+        regions += [n["messageHeaderId"] for n in posted.json()["notices"] if n["kind"] == "hospital-notification"]
+    own = scenario.plan_document()  # X's own plan: X knows the home municipality, as the region does
+    own["source"] = {"system": f"https://sor2.sum.dsdn.dk/#id={cast.X_SOR}", "value": "X-0001"}
+    assert (await client.post("/plans", json=own, headers=as_("x"))).status_code == 201
+    cancel = await client.post(
+        "/messages", content=in_xs_name("adt_a13_cancel_discharge_8859-1.hl7", "X1"), headers=HL7 | as_("x")
+    )
+    assert cancel.status_code == 422, f"X's notice continued the region's stay: {cancel.text[:300]}"
+    assert cancel.json()["issue"][0]["details"]["coding"][0]["code"] == "hn.history-missing"  # as for no stay
+    for header_id in regions:
+        assert header_id not in cancel.text
