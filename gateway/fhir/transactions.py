@@ -209,7 +209,9 @@ class BundleProcessor:
                 elif query:
                     existing = service.conditional_match(tx, resource_type, query, "conditional update", self.access)
                     body_id = entry.resource.get("id")
-                    if existing is not None and body_id not in (None, existing.id):
+                    # A plan write's ids are the ones its mapping derives for what does not exist yet: its Patient
+                    # matches the author's own record of the citizen (written to /fhir first, say) under that one's id
+                    if existing is not None and body_id not in (None, existing.id) and not self.plan_write:
                         raise id_mismatch(resource_type, str(body_id), existing.id)
                     chosen = existing.id if existing else None
                     if chosen is None:

@@ -107,3 +107,21 @@ async def test_every_problem_of_a_plan_document_is_in_one_operation_outcome(clie
         (["/goals/0/target_date"], "plan.goal-target-before-start"),
         (["/interventions/1/responsible"], "plan.responsible-not-in-team"),
     ]
+
+
+async def test_a_plan_for_a_citizen_whose_patient_the_author_wrote_first_takes_that_patient(
+    client: httpx.AsyncClient,
+) -> None:
+    """The author's record of the citizen is already in the store (written to /fhir); its plan's Patient is a
+    conditional update by CPR number, which matches it. The id the plan mapping derives is the one for a Patient
+    that does not exist yet, not a demand (found by tests/security/test_state_machine.py: a 400 id mismatch)."""
+    document = sample()
+    cpr = document["citizen"]["cpr"]
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": cpr}]}
+    written = await client.post("/fhir/Patient", json=patient)
+    assert written.status_code == 201, written.text
+    receipt = await client.post("/plans", json=document)
+    assert receipt.status_code == 201, receipt.text
+    assert receipt.json()["resources"]["Patient"] == [written.json()["id"]]
+    again = await client.post("/plans", json=document)
+    assert again.status_code == 200 and again.json()["resources"]["Patient"] == [written.json()["id"]]
