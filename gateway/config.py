@@ -20,7 +20,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from mappings.context import PUBLIC_NOTICE_NAMESPACE
+
 DEFAULT_DATA_DIR = Path("gateway-data")
+PUBLIC_PLAN_NAMESPACE = uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11")
 
 
 class Settings(BaseSettings):
@@ -109,9 +112,11 @@ class Settings(BaseSettings):
         "MedCom's conversion service waits 60 minutes.",
     )
     plan_id_namespace: uuid.UUID = Field(
-        default=uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11"),
-        description="UUID v5 namespace for plan resource ids. Set your own secret value in production: under the "
-        "public default a Patient id derived from a CPR number can be reversed by trying every CPR number.",
+        default=PUBLIC_PLAN_NAMESPACE,
+        description="UUID v5 namespace for plan resource ids and the notices' MessageHeader ids. Set your own "
+        "secret value in production: under the public default a Patient id derived from a CPR number can be "
+        "reversed by trying every CPR number, and the id of a notice derived from an HL7 v2 message's MSH-10 "
+        "computed (and taken first by another sender's message).",
     )
     insecure_no_auth: bool = Field(
         default=False,
@@ -228,6 +233,14 @@ class Settings(BaseSettings):
 
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def header_namespace(self) -> uuid.UUID:
+        """The namespace of the notices' derived `MessageHeader.id`s (`MappingContext.header_namespace`): the public
+        one under the public plan id namespace (the ids MedCom's examples and the tests know), else one derived
+        from the secret plan id namespace, so one secret keeps both kinds of derived id out of reach."""
+        if self.plan_id_namespace == PUBLIC_PLAN_NAMESPACE:
+            return PUBLIC_NOTICE_NAMESPACE
+        return uuid.uuid5(self.plan_id_namespace, "urn:careplan-gateway:message-header-ids")
 
     def effective_database_url(self) -> str:
         if self.database_url:

@@ -8,6 +8,7 @@ where every element of every notice came from.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,10 @@ from mappings.explain import Description, ExplainCollector
 from mappings.issues import IssueError
 
 __all__ = ["ExplainCollector", "MappingContext"]
+
+
+#: The namespace of ids derived from an input's identity (UUID v5), as MedCom's examples and the tests know them.
+PUBLIC_NOTICE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:careplan-gateway:medcom-notices")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +34,16 @@ class MappingContext:
     `explain` is `None` unless the caller asked for the origin of each output element. `require_identifiers`
     is `False` only for an offline preview without a recipient directory (`gateway convert`): organisations then
     carry the identifiers the input gives, and the profile check names what the directory would add.
+    `header_namespace` derives the notices' `MessageHeader.id`s: a deployment's own secret one
+    (`Settings.header_namespace`), so that no one can compute the id of a notice it never saw (and take it first
+    with a message of its own, or ask whether it exists).
     """
 
     now: datetime
     new_uuid: Callable[[], str]
     explain: ExplainCollector | None = None
     require_identifiers: bool = True
+    header_namespace: uuid.UUID = PUBLIC_NOTICE_NAMESPACE
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

@@ -116,6 +116,7 @@ def create_app(
         citizen_namespace=settings.plan_id_namespace,
         assembly=app.state.assembly,
         parsing=parsing(settings.intake_processes, settings.intake_time_budget_seconds),
+        header_namespace=settings.header_namespace(),
     )
     app.state.plans.hooks = PlanWriteHooks(
         PlanHistory(app.state.fhir, app.state.plans.context),

@@ -35,7 +35,7 @@ from gateway.services.parsing import Parsing, ThreadParsing, parse_input
 from gateway.services.planning import Directory, PlannedNotice, Planning, PlanSource
 from gateway.services.results import Document, IntakeResult, Preview, inbound_id
 from gateway.store.sql import SqlResourceTransaction
-from mappings.context import ExplainCollector, MappingContext
+from mappings.context import PUBLIC_NOTICE_NAMESPACE, ExplainCollector, MappingContext
 from mappings.documents.discharge import (
     AdtEvent,
     BinaryLetter,
@@ -91,6 +91,7 @@ class IntakeService:
         assembly: Assembly | None = None,
         preview_only: bool = False,
         parsing: Parsing | None = None,
+        header_namespace: uuid.UUID = PUBLIC_NOTICE_NAMESPACE,
     ) -> None:
         self.plans = plans
         self.outbox = outbox
@@ -105,6 +106,8 @@ class IntakeService:
         self.preview_only = preview_only
         #: Parsing and profile checks run off the event loop (services/parsing.py): no input stalls the server.
         self.parsing = parsing or ThreadParsing(budget_seconds=60)
+        #: The notices' derived MessageHeader ids (`MappingContext.header_namespace`, `Settings.header_namespace`).
+        self.header_namespace = header_namespace
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -174,7 +177,7 @@ class IntakeService:
         outbox = self._required_outbox()
         message_id = inbound_id(document)
         now = self.clock.now()
-        ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
+        ctx = MappingContext(now=now, new_uuid=self.ids.new_id, header_namespace=self.header_namespace)
         planning = await run_in_threadpool(self._plan, document, ctx, access, first_of_stay, binaries)
         await run_in_threadpool(self._validate, planning.notices)
         notices = [self._new_notice(p, document) for p in planning.notices]
@@ -234,7 +237,11 @@ class IntakeService:
         offline = isinstance(self.directory(), OfflineDirectory)
         collector = ExplainCollector() if explain or offline else None
         ctx = MappingContext(
-            now=self.clock.now(), new_uuid=self.ids.new_id, explain=collector, require_identifiers=not offline
+            now=self.clock.now(),
+            new_uuid=self.ids.new_id,
+            explain=collector,
+            require_identifiers=not offline,
+            header_namespace=self.header_namespace,
         )
         planning = self._plan(document, ctx, OPEN, first_of_stay, binaries)
         issues = tuple(tuple(self.check(n.message)) if self.check else () for n in planning.notices)

@@ -20,6 +20,7 @@ Every consent decision is `may_disclose` for the recipient's SOR code; what is n
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from gateway.delivery.directory import Recipient, SenderOrganisation
@@ -91,7 +92,7 @@ class NoticePlanner:
         plan = self.plans.current_plan_for(adt.patient.cpr, self.access)
         municipality = self._home_municipality(plan, "PID-3")
         episode = episode_of_care_identifier(adt.visit_number, adt.sending_facility)
-        own_header = hospital_notification_header_id(adt.source_key)
+        own_header = hospital_notification_header_id(adt.source_key, ctx.header_namespace)
         episode_notices = history(adt.patient.cpr, municipality.key, episode, own_header, sender.sor)
         event = stay_event_from_adt(
             adt,
@@ -341,6 +342,6 @@ class NoticePlanner:
         )
 
 
-def hospital_notification_header_id(source_key: str) -> str:
+def hospital_notification_header_id(source_key: str, namespace: uuid.UUID) -> str:
     """The MessageHeader.id the HospitalNotification of an input gets (UUID v5 of its identity)."""
-    return derived_uuid(source_key, "MessageHeader")
+    return derived_uuid(source_key, "MessageHeader", namespace=namespace)

@@ -98,4 +98,5 @@ def preview_intake(
         check=check,
         citizen_namespace=settings.plan_id_namespace,
         preview_only=True,
+        header_namespace=settings.header_namespace(),
     )

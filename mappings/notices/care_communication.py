@@ -299,7 +299,7 @@ def care_communication(message: CareMessage, ctx: MappingContext) -> Resource:
     communication = _communication(message, ids, payloads, ctx)
     header: Resource = {
         "resourceType": "MessageHeader",
-        "id": derived_uuid(key, "MessageHeader"),
+        "id": derived_uuid(key, "MessageHeader", namespace=ctx.header_namespace),
         "meta": {"profile": [HEADER_PROFILE]},
         "text": narrative(
             "CareCommunication",

@@ -275,7 +275,7 @@ def hospital_notification_from_event(event: HospitalStayEvent, ctx: MappingConte
     activity, status = _activity_and_status(event, row)
     sender_sor, _ = require_sor_and_gln(event.sender, "sender", ctx)
     receiver_sor, _ = require_sor_and_gln(event.receiver, "receiver", ctx)
-    header_id = derived_uuid(event.source_key, "MessageHeader")
+    header_id = derived_uuid(event.source_key, "MessageHeader", namespace=ctx.header_namespace)
     ids = {
         name: derived_uuid(event.source_key, name)
         for name in ("Patient", "Encounter", "sender", "receiver", "Provenance")

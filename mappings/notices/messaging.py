@@ -14,7 +14,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from mappings.context import MappingContext
+from mappings.context import PUBLIC_NOTICE_NAMESPACE, MappingContext
 from mappings.documents.discharge import CPR_SYSTEM, Citizen, Party
 from mappings.explain import CONSTANT, GENERATED_ID, NARRATIVE, Description, Origin, reference_to
 from mappings.issues import IssueError
@@ -22,7 +22,7 @@ from mappings.issues import IssueError
 Resource = dict[str, Any]
 
 #: Namespace of all derived ids (UUID v5, RFC 4122 §4.3) made by this gateway.
-GATEWAY_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:careplan-gateway:medcom-notices")
+GATEWAY_NAMESPACE = PUBLIC_NOTICE_NAMESPACE
 
 SOR_SYSTEM = "urn:oid:1.2.208.176.1.1"
 #: GLN as MedCom's IGs (and DK-core <= 3.4) write it; DK-core 3.5 switched to http:// (hl7dk/dk-core#166).
@@ -49,9 +49,9 @@ RESOURCE_BASICS: Description = {
 }
 
 
-def derived_uuid(source_key: str, *parts: str) -> str:
+def derived_uuid(source_key: str, *parts: str, namespace: uuid.UUID = GATEWAY_NAMESPACE) -> str:
     """A UUID v5 of the input's identity plus a role (`"Patient"`, `"Organization|sender"`, ...)."""
-    return str(uuid.uuid5(GATEWAY_NAMESPACE, "|".join((source_key, *parts))))
+    return str(uuid.uuid5(namespace, "|".join((source_key, *parts))))
 
 
 def fhir_datetime(value: datetime) -> str:

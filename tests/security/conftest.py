@@ -19,14 +19,19 @@ from tests.support import cast, scenario
 Headers = Callable[[str], dict[str, str]]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings_in(tmp_path: Path, **changes: Any) -> Settings:
+    """The attack deployment's settings in `tmp_path` (clients, directory), with `changes`."""
     cast.write_clients(tmp_path / "clients.yaml")
     directory = scenario.directory("http://127.0.0.1:9/gp", "http://127.0.0.1:9/kommune")
     # X sends messages in its own name too (a sender of the directory): what it may not do is send in others'
     directory["senders"].append({"name": "Organisation X", "sor": cast.X_SOR, "gln": cast.X_GLN})
     (tmp_path / "directory.yaml").write_text(yaml.safe_dump(directory, allow_unicode=True), "utf-8")
-    return Settings(data_dir=tmp_path, rate_limit_per_minute=100_000, rate_limit_burst=100_000)
+    return Settings(data_dir=tmp_path, rate_limit_per_minute=100_000, rate_limit_burst=100_000, **changes)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_in(tmp_path)
 
 
 @pytest.fixture
