@@ -188,36 +188,43 @@ class PlanService:
         return StoredPlan(plan.id, document, _privacy_consent(closure.get("Consent", [])))
 
 
+#: The statuses of a plan that is in force, if paused: its keeper keeps its place (R4 request-status).
+LIVE = frozenset({"active", "on-hold"})
+
+
 def citizens_plan(
     plans: Sequence[CitizenPlan], caller: str | None, first_active: Callable[[Sequence[str]], Mapping[str, str]]
 ) -> CitizenPlan | None:
     """Which of a citizen's plans steers what `caller` (an organisation's SOR code; None: the citizen, or no
     caller) is sent and shown: the newest of its own active plans, if it keeps any; else the newest active plan
-    of the citizen's plan keeper.
+    of the citizen's plan keeper, or none while the keeper's plan is paused.
 
     Any organisation may write a plan about any CPR number in its own source namespace. Were the newest plan the
     citizen's, such a plan would replace the one the citizen and their team agreed on: on the citizen's page and
-    consent form, and in the notices others send about them. So the keeper is, among the organisations with an
-    active plan for the citizen, the one whose plan for the citizen was active first (`first_active`: the first
-    version with status active, of any of its plans, ended ones included): a keeper replacing its plan with a new
-    one stays the keeper, and a plan written early as a draft and activated later does not outrank it. A plan's
-    citizen never changes (`PlanService.accept`). A plan of one's own steers only one's own messages, so writing
-    one learns nothing (the answer is the same whether or not the citizen has a plan elsewhere)."""
+    consent form, and in the notices others send about them. So the keeper is, among the organisations with a
+    plan in force for the citizen (`LIVE`: active, or on hold), the one whose plan for the citizen was active first
+    (`first_active`: the first version with status active, of any of its plans, ended ones included): a keeper
+    that pauses its plan, or replaces it with a new one, stays the keeper, and a plan written early as a draft and
+    activated later does not outrank it. A plan's citizen never changes (`PlanService.accept`). A plan of one's own
+    steers only one's own messages, so writing one learns nothing (the answer is the same whether or not the
+    citizen has a plan elsewhere)."""
     active = [plan for plan in plans if plan.active]
     own = [plan for plan in active if caller is not None and plan.record.author == caller]
-    if not own and active:
-        authors = {plan.record.author for plan in active}
-        keeper = next(iter(authors))
-        if len(authors) > 1:  # only then is seniority read (each plan's history): one keeper is the common case
-            since = first_active([plan.record.plan_id for plan in plans if plan.record.author in authors])
-            seniority = {
-                author: min((since[p.record.plan_id], p.record.plan_id) for p in plans
-                            if p.record.author == author and p.record.plan_id in since)
-                for author in authors
-            }  # fmt: skip
-            keeper = min(authors, key=lambda author: seniority[author])
-        own = [plan for plan in active if plan.record.author == keeper]
-    return max(own, key=lambda plan: (plan.last_updated, plan.record.plan_id), default=None)
+    if own:
+        return max(own, key=_newest)
+    authors = {plan.record.author for plan in plans if plan.status in LIVE}
+    if len(authors) > 1:  # only then is seniority read (each plan's history): one keeper is the common case
+        since = first_active([plan.record.plan_id for plan in plans if plan.record.author in authors])
+        firsts = [
+            (since[p.record.plan_id], p.record.plan_id, p.record.author) for p in plans if p.record.plan_id in since
+        ]
+        authors = {min(firsts)[2]} if firsts else set()  # ties of one instant: the lower plan id was first
+    kept = [plan for plan in active if plan.record.author in authors]
+    return max(kept, key=_newest, default=None)
+
+
+def _newest(plan: CitizenPlan) -> tuple[str, str]:
+    return plan.last_updated, plan.record.plan_id
 
 
 def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_id: str) -> None:

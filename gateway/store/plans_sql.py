@@ -38,8 +38,8 @@ def plan_by_source(connection: Connection, system: str, value: str) -> PlanRecor
 
 
 def plans_of_citizen(connection: Connection, cpr: str) -> list[CitizenPlan]:
-    """The plans whose Patient carries CPR number `cpr`, whether each is active, and its last update. Not limited:
-    which plan counts as the citizen's must not depend on how many others there are."""
+    """The plans whose Patient carries CPR number `cpr`, each with its CarePlan's status and last update. Not
+    limited: which plan counts as the citizen's must not depend on how many others there are."""
     p, r, token = t.plan, t.resource, t.search_token
     patients = select(token.c.id).where(
         token.c.resource_type == "Patient",
@@ -47,16 +47,18 @@ def plans_of_citizen(connection: Connection, cpr: str) -> list[CitizenPlan]:
         token.c.system == CPR_SYSTEM,
         token.c.code == cpr,
     )
-    active = select(token.c.id).where(
-        token.c.resource_type == "CarePlan", token.c.param == "status", token.c.code == "active"
-    )
+    status = token.alias("status")
     statement = (
-        select(p, p.c.plan_id.in_(active).label("active"), r.c.last_updated)
+        select(p, status.c.code.label("status"), r.c.last_updated)
         .join(r, and_(r.c.resource_type == "CarePlan", r.c.id == p.c.plan_id))
+        .join(
+            status,
+            and_(status.c.resource_type == "CarePlan", status.c.id == p.c.plan_id, status.c.param == "status"),
+        )
         .where(p.c.patient_id.in_(patients), r.c.deleted.is_(False))
         .order_by(p.c.plan_id)
     )
-    return [CitizenPlan(_record(row), bool(row.active), row.last_updated) for row in connection.execute(statement)]
+    return [CitizenPlan(_record(row), row.status, row.last_updated) for row in connection.execute(statement)]
 
 
 def first_active(connection: Connection, plan_ids: Sequence[str]) -> dict[str, str]:

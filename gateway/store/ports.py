@@ -71,11 +71,15 @@ class PlanRecord:
 
 @dataclass(frozen=True, slots=True)
 class CitizenPlan:
-    """A shared plan of a citizen: whether it is active now, and when its CarePlan was last updated (stored form)."""
+    """A shared plan of a citizen: its CarePlan's status now, and when it was last updated (stored form)."""
 
     record: PlanRecord
-    active: bool
+    status: str
     last_updated: str
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
 
 
 @dataclass(frozen=True, slots=True)

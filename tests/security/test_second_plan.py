@@ -181,3 +181,29 @@ async def test_x_cannot_steer_the_regions_admission_with_a_plan_moved_onto_the_c
     assert admitted.status_code == 202, admitted.text
     kinds = [notice["kind"] for notice in admitted.json()["notices"]]
     assert "care-communication-crisisplan" in kinds, kinds
+
+
+async def test_x_cannot_take_the_keepers_place_while_its_plan_is_paused(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The FACT team puts the citizen's plan on hold (review 2, stop 26: X's plan then steered the region's
+    admission, crisis plan and recipients included). While it is paused no plan steers what others send."""
+    from tests.support import scenario
+
+    kept = scenario.plan_document()
+    assert (await client.post("/plans", json=kept, headers=as_("fact"))).status_code == 201
+    forged = scenario.plan_document()
+    forged["source"] = X_SOURCE
+    forged["crisis_plans"][0]["text"] = "X: giv ham Haldol."
+    assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 201
+    kept["status"] = "on-hold"
+    assert (await client.post("/plans", json=kept, headers=as_("fact"))).status_code == 200
+    admitted = await client.post(
+        "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | as_("region")
+    )
+    assert "X: giv ham Haldol." not in admitted.text
+    assert admitted.status_code == 422, admitted.text  # no plan in force: the home municipality is not known
+    assert admitted.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.municipality-unknown"
+    await signed_in_citizen(app, client, scenario.CPR)
+    page = await client.get("/app/mig")
+    assert "Haldol" not in page.text

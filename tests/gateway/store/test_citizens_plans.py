@@ -66,7 +66,7 @@ def test_lists_every_plan_of_the_citizen_whoever_keeps_it(store: SqlResourceStor
     with store.reading() as tx:
         plans = {plan.record.plan_id: plan for plan in tx.plans_of_citizen(CPR)}
     assert set(plans) == {"kip", "ended", *(f"x{number:02}" for number in range(30))}
-    assert plans["kip"].active and not plans["ended"].active
+    assert (plans["kip"].status, plans["ended"].status) == ("active", "completed")
     assert plans["kip"].record.author == KEEPER
 
 
@@ -95,14 +95,14 @@ def test_first_active_is_the_first_version_with_status_active(store: SqlResource
     }
 
 
-def _plan_of(plan_id: str, author: str | None, updated: str, *, active: bool = True) -> CitizenPlan:
-    return CitizenPlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id), active, updated)
+def _plan_of(plan_id: str, author: str | None, updated: str, *, status: str = "active") -> CitizenPlan:
+    return CitizenPlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id), status, updated)
 
 
 #: When each plan was first active; the keeper's old plan is ended now, its new one active since after X's.
 SINCE = {"kip-old": "2026-01-01T00:00:00.000Z", "forged": "2026-02-15T00:00:00.000Z",
          "kip-new": "2026-03-01T00:00:00.000Z"}  # fmt: skip
-KIP_OLD = _plan_of("kip-old", KEEPER, "2026-03-02T00:00:00.000Z", active=False)
+KIP_OLD = _plan_of("kip-old", KEEPER, "2026-03-02T00:00:00.000Z", status="completed")
 KIP_NEW = _plan_of("kip-new", KEEPER, "2026-03-01T00:00:00.000Z")
 FORGED = _plan_of("forged", X, "2026-04-01T00:00:00.000Z")
 
@@ -146,5 +146,17 @@ def test_a_tie_of_first_activations_goes_to_the_lower_plan_id() -> None:
 
 
 def test_without_authentication_every_plan_is_the_same_keepers_and_the_newest_active_counts() -> None:
-    unauthored = [_plan_of(p.record.plan_id, None, p.last_updated, active=p.active) for p in (FORGED, KIP_NEW, KIP_OLD)]
+    unauthored = [_plan_of(p.record.plan_id, None, p.last_updated, status=p.status) for p in (FORGED, KIP_NEW, KIP_OLD)]
     assert citizens_plan(unauthored, None, Seniority(SINCE)) == unauthored[0]
+
+
+def test_a_keeper_whose_plan_is_paused_keeps_its_place_and_no_one_else_takes_it() -> None:
+    paused = _plan_of("kip-old", KEEPER, "2026-05-01T00:00:00.000Z", status="on-hold")
+    assert citizens_plan([FORGED, paused], None, Seniority(SINCE)) is None, "X's plan is not the citizen's"
+    assert citizens_plan([FORGED, paused], GP, Seniority(SINCE)) is None
+    assert citizens_plan([FORGED, paused], X, Seniority(SINCE)) == FORGED, "X's own, for X"
+
+
+def test_a_plan_never_active_gives_its_organisation_no_place() -> None:
+    drafted = _plan_of("forged", X, "2026-04-01T00:00:00.000Z", status="on-hold")  # on hold before it was active
+    assert citizens_plan([drafted, KIP_NEW], None, Seniority({"kip-new": SINCE["kip-new"]})) == KIP_NEW
