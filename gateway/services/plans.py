@@ -115,8 +115,12 @@ class PlanService:
                 raise _not_yours(system)  # the registry gave the system to another organisation since
             plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
             _check_expected(document, expected_plan_id, plan_id)
+            written = bundle
+            if earlier is not None:
+                _require_same_citizen(tx, earlier, document)
+                written = _onto_patient(bundle, earlier.patient_id)
             processor = BundleProcessor(self.fhir, access, plan_write=True)
-            reply = processor.transaction_in(tx, base, parse_entries(base, bundle))
+            reply = processor.transaction_in(tx, base, parse_entries(base, written))
             assert reply.body is not None
             receipt = _receipt(reply.body, _warnings(document))
             _check_expected(document, expected_plan_id, receipt.plan_id)
@@ -124,8 +128,6 @@ class PlanService:
             record = PlanRecord(
                 receipt.plan_id, receipt.resources["Patient"][0], access.author, system, document.source.value
             )
-            if earlier is not None and earlier.patient_id != record.patient_id:
-                raise _citizen_changed(document)
             tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
             return receipt
 
@@ -237,6 +239,29 @@ def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_i
             message_id="plan.source-mismatch",
             status=422,
         )
+
+
+def _require_same_citizen(tx: ResourceTransaction, earlier: PlanRecord, document: PlanDocument) -> None:
+    """422 when the plan written before under this source is about another CPR number than `document`."""
+    stored = tx.read_current("Patient", earlier.patient_id)
+    if stored is None or stored.resource is None:
+        return  # its record of the citizen is gone: written again by CPR number below
+    numbers = {i.get("value") for i in stored.resource.get("identifier", []) if i.get("system") == CPR_SYSTEM}
+    if document.citizen.cpr not in numbers:
+        raise _citizen_changed(document)
+
+
+def _onto_patient(bundle: Resource, patient_id: str) -> Resource:
+    """The plan's transaction with its Patient written by id, the one its earlier versions were written for: the
+    conditional update by CPR number would also match any other record of the citizen the author keeps (written
+    straight to /fhir), and several matches refuse the write (412)."""
+    entries = []
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Patient":
+            entry = {**entry, "resource": {**entry["resource"], "id": patient_id},
+                     "request": {"method": "PUT", "url": f"Patient/{patient_id}"}}  # fmt: skip
+        entries.append(entry)
+    return {**bundle, "entry": entries}
 
 
 def _citizen_changed(document: PlanDocument) -> IssueError:

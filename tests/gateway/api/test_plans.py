@@ -125,3 +125,20 @@ async def test_a_plan_for_a_citizen_whose_patient_the_author_wrote_first_takes_t
     assert receipt.json()["resources"]["Patient"] == [written.json()["id"]]
     again = await client.post("/plans", json=document)
     assert again.status_code == 200 and again.json()["resources"]["Patient"] == [written.json()["id"]]
+
+
+async def test_a_second_record_of_the_citizen_written_later_does_not_block_the_plans_next_version(
+    client: httpx.AsyncClient,
+) -> None:
+    """Once written, a plan keeps its Patient by id: a second record of the citizen by the same author would make
+    the conditional update by CPR number match two (412)."""
+    document = sample()
+    first = await client.post("/plans", json=document)
+    assert first.status_code == 201, first.text
+    cpr = document["citizen"]["cpr"]
+    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.208.176.1.2", "value": cpr}]}
+    assert (await client.post("/fhir/Patient", json=patient)).status_code == 201
+    document["wishes"] = document.get("wishes", [])[:1]
+    again = await client.post("/plans", json=document)
+    assert again.status_code == 200, again.text
+    assert again.json()["resources"]["Patient"] == first.json()["resources"]["Patient"]
