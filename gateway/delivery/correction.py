@@ -20,8 +20,10 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from mappings.issues import IssueError
-from mappings.json_shape import items
+from mappings.json_shape import items, repeated_entry
 from mappings.notices.messaging import narrative
 
 Resource = dict[str, Any]
@@ -150,17 +152,59 @@ def _identifiers(resource: Mapping[str, Any] | None) -> set[tuple[str, str]]:
     }
 
 
+def identity(message: Mapping[str, Any]) -> dict[str, Any]:
+    """Who a message names, by part: `parties` (sender, receivers, patients by their identifiers), every
+    Organization in it (identifiers and name), `MessageHeader.source` and the destinations' endpoints, and the
+    agents of every Provenance. A receiver reads any of them as who sent the message, for whom, to whom."""
+    entries = [entry.get("resource") for entry in items(message.get("entry")) if isinstance(entry, dict)]
+    resources = [resource for resource in entries if isinstance(resource, dict)]
+    header = resources[0] if resources else {}
+    organizations = sorted(
+        _canonical({"identifier": sorted(_identifiers(resource)), "name": resource.get("name")})
+        for resource in resources
+        if resource.get("resourceType") == "Organization"
+    )
+    agents = sorted(
+        _canonical(agent)
+        for resource in resources
+        if resource.get("resourceType") == "Provenance"
+        for agent in items(resource.get("agent"))
+    )
+    destinations = [d.get("endpoint") for d in items(header.get("destination")) if isinstance(d, dict)]
+    return parties(message) | {
+        "Organization": organizations,
+        "MessageHeader.source": _canonical(header.get("source")),
+        "MessageHeader.destination.endpoint": _canonical(destinations),
+        "Provenance.agent": agents,
+    }
+
+
+def _canonical(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
 def require_same_parties(refused: Mapping[str, Any], corrected: Mapping[str, Any]) -> None:
     """A correction mends what the receiver refused; it is sent in the refused message's place, to its receiver
-    and about its citizen, so it may not change who sends it, who receives it, or whom it is about (422)."""
-    before, after = parties(refused), parties(corrected)
-    for part in PARTIES:
-        if before[part] != after[part]:
+    and about its citizen, so it may not change who it names as its sender, receiver or patient, anywhere a
+    receiver reads them (`identity`), nor hold two entries for one resource (422)."""
+    repeated = repeated_entry(items(corrected.get("entry")))
+    if repeated is not None:
+        position, key, earlier = repeated
+        raise IssueError.single(
+            "business-rule",
+            f"{key[:120]} is also Bundle.entry[{earlier}]: each entry must be one resource",
+            expression=f"Bundle.entry[{position}]",
+            message_id="correction.duplicate-entry",
+            status=422,
+        )
+    before, after = identity(refused), identity(corrected)
+    for part, named in before.items():
+        if after[part] != named:
             raise IssueError.single(
                 "business-rule",
-                f"the corrected message changes {part} ({sorted(after[part])[:4]} instead of "
-                f"{sorted(before[part])[:4]}): a correction keeps the refused message's sender, receiver and patient",
-                expression=f"Bundle.entry.resource.ofType({part.split('.')[0]})",
+                f"the corrected message changes {part}: a correction keeps who the refused message names as its "
+                "sender, receiver and patient",
+                expression=part,
                 message_id="correction.parties-changed",
                 status=422,
             )

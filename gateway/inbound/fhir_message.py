@@ -11,7 +11,6 @@ References are resolved by `fullUrl` or by `Type/id` (MedCom tests use odd ids a
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from mappings.documents.discharge import (
     Party,
 )
 from mappings.issues import Issue, IssueError
+from mappings.json_shape import entry_keys, repeated_entry
 from mappings.notices.acknowledgement import ACK_EVENT, Ack, parse_acknowledgement
 
 SOR_SYSTEM = "urn:oid:1.2.208.176.1.1"
@@ -84,20 +84,16 @@ class _Bundle:
     def __init__(self, bundle: dict[str, Any]) -> None:
         self.bundle = bundle
         self.entries: list[dict[str, Any]] = [entry for entry in bundle.get("entry", []) if isinstance(entry, dict)]
-        self.index: dict[str, int] = {}
-        for position, entry in enumerate(self.entries):
-            resource = entry.get("resource") or {}
-            keys = [str(entry["fullUrl"])] if entry.get("fullUrl") else []
-            if resource.get("id"):
-                keys.append(f"{resource.get('resourceType')}/{resource['id']}")
-            for key in keys:
-                if self.index.setdefault(key, position) != position:
-                    raise _error(
-                        "structure",
-                        f"Bundle.entry[{position}]",
-                        f"{key[:120]} is also Bundle.entry[{self.index[key]}]: each entry must be one resource",
-                        "fhir.duplicate-entry",
-                    )
+        repeated = repeated_entry(list(self.entries))
+        if repeated is not None:
+            position, key, earlier = repeated
+            raise _error(
+                "structure",
+                f"Bundle.entry[{position}]",
+                f"{key[:120]} is also Bundle.entry[{earlier}]: each entry must be one resource",
+                "fhir.duplicate-entry",
+            )
+        self.index = {key: position for position, entry in enumerate(self.entries) for key in entry_keys(entry)}
 
     def resolve(self, reference: Any, expression: str) -> tuple[dict[str, Any], int]:
         ref = reference.get("reference") if isinstance(reference, dict) else None
@@ -117,9 +113,6 @@ class _Bundle:
         raise _error("required", "Bundle.entry", f"the message has no {resource_type}", "fhir.entry-missing")
 
 
-_SOR_ENDPOINT = re.compile(r"https://sor2\.sum\.dsdn\.dk/#id=(\d+)")
-
-
 def _codes(organization: dict[str, Any], where: str) -> list[tuple[str, str]]:
     """The SOR codes and GLNs among an Organization's identifiers, each with its path."""
     return [
@@ -131,29 +124,48 @@ def _codes(organization: dict[str, Any], where: str) -> list[tuple[str, str]]:
 
 
 def _sender_codes(
-    view: _Bundle, header: dict[str, Any], sender: dict[str, Any], position: int
+    view: _Bundle, header: dict[str, Any], sender: dict[str, Any], position: int, communication: dict[str, Any]
 ) -> tuple[tuple[str, str], ...]:
-    """Every code by which the message names its sender (`CareCommunicationMessage.sender_codes`)."""
+    """Every code by which the message names its sender (`CareCommunicationMessage.sender_codes`): the sender
+    Organization's, `Communication.sender`'s when it is an Organization, and the Organizations (by reference or
+    by logical identifier) of the agents of this MessageHeader's Provenance. `MessageHeader.source.endpoint` is not
+    one: it names the sending system, and MedCom's own examples give another organisation's there."""
     codes = _codes(sender, f"Bundle.entry[{position}].resource")
-    endpoint = (header.get("source") or {}).get("endpoint")
-    found = _SOR_ENDPOINT.fullmatch(endpoint) if isinstance(endpoint, str) else None
-    if found:
-        codes.append((found.group(1), "Bundle.entry[0].resource.source.endpoint"))
+    header_keys = set(entry_keys(view.entries[0])) if view.entries else set()
+    named: list[tuple[Any, str]] = []
     for at, entry in enumerate(view.entries):
         resource = entry.get("resource") or {}
-        targets = [t.get("reference", "") for t in resource.get("target", []) if isinstance(t, dict)]
-        if resource.get("resourceType") != "Provenance" or f"MessageHeader/{header.get('id')}" not in targets:
+        if resource.get("resourceType") == "Communication" and resource is communication:
+            named.append((resource.get("sender"), f"Bundle.entry[{at}].resource.sender"))
+        if resource.get("resourceType") != "Provenance":
+            continue
+        targets = [t.get("reference") for t in resource.get("target", []) if isinstance(t, dict)]
+        if not any(isinstance(t, str) and _names(t, header_keys) for t in targets):
             continue
         for index, agent in enumerate(a for a in resource.get("agent", []) if isinstance(a, dict)):
-            for role in ("who", "onBehalfOf"):
-                where = f"Bundle.entry[{at}].resource.agent[{index}].{role}"
-                try:
-                    named, named_at = view.resolve(agent.get(role), where)
-                except IssueError:
-                    continue  # not a reference to an entry (the profile check judges it)
-                if named.get("resourceType") == "Organization":
-                    codes += _codes(named, f"Bundle.entry[{named_at}].resource")
+            named += [
+                (agent.get(role), f"Bundle.entry[{at}].resource.agent[{index}].{role}")
+                for role in ("who", "onBehalfOf")
+            ]
+    for reference, where in named:
+        if not isinstance(reference, dict):
+            continue
+        if isinstance(reference.get("identifier"), dict):  # a logical reference names its organisation itself
+            codes += _codes({"identifier": [reference["identifier"]]}, where)
+        if "reference" not in reference:
+            continue
+        try:
+            resource, at = view.resolve(reference, where)
+        except IssueError:
+            continue  # not a reference to an entry (the profile check judges it)
+        if resource.get("resourceType") == "Organization":
+            codes += _codes(resource, f"Bundle.entry[{at}].resource")
     return tuple(codes)
+
+
+def _names(reference: str, keys: set[str]) -> bool:
+    """Whether `reference` names the entry known by `keys` (its fullUrl, its `Type/id`), as `_Bundle.resolve` reads."""
+    return reference in keys or "/".join(reference.rstrip("/").split("/")[-2:]) in keys
 
 
 def _party(organization: dict[str, Any]) -> Party:
@@ -287,7 +299,7 @@ def _message(bundle: dict[str, Any]) -> CareCommunicationMessage:
         episode_of_care_identifier=episode,
         activity=activity,
         bundle=bundle,
-        sender_codes=_sender_codes(view, header, sender, sender_position),
+        sender_codes=_sender_codes(view, header, sender, sender_position, communication),
     )
 
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.security.conftest import Headers
 from tests.support import cast, scenario
@@ -198,30 +199,6 @@ async def test_x_relays_in_its_own_name(client: httpx.AsyncClient, as_: Headers)
     assert sent.status_code == 202, sent.text
 
 
-async def test_x_cannot_correct_its_dead_notice_into_a_message_from_the_region(
-    client: httpx.AsyncClient, app: Any, as_: Headers
-) -> None:
-    from datetime import timedelta
-
-    from gateway.delivery.outbox import Attempt, DeadLetter
-    from gateway.delivery.outcome import OutcomeKind
-
-    posted = await client.post("/messages", content=json.dumps(x_relay()), headers=FHIR | as_("x"))
-    assert posted.status_code == 202, posted.text
-    outbox = app.state.messages.outbox
-    now = app.state.clock.now() + timedelta(minutes=1)
-    claim = await outbox.claim(now, timedelta(minutes=1), "w")
-    assert claim is not None
-    attempt = Attempt("bundle-1", now, now, OutcomeKind.DELIVERED, status=400)
-    assert await outbox.record_attempt(claim, attempt, DeadLetter("HTTP 400"))  # the receiver refused it
-    forged = json.loads(relayed(cast.REGION_SOR))  # names the region (SOR code and GLN) as its sender
-    corrected = await client.post(f"/messages/notices/{claim.notice.id}/correct", json=forged, headers=as_("x"))
-    assert corrected.status_code == 422, corrected.text
-    assert corrected.json()["issue"][0]["details"]["coding"][0]["code"] == "correction.parties-changed"
-    detail = await outbox.get(claim.notice.id)
-    assert detail is not None and detail.notice.state.value == "dead"
-
-
 def in_xs_name(sample: str, control_id: str) -> bytes:
     """A sample ADT sent by X in its own name (MSH-4 names X), with the region's visit number (PV1-19) left in."""
     out = []
@@ -255,3 +232,50 @@ async def test_x_in_its_own_name_cannot_continue_or_cancel_the_regions_stay(
     assert cancel.json()["issue"][0]["details"]["coding"][0]["code"] == "hn.history-missing"  # as for no stay
     for header_id in regions:
         assert header_id not in cancel.text
+
+
+REGION_ORG_ID = "0e0e0e0e-0000-4000-8000-0000000000aa"
+
+
+def with_the_regions_organization(bundle: dict[str, Any]) -> dict[str, Any]:
+    """X's relay plus an Organization entry with the region's SOR code and GLN (named by nothing yet)."""
+    region = json.loads(json.dumps(sender_organization(json.loads(relayed(cast.REGION_SOR)))))
+    region["id"] = REGION_ORG_ID
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{REGION_ORG_ID}", "resource": region})
+    return bundle
+
+
+def of_type(bundle: dict[str, Any], kind: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind)
+    return found
+
+
+def provenance_by_the_headers_full_url(bundle: dict[str, Any]) -> None:
+    with_the_regions_organization(bundle)
+    provenance = of_type(bundle, "Provenance")
+    provenance["target"] = [{"reference": bundle["entry"][0]["fullUrl"]}]
+    provenance["agent"] = [{"who": {"reference": f"urn:uuid:{REGION_ORG_ID}"}}]
+
+
+def provenance_agent_by_identifier(bundle: dict[str, Any]) -> None:
+    identifier = {"system": "urn:oid:1.2.208.176.1.1", "value": cast.REGION_SOR}
+    of_type(bundle, "Provenance")["agent"] = [{"who": {"identifier": identifier}}]
+
+
+def communication_sender(bundle: dict[str, Any]) -> None:
+    with_the_regions_organization(bundle)
+    of_type(bundle, "Communication")["sender"] = {"reference": f"urn:uuid:{REGION_ORG_ID}"}
+
+
+@pytest.mark.parametrize(
+    "forge", [provenance_by_the_headers_full_url, provenance_agent_by_identifier, communication_sender]
+)
+async def test_x_cannot_relay_a_message_that_names_the_region_as_sender_elsewhere(
+    client: httpx.AsyncClient, as_: Headers, forge: Any
+) -> None:
+    """X's codes on the sender Organization, the region's where else a receiver reads who sent it (review 2)."""
+    bundle = x_relay()
+    forge(bundle)
+    refused = await client.post("/messages", content=json.dumps(bundle), headers=FHIR | as_("x"))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.senders-disagree"

@@ -77,11 +77,12 @@ def test_unknown_media_type() -> None:
 
 def test_every_code_that_names_the_sender_is_read_with_where() -> None:
     message = parse_fhir_message(JSON_EXAMPLE.read_bytes(), "application/fhir+json", limits=LIMITS)
-    codes = dict(message.sender_codes)
-    assert set(codes) == {"265161000016000", "5790000209354"}  # the identifiers, the endpoint and the agent agree
-    where = [at for _code, at in message.sender_codes]
-    assert "Bundle.entry[0].resource.source.endpoint" in where
-    assert len(where) >= 5, where  # the Organization's two, the endpoint, and the Provenance agent's Organization
+    assert set(dict(message.sender_codes)) == {"265161000016000", "5790000209354"}
+    # the sender Organization's two, and the same Organization again as the agent of the header's Provenance
+    assert [where for _code, where in message.sender_codes] == 2 * [
+        "Bundle.entry[7].resource.identifier[0]",
+        "Bundle.entry[7].resource.identifier[1]",
+    ]
 
 
 def test_two_entries_of_one_resource_are_refused() -> None:
@@ -93,3 +94,25 @@ def test_two_entries_of_one_resource_are_refused() -> None:
         parse_fhir_message(json.dumps(bundle).encode(), "application/fhir+json", limits=LIMITS)
     issue = exc.value.issues[0]
     assert (issue.message_id, issue.expression) == ("fhir.duplicate-entry", f"Bundle.entry[{len(bundle['entry']) - 1}]")
+
+
+REFERENCE = Path(__file__).parents[2] / "data" / "reference" / "medcom-carecommunication"
+
+
+def _care_communications() -> list[Path]:
+    found = []
+    for path in sorted(REFERENCE.rglob("Bundle-*.json")):
+        bundle = json.loads(path.read_bytes())
+        event = (bundle.get("entry") or [{}])[0].get("resource", {}).get("eventCoding", {}).get("code")
+        if bundle.get("type") == "message" and event == "care-communication-message":
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("path", _care_communications(), ids=lambda path: path.name[:40])
+def test_medcoms_own_messages_name_one_sender_everywhere_it_is_read(path: Path) -> None:
+    """The relay refuses a message whose sender codes disagree (`IntakeService._relayed_sender`); MedCom's
+    examples, one with another organisation's SOR code in `source.endpoint`, must all pass that rule."""
+    message = parse_fhir_message(path.read_bytes(), "application/fhir+json", limits=LIMITS)
+    codes = {code for code, _where in message.sender_codes}
+    assert codes and codes <= {message.sender.sor, message.sender.gln}, message.sender_codes
