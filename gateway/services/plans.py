@@ -9,7 +9,7 @@ stored plan with everything it references, for callers the rule lets see all of 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ from gateway.fhir.interactions import FhirService
 from gateway.fhir.rules import missing
 from gateway.fhir.transactions import BundleProcessor, parse_entries
 from gateway.services.plan_cache import PlanLookupCache
+from gateway.store.dates import format_instant
 from gateway.store.ports import CitizenPlan, PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from gateway.store.tables import SOURCE_SYSTEM_LEN
@@ -125,8 +126,16 @@ class PlanService:
             receipt = _receipt(reply.body, _warnings(document))
             _check_expected(document, expected_plan_id, receipt.plan_id)
             stored = [entry["resource"] for entry in reply.body["entry"]]
+            first_active = earlier.first_active if earlier is not None else None
+            if first_active is None and document.status == "active":
+                first_active = format_instant(self.fhir.clock.now())
             record = PlanRecord(
-                receipt.plan_id, receipt.resources["Patient"][0], access.author, system, document.source.value
+                receipt.plan_id,
+                receipt.resources["Patient"][0],
+                access.author,
+                system,
+                document.source.value,
+                first_active,
             )
             tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
             return receipt
@@ -179,7 +188,7 @@ class PlanService:
         return self._current.get(cpr, access.viewer, lambda tx: self._current_plan_in(tx, cpr, access))
 
     def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
-        chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author, tx.first_active)
+        chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author)
         if chosen is None:
             return None
         plan = tx.read_current("CarePlan", chosen.record.plan_id, access.viewer)
@@ -194,9 +203,7 @@ class PlanService:
 LIVE = frozenset({"active", "on-hold"})
 
 
-def citizens_plan(
-    plans: Sequence[CitizenPlan], caller: str | None, first_active: Callable[[Sequence[str]], Mapping[str, str]]
-) -> CitizenPlan | None:
+def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None) -> CitizenPlan | None:
     """Which of a citizen's plans steers what `caller` (an organisation's SOR code; None: the citizen, or no
     caller) is sent and shown: the newest of its own active plans, if it keeps any; else the newest active plan
     of the citizen's plan keeper, or none while the keeper's plan is paused.
@@ -205,20 +212,21 @@ def citizens_plan(
     citizen's, such a plan would replace the one the citizen and their team agreed on: on the citizen's page and
     consent form, and in the notices others send about them. So the keeper is, among the organisations with a
     plan in force for the citizen (`LIVE`: active, or on hold), the one whose plan for the citizen was active first
-    (`first_active`: the first version with status active, of any of its plans, ended ones included): a keeper
-    that pauses its plan, or replaces it with a new one, stays the keeper, and a plan written early as a draft and
-    activated later does not outrank it. A plan's citizen never changes (`PlanService.accept`). A plan of one's own
-    steers only one's own messages, so writing one learns nothing (the answer is the same whether or not the
+    (`PlanRecord.first_active`, kept by every plan write, of any of its plans, ended ones included): a keeper that
+    pauses its plan, or replaces it with a new one, stays the keeper, and a plan written early as a draft and
+    activated later does not outrank it. A plan's citizen never changes (`PlanService.accept`). A plan of one's
+    own steers only one's own messages, so writing one learns nothing (the answer is the same whether or not the
     citizen has a plan elsewhere)."""
     active = [plan for plan in plans if plan.active]
     own = [plan for plan in active if caller is not None and plan.record.author == caller]
     if own:
         return max(own, key=_newest)
     authors = {plan.record.author for plan in plans if plan.status in LIVE}
-    if len(authors) > 1:  # only then is seniority read (each plan's history): one keeper is the common case
-        since = first_active([plan.record.plan_id for plan in plans if plan.record.author in authors])
+    if len(authors) > 1:
         firsts = [
-            (since[p.record.plan_id], p.record.plan_id, p.record.author) for p in plans if p.record.plan_id in since
+            (p.record.first_active, p.record.plan_id, p.record.author)
+            for p in plans
+            if p.record.author in authors and p.record.first_active is not None
         ]
         authors = {min(firsts)[2]} if firsts else set()  # ties of one instant: the lower plan id was first
     kept = [plan for plan in active if plan.record.author in authors]

@@ -6,10 +6,9 @@ sees a plan whose resources and grants disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, and_, delete, exists, func, insert, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
@@ -23,7 +22,7 @@ from mappings.plan.codes import CPR_SYSTEM
 
 
 def _record(row: Any) -> PlanRecord:
-    return PlanRecord(row.plan_id, row.patient_id, row.author, row.source_system, row.source_value)
+    return PlanRecord(row.plan_id, row.patient_id, row.author, row.source_system, row.source_value, row.first_active)
 
 
 def plan(connection: Connection, plan_id: str) -> PlanRecord | None:
@@ -61,20 +60,6 @@ def plans_of_citizen(connection: Connection, cpr: str) -> list[CitizenPlan]:
     return [CitizenPlan(_record(row), row.status, row.last_updated) for row in connection.execute(statement)]
 
 
-def first_active(connection: Connection, plan_ids: Sequence[str]) -> dict[str, str]:
-    v = t.resource_version
-    statement = (
-        select(v.c.id, v.c.last_updated, v.c.content)
-        .where(v.c.resource_type == "CarePlan", v.c.id.in_(list(plan_ids)))
-        .order_by(v.c.id, v.c.version_id)
-    )
-    found: dict[str, str] = {}
-    for plan_id, last_updated, content in connection.execute(statement):
-        if plan_id not in found and content is not None and orjson.loads(content).get("status") == "active":
-            found[plan_id] = last_updated
-    return found
-
-
 def plan_of(connection: Connection, resource_type: str, resource_id: str) -> str | None:
     m = t.plan_member
     statement = (
@@ -91,6 +76,7 @@ def save_plan(
         "author": record.author,
         "source_system": record.source_system,
         "source_value": record.source_value,
+        "first_active": record.first_active,
     }
     if plan(connection, record.plan_id) is None:
         try:

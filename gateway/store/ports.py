@@ -67,6 +67,8 @@ class PlanRecord:
     author: str | None
     source_system: str
     source_value: str
+    #: When the plan was first active (stored instant), None if never: the keeper's seniority (`citizens_plan`).
+    first_active: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,11 +217,6 @@ class ResourceTransaction(Protocol):
     def plans_of_citizen(self, cpr: str) -> list[CitizenPlan]:
         """Every shared plan about the citizen with CPR number `cpr`, whoever keeps it and whatever its status
         (deleted ones left out), without an access rule: the caller decides which one it may use and see."""
-        ...
-
-    def first_active(self, plan_ids: Sequence[str]) -> dict[str, str]:
-        """When each of these CarePlans first had status `active` (its first such version's lastUpdated);
-        plans never active are left out."""
         ...
 
     def plan_of(self, resource_type: str, resource_id: str) -> str | None:

@@ -646,9 +646,6 @@ class SqlResourceTransaction:
     def plans_of_citizen(self, cpr: str) -> list[CitizenPlan]:
         return plans_sql.plans_of_citizen(self.connection, cpr)
 
-    def first_active(self, plan_ids: Sequence[str]) -> dict[str, str]:
-        return plans_sql.first_active(self.connection, plan_ids)
-
     def plan_of(self, resource_type: str, resource_id: str) -> str | None:
         return plans_sql.plan_of(self.connection, resource_type, resource_id)
 

@@ -159,6 +159,8 @@ plan = Table(
     Column("author", String(SOR_LEN), nullable=True),
     Column("source_system", String(SOURCE_SYSTEM_LEN), nullable=False),
     Column("source_value", String(SOURCE_VALUE_LEN), nullable=False),
+    # when a plan for its citizen was first active (stored instant; None: never): the keeper's seniority
+    Column("first_active", String(INSTANT_LEN), nullable=True),
     UniqueConstraint("source_system", "source_value"),
 )
 Index("ix_plan_patient_id", plan.c.patient_id)

@@ -1,20 +1,27 @@
 """Which of a citizen's plans counts (`plans.citizens_plan`), and what the store says of them (`plans_of_citizen`,
-`first_active`) on SQLite and PostgreSQL: every plan whoever keeps it, never a page of them."""
+`plan.first_active`) on SQLite and PostgreSQL: every plan whoever keeps it, never a page of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
+from sqlalchemy import Engine, select
 
-from gateway.clock import FixedClock
-from gateway.services.plans import citizens_plan
+from gateway.clock import FixedClock, SequenceIds
+from gateway.fhir.interactions import FhirService
+from gateway.services.plans import PlanService, citizens_plan
+from gateway.store import tables as t
+from gateway.store.database import alembic_config
 from gateway.store.dates import format_instant
 from gateway.store.ports import CitizenPlan, PlanRecord
 from gateway.store.sql import SqlResourceStore, SqlResourceTransaction
+from mappings.plan import PlanContext
 from mappings.plan.codes import CPR_SYSTEM
+from tests.support import scenario
 from tests.support.engines import empty_engine
 
 CPR, OTHER_CPR = "2509479989", "0101709998"
@@ -70,93 +77,89 @@ def test_lists_every_plan_of_the_citizen_whoever_keeps_it(store: SqlResourceStor
     assert plans["kip"].record.author == KEEPER
 
 
-def test_first_active_is_the_first_version_with_status_active(store: SqlResourceStore, clock: FixedClock) -> None:
-    with store.writing() as tx:
-        assert isinstance(tx, SqlResourceTransaction)
-        _patient(tx, "record", CPR, KEEPER)
-        _plan(tx, "drafted-first", "record", KEEPER, status="draft")
-        _plan(tx, "active-at-once", "record", KEEPER)
-        _plan(tx, "never", "record", KEEPER, status="draft")
+def _first_actives(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as connection:
+        return {
+            plan_id: first for plan_id, first in connection.execute(select(t.plan.c.plan_id, t.plan.c.first_active))
+        }
+
+
+def test_first_active_is_kept_by_every_plan_write_as_the_migration_derives_it(
+    store: SqlResourceStore, clock: FixedClock
+) -> None:
+    plans = PlanService(FhirService(store, clock, SequenceIds()), PlanContext())
+    drafted, at_once, never = (scenario.plan_document() for _ in range(3))
+    for document, value, status in ((drafted, "drafted", "draft"), (at_once, "at-once", "active"),
+                                    (never, "never", "draft")):  # fmt: skip
+        document["source"]["value"], document["status"] = value, status
+        plans.accept("http://gateway.test/fhir", document)
+    start = clock.now()
     clock.advance(timedelta(minutes=1))
-    with store.writing() as tx:
-        assert isinstance(tx, SqlResourceTransaction)
-        _status(tx, "drafted-first", "active")
-        _status(tx, "active-at-once", "on-hold")
+    drafted["status"], at_once["status"] = "active", "on-hold"
+    for document in (drafted, at_once):
+        plans.accept("http://gateway.test/fhir", document)
     clock.advance(timedelta(minutes=1))
-    with store.writing() as tx:
-        assert isinstance(tx, SqlResourceTransaction)
-        _status(tx, "active-at-once", "active")
-    with store.reading() as tx:
-        since = tx.first_active(["drafted-first", "active-at-once", "never", "no-such-plan"])
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    assert since == {
-        "drafted-first": format_instant(start + timedelta(minutes=1)),  # the draft was made active then
-        "active-at-once": format_instant(start),  # on hold and active again: still active since the first time
-    }
+    at_once["status"] = "active"
+    plans.accept("http://gateway.test/fhir", at_once)
+    kept = _first_actives(store.engine)
+    assert sorted(kept.values(), key=str) == sorted(
+        [format_instant(start + timedelta(minutes=1)), format_instant(start), None], key=str
+    ), "the draft when it was made active; the other since its first version, pause or not; one never"
+    config = alembic_config(store.engine.url.render_as_string(hide_password=False))
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0014")
+        command.upgrade(config, "head")
+    assert _first_actives(store.engine) == kept, "migration 0015 derives from the history what the writes kept"
 
 
-def _plan_of(plan_id: str, author: str | None, updated: str, *, status: str = "active") -> CitizenPlan:
-    return CitizenPlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id), status, updated)
+def _plan_of(
+    plan_id: str, author: str | None, updated: str, *, status: str = "active", since: str | None = None
+) -> CitizenPlan:
+    return CitizenPlan(PlanRecord(plan_id, "p", author, "urn:example", plan_id, since), status, updated)
 
 
-#: When each plan was first active; the keeper's old plan is ended now, its new one active since after X's.
-SINCE = {"kip-old": "2026-01-01T00:00:00.000Z", "forged": "2026-02-15T00:00:00.000Z",
-         "kip-new": "2026-03-01T00:00:00.000Z"}  # fmt: skip
-KIP_OLD = _plan_of("kip-old", KEEPER, "2026-03-02T00:00:00.000Z", status="completed")
-KIP_NEW = _plan_of("kip-new", KEEPER, "2026-03-01T00:00:00.000Z")
-FORGED = _plan_of("forged", X, "2026-04-01T00:00:00.000Z")
-
-
-class Seniority:
-    def __init__(self, since: dict[str, str]) -> None:
-        self.since = since
-        self.asked: list[list[str]] = []
-
-    def __call__(self, plan_ids: Sequence[str]) -> dict[str, str]:
-        self.asked.append(list(plan_ids))
-        return {plan_id: at for plan_id, at in self.since.items() if plan_id in plan_ids}
+#: The keeper's old plan is ended now, its new one active since after X's.
+KIP_OLD = _plan_of("kip-old", KEEPER, "2026-03-02T00:00:00.000Z", status="completed", since="2026-01-01T00:00:00.000Z")
+KIP_NEW = _plan_of("kip-new", KEEPER, "2026-03-01T00:00:00.000Z", since="2026-03-01T00:00:00.000Z")
+FORGED = _plan_of("forged", X, "2026-04-01T00:00:00.000Z", since="2026-02-15T00:00:00.000Z")
 
 
 def test_the_keeper_is_who_had_an_active_plan_first_and_its_newest_active_plan_counts() -> None:
     everything = [FORGED, KIP_NEW, KIP_OLD]
-    assert citizens_plan(everything, None, Seniority(SINCE)) == KIP_NEW, "an ended plan keeps its keeper's place"
-    assert citizens_plan(everything, GP, Seniority(SINCE)) == KIP_NEW, "an organisation with no plan of its own"
-    assert citizens_plan([FORGED, KIP_NEW], None, Seniority(SINCE)) == FORGED, "without its old plan: X was first"
+    assert citizens_plan(everything, None) == KIP_NEW, "an ended plan keeps its keeper's place"
+    assert citizens_plan(everything, GP) == KIP_NEW, "an organisation with no plan of its own"
+    assert citizens_plan([FORGED, KIP_NEW], None) == FORGED, "without its old plan: X was first"
 
 
 def test_an_organisations_own_active_plan_counts_for_it_alone() -> None:
-    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], X, Seniority(SINCE)) == FORGED
-    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], KEEPER, Seniority(SINCE)) == KIP_NEW
-    assert citizens_plan([KIP_OLD], KEEPER, Seniority(SINCE)) is None, "ended plans count for no one"
-
-
-def test_history_is_read_only_when_two_organisations_have_active_plans() -> None:
-    seniority = Seniority(SINCE)
-    assert citizens_plan([KIP_NEW, KIP_OLD], GP, seniority) == KIP_NEW
-    assert citizens_plan([], None, seniority) is None
-    assert seniority.asked == []
-    citizens_plan([FORGED, KIP_NEW, KIP_OLD], GP, seniority)
-    assert sorted(seniority.asked[0]) == ["forged", "kip-new", "kip-old"]
+    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], X) == FORGED
+    assert citizens_plan([FORGED, KIP_NEW, KIP_OLD], KEEPER) == KIP_NEW
+    assert citizens_plan([KIP_OLD], KEEPER) is None, "ended plans count for no one"
 
 
 def test_a_tie_of_first_activations_goes_to_the_lower_plan_id() -> None:
-    twin = _plan_of("another", X, "2026-05-01T00:00:00.000Z")
-    since = SINCE | {"another": SINCE["kip-old"]}
-    assert citizens_plan([twin, KIP_NEW, KIP_OLD], None, Seniority(since)) == twin
+    twin = _plan_of("another", X, "2026-05-01T00:00:00.000Z", since=KIP_OLD.record.first_active)
+    assert citizens_plan([twin, KIP_NEW, KIP_OLD], None) == twin
 
 
 def test_without_authentication_every_plan_is_the_same_keepers_and_the_newest_active_counts() -> None:
-    unauthored = [_plan_of(p.record.plan_id, None, p.last_updated, status=p.status) for p in (FORGED, KIP_NEW, KIP_OLD)]
-    assert citizens_plan(unauthored, None, Seniority(SINCE)) == unauthored[0]
+    unauthored = [
+        _plan_of(p.record.plan_id, None, p.last_updated, status=p.status, since=p.record.first_active)
+        for p in (FORGED, KIP_NEW, KIP_OLD)
+    ]
+    assert citizens_plan(unauthored, None) == unauthored[0]
 
 
 def test_a_keeper_whose_plan_is_paused_keeps_its_place_and_no_one_else_takes_it() -> None:
-    paused = _plan_of("kip-old", KEEPER, "2026-05-01T00:00:00.000Z", status="on-hold")
-    assert citizens_plan([FORGED, paused], None, Seniority(SINCE)) is None, "X's plan is not the citizen's"
-    assert citizens_plan([FORGED, paused], GP, Seniority(SINCE)) is None
-    assert citizens_plan([FORGED, paused], X, Seniority(SINCE)) == FORGED, "X's own, for X"
+    paused = _plan_of(
+        "kip-old", KEEPER, "2026-05-01T00:00:00.000Z", status="on-hold", since=KIP_OLD.record.first_active
+    )
+    assert citizens_plan([FORGED, paused], None) is None, "X's plan is not the citizen's"
+    assert citizens_plan([FORGED, paused], GP) is None
+    assert citizens_plan([FORGED, paused], X) == FORGED, "X's own, for X"
 
 
 def test_a_plan_never_active_gives_its_organisation_no_place() -> None:
     drafted = _plan_of("forged", X, "2026-04-01T00:00:00.000Z", status="on-hold")  # on hold before it was active
-    assert citizens_plan([drafted, KIP_NEW], None, Seniority({"kip-new": SINCE["kip-new"]})) == KIP_NEW
+    assert citizens_plan([drafted, KIP_NEW], None) == KIP_NEW
