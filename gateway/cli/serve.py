@@ -19,7 +19,7 @@ from gateway.cli.common import (
     errors,
     settings_help,
 )
-from gateway.config import Settings, load_settings
+from gateway.config import PUBLIC_PLAN_NAMESPACE, Settings, load_settings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
@@ -60,6 +60,11 @@ def serve(
             "AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach %s:%s reads and writes everything",
             settings.host,
             settings.port,
+        )
+    elif settings.plan_id_namespace == PUBLIC_PLAN_NAMESPACE:
+        logging.getLogger("gateway.security").warning(
+            "GATEWAY_PLAN_ID_NAMESPACE is the public default: anyone can derive a Patient id from a CPR number and "
+            "a notice's MessageHeader id from an ADT's MSH-10; set a secret UUID of your own before real use"
         )
     _check_directory(settings)
     engine = open_database(settings.effective_database_url(), create=True, pool_size=settings.request_threads)

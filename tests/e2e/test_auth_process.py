@@ -50,7 +50,18 @@ def test_token_from_the_cli_opens_the_api(tmp_path: Path) -> None:
         assert forged.status_code == 401
     finally:
         gateway.stop()
-    assert "2509479989" not in (tmp_path / "gateway.log").read_text(errors="replace")
+    log = (tmp_path / "gateway.log").read_text(errors="replace")
+    assert "2509479989" not in log
+    assert "GATEWAY_PLAN_ID_NAMESPACE is the public default" in log, "the public namespace is said at start"
+
+
+def test_a_secret_plan_id_namespace_is_not_warned_about(tmp_path: Path) -> None:
+    secret = "0b6f2a8e-3c1d-4e5f-8a9b-7c6d5e4f3a2b"  # synthetic
+    gateway = processes.gateway(
+        tmp_path, tmp_path / "directory.yaml", insecure_no_auth="false", plan_id_namespace=secret
+    ).start()
+    gateway.stop()
+    assert "public default" not in (tmp_path / "gateway.log").read_text(errors="replace")
 
 
 def test_insecure_mode_is_refused_off_loopback(tmp_path: Path) -> None:
