@@ -271,7 +271,7 @@ class IntakeService:
 
     def _relayed_sender(self, codes: Sequence[tuple[str, str]]) -> tuple[str, str]:
         """The one sender of the directory that every code of a relayed Bundle names (`sender_codes`): the Bundle
-        goes out as it came, so an identifier, endpoint or Provenance agent naming anyone else is refused (422)."""
+        goes out as it came, so an identifier or a Provenance agent naming anyone else is refused (422)."""
         directory = self.directory()
         first: tuple[str, str, str] | None = None  # SOR code, name, where
         for code, where in codes:
