@@ -61,13 +61,13 @@ def serve(
             settings.host,
             settings.port,
         )
-    elif settings.plan_id_namespace == PUBLIC_PLAN_NAMESPACE:
+    _check_directory(settings)
+    engine = open_database(settings.effective_database_url(), create=True, pool_size=settings.request_threads)
+    if not settings.insecure_no_auth and settings.plan_id_namespace == PUBLIC_PLAN_NAMESPACE:
         logging.getLogger("gateway.security").warning(
             "GATEWAY_PLAN_ID_NAMESPACE is the public default: anyone can derive a Patient id from a CPR number and "
             "a notice's MessageHeader id from an ADT's MSH-10; set a secret UUID of your own before real use"
         )
-    _check_directory(settings)
-    engine = open_database(settings.effective_database_url(), create=True, pool_size=settings.request_threads)
     typer.echo(f"gateway: {upgrade_reporting(engine)}")
     application = create_app(settings, engine=engine, migrate=False, run_worker=settings.worker_enabled)
     typer.echo(
