@@ -6,7 +6,8 @@ does (`Worker._next_step`): `ok` acknowledges it, `fatal-error` refuses it (dead
 `transient-error` sends it again (HL7 R4 response-code: "wait and try again"; a resend, so MedCom's two at most).
 
 Only the notice's receiver may acknowledge it: with a caller, the notice must be one sent to the caller's
-organisation (`sor:<code>`), else the answer is the one for a notice that does not exist. The same
+organisation (`sor:<code>`), or to one the caller may send messages for (`sends_as`: an integration engine
+answering for its departments), else the answer is the one for a notice that does not exist. The same
 acknowledgement twice (its `Bundle.id`) changes nothing; a later one counts (a positive acknowledgement that
 arrives after the notice was given up for want of one acknowledges it).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from gateway.clock import Clock
 from gateway.delivery.outbox import AckRecord, NoticeState
 from gateway.delivery.outbox_sql import SqlOutbox
-from gateway.fhir.access import Access, AuditRecord
+from gateway.fhir.access import Access, AuditRecord, Denied
 from gateway.services.results import IntakeResult
 from mappings.issues import IssueError
 from mappings.notices.acknowledgement import Ack
@@ -24,9 +25,8 @@ from mappings.notices.acknowledgement import Ack
 
 async def take_acknowledgement(outbox: SqlOutbox, ack: Ack, access: Access, clock: Clock) -> IntakeResult:
     now = clock.now()
-    recipient = f"sor:{access.author}" if access.author is not None else None
-    notice = await outbox.notice_for_header(ack.acknowledged_id, recipient=recipient)
-    if notice is None:
+    notice = await outbox.notice_for_header(ack.acknowledged_id)
+    if notice is None or not _received_by(access, notice.recipient):
         raise IssueError.single(
             "not-found",
             f"no notice this gateway sent to you has MessageHeader.id {ack.acknowledged_id[:64]!r}",
@@ -45,3 +45,16 @@ async def take_acknowledgement(outbox: SqlOutbox, ack: Ack, access: Access, cloc
     if access.audits:
         access.record_alone(AuditRecord("U", "update", detail=said))
     return IntakeResult(ack.bundle_id, True, "fhir", (notice,), (said,), state=notice.state.value, stored=False)
+
+
+def _received_by(access: Access, recipient: str) -> bool:
+    """Whether the caller answers for the notice's receiver (`sor:<code>`): its own organisation, or one it may
+    send for. An acknowledgement is a message in the receiver's name, so the rule of `Access.require_sender`."""
+    if access.author is None:
+        return True
+    kind, _, code = recipient.partition(":")
+    try:
+        access.require_sender(code if kind == "sor" else "", "Bundle.entry[0].resource.response.identifier")
+    except Denied:
+        return False
+    return True

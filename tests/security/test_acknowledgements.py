@@ -70,3 +70,18 @@ async def test_x_cannot_acknowledge_another_organisations_notice(
     assert answered.status_code == 202, answered.text
     taken = (await app.state.messages.outbox.get(notice.id)).notice
     assert taken.state.value == {"ok": "acknowledged", "fatal-error": "dead", "transient-error": "pending"}[code]
+
+
+async def test_an_engine_answers_for_the_receiver_it_may_send_for(
+    client: httpx.AsyncClient, app: FastAPI, as_: Headers
+) -> None:
+    """The municipality's integration engine (`sends_as` Slagelse) acknowledges Slagelse's notice; the region's
+    engine, which sends for the region only, gets the answer for a notice that does not exist."""
+    notice = await _awaiting_slagelse(client, app, as_)
+    regions = await client.post("/messages", json=_ack(notice.message, "ok"), headers=FHIR_JSON | as_("intake-only"))
+    assert regions.status_code == 404, regions.text
+    answered = await client.post(
+        "/messages", json=_ack(notice.message, "ok"), headers=FHIR_JSON | as_("kommune-engine")
+    )
+    assert answered.status_code == 202, answered.text
+    assert (await app.state.messages.outbox.get(notice.id)).notice.state.value == "acknowledged"

@@ -60,11 +60,16 @@ CLIENTS: dict[str, tuple[dict[str, str], list[str]]] = {
         {"name": "Integration engine", "sor": "123456789012", "gln": "5790000209354"},
         ["system/Messages.c"],
     ),
+    # the municipality's integration engine: it answers (acknowledges) for Slagelse's social psychiatry
+    "kommune-engine": (
+        {"name": "Slagelse Kommune, integrationsplatform", "sor": "222222222222", "gln": "5790001348120"},
+        ["system/Messages.c"],
+    ),
 }
 
 
 #: The senders a client's messages may name besides its own organisation (`sends_as` in the clients file).
-SENDS_AS = {"intake-only": [REGION_SOR]}
+SENDS_AS = {"intake-only": [REGION_SOR], "kommune-engine": [SLAGELSE_SOR]}
 
 
 def write_clients(path: Path) -> Path:
