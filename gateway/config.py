@@ -92,7 +92,10 @@ class Settings(BaseSettings):
     delivery_base_delay_seconds: float = Field(default=5.0, gt=0, description="First retry delay; doubles per try.")
     delivery_max_delay_seconds: float = Field(default=900.0, gt=0, description="The longest delay between retries.")
     delivery_lease_seconds: float = Field(
-        default=120.0, gt=0, description="How long a claimed notice is reserved; after a crash it is sent again then."
+        default=120.0,
+        gt=0,
+        description="How long a claimed notice is reserved (longer than delivery_timeout_seconds); after a crash it "
+        "is sent again then.",
     )
     delivery_concurrency: int = Field(
         default=4, ge=1, description="Sends in flight at once, each to another citizen-recipient queue (order kept)."

@@ -128,6 +128,7 @@ def create_app(
         render_pdf=web.plan_pdf_bytes(clock),
         citizen_key=app.state.intake.citizen_key,
         check=profile_check,
+        header_namespace=settings.header_namespace(),
     )
     registry_file = app.state.authorities.registry_file
     web.install(

@@ -17,10 +17,9 @@ refused message's with the new target and the revision entity. Its times are sta
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from typing import Any
-
-import orjson
 
 from mappings.issues import IssueError
 from mappings.json_shape import items, repeated_entry
@@ -180,7 +179,8 @@ def identity(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _canonical(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    # json, not orjson: an operator's Bundle comes through the standard parser, which takes integers of any size
+    return json.dumps(value, sort_keys=True)
 
 
 def require_same_parties(refused: Mapping[str, Any], corrected: Mapping[str, Any]) -> None:

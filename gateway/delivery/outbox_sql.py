@@ -285,6 +285,8 @@ class SqlOutbox:
         def apply(connection: Connection, current: NoticeRecord) -> dict[str, Any] | None:
             if overdue is not None and not still_overdue(current, overdue, now):
                 return None
+            if ack is not None and (current.state is not NoticeState.SENT or _same_ack(current.ack, ack)):
+                return None  # that acknowledgement asked already, or the notice no longer waits for one
             require_resendable(current)
             return {
                 "state": "pending",
@@ -530,3 +532,7 @@ class SqlOutbox:
     async def oldest_ready(self) -> datetime | None:
         """When the longest-waiting deliverable notice became deliverable (worker lag); None if none waits."""
         return rows.instant(await self._read(queue.oldest_ready))
+
+
+def _same_ack(kept: AckRecord | None, ack: AckRecord) -> bool:
+    return kept is not None and kept.bundle_id == ack.bundle_id

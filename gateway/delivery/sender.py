@@ -73,7 +73,8 @@ class HttpxSender:
                     headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON},
                 )
         except TimeoutError:
-            return AttemptOutcome.transient(Failure.TIMEOUT, f"no complete answer within {self._deadline:g} s")
+            within = f" within {self._deadline:g} s" if self._deadline is not None else ""
+            return AttemptOutcome.transient(Failure.TIMEOUT, f"no complete answer{within}")
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             return AttemptOutcome.permanent(Failure.CLIENT_ERROR, f"unusable endpoint {endpoint!r}: {exc}")
         except httpx.ConnectError as exc:

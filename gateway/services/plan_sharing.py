@@ -41,7 +41,7 @@ from gateway.services.planning import party_of
 from gateway.services.plans import PlanReceipt
 from gateway.store.database import IMMEDIATE
 from gateway.store.sql import SqlResourceTransaction
-from mappings.context import MappingContext
+from mappings.context import PUBLIC_NOTICE_NAMESPACE, MappingContext
 from mappings.documents.discharge import Author
 from mappings.documents.plan import Organisation, PlanDocument
 from mappings.issues import Issue, IssueError
@@ -85,6 +85,7 @@ class PlanWriteHooks:
         render_pdf: PdfRenderer,
         citizen_key: Callable[[str], str],
         check: NoticeCheck | None = None,
+        header_namespace: uuid.UUID = PUBLIC_NOTICE_NAMESPACE,
     ) -> None:
         self.history = history
         self.outbox = outbox
@@ -95,6 +96,8 @@ class PlanWriteHooks:
         self.render_pdf = render_pdf
         self.citizen_key = citizen_key
         self.check = check
+        #: The shared plans' derived MessageHeader ids (`MappingContext.header_namespace`).
+        self.header_namespace = header_namespace
 
     @property
     def context(self) -> PlanContext:
@@ -132,7 +135,7 @@ class PlanWriteHooks:
         if addressees and self._already_shared(inbound_id, addressees[0], document):
             return  # a later write of the same meeting's plan (the PDF is not rendered again)
         now = self.clock.now()
-        ctx = MappingContext(now=now, new_uuid=self.ids.new_id)
+        ctx = MappingContext(now=now, new_uuid=self.ids.new_id, header_namespace=self.header_namespace)
         pdf = base64.b64encode(self.render_pdf(document, receipt.plan_id, int(receipt.version_id))).decode("ascii")
         notices: list[NewNotice] = []
         for addressee in addressees:

@@ -117,8 +117,7 @@ class PlanService:
             plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
             _check_expected(document, expected_plan_id, plan_id)
             written = bundle
-            if earlier is not None:
-                _require_same_citizen(tx, earlier, document)
+            if earlier is not None and _on_record(tx, earlier, document):
                 written = _onto_patient(bundle, earlier.patient_id)
             processor = BundleProcessor(self.fhir, access, plan_write=True)
             reply = processor.transaction_in(tx, base, parse_entries(base, written))
@@ -127,8 +126,9 @@ class PlanService:
             _check_expected(document, expected_plan_id, receipt.plan_id)
             stored = [entry["resource"] for entry in reply.body["entry"]]
             first_active = earlier.first_active if earlier is not None else None
-            if first_active is None and document.status == "active":
-                first_active = format_instant(self.fhir.clock.now())
+            if first_active is None and document.status == "active":  # the CarePlan version just written, as stored
+                written_plan = tx.read_current("CarePlan", receipt.plan_id)
+                first_active = written_plan.last_updated if written_plan else format_instant(self.fhir.clock.now())
             record = PlanRecord(
                 receipt.plan_id,
                 receipt.resources["Patient"][0],
@@ -137,6 +137,8 @@ class PlanService:
                 document.source.value,
                 first_active,
             )
+            if earlier is not None and earlier.patient_id != record.patient_id:
+                raise _citizen_changed(document)  # its record of the citizen was gone: found again by CPR number
             tx.save_plan(record, plan_members(stored), plan_grants(_privacy_consent(stored)))
             return receipt
 
@@ -185,7 +187,12 @@ class PlanService:
         Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Only plans
         written through `/plans` count, so a CarePlan written straight to `/fhir` never steers notices. Kept between
         calls while the store and the caller's grants are unchanged (`gateway.services.plan_cache`)."""
-        return self._current.get(cpr, access.viewer, lambda tx: self._current_plan_in(tx, cpr, access))
+        viewer = access.viewer
+        if access.author != (viewer.sor if viewer is not None else None):
+            # kept per viewer, and the answer also depends on the author (its own plans): only kept where they agree
+            with self.fhir.store.reading() as tx:
+                return self._current_plan_in(tx, cpr, access)
+        return self._current.get(cpr, viewer, lambda tx: self._current_plan_in(tx, cpr, access))
 
     def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
         chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author)
@@ -223,12 +230,14 @@ def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None) -> CitizenPl
         return max(own, key=_newest)
     authors = {plan.record.author for plan in plans if plan.status in LIVE}
     if len(authors) > 1:
-        firsts = [
-            (p.record.first_active, p.record.plan_id, p.record.author)
-            for p in plans
-            if p.record.author in authors and p.record.first_active is not None
-        ]
-        authors = {min(firsts)[2]} if firsts else set()  # ties of one instant: the lower plan id was first
+        ranks: dict[str | None, tuple[str, str]] = {}
+        for plan in plans:
+            if plan.record.author in authors:
+                # never stamped (a plan an old instance wrote during an upgrade): after every stamped one; ties of
+                # one instant: the lower plan id was first
+                rank = (plan.record.first_active or "~", plan.record.plan_id)
+                ranks[plan.record.author] = min(ranks.get(plan.record.author, rank), rank)
+        authors = {min(authors, key=lambda author: ranks[author])}
     kept = [plan for plan in active if plan.record.author in authors]
     return max(kept, key=_newest, default=None)
 
@@ -249,14 +258,16 @@ def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_i
         )
 
 
-def _require_same_citizen(tx: ResourceTransaction, earlier: PlanRecord, document: PlanDocument) -> None:
-    """422 when the plan written before under this source is about another CPR number than `document`."""
+def _on_record(tx: ResourceTransaction, earlier: PlanRecord, document: PlanDocument) -> bool:
+    """Whether the plan's record of its citizen is still stored (then its later versions are written onto it);
+    422 when that record is about another CPR number than `document`: a plan's citizen never changes."""
     stored = tx.read_current("Patient", earlier.patient_id)
     if stored is None or stored.resource is None:
-        return  # its record of the citizen is gone: written again by CPR number below
+        return False
     numbers = {i.get("value") for i in stored.resource.get("identifier", []) if i.get("system") == CPR_SYSTEM}
     if document.citizen.cpr not in numbers:
         raise _citizen_changed(document)
+    return True
 
 
 def _onto_patient(bundle: Resource, patient_id: str) -> Resource:

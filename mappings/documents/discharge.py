@@ -247,8 +247,8 @@ class CareCommunicationMessage:
     activity: str | None = None
     bundle: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     #: Every code (SOR or GLN) by which the relayed Bundle names its sender, with where: the sender Organization's
-    #: identifiers, `MessageHeader.source.endpoint` in MedCom's SOR form, and the Organizations of the Provenance
-    #: of this MessageHeader (`agent.who`, `agent.onBehalfOf`). The Bundle is relayed as it is, so all must agree.
+    #: identifiers, `Communication.sender`'s, and the Organizations of the Provenance of this MessageHeader
+    #: (`agent.who`, `agent.onBehalfOf`, also by logical identifier). The Bundle is relayed as it is: all must agree.
     sender_codes: tuple[tuple[str, str], ...] = ()
 
     @property

@@ -60,3 +60,9 @@ async def test_x_cannot_ask_whether_the_region_sent_a_message(client: httpx.Asyn
         posted = await client.post("/messages", content=json.dumps(relay), headers=FHIR | as_("x"))
         answers[control_id] = posted.status_code
     assert answers == {"SP0001": 202, "SP0002": 202}
+
+
+def test_the_shared_plans_notices_take_the_secret_namespace_too(app: Any, settings: Settings) -> None:
+    """The plan shared after a coordination meeting is a notice with a derived MessageHeader id as well."""
+    assert app.state.plans.hooks.header_namespace == settings.header_namespace() != PUBLIC_NOTICE_NAMESPACE
+    assert app.state.intake.header_namespace == settings.header_namespace()

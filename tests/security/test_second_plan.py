@@ -174,7 +174,10 @@ async def test_x_cannot_steer_the_regions_admission_with_a_plan_moved_onto_the_c
     assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 201
     assert (await client.post("/plans", json=scenario.plan_document(), headers=as_("fact"))).status_code == 201
     forged["citizen"]["cpr"] = scenario.CPR
-    assert (await client.post("/plans", json=forged, headers=as_("x"))).status_code == 422
+    moved = await client.post("/plans", json=forged, headers=as_("x"))
+    assert moved.status_code == 422 and moved.json()["issue"][0]["details"]["coding"][0]["code"] == (
+        "plan.citizen-changed"
+    ), moved.text
     admitted = await client.post(
         "/messages", content=scenario.adt("adt_a01_inpatient_8859-1.hl7"), headers=HL7 | as_("region")
     )

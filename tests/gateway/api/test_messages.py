@@ -189,3 +189,16 @@ async def test_a_correction_of_its_content_alone_is_taken(client: httpx.AsyncCli
     dead = await kill_first(app, fatal=True)
     refused = (await app.state.messages.outbox.get(dead)).notice.message
     assert (await client.post(f"/messages/notices/{dead}/correct", json=refused)).status_code == 200
+
+
+async def test_a_correction_with_a_number_too_big_for_json_libraries_is_a_4xx(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The operator's Bundle is read by the standard parser, which takes integers of any size (review: a 500)."""
+    await admission_and_discharge(client)
+    dead = await kill_first(app, fatal=True)
+    refused = (await app.state.messages.outbox.get(dead)).notice.message
+    refused["entry"][0]["resource"]["source"]["extension"] = [{"url": "urn:x", "valueInteger": 2**70}]
+    response = await client.post(f"/messages/notices/{dead}/correct", json=refused)
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"

@@ -36,14 +36,28 @@ def upgrade() -> None:
     )
     plan_ids = list(connection.execute(sa.select(plan.c.plan_id)).scalars())
     for plan_id in plan_ids:
-        rows = connection.execute(
-            sa.select(version.c.last_updated, version.c.content)
-            .where(version.c.resource_type == "CarePlan", version.c.id == plan_id)
-            .order_by(version.c.version_id)
-        )
-        first = next((at for at, content in rows if content and orjson.loads(content).get("status") == "active"), None)
+        first = _first_active(connection, version, plan_id)
         if first is not None:
             connection.execute(sa.update(plan).where(plan.c.plan_id == plan_id).values(first_active=first))
+
+
+def _first_active(connection: sa.Connection, version: sa.TableClause, plan_id: str) -> str | None:
+    """The lastUpdated of the plan's first CarePlan version with status active. The database picks the candidates
+    (content as stored, compact JSON, holding `"status":"active"`); only those are parsed, in order, so a plan of
+    many versions costs one parse, not one a version, while the upgrade holds the `plan` table."""
+    candidates = connection.execute(
+        sa.select(version.c.last_updated, version.c.content)
+        .where(
+            version.c.resource_type == "CarePlan",
+            version.c.id == plan_id,
+            version.c.content.like('%"status":"active"%'),
+        )
+        .order_by(version.c.version_id)
+    )
+    for last_updated, content in candidates:
+        if orjson.loads(content).get("status") == "active":  # not a nested element's status
+            return str(last_updated)
+    return None
 
 
 def downgrade() -> None:
