@@ -203,8 +203,8 @@ class Outbox(Protocol):
         """An acknowledgement that arrived on its own; `None` if no notice has that `MessageHeader.id`."""
         ...
 
-    async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:
-        """The notice whose message has `MessageHeader.id` `header_id` (with `recipient`, only one sent to it)."""
+    async def notice_for_header(self, header_id: str) -> NoticeRecord | None:
+        """The notice whose message has `MessageHeader.id` `header_id`, or None."""
         ...
 
     async def overdue_acks(self, now: datetime, limit: int) -> list[NoticeRecord]:

@@ -259,12 +259,9 @@ class SqlOutbox:
 
     # -- resend, dead letters, skips and corrections ---------------------------------------------------------
 
-    async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:
+    async def notice_for_header(self, header_id: str) -> NoticeRecord | None:
         def read(connection: Connection) -> NoticeRecord | None:
-            found = select(n.c.id).where(n.c.message_header_id == header_id)
-            if recipient is not None:
-                found = found.where(n.c.recipient == recipient)
-            notice_id = connection.execute(found).scalar()
+            notice_id = connection.execute(select(n.c.id).where(n.c.message_header_id == header_id)).scalar()
             return None if notice_id is None else reads.one(connection, notice_id)
 
         return await self._read(read)

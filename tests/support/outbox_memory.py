@@ -130,9 +130,9 @@ class MemoryOutbox:
         row.record = _apply(base, step, attempt.finished_at)
         return True
 
-    async def notice_for_header(self, header_id: str, *, recipient: str | None = None) -> NoticeRecord | None:
+    async def notice_for_header(self, header_id: str) -> NoticeRecord | None:
         notice_id = self._by_header.get(header_id)
-        if notice_id is None or (recipient is not None and self._rows[notice_id].record.recipient != recipient):
+        if notice_id is None:
             return None
         return self._copy(notice_id)
 
