@@ -32,3 +32,15 @@ def repeated_entry(entries: list[Any]) -> tuple[int, str, int] | None:
             if earlier != position:
                 return position, key, earlier
     return None
+
+
+def entry_index(entries: list[Any]) -> dict[str, int]:
+    """Each entry's position by the keys it is referenced by (`entry_keys`)."""
+    return {key: position for position, entry in enumerate(entries) for key in entry_keys(entry)}
+
+
+def entry_at(index: dict[str, int], reference: str) -> int | None:
+    """The position of the entry `reference` names (its fullUrl, its `Type/id`, or an absolute URL ending in
+    `Type/id`: MedCom's tests mix the forms), or None."""
+    position = index.get(reference)
+    return position if position is not None else index.get("/".join(reference.rstrip("/").split("/")[-2:]))

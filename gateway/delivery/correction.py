@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mappings.issues import IssueError
-from mappings.json_shape import items, repeated_entry
+from mappings.json_shape import entry_at, entry_index, items, repeated_entry
 from mappings.notices.messaging import narrative
 
 Resource = dict[str, Any]
@@ -109,23 +109,16 @@ SENDER, RECEIVERS, PATIENTS = PARTIES = (
 def parties(message: Mapping[str, Any]) -> dict[str, frozenset[tuple[str, str]]]:
     """The identifiers (system, value) of a message's sender Organization, of its receivers and of its Patients,
     by `PARTIES`; references resolved by fullUrl or `Type/id` within the Bundle."""
-    resources = [entry.get("resource") for entry in items(message.get("entry")) if isinstance(entry, dict)]
-    by_reference: dict[str, Mapping[str, Any]] = {}
-    for entry in items(message.get("entry")):
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict):
-            if isinstance(entry.get("fullUrl"), str):
-                by_reference[entry["fullUrl"]] = resource
-            by_reference[f"{resource.get('resourceType')}/{resource.get('id')}"] = resource
+    entries = items(message.get("entry"))
+    resources = [entry.get("resource") for entry in entries if isinstance(entry, dict)]
+    index = entry_index(entries)
 
     def identifiers(*references: Any) -> frozenset[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
         for reference in references:
             ref = reference.get("reference") if isinstance(reference, dict) else None
-            named = by_reference.get(ref) if isinstance(ref, str) else None
-            if named is None and isinstance(ref, str):
-                named = by_reference.get("/".join(ref.rstrip("/").split("/")[-2:]))
-            found |= _identifiers(named)
+            position = entry_at(index, ref) if isinstance(ref, str) else None
+            found |= _identifiers(entries[position].get("resource") if position is not None else None)
         return frozenset(found)
 
     header = resources[0] if resources and isinstance(resources[0], dict) else {}

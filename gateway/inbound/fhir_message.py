@@ -27,7 +27,7 @@ from mappings.documents.discharge import (
     Party,
 )
 from mappings.issues import Issue, IssueError
-from mappings.json_shape import entry_keys, repeated_entry
+from mappings.json_shape import entry_at, entry_index, repeated_entry
 from mappings.notices.acknowledgement import ACK_EVENT, Ack, parse_acknowledgement
 
 SOR_SYSTEM = "urn:oid:1.2.208.176.1.1"
@@ -93,15 +93,13 @@ class _Bundle:
                 f"{key[:120]} is also Bundle.entry[{earlier}]: each entry must be one resource",
                 "fhir.duplicate-entry",
             )
-        self.index = {key: position for position, entry in enumerate(self.entries) for key in entry_keys(entry)}
+        self.index = entry_index(list(self.entries))
 
     def resolve(self, reference: Any, expression: str) -> tuple[dict[str, Any], int]:
         ref = reference.get("reference") if isinstance(reference, dict) else None
         if not isinstance(ref, str):
             raise _error("required", expression, "reference is missing", "fhir.reference-missing")
-        position = self.index.get(ref)
-        if position is None:
-            position = self.index.get("/".join(ref.rstrip("/").split("/")[-2:]))
+        position = entry_at(self.index, ref)
         if position is None:
             raise _error("not-found", expression, f"{ref} is not an entry of this Bundle", "fhir.reference-unresolved")
         return self.entries[position]["resource"], position
@@ -124,24 +122,20 @@ def _codes(organization: dict[str, Any], where: str) -> list[tuple[str, str]]:
 
 
 def _sender_codes(
-    view: _Bundle, header: dict[str, Any], sender: dict[str, Any], position: int, communication: dict[str, Any]
+    view: _Bundle,
+    header: dict[str, Any],
+    sender: dict[str, Any],
+    position: int,
+    communication: dict[str, Any],
+    communication_at: str,
 ) -> tuple[tuple[str, str], ...]:
     """Every code by which the message names its sender (`CareCommunicationMessage.sender_codes`): the sender
     Organization's, `Communication.sender`'s when it is an Organization, and the Organizations (by reference or
     by logical identifier) of the agents of this MessageHeader's Provenance. `MessageHeader.source.endpoint` is not
     one: it names the sending system, and MedCom's own examples give another organisation's there."""
     codes = _codes(sender, f"Bundle.entry[{position}].resource")
-    header_keys = set(entry_keys(view.entries[0])) if view.entries else set()
-    named: list[tuple[Any, str]] = []
-    for at, entry in enumerate(view.entries):
-        resource = entry.get("resource") or {}
-        if resource.get("resourceType") == "Communication" and resource is communication:
-            named.append((resource.get("sender"), f"Bundle.entry[{at}].resource.sender"))
-        if resource.get("resourceType") != "Provenance":
-            continue
-        targets = [t.get("reference") for t in resource.get("target", []) if isinstance(t, dict)]
-        if not any(isinstance(t, str) and _names(t, header_keys) for t in targets):
-            continue
+    named: list[tuple[Any, str]] = [(communication.get("sender"), f"{communication_at}.sender")]
+    for at, resource in _header_provenances(view, header):
         for index, agent in enumerate(a for a in resource.get("agent", []) if isinstance(a, dict)):
             named += [
                 (agent.get(role), f"Bundle.entry[{at}].resource.agent[{index}].{role}")
@@ -163,9 +157,18 @@ def _sender_codes(
     return tuple(codes)
 
 
-def _names(reference: str, keys: set[str]) -> bool:
-    """Whether `reference` names the entry known by `keys` (its fullUrl, its `Type/id`), as `_Bundle.resolve` reads."""
-    return reference in keys or "/".join(reference.rstrip("/").split("/")[-2:]) in keys
+def _header_provenances(view: _Bundle, header: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The Provenance entries (position, resource) of this MessageHeader: a target whose reference ends with its
+    id, whatever form the reference takes (`Type/id`, the fullUrl)."""
+    found = []
+    for at, entry in enumerate(view.entries):
+        resource = entry.get("resource") or {}
+        targets = [t.get("reference", "") for t in resource.get("target", []) if isinstance(t, dict)]
+        if resource.get("resourceType") == "Provenance" and any(
+            isinstance(t, str) and t.endswith(str(header.get("id"))) for t in targets
+        ):
+            found.append((at, resource))
+    return found
 
 
 def _party(organization: dict[str, Any]) -> Party:
@@ -281,11 +284,8 @@ def _message(bundle: dict[str, Any]) -> CareCommunicationMessage:
             None,
         )
     activity = None
-    for entry in view.entries:
-        resource = entry.get("resource") or {}
-        targets = [t.get("reference", "") for t in resource.get("target", []) if isinstance(t, dict)]
-        if resource.get("resourceType") == "Provenance" and any(t.endswith(str(header.get("id"))) for t in targets):
-            activity = _first_code([resource.get("activity")])
+    for _at, provenance in _header_provenances(view, header):
+        activity = _first_code([provenance.get("activity")])
     return CareCommunicationMessage(
         bundle_id=str(bundle.get("id") or ""),
         message_header_id=str(header.get("id") or ""),
@@ -299,7 +299,7 @@ def _message(bundle: dict[str, Any]) -> CareCommunicationMessage:
         episode_of_care_identifier=episode,
         activity=activity,
         bundle=bundle,
-        sender_codes=_sender_codes(view, header, sender, sender_position, communication),
+        sender_codes=_sender_codes(view, header, sender, sender_position, communication, comm_at),
     )
 
 
