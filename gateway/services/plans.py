@@ -180,22 +180,26 @@ class PlanService:
             record = tx.plan(plan_id)
         return record.patient_id if record is not None else None
 
-    def current_plan_for(self, cpr: str, access: Access = OPEN) -> StoredPlan | None:
+    def current_plan_for(self, cpr: str, access: Access = OPEN, *, paused: bool = False) -> StoredPlan | None:
         """The citizen's plan as `access` may use it (`citizens_plan`), with its own Consent; None when there is
-        none, or when the caller may not see it.
+        none, or when the caller may not see it. `paused`: a plan its keeper has put on hold counts too (the
+        citizen's own page), where it steers nothing.
 
         Every disclosure of plan content is decided by `may_disclose` on the consent returned here. Only plans
         written through `/plans` count, so a CarePlan written straight to `/fhir` never steers notices. Kept between
         calls while the store and the caller's grants are unchanged (`gateway.services.plan_cache`)."""
         viewer = access.viewer
-        if access.author != (viewer.sor if viewer is not None else None):
-            # kept per viewer, and the answer also depends on the author (its own plans): only kept where they agree
+        if paused or access.author != (viewer.sor if viewer is not None else None):
+            # the kept plans are those that steer (not `paused`); and they are kept per viewer, while the answer
+            # also depends on the author (its own plans): only kept where they agree
             with self.fhir.store.reading() as tx:
-                return self._current_plan_in(tx, cpr, access)
+                return self._current_plan_in(tx, cpr, access, paused=paused)
         return self._current.get(cpr, viewer, lambda tx: self._current_plan_in(tx, cpr, access))
 
-    def _current_plan_in(self, tx: ResourceTransaction, cpr: str, access: Access) -> StoredPlan | None:
-        chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author)
+    def _current_plan_in(
+        self, tx: ResourceTransaction, cpr: str, access: Access, *, paused: bool = False
+    ) -> StoredPlan | None:
+        chosen = citizens_plan(tx.plans_of_citizen(cpr), access.author, paused=paused)
         if chosen is None:
             return None
         plan = tx.read_current("CarePlan", chosen.record.plan_id, access.viewer)
@@ -210,10 +214,13 @@ class PlanService:
 LIVE = frozenset({"active", "on-hold"})
 
 
-def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None) -> CitizenPlan | None:
+def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None, *, paused: bool = False) -> CitizenPlan | None:
     """Which of a citizen's plans steers what `caller` (an organisation's SOR code; None: the citizen, or no
     caller) is sent and shown: the newest of its own active plans, if it keeps any; else the newest active plan
-    of the citizen's plan keeper, or none while the keeper's plan is paused.
+    of the citizen's plan keeper, or none while the keeper's plan is paused. With `paused` (the citizen's own
+    page), the keeper's newest paused plan when it has no active one: a plan on hold (during an admission, say)
+    is still the citizen's plan, shared by the consent it holds, and the citizen must be able to see it and
+    change who may see what; it steers nothing, since nothing else asks for `paused`.
 
     Any organisation may write a plan about any CPR number in its own source namespace. Were the newest plan the
     citizen's, such a plan would replace the one the citizen and their team agreed on: on the citizen's page and
@@ -239,6 +246,13 @@ def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None) -> CitizenPl
                 ranks[plan.record.author] = min(ranks.get(plan.record.author, rank), rank)
         authors = {min(authors, key=lambda author: ranks[author])}
     kept = [plan for plan in active if plan.record.author in authors]
+    if not kept and paused:
+        # only a plan that has been in force: one put on hold before it was ever active was never agreed on
+        kept = [
+            plan
+            for plan in plans
+            if plan.status == "on-hold" and plan.record.author in authors and plan.record.first_active is not None
+        ]
     return max(kept, key=_newest, default=None)
 
 

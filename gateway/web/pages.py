@@ -98,7 +98,7 @@ class PageServices:
     # -- reading ---------------------------------------------------------------------------------------------
 
     def citizen_plan_id(self, access: CitizenAccess) -> str | None:
-        stored = self.plans.current_plan_for(access.cpr, access)
+        stored = self.plans.current_plan_for(access.cpr, access, paused=True)
         return stored.plan_id if stored else None
 
     def plan(self, plan_id: str, access: Access) -> TeamPage:

@@ -90,6 +90,8 @@ class PlanView:
     team: tuple[MemberView, ...]
     crisis_plans: tuple[CrisisPlanView, ...]
     consent: ConsentView
+    #: Whether the plan is on hold: shown to the citizen, whose page still holds it (`plans.citizens_plan`).
+    paused: bool = False
 
 
 def person_name(name: PersonName | None) -> str:
@@ -195,6 +197,7 @@ def plan_view(document: PlanDocument, plan_id: str, version: int) -> PlanView:
             for plan in document.crisis_plans
         ),
         consent=consent_view(document),
+        paused=document.status == "on-hold",
     )
 
 

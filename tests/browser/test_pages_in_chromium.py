@@ -243,6 +243,26 @@ def test_team_page_for_the_plans_author_in_the_browser(browser: Any, gateway: pr
     look(page, "09-not-found")
 
 
+def test_a_paused_plan_stays_on_the_citizens_page_marked_as_paused(
+    browser: Any, gateway: processes.Service, plan_id: str
+) -> None:
+    """The plan put on hold by its author (stop 27: the page said "no shared plan yet"); put back afterwards."""
+    region = token(gateway, "region")
+    document = httpx.get(f"{gateway.url}/plans/{plan_id}", headers=region).json()
+    try:
+        paused = httpx.put(f"{gateway.url}/plans/{plan_id}", json=document | {"status": "on-hold"}, headers=region)
+        assert paused.status_code == 200, paused.text
+        page = browser.new_page()
+        page.goto(sign_in_link(gateway, "--cpr", scenario.CPR))
+        page.get_by_role("button", name="Log ind").click()
+        page.wait_for_url("**/app/mig")
+        assert page.get_by_text("Din plan er sat på pause for en tid.").is_visible()
+        assert page.get_by_role("heading", name="Hvem må se hvad").is_visible()
+        look(page, "10-citizen-paused")
+    finally:
+        httpx.put(f"{gateway.url}/plans/{plan_id}", json=document, headers=region).raise_for_status()
+
+
 def test_screenshot_folder_is_ignored_by_git() -> None:
     ignored = (HERE.parent.parent / ".gitignore").read_text("utf-8")
     assert "tests/browser/screenshots/" in ignored

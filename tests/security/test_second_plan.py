@@ -209,4 +209,7 @@ async def test_x_cannot_take_the_keepers_place_while_its_plan_is_paused(
     assert admitted.json()["issue"][0]["details"]["coding"][0]["code"] == "intake.municipality-unknown"
     await signed_in_citizen(app, client, scenario.CPR)
     page = await client.get("/app/mig")
-    assert "Haldol" not in page.text
+    assert "X: giv ham Haldol." not in page.text
+    # the citizen's own page still holds the keeper's plan, paused (stop 27): not X's, which is active
+    assert "Din plan er sat på pause for en tid." in page.text
+    assert "Ved indlæggelse ønsker jeg ikke at få Haldol." in page.text, "the keeper's crisis plan, as agreed"

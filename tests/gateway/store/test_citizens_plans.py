@@ -163,3 +163,19 @@ def test_a_keeper_whose_plan_is_paused_keeps_its_place_and_no_one_else_takes_it(
 def test_a_plan_never_active_gives_its_organisation_no_place() -> None:
     drafted = _plan_of("forged", X, "2026-04-01T00:00:00.000Z", status="on-hold")  # on hold before it was active
     assert citizens_plan([drafted, KIP_NEW], None) == KIP_NEW
+
+
+def test_the_citizens_own_page_still_holds_the_keepers_paused_plan_and_nothing_else() -> None:
+    """While the keeper's plan is on hold (an admission, say) it steers nothing, but the citizen still sees it
+    and decides who may see what (`paused`, the citizen's page only)."""
+    paused = _plan_of(
+        "kip-old", KEEPER, "2026-05-01T00:00:00.000Z", status="on-hold", since=KIP_OLD.record.first_active
+    )
+    assert citizens_plan([FORGED, paused], None, paused=True) == paused, "the keeper's, not X's active one"
+    assert citizens_plan([FORGED, paused], None) is None, "what steers notices is unchanged"
+    assert citizens_plan([FORGED, paused, KIP_NEW], None, paused=True) == KIP_NEW, "an active plan comes first"
+    drafted = _plan_of("forged", X, "2026-04-01T00:00:00.000Z", status="on-hold")  # never active
+    assert citizens_plan([drafted], None, paused=True) is None, "a plan never in force was never agreed on"
+    assert citizens_plan([drafted, paused], None, paused=True) == paused
+    ended = _plan_of("kip-old", KEEPER, "2026-05-01T00:00:00.000Z", status="completed", since="2026-01-01T00:00:00Z")
+    assert citizens_plan([ended], None, paused=True) is None, "an ended plan is not shown as paused"

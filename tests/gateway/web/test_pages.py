@@ -70,6 +70,31 @@ async def test_withdrawing_a_member_turns_their_api_read_into_404_on_the_next_re
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("gp"))).status_code == 200
 
 
+async def test_a_plan_on_hold_stays_on_the_citizens_page_and_the_citizen_can_still_withdraw_a_member(
+    client: httpx.AsyncClient, sign_in: Any, plan_id: str, token: Any
+) -> None:
+    """The FACT team pauses the plan (an admission, say). The team still reads it by the consent it holds, so the
+    citizen must still see it and be able to change who may see what (it said "no shared plan yet" before)."""
+    paused = scenario.plan_document() | {"status": "on-hold"}
+    assert (await client.post("/plans", json=paused, headers=token("region"))).status_code == 200
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("gp"))).status_code == 200
+    await sign_in("citizen", scenario.CPR)
+    page = await client.get("/app/mig")
+    assert page.status_code == 200
+    assert "Din plan er sat på pause for en tid." in page.text
+    assert "At bo i egen lejlighed tæt på min søster" in page.text
+    closed = await client.post(
+        f"/app/mig/{plan_id}/consent", data={"csrf": csrf_of(page.text), "member": "gp1", "permit": "no"}
+    )
+    assert closed.status_code == 303
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=token("gp"))).status_code == 404
+    document = (await client.get(f"/plans/{plan_id}", headers=token("region"))).json()
+    assert document["status"] == "on-hold", "the citizen's change leaves the plan paused"
+    document["status"] = "active"
+    assert (await client.post("/plans", json=document, headers=token("region"))).status_code == 200
+    assert "sat på pause" not in (await client.get("/app/mig")).text
+
+
 async def test_a_data_category_can_be_withdrawn_and_given_back(
     client: httpx.AsyncClient, sign_in: Any, plan_id: str, token: Any
 ) -> None:
