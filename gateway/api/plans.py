@@ -27,6 +27,10 @@ PLAN_BODY: Any = Body(
 ERRORS: dict[int | str, dict[str, str]] = {
     400: {"description": "OperationOutcome: malformed document; every offending field named by JSON pointer"},
     403: {"description": "OperationOutcome: the source system is not your organisation's (`plan.source-not-yours`)"},
+    409: {
+        "description": "OperationOutcome: the document's consent was decided before the stored one and says "
+        "something else (`plan.consent-outdated`): send the consent as GET /plans/{id} reads it"
+    },
     422: {"description": "OperationOutcome: business rules (e.g. unknown team member as coordinator)"},
 }
 

@@ -22,7 +22,7 @@ from gateway.store.dates import format_instant
 from gateway.store.ports import CitizenPlan, PlanRecord, ResourceTransaction, StoredResource, iterate_references
 from gateway.store.search_params import SUPPORTED_TYPES, parse_reference
 from gateway.store.tables import SOURCE_SYSTEM_LEN
-from mappings.documents.plan import PlanDocument, parse_plan_document
+from mappings.documents.plan import PlanConsent, PlanDocument, parse_plan_document
 from mappings.issues import Issue, IssueError
 from mappings.plan import PlanContext, plan_from_fhir, plan_grants, plan_members, transaction_from_plan
 from mappings.plan.common import care_plan_id
@@ -91,9 +91,17 @@ class PlanService:
         self._current: PlanLookupCache[StoredPlan | None] = PlanLookupCache(fhir.store, kept_plans)
 
     def accept(
-        self, base: str, data: object, *, expected_plan_id: str | None = None, access: Access = OPEN
+        self,
+        base: str,
+        data: object,
+        *,
+        expected_plan_id: str | None = None,
+        access: Access = OPEN,
+        by_citizen: bool = False,
     ) -> PlanReceipt:
         """Store a plan document as one FHIR transaction by its author; a repeat of the same plan changes nothing.
+        `by_citizen`: the citizen's own change on their page, whose consent decision is never refused as outdated
+        (a withdrawal must always go through, even against a stored decision dated in the future).
 
         The source system must be the caller's organisation's (403 otherwise); ids are derived under the author's
         SOR code, conditional matches look only at the author's own resources, and the plan's access data is
@@ -116,6 +124,8 @@ class PlanService:
                 raise _not_yours(system)  # the registry gave the system to another organisation since
             plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
             _check_expected(document, expected_plan_id, plan_id)
+            if earlier is not None and not by_citizen:
+                _require_current_consent(tx, plan_id, document, self.context)
             written = bundle
             if earlier is not None and _on_record(tx, earlier, document):
                 written = _onto_patient(bundle, earlier.patient_id)
@@ -258,6 +268,47 @@ def citizens_plan(plans: Sequence[CitizenPlan], caller: str | None, *, paused: b
 
 def _newest(plan: CitizenPlan) -> tuple[str, str]:
     return plan.last_updated, plan.record.plan_id
+
+
+def _require_current_consent(
+    tx: ResourceTransaction, plan_id: str, document: PlanDocument, context: PlanContext
+) -> None:
+    """409 when the document's consent was decided before the stored one and says something else: a system that
+    sends the plan as it held it would undo a newer decision, such as the citizen's withdrawal on their own page
+    (`tests/security/test_citizens_withdrawal.py`). A newer decision (the next meeting's) replaces it, and a
+    document that carries the stored consent as it reads it (`GET /plans/{id}`) passes. `decided_on` is a day, so
+    two decisions of one day are not told apart: the later write holds."""
+    stored_plan = tx.read_current("CarePlan", plan_id)
+    if stored_plan is None or stored_plan.resource is None:
+        return
+    closure = reference_closure(tx, stored_plan.resource)
+    if _privacy_consent(closure.get("Consent", [])) is None:
+        return
+    stored = plan_from_fhir(closure, context).consent
+    incoming = document.consent
+    if incoming.decided_on >= stored.decided_on or _consent_terms(incoming) == _consent_terms(stored):
+        return
+    raise IssueError.single(
+        "conflict",
+        f"The plan's consent was decided on {stored.decided_on.isoformat()}, after this document's "
+        f"({incoming.decided_on.isoformat()}), and says something else (the citizen may have changed it on their "
+        f"own page): read the plan (GET /plans/{plan_id}) and send its consent, or a newer decision",
+        expression="/consent/decided_on",
+        message_id="plan.consent-outdated",
+        status=409,
+    )
+
+
+def _consent_terms(consent: PlanConsent) -> tuple[Any, ...]:
+    """What a consent decides, in an order-free form: who may see the plan, what, when, and who may never."""
+    dumped = consent.model_dump(mode="json", exclude={"decided_on"})
+    return (
+        dumped["decision"],
+        repr(sorted(dumped["period"].items())),
+        frozenset(dumped["data"]),
+        frozenset(dumped["permitted"]),
+        frozenset(repr(sorted(party.items())) for party in dumped["denied"]),
+    )
 
 
 def _check_expected(document: PlanDocument, expected_plan_id: str | None, plan_id: str) -> None:

@@ -70,4 +70,6 @@ class RightOfUse:
         return document
 
     def _write(self, base: str, plan_id: str, document: dict[str, Any], access: CitizenAccess) -> PlanReceipt:
-        return self.plans.accept(base, document, expected_plan_id=plan_id, access=access.for_plan(plan_id))
+        return self.plans.accept(
+            base, document, expected_plan_id=plan_id, access=access.for_plan(plan_id), by_citizen=True
+        )

@@ -1,22 +1,20 @@
 """The citizen closes their plan to the GP on their own page. Then the region's EHR sends the plan again as it
 holds it, for instance after the next coordination meeting, with the consent as it was before the withdrawal.
 
-Found in stop 27 and left open as a strict xfail. The region's write gives the GP its access back, and nobody is
-told. `/plans` is last-writer-wins, and a plan has no version that covers its consent: a change to the consent
-alone leaves the CarePlan's `versionId` where it was, so an `If-Match` on it could not catch this either.
-
-Closing it needs two decisions:
-- who may give back what the citizen withdrew: only the citizen, or staff recording consent at a meeting;
-- the version a widening write must name.
-"""
+Found in stop 27: `/plans` was last-writer-wins, so that write gave the GP its access back and nobody was told.
+A plan has no version that covers its consent (a change to the consent alone leaves the CarePlan's `versionId`
+where it was), so the rule goes by the consent's own decision day (`plans._require_current_consent`): a document
+whose consent was decided before the stored one and says something else is refused with 409
+`plan.consent-outdated`. A newer decision replaces it (the next meeting's, recorded with its day), and a document
+that carries the consent as `GET /plans/{id}` reads it passes."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from tests.security.conftest import Headers
@@ -24,12 +22,7 @@ from tests.security.test_second_plan import signed_in_citizen
 from tests.support import cast
 
 
-@pytest.mark.xfail(
-    strict=True, reason="open since stop 27: the author's next write of its stale consent undoes the withdrawal"
-)
-async def test_the_citizens_withdrawal_survives_the_authors_next_write_of_the_plan_as_it_had_it(
-    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
-) -> None:
+async def _citizen_closes_the_plan_to_the_gp(app: FastAPI, client: httpx.AsyncClient) -> None:
     await signed_in_citizen(app, client, cast.CPR)
     page = await client.get("/app/mig")
     action = re.search(r'action="(/app/mig/[^/"]+/consent)"', page.text)
@@ -37,8 +30,56 @@ async def test_the_citizens_withdrawal_survives_the_authors_next_write_of_the_pl
     assert action and csrf
     closed = await client.post(action.group(1), data={"csrf": csrf.group(1), "member": "gp1", "permit": "no"})
     assert closed.status_code == 303, closed.text
+
+
+async def test_the_citizens_withdrawal_survives_the_authors_next_write_of_the_plan_as_it_had_it(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    await _citizen_closes_the_plan_to_the_gp(app, client)
     plan_url = f"/fhir/CarePlan/{plan['planId']}"
     assert (await client.get(plan_url, headers=as_("gp"))).status_code == 404
-    again = await client.post("/plans", json=cast.plan_document(), headers=as_("region"))  # its copy, as it was
-    assert again.status_code in (200, 409, 412, 428), again.text
+    stale = cast.plan_document()
+    stale["wishes"] = [*stale["wishes"], {"kind": "need", "text": "Hjælp til at handle ind."}]
+    again = await client.post("/plans", json=stale, headers=as_("region"))  # its copy, as it was, and a new wish
+    assert again.status_code == 409, again.text
+    issue = again.json()["issue"][0]
+    assert issue["expression"] == ["/consent/decided_on"]
+    assert issue["details"]["coding"][0]["code"] == "plan.consent-outdated"
     assert (await client.get(plan_url, headers=as_("gp"))).status_code == 404, "the GP reads the plan again"
+    current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
+    assert "Hjælp til at handle ind." not in str(current), "nothing of the refused write was stored"
+
+
+async def test_the_author_writes_on_once_it_sends_the_consent_as_it_reads_it_now(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
+    current["wishes"] = [*current["wishes"], {"kind": "need", "text": "Hjælp til at handle ind."}]
+    assert (await client.post("/plans", json=current, headers=as_("region"))).status_code == 200
+    assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 404
+
+
+async def test_a_newer_decision_recorded_by_the_author_replaces_the_citizens_earlier_one(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    """At the next meeting the citizen agrees that the GP may see the plan again; the region records that, with
+    the meeting's day, after the day of the withdrawal."""
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    withdrawn = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()["consent"]["decided_on"]
+    later = cast.plan_document()
+    later["consent"]["decided_on"] = (date.fromisoformat(withdrawn) + timedelta(days=1)).isoformat()
+    assert (await client.post("/plans", json=later, headers=as_("region"))).status_code == 200
+    assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 200
+
+
+async def test_the_citizen_withdraws_even_against_a_decision_the_author_dated_in_the_future(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    """The rule holds organisations' writes to the newer decision; the citizen's own withdrawal always goes
+    through (`PlanService.accept(by_citizen=True)`)."""
+    ahead = cast.plan_document()
+    ahead["consent"]["decided_on"] = "2099-01-01"
+    assert (await client.post("/plans", json=ahead, headers=as_("region"))).status_code == 200
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 404
