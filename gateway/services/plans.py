@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any, Protocol
 
 from gateway.fhir.access import OPEN, Access, AuditRecord, Denied
@@ -119,13 +120,17 @@ class PlanService:
 
         def work(tx: ResourceTransaction) -> PlanReceipt:
             access.require_source(system, owned=True)
+            # one writer of a citizen's plans at a time on PostgreSQL (SQLite has one writer anyway): the consent
+            # a write replaces (`_held_consent`) must still be the stored one when the write commits
+            tx.lock(f"plans of {document.citizen.cpr}")
             earlier = tx.plan_by_source(system, document.source.value)
             if earlier is not None and earlier.author != access.author:
                 raise _not_yours(system)  # the registry gave the system to another organisation since
             plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
             _check_expected(document, expected_plan_id, plan_id)
-            if earlier is not None and not by_citizen:
-                _require_current_consent(tx, plan_id, document, self.context)
+            held = _held_consent(tx, earlier, document.citizen.cpr, access.author, self.context)
+            if held is not None and not by_citizen:
+                _require_current_consent(document.consent, held)
             written = bundle
             if earlier is not None and _on_record(tx, earlier, document):
                 written = _onto_patient(bundle, earlier.patient_id)
@@ -146,6 +151,7 @@ class PlanService:
                 system,
                 document.source.value,
                 first_active,
+                _citizen_decision(document.consent, held, by_citizen=by_citizen),
             )
             if earlier is not None and earlier.patient_id != record.patient_id:
                 raise _citizen_changed(document)  # its record of the citizen was gone: found again by CPR number
@@ -270,33 +276,79 @@ def _newest(plan: CitizenPlan) -> tuple[str, str]:
     return plan.last_updated, plan.record.plan_id
 
 
-def _require_current_consent(
-    tx: ResourceTransaction, plan_id: str, document: PlanDocument, context: PlanContext
-) -> None:
-    """409 when the document's consent was decided before the stored one and says something else: a system that
-    sends the plan as it held it would undo a newer decision, such as the citizen's withdrawal on their own page
-    (`tests/security/test_citizens_withdrawal.py`). A newer decision (the next meeting's) replaces it, and a
-    document that carries the stored consent as it reads it (`GET /plans/{id}`) passes. `decided_on` is a day, so
-    two decisions of one day are not told apart: the later write holds."""
-    stored_plan = tx.read_current("CarePlan", plan_id)
+@dataclass(frozen=True, slots=True)
+class _HeldConsent:
+    """The consent a plan write replaces, where it is stored, and how long the citizen's decision in it holds."""
+
+    consent: PlanConsent
+    plan_id: str
+    #: `PlanRecord.citizen_decision` of that plan.
+    citizen_decision: str | None
+
+
+def _held_consent(
+    tx: ResourceTransaction, earlier: PlanRecord | None, cpr: str, author: str | None, context: PlanContext
+) -> _HeldConsent | None:
+    """The stored consent a write of this plan replaces: the plan's own, or for a new plan, that of the author's
+    newest plan in force for the citizen (a plan started anew must not undo the citizen's decision either)."""
+    record = earlier
+    if record is None:
+        own = [plan for plan in tx.plans_of_citizen(cpr) if plan.record.author == author and plan.status in LIVE]
+        if not own:
+            return None
+        record = max(own, key=_newest).record
+    stored_plan = tx.read_current("CarePlan", record.plan_id)
     if stored_plan is None or stored_plan.resource is None:
-        return
+        return None
     closure = reference_closure(tx, stored_plan.resource)
     if _privacy_consent(closure.get("Consent", [])) is None:
+        return None
+    return _HeldConsent(plan_from_fhir(closure, context).consent, record.plan_id, record.citizen_decision)
+
+
+def _require_current_consent(incoming: PlanConsent, held: _HeldConsent) -> None:
+    """409 when an organisation's document would replace the stored consent with one that says something else and
+    is not a newer decision: decided before the stored one, or, where the citizen decided the stored one on their
+    own page, not after the day that decision holds to (`PlanRecord.citizen_decision`). A system sending the plan
+    as it held it would otherwise undo the citizen's withdrawal (`tests/security/test_citizens_withdrawal.py`).
+    A document that carries the stored consent as `GET /plans/{id}` reads it passes; so does an organisation's
+    correction of its own decision on the day it made it."""
+    if _consent_terms(incoming) == _consent_terms(held.consent):
         return
-    stored = plan_from_fhir(closure, context).consent
-    incoming = document.consent
-    if incoming.decided_on >= stored.decided_on or _consent_terms(incoming) == _consent_terms(stored):
+    if held.citizen_decision is not None:
+        holds_to = date.fromisoformat(held.citizen_decision)
+        if incoming.decided_on > holds_to:
+            return
+        why = f"the citizen changed it on their own page; it holds against decisions made on or before {holds_to}"
+    elif incoming.decided_on >= held.consent.decided_on:
         return
+    else:
+        why = f"it was decided on {held.consent.decided_on.isoformat()}"
     raise IssueError.single(
         "conflict",
-        f"The plan's consent was decided on {stored.decided_on.isoformat()}, after this document's "
-        f"({incoming.decided_on.isoformat()}), and says something else (the citizen may have changed it on their "
-        f"own page): read the plan (GET /plans/{plan_id}) and send its consent, or a newer decision",
+        f"The stored consent says something else and is newer than this document's, decided on "
+        f"{incoming.decided_on.isoformat()} ({why}): read the plan (GET /plans/{held.plan_id}) and send its "
+        "consent, or a newer decision",
         expression="/consent/decided_on",
         message_id="plan.consent-outdated",
         status=409,
     )
+
+
+def _citizen_decision(incoming: PlanConsent, held: _HeldConsent | None, *, by_citizen: bool) -> str | None:
+    """The day the written plan's consent holds to as the citizen's decision (`PlanRecord.citizen_decision`): a
+    citizen's change holds to the later of its own day and the decision it changed (which the author may have
+    dated ahead); an organisation's change ends it; a write that leaves the consent as it was keeps it."""
+    if held is None:
+        return incoming.decided_on.isoformat() if by_citizen else None
+    if _consent_terms(incoming) == _consent_terms(held.consent):
+        return held.citizen_decision
+    if not by_citizen:
+        return None
+    days = [incoming.decided_on, held.consent.decided_on]
+    if held.citizen_decision is not None:
+        days.append(date.fromisoformat(held.citizen_decision))
+    return max(days).isoformat()
 
 
 def _consent_terms(consent: PlanConsent) -> tuple[Any, ...]:

@@ -22,7 +22,15 @@ from mappings.plan.codes import CPR_SYSTEM
 
 
 def _record(row: Any) -> PlanRecord:
-    return PlanRecord(row.plan_id, row.patient_id, row.author, row.source_system, row.source_value, row.first_active)
+    return PlanRecord(
+        row.plan_id,
+        row.patient_id,
+        row.author,
+        row.source_system,
+        row.source_value,
+        row.first_active,
+        row.citizen_decision,
+    )
 
 
 def plan(connection: Connection, plan_id: str) -> PlanRecord | None:
@@ -77,6 +85,7 @@ def save_plan(
         "source_system": record.source_system,
         "source_value": record.source_value,
         "first_active": record.first_active,
+        "citizen_decision": record.citizen_decision,
     }
     if plan(connection, record.plan_id) is None:
         try:

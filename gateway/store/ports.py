@@ -69,6 +69,10 @@ class PlanRecord:
     source_value: str
     #: When the plan was first active (stored instant), None if never: the keeper's seniority (`citizens_plan`).
     first_active: str | None = None
+    #: The day (ISO date) up to which the consent the citizen decided on their own page holds: an organisation's
+    #: write replaces it only with a decision dated after it (`PlanService.accept`); None: the stored consent is
+    #: an organisation's decision.
+    citizen_decision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

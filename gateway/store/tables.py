@@ -161,6 +161,8 @@ plan = Table(
     Column("source_value", String(SOURCE_VALUE_LEN), nullable=False),
     # when a plan for its citizen was first active (stored instant; None: never): the keeper's seniority
     Column("first_active", String(INSTANT_LEN), nullable=True),
+    # the day up to which the citizen's own consent decision holds against the author's writes (migration 0016)
+    Column("citizen_decision", String(10), nullable=True),
     UniqueConstraint("source_system", "source_value"),
 )
 Index("ix_plan_patient_id", plan.c.patient_id)

@@ -21,6 +21,9 @@ from tests.security.conftest import Headers
 from tests.security.test_second_plan import signed_in_citizen
 from tests.support import cast
 
+#: The day of the tests' clock (`tests/conftest.py`), the day the citizen decides on their page.
+CLOCK_DAY = "2026-03-01"
+
 
 async def _citizen_closes_the_plan_to_the_gp(app: FastAPI, client: httpx.AsyncClient) -> None:
     await signed_in_citizen(app, client, cast.CPR)
@@ -83,3 +86,69 @@ async def test_the_citizen_withdraws_even_against_a_decision_the_author_dated_in
     assert (await client.post("/plans", json=ahead, headers=as_("region"))).status_code == 200
     await _citizen_closes_the_plan_to_the_gp(app, client)
     assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 404
+
+
+async def test_a_same_day_copy_does_not_undo_the_citizens_withdrawal_by_post_or_put(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The meeting records the consent today, the citizen closes the plan to the GP the same day, and the EHR
+    sends its copy again (review of stop 27: a same-day decision passed)."""
+    today = cast.plan_document(decided_on=CLOCK_DAY)
+    made = await client.post("/plans", json=today, headers=as_("region"))
+    assert made.status_code == 201, made.text
+    plan_id = made.json()["planId"]
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    assert (await client.post("/plans", json=today, headers=as_("region"))).status_code == 409
+    assert (await client.put(f"/plans/{plan_id}", json=today, headers=as_("region"))).status_code == 409
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=as_("gp"))).status_code == 404
+
+
+async def test_a_consent_the_author_dated_ahead_does_not_make_the_citizens_withdrawal_undoable(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """The citizen's decision holds to the later of its own day and the day of the decision it changed."""
+    ahead = cast.plan_document(decided_on="2099-01-01")
+    made = await client.post("/plans", json=ahead, headers=as_("region"))
+    assert made.status_code == 201, made.text
+    plan_id = made.json()["planId"]
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    assert (await client.post("/plans", json=ahead, headers=as_("region"))).status_code == 409
+    assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=as_("gp"))).status_code == 404
+    later = cast.plan_document(decided_on="2099-01-02")
+    assert (await client.post("/plans", json=later, headers=as_("region"))).status_code == 200, "a newer decision"
+
+
+async def test_a_plan_started_anew_with_the_old_consent_does_not_undo_the_withdrawal(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    """The keeper's EHR starts the plan again under a new source value with the consent it held (review of stop
+    27: a plan's first write was not checked, and the new plan became the citizen's)."""
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    anew = await client.post("/plans", json=cast.plan_document("KIP-2026-000001"), headers=as_("region"))
+    assert anew.status_code == 409, anew.text
+    current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
+    restarted = cast.plan_document("KIP-2026-000001")
+    restarted["consent"] = current["consent"]
+    assert (await client.post("/plans", json=restarted, headers=as_("region"))).status_code == 201
+
+
+async def test_the_citizens_decision_still_holds_after_the_author_writes_the_plan_with_it(
+    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
+) -> None:
+    await _citizen_closes_the_plan_to_the_gp(app, client)
+    current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
+    current["wishes"] = [*current["wishes"], {"kind": "need", "text": "Hjælp til at handle ind."}]
+    assert (await client.post("/plans", json=current, headers=as_("region"))).status_code == 200
+    same_day = current | {"consent": cast.plan_document()["consent"] | {"decided_on": current["consent"]["decided_on"]}}
+    assert (await client.post("/plans", json=same_day, headers=as_("region"))).status_code == 409
+
+
+async def test_the_author_corrects_its_own_decision_on_the_day_it_made_it(
+    client: httpx.AsyncClient, as_: Headers
+) -> None:
+    """Only the citizen's decision is held against same-day writes: an organisation's own is not."""
+    first = cast.plan_document(decided_on=CLOCK_DAY)
+    assert (await client.post("/plans", json=first, headers=as_("region"))).status_code == 201
+    corrected = cast.plan_document(decided_on=CLOCK_DAY)
+    corrected["consent"]["permitted"] = [key for key in corrected["consent"]["permitted"] if key != "gp1"]
+    assert (await client.post("/plans", json=corrected, headers=as_("region"))).status_code == 200
