@@ -319,16 +319,16 @@ def _require_current_consent(incoming: PlanConsent, held: _HeldConsent) -> None:
         holds_to = date.fromisoformat(held.citizen_decision)
         if incoming.decided_on > holds_to:
             return
-        why = f"the citizen changed it on their own page; it holds against decisions made on or before {holds_to}"
+        why = f"the citizen changed it on their own page, and that holds against decisions made up to {holds_to}"
     elif incoming.decided_on >= held.consent.decided_on:
         return
     else:
         why = f"it was decided on {held.consent.decided_on.isoformat()}"
     raise IssueError.single(
         "conflict",
-        f"The stored consent says something else and is newer than this document's, decided on "
-        f"{incoming.decided_on.isoformat()} ({why}): read the plan (GET /plans/{held.plan_id}) and send its "
-        "consent, or a newer decision",
+        f"This document's consent, decided on {incoming.decided_on.isoformat()}, says something else than the "
+        f"stored one, which is newer ({why}): read the plan (GET /plans/{held.plan_id}) and send its consent, "
+        "or record a newer decision",
         expression="/consent/decided_on",
         message_id="plan.consent-outdated",
         status=409,
