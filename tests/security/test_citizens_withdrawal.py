@@ -10,7 +10,6 @@ that carries the consent as `GET /plans/{id}` reads it passes."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,27 +17,17 @@ import httpx
 from fastapi import FastAPI
 
 from tests.security.conftest import Headers
-from tests.security.test_second_plan import signed_in_citizen
+from tests.security.test_second_plan import citizen_closes_the_plan_to_the_gp
 from tests.support import cast
 
 #: The day of the tests' clock (`tests/conftest.py`), the day the citizen decides on their page.
 CLOCK_DAY = "2026-03-01"
 
 
-async def _citizen_closes_the_plan_to_the_gp(app: FastAPI, client: httpx.AsyncClient) -> None:
-    await signed_in_citizen(app, client, cast.CPR)
-    page = await client.get("/app/mig")
-    action = re.search(r'action="(/app/mig/[^/"]+/consent)"', page.text)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert action and csrf
-    closed = await client.post(action.group(1), data={"csrf": csrf.group(1), "member": "gp1", "permit": "no"})
-    assert closed.status_code == 303, closed.text
-
-
 async def test_the_citizens_withdrawal_survives_the_authors_next_write_of_the_plan_as_it_had_it(
     app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
 ) -> None:
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     plan_url = f"/fhir/CarePlan/{plan['planId']}"
     assert (await client.get(plan_url, headers=as_("gp"))).status_code == 404
     stale = cast.plan_document()
@@ -56,11 +45,14 @@ async def test_the_citizens_withdrawal_survives_the_authors_next_write_of_the_pl
 async def test_the_author_writes_on_once_it_sends_the_consent_as_it_reads_it_now(
     app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
 ) -> None:
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
     current["wishes"] = [*current["wishes"], {"kind": "need", "text": "Hjælp til at handle ind."}]
     assert (await client.post("/plans", json=current, headers=as_("region"))).status_code == 200
     assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 404
+    # the citizen's decision still holds after that write: the old consent, now dated the same day, is refused
+    same_day = current | {"consent": cast.plan_document()["consent"] | {"decided_on": current["consent"]["decided_on"]}}
+    assert (await client.post("/plans", json=same_day, headers=as_("region"))).status_code == 409
 
 
 async def test_a_newer_decision_recorded_by_the_author_replaces_the_citizens_earlier_one(
@@ -68,7 +60,7 @@ async def test_a_newer_decision_recorded_by_the_author_replaces_the_citizens_ear
 ) -> None:
     """At the next meeting the citizen agrees that the GP may see the plan again; the region records that, with
     the meeting's day, after the day of the withdrawal."""
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     withdrawn = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()["consent"]["decided_on"]
     later = cast.plan_document()
     later["consent"]["decided_on"] = (date.fromisoformat(withdrawn) + timedelta(days=1)).isoformat()
@@ -84,7 +76,7 @@ async def test_the_citizen_withdraws_even_against_a_decision_the_author_dated_in
     ahead = cast.plan_document()
     ahead["consent"]["decided_on"] = "2099-01-01"
     assert (await client.post("/plans", json=ahead, headers=as_("region"))).status_code == 200
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     assert (await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))).status_code == 404
 
 
@@ -97,7 +89,7 @@ async def test_a_same_day_copy_does_not_undo_the_citizens_withdrawal_by_post_or_
     made = await client.post("/plans", json=today, headers=as_("region"))
     assert made.status_code == 201, made.text
     plan_id = made.json()["planId"]
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     assert (await client.post("/plans", json=today, headers=as_("region"))).status_code == 409
     assert (await client.put(f"/plans/{plan_id}", json=today, headers=as_("region"))).status_code == 409
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=as_("gp"))).status_code == 404
@@ -111,7 +103,7 @@ async def test_a_consent_the_author_dated_ahead_does_not_make_the_citizens_withd
     made = await client.post("/plans", json=ahead, headers=as_("region"))
     assert made.status_code == 201, made.text
     plan_id = made.json()["planId"]
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     assert (await client.post("/plans", json=ahead, headers=as_("region"))).status_code == 409
     assert (await client.get(f"/fhir/CarePlan/{plan_id}", headers=as_("gp"))).status_code == 404
     later = cast.plan_document(decided_on="2099-01-02")
@@ -123,24 +115,13 @@ async def test_a_plan_started_anew_with_the_old_consent_does_not_undo_the_withdr
 ) -> None:
     """The keeper's EHR starts the plan again under a new source value with the consent it held (review of stop
     27: a plan's first write was not checked, and the new plan became the citizen's)."""
-    await _citizen_closes_the_plan_to_the_gp(app, client)
+    await citizen_closes_the_plan_to_the_gp(app, client)
     anew = await client.post("/plans", json=cast.plan_document("KIP-2026-000001"), headers=as_("region"))
     assert anew.status_code == 409, anew.text
     current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
     restarted = cast.plan_document("KIP-2026-000001")
     restarted["consent"] = current["consent"]
     assert (await client.post("/plans", json=restarted, headers=as_("region"))).status_code == 201
-
-
-async def test_the_citizens_decision_still_holds_after_the_author_writes_the_plan_with_it(
-    app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
-) -> None:
-    await _citizen_closes_the_plan_to_the_gp(app, client)
-    current = (await client.get(f"/plans/{plan['planId']}", headers=as_("region"))).json()
-    current["wishes"] = [*current["wishes"], {"kind": "need", "text": "Hjælp til at handle ind."}]
-    assert (await client.post("/plans", json=current, headers=as_("region"))).status_code == 200
-    same_day = current | {"consent": cast.plan_document()["consent"] | {"decided_on": current["consent"]["decided_on"]}}
-    assert (await client.post("/plans", json=same_day, headers=as_("region"))).status_code == 409
 
 
 async def test_the_author_corrects_its_own_decision_on_the_day_it_made_it(

@@ -5,6 +5,7 @@ citizen's shared plan or of what others send (`plans.citizens_plan`: the first k
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -30,6 +31,17 @@ async def signed_in_citizen(app: FastAPI, client: httpx.AsyncClient, cpr: str) -
     assert (await client.post(f"/app/sign-in/{link}")).status_code == 303
 
 
+async def citizen_closes_the_plan_to_the_gp(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """The citizen signs in and closes the plan their page shows to the GP, with the page's own form."""
+    await signed_in_citizen(app, client, cast.CPR)
+    page = await client.get("/app/mig")
+    action = re.search(r'action="(/app/mig/[^/"]+/consent)"', page.text)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert action and csrf
+    closed = await client.post(action.group(1), data={"csrf": csrf.group(1), "member": "gp1", "permit": "no"})
+    assert closed.status_code == 303, closed.text
+
+
 async def test_x_cannot_replace_the_plan_the_citizen_is_shown(
     app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
 ) -> None:
@@ -47,17 +59,8 @@ async def test_x_cannot_replace_the_plan_the_citizen_is_shown(
 async def test_after_x_writes_its_plan_the_citizens_consent_form_still_closes_their_own_plan(
     app: FastAPI, client: httpx.AsyncClient, as_: Headers, plan: dict[str, Any]
 ) -> None:
-    import re
-
     assert (await client.post("/plans", json=x_plan(), headers=as_("x"))).status_code == 201
-    await signed_in_citizen(app, client, cast.CPR)
-    after = await client.get("/app/mig")
-    # the citizen closes their plan for the GP, on their own page
-    action = re.search(r'action="(/app/mig/[^/"]+/consent)"', after.text)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', after.text)
-    assert action and csrf
-    closed = await client.post(action.group(1), data={"csrf": csrf.group(1), "member": "gp1", "permit": "no"})
-    assert closed.status_code == 303, closed.text
+    await citizen_closes_the_plan_to_the_gp(app, client)
     gp_reads = await client.get(f"/fhir/CarePlan/{plan['planId']}", headers=as_("gp"))
     assert gp_reads.status_code == 404, "the citizen closed their plan for the GP, yet the GP still reads it"
 
