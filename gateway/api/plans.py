@@ -28,8 +28,9 @@ ERRORS: dict[int | str, dict[str, str]] = {
     400: {"description": "OperationOutcome: malformed document; every offending field named by JSON pointer"},
     403: {"description": "OperationOutcome: the source system is not your organisation's (`plan.source-not-yours`)"},
     409: {
-        "description": "OperationOutcome: the document's consent was decided before the stored one and says "
-        "something else (`plan.consent-outdated`): send the consent as GET /plans/{id} reads it"
+        "description": "OperationOutcome: the document's consent says something else than the stored one and is "
+        "not a newer decision (`plan.consent-outdated`): send the consent as GET /plans/{id} reads it, or a newer "
+        "decision"
     },
     422: {"description": "OperationOutcome: business rules (e.g. unknown team member as coordinator)"},
 }
