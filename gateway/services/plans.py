@@ -129,7 +129,8 @@ class PlanService:
             plan_id = earlier.plan_id if earlier else care_plan_id(document, context)
             _check_expected(document, expected_plan_id, plan_id)
             held = _held_consent(tx, earlier, document.citizen.cpr, access.author, self.context)
-            if held is not None and not by_citizen:
+            changed = held is not None and _consent_terms(document.consent) != _consent_terms(held.consent)
+            if held is not None and changed and not by_citizen:
                 _require_current_consent(document.consent, held)
             written = bundle
             if earlier is not None and _on_record(tx, earlier, document):
@@ -151,7 +152,7 @@ class PlanService:
                 system,
                 document.source.value,
                 first_active,
-                _citizen_decision(document.consent, held, by_citizen=by_citizen),
+                _citizen_decision(document.consent, held, changed=changed, by_citizen=by_citizen),
             )
             if earlier is not None and earlier.patient_id != record.patient_id:
                 raise _citizen_changed(document)  # its record of the citizen was gone: found again by CPR number
@@ -307,14 +308,12 @@ def _held_consent(
 
 
 def _require_current_consent(incoming: PlanConsent, held: _HeldConsent) -> None:
-    """409 when an organisation's document would replace the stored consent with one that says something else and
-    is not a newer decision: decided before the stored one, or, where the citizen decided the stored one on their
+    """409 when an organisation's document, whose consent says something else than the stored one, is not a newer
+    decision: decided before the stored one, or, where the citizen decided the stored one on their
     own page, not after the day that decision holds to (`PlanRecord.citizen_decision`). A system sending the plan
     as it held it would otherwise undo the citizen's withdrawal (`tests/security/test_citizens_withdrawal.py`).
     A document that carries the stored consent as `GET /plans/{id}` reads it passes; so does an organisation's
     correction of its own decision on the day it made it."""
-    if _consent_terms(incoming) == _consent_terms(held.consent):
-        return
     if held.citizen_decision is not None:
         holds_to = date.fromisoformat(held.citizen_decision)
         if incoming.decided_on > holds_to:
@@ -335,13 +334,16 @@ def _require_current_consent(incoming: PlanConsent, held: _HeldConsent) -> None:
     )
 
 
-def _citizen_decision(incoming: PlanConsent, held: _HeldConsent | None, *, by_citizen: bool) -> str | None:
+def _citizen_decision(
+    incoming: PlanConsent, held: _HeldConsent | None, *, changed: bool, by_citizen: bool
+) -> str | None:
     """The day the written plan's consent holds to as the citizen's decision (`PlanRecord.citizen_decision`): a
     citizen's change holds to the later of its own day and the decision it changed (which the author may have
-    dated ahead); an organisation's change ends it; a write that leaves the consent as it was keeps it."""
+    dated ahead); an organisation's change ends it; a write that leaves the consent as it was (not `changed`)
+    keeps it."""
     if held is None:
         return incoming.decided_on.isoformat() if by_citizen else None
-    if _consent_terms(incoming) == _consent_terms(held.consent):
+    if not changed:
         return held.citizen_decision
     if not by_citizen:
         return None

@@ -112,10 +112,10 @@ class PageServices:
             previous=words.long_date(previous.coordination.meeting_date) if previous else None,
         )
 
-    def audit_log(self, base: str, document: PlanDocument, access: CitizenAccess) -> list[LogRow]:
-        """Who looked at or changed the citizen's plan, newest first, from the AuditEvents about their Patient
-        (sundhed.dk's "Min log"). The citizen's own visits are left out."""
-        patient = self.plans.patient_of(self.citizen_plan_id(access) or "") or ""
+    def audit_log(self, base: str, plan_id: str, document: PlanDocument, access: CitizenAccess) -> list[LogRow]:
+        """Who looked at or changed the citizen's plan `plan_id` (`citizen_plan_id`), newest first, from the
+        AuditEvents about their Patient (sundhed.dk's "Min log"). The citizen's own visits are left out."""
+        patient = self.plans.patient_of(plan_id) or ""
         since = (self.fhir.clock.now() - LOG_PERIOD).date().isoformat()
         pairs = [
             ("patient", patient),

@@ -213,7 +213,7 @@ async def citizen_page(request: Request, web: Web, caller: Caller, gemt: str | N
         return message("Din plan", "Du har ingen fælles plan endnu.", session=caller.session)
     team = await run_in_threadpool(web.pages.plan, plan_id, access)
     log, shared = await asyncio.gather(
-        run_in_threadpool(web.pages.audit_log, _base(request), team.versions.current, access),
+        run_in_threadpool(web.pages.audit_log, _base(request), plan_id, team.versions.current, access),
         web.pages.shared(plan_id, team.versions.current),
     )
     return page(
