@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select, tuple_, update
+from sqlalchemy import Connection, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.delivery.outbox import OPEN_STATES, NoticeState
@@ -31,6 +31,37 @@ n, q = t.outbox_notice, t.outbox_queue
 Key = tuple[str, str]
 _OPEN = tuple(state.value for state in OPEN_STATES)
 
+# The statements a worker runs for every notice, built once: building a SQLAlchemy statement and its cache key
+# each time was about a third of the worker's CPU per notice (bench/README.md, "The worker's statements").
+_HEAD_COLUMNS = (n.c.sequence, n.c.id, n.c.state, n.c.due_at, n.c.lease_expires_at)
+_SAME_KEY = (n.c.citizen == bindparam("key_citizen")) & (n.c.recipient == bindparam("key_recipient"))
+# Two index probes: the one notice in flight (uq_outbox_notice_in_flight), else the oldest open one
+# (ix_outbox_notice_open); neither reads the rest of the queue.
+_IN_FLIGHT = select(*_HEAD_COLUMNS).where(_SAME_KEY, n.c.state == NoticeState.SENDING.value)
+_OLDEST_OPEN = select(*_HEAD_COLUMNS).where(_SAME_KEY, n.c.state.in_(_OPEN)).order_by(n.c.sequence).limit(1)
+_SET_HEAD = (
+    update(q)
+    .where(q.c.citizen == bindparam("key_citizen"), q.c.recipient == bindparam("key_recipient"))
+    .values(
+        ready_at=bindparam("head_ready_at"), next_sequence=bindparam("head_sequence"), held_by=bindparam("head_held_by")
+    )
+)
+_READY = (
+    select(q.c.citizen, q.c.recipient, q.c.next_sequence)
+    .where(q.c.ready_at.is_not(None), q.c.ready_at <= bindparam("now"))
+    .order_by(q.c.ready_at, q.c.next_sequence)
+    .limit(bindparam("candidates"))
+)
+_READY_LOCKED = _READY.with_for_update(skip_locked=True)
+_CREATE_KEY_SQLITE = sqlite.insert(q).on_conflict_do_nothing()
+_CREATE_KEY_POSTGRESQL = postgresql.insert(q).on_conflict_do_nothing()
+_LOCK_KEYS_POSTGRESQL = (
+    select(q.c.citizen)
+    .where(tuple_(q.c.citizen, q.c.recipient).in_(bindparam("keys", expanding=True)))
+    .order_by(q.c.citizen, q.c.recipient)
+    .with_for_update()
+)
+
 
 def lock(connection: Connection, keys: Iterable[Key]) -> None:
     """Create the keys' queue rows if missing and lock them until the transaction ends (PostgreSQL)."""
@@ -39,51 +70,35 @@ def lock(connection: Connection, keys: Iterable[Key]) -> None:
         return
     rows = [{"citizen": citizen, "recipient": recipient} for citizen, recipient in wanted]
     if connection.dialect.name == "postgresql":
-        connection.execute(postgresql.insert(q).values(rows).on_conflict_do_nothing())
-        connection.execute(
-            select(q.c.citizen)
-            .where(tuple_(q.c.citizen, q.c.recipient).in_(wanted))
-            .order_by(q.c.citizen, q.c.recipient)
-            .with_for_update()
-        )
+        connection.execute(_CREATE_KEY_POSTGRESQL, rows)
+        connection.execute(_LOCK_KEYS_POSTGRESQL, {"keys": wanted})
     else:
-        connection.execute(sqlite.insert(q).values(rows).on_conflict_do_nothing())
+        connection.execute(_CREATE_KEY_SQLITE, rows)
 
 
 def refresh(connection: Connection, keys: Iterable[Key]) -> None:
     """Recompute the queue rows of `keys` from their notices (the caller holds their locks)."""
     for citizen, recipient in sorted(set(keys)):
-        same_key = (n.c.citizen == citizen) & (n.c.recipient == recipient)
-        columns = (n.c.sequence, n.c.id, n.c.state, n.c.due_at, n.c.lease_expires_at)
-        # Two index probes: the one notice in flight (uq_outbox_notice_in_flight), else the oldest open one
-        # (ix_outbox_notice_open); neither reads the rest of the queue.
-        in_flight = select(*columns).where(same_key, n.c.state == NoticeState.SENDING.value)
-        oldest_open = select(*columns).where(same_key, n.c.state.in_(_OPEN)).order_by(n.c.sequence).limit(1)
-        head = connection.execute(in_flight).first() or connection.execute(oldest_open).first()
-        values: dict[str, str | int | None] = {"ready_at": None, "next_sequence": None, "held_by": None}
+        key = {"key_citizen": citizen, "key_recipient": recipient}
+        head = connection.execute(_IN_FLIGHT, key).first() or connection.execute(_OLDEST_OPEN, key).first()
+        values: dict[str, str | int | None] = {"head_ready_at": None, "head_sequence": None, "head_held_by": None}
         if head is not None:
-            values["next_sequence"] = head.sequence
+            values["head_sequence"] = head.sequence
             if head.state == NoticeState.SENDING.value:
-                values["ready_at"] = head.lease_expires_at  # a stalled send is taken up again at lease expiry
+                values["head_ready_at"] = head.lease_expires_at  # a stalled send is taken up again at lease expiry
             elif head.state == NoticeState.PENDING.value:
-                values["ready_at"] = head.due_at
+                values["head_ready_at"] = head.due_at
             else:
-                values["held_by"] = head.id
-        connection.execute(update(q).where(q.c.citizen == citizen, q.c.recipient == recipient).values(**values))
+                values["head_held_by"] = head.id
+        connection.execute(_SET_HEAD, key | values)
 
 
 def ready(connection: Connection, now: datetime, limit: int) -> list[tuple[Key, int]]:
     """Keys with a claimable notice and that notice's sequence, longest ready first; locked rows (being claimed
     or changed by another transaction) are skipped."""
-    statement = (
-        select(q.c.citizen, q.c.recipient, q.c.next_sequence)
-        .where(q.c.ready_at.is_not(None), q.c.ready_at <= format_instant(now))
-        .order_by(q.c.ready_at, q.c.next_sequence)
-        .limit(limit)
-    )
-    if connection.dialect.name == "postgresql":
-        statement = statement.with_for_update(skip_locked=True)
-    return [((row.citizen, row.recipient), row.next_sequence) for row in connection.execute(statement)]
+    statement = _READY_LOCKED if connection.dialect.name == "postgresql" else _READY
+    found = connection.execute(statement, {"now": format_instant(now), "candidates": limit})
+    return [((row.citizen, row.recipient), row.next_sequence) for row in found]
 
 
 def oldest_ready(connection: Connection) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.delivery import outbox_rows as rows
 from gateway.delivery.outbox import EnqueueResult, NoticeDetail, NoticeRecord, NoticeState
@@ -16,8 +16,12 @@ from mappings.issues import IssueError
 n = t.outbox_notice
 
 
+#: One notice by id, built once: the worker reads one for every claim.
+_ONE = rows.notices_with_queue().where(n.c.id == bindparam("notice_id"))
+
+
 def one(connection: Connection, notice_id: str) -> NoticeRecord:
-    row = connection.execute(rows.notices_with_queue().where(n.c.id == notice_id)).mappings().first()
+    row = connection.execute(_ONE, {"notice_id": notice_id}).mappings().first()
     if row is None:
         raise unknown_notice(notice_id)
     return rows.record(row)
@@ -112,6 +116,21 @@ def inbound(
     }
     details = [detail(connection, notice_id) for notice_id in orjson.loads(row["notice_ids"])]
     return stored, [d for d in details if d is not None]
+
+
+_OUTLINE = select(t.inbound_message.c.notice_ids, t.inbound_message.c.summary).where(
+    t.inbound_message.c.id == bindparam("inbound_id")
+)
+
+
+def inbound_outline(connection: Connection, inbound_message_id: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """An inbound message's notice ids, in the order intake made them, and intake's summary; None when unknown.
+    What the consent gate needs of it, without reading and parsing every notice as `inbound` does."""
+    row = connection.execute(_OUTLINE, {"inbound_id": inbound_message_id}).first()
+    if row is None:
+        return None
+    summary = orjson.loads(row.summary) if row.summary else None
+    return tuple(orjson.loads(row.notice_ids)), summary if isinstance(summary, dict) else {}
 
 
 def recent(connection: Connection, citizen: str, recipient: str, kind: str, limit: int) -> list[NoticeRecord]:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.delivery import outbox_queue as queue
@@ -77,6 +77,27 @@ class IdMatch(NamedTuple):
     kind: str
     id: str
     inbound_message_id: str
+
+
+# The worker's statements for every claim and attempt, built once (building each statement and its cache key
+# every time was a large part of the worker's CPU per notice: bench/README.md, "The worker's statements").
+_CLAIMABLE = select(n.c.id, n.c.state, n.c.due_at, n.c.lease_expires_at).where(
+    n.c.sequence == bindparam("claim_sequence")
+)
+_TAKE = (
+    update(n)
+    .where(n.c.id == bindparam("claim_id"))
+    .values(
+        state="sending", lease_expires_at=bindparam("lease_until"), lease_token=bindparam("claim_token"), due_at=None
+    )
+)
+_ATTEMPTS_SO_FAR = (
+    select(func.count())
+    .select_from(t.outbox_attempt)
+    .where(t.outbox_attempt.c.notice_id == bindparam("attempt_notice"))
+)
+_ADD_ATTEMPT = insert(t.outbox_attempt)
+_LEASE_OF = select(n.c.state, n.c.lease_token, n.c.attempts).where(n.c.id == bindparam("attempt_notice"))
 
 
 class SqlOutbox:
@@ -182,21 +203,14 @@ class SqlOutbox:
 
         def work(connection: Connection) -> Claim | None:
             for key, sequence in queue.ready(connection, now, CLAIM_CANDIDATES):
-                row = connection.execute(
-                    select(n.c.id, n.c.state, n.c.due_at, n.c.lease_expires_at).where(n.c.sequence == sequence)
-                ).first()
+                row = connection.execute(_CLAIMABLE, {"claim_sequence": sequence}).first()
                 stalled = row is not None and row.state == "sending" and row.lease_expires_at <= at
                 due = row is not None and row.state == "pending" and row.due_at is not None and row.due_at <= at
                 if row is None or not (stalled or due):
                     queue.refresh(connection, [key])  # out of date (cannot happen under the key locks): repair
                     continue
-                connection.execute(
-                    update(n)
-                    .where(n.c.id == row.id)
-                    .values(
-                        state="sending", lease_expires_at=format_instant(now + lease), lease_token=token, due_at=None
-                    )
-                )
+                lease_until = format_instant(now + lease)
+                connection.execute(_TAKE, {"claim_id": row.id, "lease_until": lease_until, "claim_token": token})
                 queue.refresh(connection, [key])
                 return Claim(reads.one(connection, row.id), token)
             return None
@@ -209,14 +223,11 @@ class SqlOutbox:
         def work(connection: Connection) -> bool:
             key = (claim.notice.citizen, claim.notice.recipient)
             queue.lock(connection, [key])  # also serialises the attempt numbering of this notice
-            number = connection.execute(
-                select(func.count()).select_from(t.outbox_attempt).where(t.outbox_attempt.c.notice_id == notice_id)
-            ).scalar_one()
-            connection.execute(insert(t.outbox_attempt).values(**rows.attempt_row(notice_id, number + 1, attempt)))
+            number = connection.execute(_ATTEMPTS_SO_FAR, {"attempt_notice": notice_id}).scalar_one()
+            connection.execute(_ADD_ATTEMPT, rows.attempt_row(notice_id, number + 1, attempt))
             if self.on_attempt is not None:
                 self.on_attempt(connection, claim, attempt)
-            current = connection.execute(select(n.c.state, n.c.lease_token, n.c.attempts).where(n.c.id == notice_id))
-            row = current.mappings().first()
+            row = connection.execute(_LEASE_OF, {"attempt_notice": notice_id}).mappings().first()
             if row is None or row["state"] != "sending" or row["lease_token"] != claim.token:
                 return False
             values: dict[str, Any] = {
@@ -473,6 +484,10 @@ class SqlOutbox:
             return found
 
         return await (self._read(work) if audit is None else self._write(work))
+
+    async def inbound_outline(self, inbound_message_id: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """An inbound message's notice ids in order and intake's summary (`reads.inbound_outline`)."""
+        return await self._read(lambda connection: reads.inbound_outline(connection, inbound_message_id))
 
     async def ids_starting_with(self, prefix: str, limit: int = 10) -> list[IdMatch]:
         """Inbound messages and notices whose id starts with `prefix` (at most `limit` of each), so a person can

@@ -68,11 +68,11 @@ class Withdrawals:
     async def _carrying_of(self, inbound_message_id: str) -> _Carrying:
         if (kept := self._carrying.get(inbound_message_id)) is not None:
             return kept
-        found = await self.outbox.inbound(inbound_message_id)
+        found = await self.outbox.inbound_outline(inbound_message_id)
         if found is None:
             return (), []  # not kept: an inbound message not (yet) stored
-        entries = (found[0].get("summary") or {}).get("notices") or []
-        carrying = (tuple(detail.notice.id for detail in found[1]), entries)
+        notice_ids, summary = found
+        carrying = (notice_ids, summary.get("notices") or [])
         self._carrying.put(inbound_message_id, carrying)
         return carrying
 

@@ -19,12 +19,15 @@ from sqlalchemy import Connection, select, update
 from gateway.store import tables as t
 
 _ROW = t.store_generation.c.id == 1
+# Built once: every kept lookup and every write runs one of them.
+_CURRENT = select(t.store_generation.c.value).where(_ROW)
+_MOVE = update(t.store_generation).where(_ROW).values(value=t.store_generation.c.value + 1)
 
 
 def current(connection: Connection) -> int:
-    value = connection.execute(select(t.store_generation.c.value).where(_ROW)).scalar()
+    value = connection.execute(_CURRENT).scalar()
     return int(value or 0)
 
 
 def move(connection: Connection) -> None:
-    connection.execute(update(t.store_generation).where(_ROW).values(value=t.store_generation.c.value + 1))
+    connection.execute(_MOVE)
