@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -180,3 +181,12 @@ async def test_transport_errors(
 )
 def test_parse_retry_after(value: str | None, expected: timedelta | datetime | None) -> None:
     assert parse_retry_after(value) == expected
+
+
+async def test_httpcore_finds_the_async_library_without_a_failed_import() -> None:
+    # httpcore imports sniffio on every request to ask which async library runs; when it is missing, every ask
+    # searches the whole sys.path and fails (43.5 µs each, several per send: bench/README.md). pyproject lists it.
+    from httpcore._synchronization import current_async_library
+
+    assert current_async_library() == "asyncio"
+    assert "sniffio" in sys.modules
