@@ -130,7 +130,10 @@ def inbound_outline(connection: Connection, inbound_message_id: str) -> tuple[tu
     if row is None:
         return None
     summary = orjson.loads(row.summary) if row.summary else None
-    return tuple(orjson.loads(row.notice_ids)), summary if isinstance(summary, dict) else {}
+    if summary is not None and not isinstance(summary, dict):
+        # Never read as "carries no plan content": the consent gate would then let the notice go unchecked.
+        raise ValueError(f"inbound message {inbound_message_id}: its stored summary is not an object")
+    return tuple(orjson.loads(row.notice_ids)), summary or {}
 
 
 def recent(connection: Connection, citizen: str, recipient: str, kind: str, limit: int) -> list[NoticeRecord]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, update
 
 from gateway.delivery.outbox import NewNotice
 from gateway.delivery.outbox_sql import InboundRecord, SqlOutbox
+from gateway.store import tables as t
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -31,3 +33,13 @@ async def test_an_unknown_message_has_no_outline_and_one_without_a_summary_an_em
     assert await outbox.inbound_outline("nothing-here") is None
     await outbox.enqueue("inbound-2", [_notice(4, "sor:a")], T0)
     assert await outbox.inbound_outline("inbound-2") == (("notice-4",), {})
+
+
+async def test_a_summary_that_is_not_an_object_is_an_error_not_an_empty_outline(outbox_engine: Engine) -> None:
+    # An empty outline would tell the consent gate that the notices carry no plan content: they would go unchecked.
+    outbox = SqlOutbox(outbox_engine)
+    await outbox.enqueue("inbound-3", [_notice(5, "sor:a")], T0, inbound=InboundRecord("application/xml", {}))
+    with outbox_engine.begin() as connection:
+        connection.execute(update(t.inbound_message).where(t.inbound_message.c.id == "inbound-3").values(summary="[1]"))
+    with pytest.raises(ValueError, match="not an object"):
+        await outbox.inbound_outline("inbound-3")
