@@ -25,9 +25,9 @@ def binding(walker: Walker, node: ElementPlan, item: Any, code: str, expr: str, 
     if binding is None or code == "Reference":
         return
     if binding.strength in ("required", "extensible") and binding.value_set:
-        walker._bound(node, binding, item, code, expr, scope)
+        bound(walker, node, binding, item, code, expr, scope)
     for additional in binding.additional:
-        walker._bound(node, additional, item, code, expr, scope)
+        bound(walker, node, additional, item, code, expr, scope)
 
 
 def bound(walker: Walker, node: ElementPlan, binding: Binding, item: Any, code: str, expr: str, scope: Scope) -> None:

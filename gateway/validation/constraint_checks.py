@@ -26,14 +26,14 @@ _CONTAINERS = (dict, list)
 def constraints(
     walker: Walker, node: ElementPlan, constraints: tuple[Constraint, ...], value: Any, expr: str, scope: Scope
 ) -> None:
-    for constraint in constraints:
-        if constraint.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
+    for rule in constraints:
+        if rule.native:  # pure and cheap: a holding native check needs no memo (runs for most elements)
             try:
-                if constraint.check(value, scope.resource, scope.root):  # type: ignore[misc]
+                if rule.check(value, scope.resource, scope.root):  # type: ignore[misc]
                     continue
             except Exception:  # noqa: BLE001, S110 - reported by the full evaluation
                 pass
-        walker.constraint(node, constraint, value, expr, scope)
+        constraint(walker, node, rule, value, expr, scope)
 
 
 def constraint(walker: Walker, node: ElementPlan, constraint: Constraint, value: Any, expr: str, scope: Scope) -> None:
@@ -55,7 +55,7 @@ def constraint(walker: Walker, node: ElementPlan, constraint: Constraint, value:
     memo_key = (id(constraint), id(value) if isinstance(value, _CONTAINERS) else value, id(scope.root))
     memo = run.memo.get(memo_key)
     if memo is None:
-        memo = walker._evaluate(node, constraint, check, value, expr, scope)
+        memo = evaluate(walker, node, constraint, check, value, expr, scope)
         run.memo[memo_key] = memo
     if memo is _SATISFIED:
         return
@@ -95,6 +95,9 @@ def evaluate(
     """(satisfied, needed a reference this run cannot resolve, why a `memberOf()` it asked could not answer)
     for one evaluation. An invariant that holds only because `memberOf()` had no answer is not checked."""
     run = walker.run
+    observer = walker.engine.constraint_observer
+    if observer is not None:
+        observer(walker, constraint, value, scope)
     unresolved_before = run.unresolved
     undecided_before = len(run.undecided_terms)
     token = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.validation import extension_checks
 from gateway.validation.plans import ElementPlan, TypeRef
 from gateway.validation.primitives import PRIMITIVES
 from gateway.validation.walk_state import Scope
@@ -99,8 +100,8 @@ def primitive_element(
         if extensions is None:
             continue
         enclosing = value.get("url") if child.base_path.startswith("Extension.") else None
-        walker.extension_rules(
-            codes[0], item, stem, scope, child.base_path, holder_expr=item_expr, enclosing_url=enclosing
+        extension_checks.extension_rules(
+            walker, codes[0], item, stem, scope, child.base_path, holder_expr=item_expr, enclosing_url=enclosing
         )
         if not isinstance(extensions, list):
             walker.run.add(
@@ -121,7 +122,7 @@ def primitive_element(
                     f"{key}.extension must hold JSON objects",
                 )
                 continue
-            walker.extension(extension, f"{item_expr}.extension[{position}]", scope)
+            extension_checks.extension(walker, extension, f"{item_expr}.extension[{position}]", scope)
     return True
 
 
@@ -174,10 +175,10 @@ def empty_array(walker: Walker, expr: str) -> None:
 
 def absent(walker: Walker, child: ElementPlan, expr: str) -> None:
     """An element that is not there: its minimum, and each slice's."""
-    walker.cardinality(child, 0, expr, child.path)
+    cardinality(walker, child, 0, expr, child.path)
     for slice_node in child.slices:
         if slice_node.min > 0:
-            walker.cardinality(slice_node, 0, expr, f"{child.path}:{slice_node.slice_name}")
+            cardinality(walker, slice_node, 0, expr, f"{child.path}:{slice_node.slice_name}")
 
 
 def cardinality(walker: Walker, node: ElementPlan, count: int, expr: str, label: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources as package_resources
 from pathlib import Path
@@ -34,6 +34,8 @@ from gateway.validation.xhtml import unresolved_links
 from mappings.issues import Issue, IssueError, has_errors, operation_outcome
 
 Resource = dict[str, Any]
+#: See `Validator.constraint_observer`.
+ConstraintObserver = Callable[[Walker, Constraint, Any, Scope], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,16 @@ class Validator:
         parent: Validator | None = None,
         allow_example_urls: bool = False,
         assume_valid_rest_references: bool = True,
+        general_walk: bool = False,
+        constraint_observer: ConstraintObserver | None = None,
     ) -> None:
         self.registry = registry
+        #: Called with (walker, constraint, value, scope) before each FHIRPath evaluation of a constraint (not
+        #: for a native check that holds, nor for a memoised result): how tests see what the walk evaluates.
+        self.constraint_observer = constraint_observer
+        #: Walk without the shortcuts for objects of a known shape and for plain child values: the slower walk
+        #: they are held to in tests (`Walker.general`).
+        self.general_walk = general_walk
         #: Whether URLs at example domains (`example.org`, `acme.com`) may stand in uri/url/canonical values and
         #: as unknown extensions: the FHIR validator refuses them unless run with `-allow-example-urls`.
         self.allow_example_urls = allow_example_urls
@@ -151,6 +161,8 @@ class Validator:
             assume_valid_rest_references=self.assume_valid_rest_references
             if assume_valid_rest_references is None
             else assume_valid_rest_references,
+            general_walk=self.general_walk,
+            constraint_observer=self.constraint_observer,
         )
 
     def example_url(self, url: str) -> bool:

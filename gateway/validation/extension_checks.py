@@ -98,7 +98,9 @@ def extension_rules(
                     f"{'modifierExtension' if definition.modifier else 'extension'}",
                 )
             if place is None:
-                place = walker._holder(holder_type, holder, expr, scope, holder_url or enclosing_url, definition_path)
+                place = holder_of(
+                    walker, holder_type, holder, expr, scope, holder_url or enclosing_url, definition_path
+                )
             problem = context_problem(
                 definition,
                 place,
@@ -109,7 +111,7 @@ def extension_rules(
                 walker.run.add("error", "business-rule", "validation.extension-context", at, problem)
 
 
-def holder(
+def holder_of(
     walker: Walker, holder_type: str, holder: Resource, expr: str, scope: Scope, url: Any, definition_path: str
 ) -> Holder:
     resource_type = str(scope.resource.get("resourceType", ""))

@@ -159,6 +159,9 @@ def _once(fn: Fn, key: str | None = None) -> Fn:
 
 _OPERATORS = ("EqualityExpression", "AndExpression", "OrExpression", "ImpliesExpression", "AdditiveExpression")
 
+#: What `_invocations` descends into besides invocations.
+_WALKED = ("TermExpression", "ParenthesizedTerm", "IndexerExpression", *_OPERATORS)
+
 
 def _invocations(node: dict[str, Any], counts: dict[str, int]) -> None:
     """Counts the invocation chains evaluated on the evaluation's own focus (see `compile_node`'s `shared`)."""
@@ -168,7 +171,7 @@ def _invocations(node: dict[str, Any], counts: dict[str, int]) -> None:
         key = repr(node)
         counts[key] = counts.get(key, 0) + 1
         _invocations(children[0], counts)
-    elif kind in ("TermExpression", "ParenthesizedTerm", "IndexerExpression", *_OPERATORS):
+    elif kind in _WALKED:
         for child in children[:1] if kind == "IndexerExpression" else children:
             _invocations(child, counts)
 

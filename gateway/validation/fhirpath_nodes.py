@@ -162,6 +162,10 @@ def _child_type(path: str, key: str, value: Any) -> str:
     return child
 
 
+#: No path seen yet (`Step.children`): unlike None, equal to no path.
+_NO_PATH: Any = object()
+
+
 class Step:
     """One member name of a navigation, with its child paths per parent path (from the R4 model, made once)."""
 
@@ -189,38 +193,47 @@ class Step:
         known = self.paths
         out_datas: list[Any] = []
         out_paths: list[str | None] = []
+        # Navigations run over many siblings of one path (every `Bundle.entry`): its model lookup is kept.
+        last_path: Any = _NO_PATH
+        actual: list[str] | None = None
+        child = unmapped = ""
         for data, path in zip(datas, paths, strict=True):
-            if not isinstance(data, dict):
+            if type(data) is not dict and not isinstance(data, dict):
                 if key == "length":
                     raise Unsupported("length of a primitive")
                 continue
-            info = known.get(path)
-            actual, child, unmapped = info if info is not None else self.info(path)
-            found: Any = None
+            if path != last_path or path is None:
+                info = known.get(path)
+                actual, child, unmapped = info if info is not None else self.info(path)
+                last_path = path
             if actual:
                 suffix = _choice_suffix(data, key, unmapped, actual)
-                if suffix is not None:
-                    found = data.get(key + suffix)
-                    if data.get(f"_{key}{suffix}") is not None:
-                        raise Unsupported("primitive extensions")
-                    mapped = unmapped + suffix
-                    child = _PATH2TYPE.get(mapped, mapped)
+                if suffix is None:
+                    continue
+                found = data.get(key + suffix)
+                if data.get(f"_{key}{suffix}") is not None:
+                    raise Unsupported("primitive extensions")
+                mapped = unmapped + suffix
+                found_path = _PATH2TYPE.get(mapped, mapped)
             else:
                 found = data.get(key)
                 if underscored in data and data[underscored] is not None:
                     raise Unsupported("primitive extensions")
-            if found is None or found == []:
+                found_path = child
+            if found is None:
                 continue
-            if isinstance(found, list):
+            if type(found) is list or isinstance(found, list):
                 for value in found:
                     out_datas.append(value)
                     out_paths.append(
-                        value["resourceType"] if isinstance(value, dict) and "resourceType" in value else child
+                        value["resourceType"] if isinstance(value, dict) and "resourceType" in value else found_path
                     )
+            elif found == []:
+                continue
             else:
                 out_datas.append(found)
                 out_paths.append(
-                    found["resourceType"] if isinstance(found, dict) and "resourceType" in found else child
+                    found["resourceType"] if isinstance(found, dict) and "resourceType" in found else found_path
                 )
         return out_datas, out_paths
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.validation import binding_checks, element_checks
 from gateway.validation.plans import MISSING, ElementPlan, TypeRef
 from gateway.validation.slicing import EXTENSION_SLICING, element_at, pattern_matches, split_path, walk
 from gateway.validation.walk_state import Scope
@@ -25,7 +26,7 @@ def sliced(walker: Walker, node: ElementPlan, items: list[tuple[Any, str, str, T
             (
                 (at, candidate)
                 for at, candidate in enumerate(node.slices)
-                if walker.slice_matches(candidate, discriminators, item, key, scope)
+                if slice_matches(walker, candidate, discriminators, item, key, scope)
             ),
             (-1, None),
         )
@@ -61,7 +62,7 @@ def sliced(walker: Walker, node: ElementPlan, items: list[tuple[Any, str, str, T
     for slice_node in node.slices:
         count = counts[id(slice_node)]
         if count < slice_node.min or 0 <= slice_node.max < count:  # the label is only made for an issue
-            walker.cardinality(slice_node, count, stem, f"{node.path}:{slice_node.slice_name}")
+            element_checks.cardinality(walker, slice_node, count, stem, f"{node.path}:{slice_node.slice_name}")
 
 
 def slice_matches(
@@ -76,7 +77,7 @@ def slice_matches(
                 if element is None or element.binding is None:
                     return False  # nothing to tell this slice by: an element cannot be shown to belong to it
                 values = walk([item], path, lambda r: walker.run.resolve(r, scope))
-                if not any(walker.in_value_set(element.binding.value_set, v, scope) for v in values):
+                if not any(binding_checks.in_value_set(walker, element.binding.value_set, v, scope) for v in values):
                     return False
                 continue
             if type(expected) is str and type(item) is dict and path in item and path.isidentifier():
@@ -95,7 +96,7 @@ def slice_matches(
             if element is not None and ((element.min > 0 and not present) or (element.max == 0 and present)):
                 return False
         elif kind == "type":
-            if not walker._type_matches(slice_node, path, item, key, scope):
+            if not type_matches(walker, slice_node, path, item, key, scope):
                 return False
         elif kind == "profile":
             element = element_at(slice_node, path) if path not in ("$this", "resolve()") else slice_node

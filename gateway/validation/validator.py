@@ -58,30 +58,9 @@ class Walker:
     def __init__(self, engine: Any, run: Run) -> None:
         self.engine = engine
         self.run = run
-
-    # The checks live in modules of their own, one concern each; bound here, they are the walker's methods.
-    _steps = walk_steps.steps_of
-    _codes = walk_steps.codes_of
-    _type_plan = walk_steps.type_plan_of
-    cardinality = element_checks.cardinality
-    absent = element_checks.absent
-    primitive_element = element_checks.primitive_element
-    _absent_value = element_checks.absent_value
-    _attachment_size = element_checks.attachment_size
-    _empty_array = element_checks.empty_array
-    extension = extension_checks.extension
-    extension_rules = extension_checks.extension_rules
-    _holder = extension_checks.holder
-    sliced = slice_checks.sliced
-    slice_matches = slice_checks.slice_matches
-    _type_matches = slice_checks.type_matches
-    in_value_set = binding_checks.in_value_set
-    binding = binding_checks.binding
-    _bound = binding_checks.bound
-    reference = reference_checks.reference
-    constraints = constraint_checks.constraints
-    constraint = constraint_checks.constraint
-    _evaluate = constraint_checks.evaluate
+        #: Every object by the general walk and every value through `item`: the reference the shortcuts are
+        #: tested against (`Validator(general_walk=True)`, tests/gateway/validation/test_walk_equivalence.py).
+        self.general: bool = engine.general_walk
 
     # -- resources ------------------------------------------------------------------------------------------------
     def resource(
@@ -186,7 +165,7 @@ class Walker:
                 continue
             part_start = len(run.issues)
             inner = Scope(resource, root, self.engine.closure_of(plan), expr=expr)
-            self.constraints(plan.root, plan.root.constraints, resource, expr, inner)
+            constraint_checks.constraints(self, plan.root, plan.root.constraints, resource, expr, inner)
             self.complex(plan.root, resource, expr, inner, is_resource=True)
             run.walks[plan_key] = (run.checking, self._recorded(part_start, expr))
         run.walks[walk_key] = (run.checking, self._recorded(start, expr))
@@ -246,8 +225,13 @@ class Walker:
         self, container: ElementPlan, value: Resource, expr: str, scope: Scope, *, is_resource: bool = False
     ) -> None:
         if "extension" in value or "modifierExtension" in value:
-            self.extension_rules(holder_type(container, value), value, expr, scope, container.base_path)
+            extension_checks.extension_rules(
+                self, holder_type(container, value), value, expr, scope, container.base_path
+            )
         layout: Layout = container.layout or layout_of(container)
+        if self.general:
+            self._complex(container, layout, value, expr, scope, is_resource)
+            return
         shapes = layout.shapes[is_resource]
         names = tuple(value)
         shape = shapes.get(names, _UNKNOWN_SHAPE)
@@ -262,14 +246,22 @@ class Walker:
         # general walk's result without grouping the keys by child first. A value in the wrong JSON form (an
         # array for a single element or the other way round) is the general walk's to report, in key order.
         forms, children = shape
+        empty = False
         for key, array in forms:
-            if (type(value[key]) is list) is not array:
+            raw = value[key]
+            if (type(raw) is list) is not array:
                 self._complex(container, layout, value, expr, scope, is_resource)
                 return
+            empty = empty or (array and not raw)
+        if empty:
+            # before any child's issues, as the general walk reports them while it sorts the keys
+            for step in children:
+                if step.key is not None and step.child.array and not value[step.key]:
+                    element_checks.empty_array(self, expr + step.dotted)
         for step in children:
             key = step.key
             if key is None:
-                self.absent(step.child, f"{expr}.{step.child.name}")
+                element_checks.absent(self, step.child, f"{expr}.{step.child.name}")
                 continue
             raw = value[key]
             if step.text and type(raw) is str and raw.strip() and (step.regex is None or step.regex.fullmatch(raw)):
@@ -278,12 +270,11 @@ class Walker:
             stem = expr + step.dotted
             if child.array:
                 count = len(raw)
-                if not count:
-                    self._empty_array(stem)
                 if count < child.min or 0 <= child.max < count:
-                    self.cardinality(child, count, stem, child.path)
+                    element_checks.cardinality(self, child, count, stem, child.path)
                 if child.slices:
-                    self.sliced(
+                    slice_checks.sliced(
+                        self,
                         child,
                         [(item, key, f"{stem}[{index}]{step.suffix}", step.type_ref) for index, item in enumerate(raw)],
                         scope,
@@ -295,10 +286,10 @@ class Walker:
                     )
                 continue
             if child.min > 1 or child.max == 0:
-                self.cardinality(child, 1, stem, child.path)
+                element_checks.cardinality(self, child, 1, stem, child.path)
             item_expr = stem + step.suffix if step.suffix else stem
             if child.slices:
-                self.sliced(child, [(raw, key, item_expr, step.type_ref)], scope)
+                slice_checks.sliced(self, child, [(raw, key, item_expr, step.type_ref)], scope)
                 continue
             self._child_item(child, step.steps, step.type_ref, raw, key, item_expr, scope)
 
@@ -314,7 +305,7 @@ class Walker:
     ) -> None:
         """`item` for one value of a child, after the shortcuts that find there is nothing to report at this level
         (`steps`: the child's `Steps` for `type_ref` when made already)."""
-        if steps is not None:
+        if steps is not None and not self.general:
             if (
                 steps.plain_text
                 and type(item) is str
@@ -329,7 +320,9 @@ class Walker:
                     closure = scope.closure
                     codes = steps.codes.get(id(closure))
                     if item in (
-                        codes[1] if codes is not None and codes[0] is closure else self._codes(child, steps, closure)
+                        codes[1]
+                        if codes is not None and codes[0] is closure
+                        else walk_steps.codes_of(self, child, steps, closure)
                     ):
                         return  # a code of the bound value set
             elif type(item) is dict and item and (len(item) > 1 or "id" not in item):  # ele-1 holds
@@ -365,7 +358,7 @@ class Walker:
             if position <= last:
                 return None
             last = position
-            steps = child.steps.get(id(type_ref)) or self._steps(child, type_ref)
+            steps = child.steps.get(id(type_ref)) or walk_steps.steps_of(self, child, type_ref)
             text = (
                 steps.plain_text
                 and not child.array
@@ -400,7 +393,9 @@ class Walker:
                 if key == "resourceType" and is_resource:
                     continue
                 if key[:1] == "_" and key[1:] in keys:
-                    if not self.primitive_element(keys[key[1:]][0], keys[key[1:]][1], key, raw, value, expr, scope):
+                    if not element_checks.primitive_element(
+                        self, keys[key[1:]][0], keys[key[1:]][1], key, raw, value, expr, scope
+                    ):
                         continue
                     if key[1:] not in value:
                         # a primitive with only extensions (data-absent-reason) is present (FHIR R4 JSON §2.6.2.7)
@@ -434,7 +429,7 @@ class Walker:
                         bucket.append((item, key, stem, type_ref))
                     continue
                 if not raw:
-                    self._empty_array(stem)
+                    element_checks.empty_array(self, stem)
                 companions = value.get("_" + key)
                 for index, item in enumerate(raw):
                     if item is None and _has_companion(companions, index):
@@ -455,20 +450,20 @@ class Walker:
         for child in present:
             items = groups.get(child)
             if items is None:
-                self.absent(child, f"{expr}.{child.name}")
+                element_checks.absent(self, child, f"{expr}.{child.name}")
                 continue
             count = len(items)
             if count < child.min or 0 <= child.max < count:
-                self.cardinality(child, count, f"{expr}.{child.name}", child.path)
+                element_checks.cardinality(self, child, count, f"{expr}.{child.name}", child.path)
             if child.slices:
-                self.sliced(child, items, scope)
+                slice_checks.sliced(self, child, items, scope)
                 continue
             steps_of = child.steps
             for item, key, item_expr, type_ref in items:
                 if item is not _ABSENT:
                     self._child_item(child, steps_of.get(id(type_ref)), type_ref, item, key, item_expr, scope)
                 elif child.must_have_value or child.value_alternatives:
-                    self._absent_value(child, value.get("_" + key), item_expr)
+                    element_checks.absent_value(self, child, value.get("_" + key), item_expr)
 
     def item(
         self,
@@ -483,7 +478,7 @@ class Walker:
     ) -> None:
         steps: Steps | None = node.steps.get(id(type_ref))
         if steps is None:
-            steps = self._steps(node, type_ref)
+            steps = walk_steps.steps_of(self, node, type_ref)
         run = self.run
         is_dict = type(item) is dict or isinstance(item, dict)
         if steps.primitive is not None:
@@ -506,7 +501,7 @@ class Walker:
             return
         elif steps.resource:
             if steps.constraints:  # a profile's invariant on `Bundle.entry.resource`: %resource is the Bundle
-                self.constraints(node, steps.constraints, item, expr, scope)
+                constraint_checks.constraints(self, node, steps.constraints, item, expr, scope)
             profiles = list(steps.profiles)
             if len(profiles) > 1:
                 # several type profiles: the resource conforms to at least one (ElementDefinition.type.profile)
@@ -541,9 +536,9 @@ class Walker:
                     f"{node.path}: value must match pattern {_show(node.pattern)} ({node.profile})",
                 )
             if steps.binding:
-                self.binding(node, item, steps.code, expr, scope)
+                binding_checks.binding(self, node, item, steps.code, expr, scope)
         if steps.constraints:
-            self.constraints(node, steps.constraints, item, expr, scope)
+            constraint_checks.constraints(self, node, steps.constraints, item, expr, scope)
         if not is_dict:
             return
         if not item or (len(item) == 1 and "id" in item):
@@ -556,21 +551,21 @@ class Walker:
             )
             return
         if steps.reference:
-            self.reference(node, steps.type_ref, item, expr, scope)
+            reference_checks.reference(self, node, steps.type_ref, item, expr, scope)
         elif steps.code == "Attachment" and "size" in item and "data" in item:
-            self._attachment_size(item, expr)
+            element_checks.attachment_size(self, item, expr)
         if steps.children:
             self.complex(node, item, expr, scope)
             return
         if skip_type_plan or steps.type_ref is None:
             return
         if steps.plain_extension:
-            self.extension(item, expr, scope)
+            extension_checks.extension(self, item, expr, scope)
             return
         closure = scope.closure
         typed = steps.type_plans.get(id(closure))
         if typed is None or typed[0] is not closure:
-            typed = steps.type_plans[id(closure)] = self._type_plan(node, steps.type_ref, closure)
+            typed = steps.type_plans[id(closure)] = walk_steps.type_plan_of(self, node, steps.type_ref, closure)
         if typed[3] is not None:
             run.add(
                 "warning",
@@ -584,7 +579,7 @@ class Walker:
         if type_plan is None:
             return
         if typed[2]:
-            self.constraints(type_plan.root, typed[2], item, expr, scope)
+            constraint_checks.constraints(self, type_plan.root, typed[2], item, expr, scope)
         self.complex(type_plan.root, item, expr, scope)
 
 

@@ -37,21 +37,16 @@ def recorded(validator: Validator) -> list[Call]:
     """Every constraint evaluation the validator makes on the reference examples, with its hooks."""
     assert EXAMPLES, f"no reference examples under {REFERENCE}"
     calls: list[Call] = []
-    original = Walker.constraint
 
-    def record(self: Walker, node: Any, constraint: Constraint, value: Any, expr: str, scope: Any) -> None:
-        original(self, node, constraint, value, expr, scope)
+    def record(walker: Walker, constraint: Constraint, value: Any, scope: Any) -> None:
         if constraint.check is not None and EVALUATED_BY.get(constraint.expression) == "compiled":
-            hooks = scope.hooks or self.engine.hooks(self.run, scope)
+            hooks = scope.hooks or walker.engine.hooks(walker.run, scope)
             calls.append((constraint, value, scope.resource, scope.root, hooks))
 
-    Walker.constraint = record  # type: ignore[method-assign]
-    try:
-        for relative in EXAMPLES:
-            resource = json.loads((REFERENCE / relative).read_text(encoding="utf-8"))
-            validator.validate(resource, package=PACKAGE_OF_FOLDER[Path(relative).parts[0]])
-    finally:
-        Walker.constraint = original  # type: ignore[method-assign]
+    observed = Validator(validator.registry, constraint_observer=record)
+    for relative in EXAMPLES:
+        resource = json.loads((REFERENCE / relative).read_text(encoding="utf-8"))
+        observed.validate(resource, package=PACKAGE_OF_FOLDER[Path(relative).parts[0]])
     return calls
 
 
