@@ -29,9 +29,16 @@ DK-core 2.0.0; CareCommunication 5.0.2 sees messaging 4.0.2 and DK-core 3.4.0). 
 `validation.snapshot-failed`.
 """
 
-from gateway.validation.engine import ValidationResult, Validator, default_validator
-from gateway.validation.fhir_xml import FhirReading, read_fhir_xml, resource_from_xml, resource_to_xml
-from gateway.validation.registry import Registry, build_registry
+from pathlib import Path
+
+from gateway.compiled_modules import prefer_current
+
+#: Whether this package's modules run compiled by mypyc (setup.py) or from their sources (`gateway.compiled_modules`).
+BUILD = prefer_current(__name__, Path(__file__).parent)
+
+from gateway.validation.engine import ValidationResult, Validator, default_validator  # noqa: E402
+from gateway.validation.fhir_xml import FhirReading, read_fhir_xml, resource_from_xml, resource_to_xml  # noqa: E402
+from gateway.validation.registry import Registry, build_registry  # noqa: E402
 
 __all__ = [
     "FhirReading",
