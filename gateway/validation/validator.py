@@ -14,7 +14,7 @@ decided once per element (`Layout`, `Steps`) and `walk_state` the state of one v
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.validation import (
     binding_checks,
@@ -39,6 +39,9 @@ from gateway.validation.walk_steps import Layout, Shape, ShapeChild, Steps, layo
 from gateway.validation.xhtml import language_problem
 from mappings.issues import Issue, IssueCode
 
+if TYPE_CHECKING:
+    from gateway.validation.engine import Validator
+
 Resource = dict[str, Any]
 #: Stands for a primitive that has extensions but no value.
 _ABSENT: Any = object()
@@ -55,7 +58,7 @@ _SHAPES_PER_ELEMENT = 64
 class Walker:
     """The recursive walk; `engine` supplies compiled plans, terminology and primitive regexes."""
 
-    def __init__(self, engine: Any, run: Run) -> None:
+    def __init__(self, engine: Validator, run: Run) -> None:
         self.engine = engine
         self.run = run
         #: Every object by the general walk and every value through `item`: the reference the shortcuts are

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.validation.hooks import EvaluationHooks
@@ -16,48 +15,73 @@ Resource = dict[str, Any]
 Recorded = tuple[Any, Any, str | None, str, str, tuple[str, str] | None]
 
 
-@dataclass(slots=True)
 class Scope:
-    """Where an element sits: its resource, the outermost resource, and the closure its profile came from."""
+    """Where an element sits: its resource, the outermost resource, and the closure its profile came from.
 
-    resource: Resource
-    root: Resource
-    closure: Closure | None
-    #: The FHIRPath hooks for constraints evaluated here, made on first need.
-    hooks: EvaluationHooks | None = None
-    #: The expression of `resource` (`Bundle.entry[2].resource`): an element's path in its resource is the rest.
-    expr: str = ""
+    Plain classes with their own `__init__` (this one and `Run`), not dataclasses: mypyc (setup.py) keeps a
+    dataclass's generated `__init__` as interpreted Python, and these are made for every resource walked."""
+
+    __slots__ = ("resource", "root", "closure", "hooks", "expr")
+
+    def __init__(
+        self,
+        resource: Resource,
+        root: Resource,
+        closure: Closure | None,
+        hooks: EvaluationHooks | None = None,
+        expr: str = "",
+    ) -> None:
+        self.resource = resource
+        self.root = root
+        self.closure = closure
+        #: The FHIRPath hooks for constraints evaluated here, made on first need.
+        self.hooks = hooks
+        #: The expression of `resource` (`Bundle.entry[2].resource`): an element's path in its resource is the rest.
+        self.expr = expr
 
 
-@dataclass
 class Run:
     """State of one `validate` call: the issues so far and the Bundle's resources by fullUrl."""
 
-    issues: list[Issue] = field(default_factory=list)
-    by_url: dict[str, Resource] = field(default_factory=dict)
-    in_bundle: bool = False
-    conformance: dict[tuple[int, str], bool] = field(default_factory=dict)
-    reported_defects: set[tuple[str, str]] = field(default_factory=set)
-    #: How many references FHIRPath `resolve()` could not follow (a failed invariant that needed one is undecided).
-    unresolved: int = 0
-    #: Why `memberOf()` could not answer, each time it could not (an invariant that asked is not checked).
-    undecided_terms: list[str] = field(default_factory=list)
-    #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
-    memo: dict[tuple[int, Any, int], tuple[bool, bool, str | None]] = field(default_factory=dict)
-    #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not reported.
-    checking: bool = False
-    #: Issues of each (resource, plans, root) walk and of each plan's part of one, relative to the resource's
-    #: expression, shared with nested runs: a Bundle entry that is also a reference target is walked once (FHIR
-    #: R4 validation is deterministic for a given resource, profiles and Bundle). The flag says whether the
-    #: record has every warning.
-    walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[Recorded, ...]]] = field(default_factory=dict)
-    #: Whether a narrative in the resource links within it (`<a href="#...">`): then the links are checked.
-    local_links: bool = False
-    #: (expression, div) of every narrative met, and the ids of the resources met (what a link may point at).
-    narratives: dict[str, str] = field(default_factory=dict)
-    resource_ids: set[str] = field(default_factory=set)
-    #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
-    defect_keys: dict[int, tuple[str, str]] = field(default_factory=dict)
+    def __init__(
+        self,
+        *,
+        by_url: dict[str, Resource] | None = None,
+        in_bundle: bool = False,
+        conformance: dict[tuple[int, str], bool] | None = None,
+        memo: dict[tuple[int, Any, int], tuple[bool, bool, str | None]] | None = None,
+        checking: bool = False,
+        walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[Recorded, ...]]] | None = None,
+    ) -> None:
+        self.issues: list[Issue] = []
+        self.by_url: dict[str, Resource] = {} if by_url is None else by_url
+        self.in_bundle = in_bundle
+        self.conformance: dict[tuple[int, str], bool] = {} if conformance is None else conformance
+        self.reported_defects: set[tuple[str, str]] = set()
+        #: How many references FHIRPath `resolve()` could not follow (a failed invariant that needed one is
+        #: undecided).
+        self.unresolved = 0
+        #: Why `memberOf()` could not answer, each time it could not (an invariant that asked is not checked).
+        self.undecided_terms: list[str] = []
+        #: Constraint results (satisfied, needed an unresolvable reference) by (constraint, element, root resource).
+        self.memo: dict[tuple[int, Any, int], tuple[bool, bool, str | None]] = {} if memo is None else memo
+        #: Whether this run only decides conformance (a reference target, a `conformsTo()`), its issues not
+        #: reported.
+        self.checking = checking
+        #: Issues of each (resource, plans, root) walk and of each plan's part of one, relative to the resource's
+        #: expression, shared with nested runs: a Bundle entry that is also a reference target is walked once
+        #: (FHIR R4 validation is deterministic for a given resource, profiles and Bundle). The flag says whether
+        #: the record has every warning.
+        self.walks: dict[tuple[int, tuple[int, ...], int], tuple[bool, tuple[Recorded, ...]]] = (
+            {} if walks is None else walks
+        )
+        #: Whether a narrative in the resource links within it (`<a href="#...">`): then the links are checked.
+        self.local_links = False
+        #: (expression, div) of every narrative met, and the ids of the resources met (what a link may point at).
+        self.narratives: dict[str, str] = {}
+        self.resource_ids: set[str] = set()
+        #: Which invariant-defect issue (by id) stands for which (constraint key, profile).
+        self.defect_keys: dict[int, tuple[str, str]] = {}
 
     def add(self, severity: Severity, code: IssueCode, message_id: str, expression: str, diagnostics: str) -> None:
         self.issues.append(Issue(severity, code, diagnostics, expression, message_id))
