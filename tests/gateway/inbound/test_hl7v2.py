@@ -128,3 +128,19 @@ def test_hl7_datetime_without_offset_is_danish_local_time() -> None:
     summer = parse_hl7_datetime("202407011200", "PV1-44")
     assert summer.utcoffset() == timedelta(hours=2)
     assert parse_hl7_datetime("20240101120000-0500", "PV1-44").utcoffset() == timedelta(hours=-5)
+
+
+def test_hl7apy_element_attribute_names_are_sets_of_the_same_names() -> None:
+    """`gateway.inbound.hl7v2_segments` point 4: membership tests only, so the same names in a frozenset."""
+    import hl7apy.core
+
+    import gateway.inbound.hl7v2_segments  # noqa: F401 - applies the change at import
+
+    classes = [c for c in vars(hl7apy.core).values() if isinstance(c, type) and "cls_attrs" in vars(c)]
+    assert len(classes) >= 4
+    assert all(isinstance(c.cls_attrs, frozenset) for c in classes)
+    assert {"name", "children", "parent", "value"} <= hl7apy.core.Element.cls_attrs
+    assert {"datatype", "_datatype", "max_length"} <= hl7apy.core.Field.cls_attrs
+    field = hl7apy.core.Field("PID_5")
+    field.value = "EVERYMAN^ADAM"  # an element child set through `__setattr__`, not a class attribute
+    assert field.to_er7() == "EVERYMAN^ADAM"
