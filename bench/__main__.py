@@ -55,6 +55,19 @@ def _commit() -> str | None:
     return done.stdout.strip()
 
 
+def _validator_build() -> str:
+    """Which validator the figures are of: compiled by mypyc (setup.py) or its Python sources, and why."""
+    from gateway.validation import BUILD
+
+    if BUILD.runs_compiled:
+        return "compiled (mypyc)"
+    if BUILD.forced_source:
+        return "Python sources (GATEWAY_PURE_PYTHON=1)"
+    if BUILD.stale:
+        return f"Python sources (builds older than {', '.join(BUILD.stale)}: reinstall)"
+    return "Python sources (not compiled)"
+
+
 def run_all(seed: int, quick: bool, only: list[str] | None = None) -> dict[str, Any]:
     chosen = suites()
     unknown = sorted(set(only or ()) - set(chosen))
@@ -80,6 +93,7 @@ def run_all(seed: int, quick: bool, only: list[str] | None = None) -> dict[str, 
             "python": platform.python_version(),
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
+            "validator": _validator_build(),
         },
         "suites": results,
         "headline": headline,
