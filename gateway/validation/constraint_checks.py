@@ -57,9 +57,9 @@ def constraint(walker: Walker, node: ElementPlan, constraint: Constraint, value:
     if memo is None:
         memo = evaluate(walker, node, constraint, check, value, expr, scope)
         run.memo[memo_key] = memo
-    if memo is _SATISFIED:
-        return
     satisfied, unresolved, undecided = memo
+    if satisfied and not unresolved and undecided is None:
+        return  # `_SATISFIED` (by value: mypyc keeps the tuple unboxed, so it has no identity to test)
     label = f"{constraint.key} ({node.profile})"
     if undecided is not None and satisfied:
         run.add(

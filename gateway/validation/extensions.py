@@ -20,23 +20,33 @@ from typing import Any
 Resource = dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
 class Holder:
-    """The element an extension is used on."""
+    """The element an extension is used on (a plain class: `walk_state.Scope` says why)."""
 
-    #: The holder's path in its resource, without indexes (`Patient.name`, `Observation.value`).
-    path: str
-    #: The holder's type and every type it derives from (`HumanName`, `Element`).
-    types: tuple[str, ...]
-    #: The resource type and the types it derives from (`Patient`, `DomainResource`, `Resource`).
-    resource_types: tuple[str, ...]
-    #: The holder itself (a dict, or the `_name` object of a primitive).
-    value: Any
-    #: The URL of the holder when it is itself an extension.
-    url: str | None = None
-    #: The path of the element definition that describes the holder (`HumanName.family` for the family name of
-    #: a patient, `ElementDefinition.binding` for a StructureDefinition's binding).
-    definition_path: str = ""
+    __slots__ = ("path", "types", "resource_types", "value", "url", "definition_path")
+
+    def __init__(
+        self,
+        path: str,
+        types: tuple[str, ...],
+        resource_types: tuple[str, ...],
+        value: Any,
+        url: str | None = None,
+        definition_path: str = "",
+    ) -> None:
+        #: The holder's path in its resource, without indexes (`Patient.name`, `Observation.value`).
+        self.path = path
+        #: The holder's type and every type it derives from (`HumanName`, `Element`).
+        self.types = types
+        #: The resource type and the types it derives from (`Patient`, `DomainResource`, `Resource`).
+        self.resource_types = resource_types
+        #: The holder itself (a dict, or the `_name` object of a primitive).
+        self.value = value
+        #: The URL of the holder when it is itself an extension.
+        self.url = url
+        #: The path of the element definition that describes the holder (`HumanName.family` for the family name
+        #: of a patient, `ElementDefinition.binding` for a StructureDefinition's binding).
+        self.definition_path = definition_path
 
     def names(self) -> frozenset[str]:
         """Every path or type an `element` context may name to allow this holder."""

@@ -88,6 +88,11 @@ def is_example_url(value: str) -> bool:
     return any(domain in value for domain in EXAMPLE_DOMAINS)
 
 
+#: `UriPattern.seen`: at most this many values, each at most this long.
+_SEEN_VALUES = 4096
+_SEEN_LENGTH = 256
+
+
 class UriPattern:
     """A uri/url/canonical regex plus the FHIR validator's rules on them: example URLs are refused unless allowed,
     and a canonical is absolute unless it is a fragment (`#vs`; FHIR R4 §2.24.0.8: canonical URLs are absolute).
@@ -97,8 +102,20 @@ class UriPattern:
         self.pattern = pattern
         self.examples = examples
         self.absolute = absolute
+        #: Verdicts on short values seen before: the same profile, system and endpoint URLs recur in every
+        #: message. Bounded in entries and in the length of what is kept, whatever the input.
+        self.seen: dict[str, bool] = {}
 
     def fullmatch(self, value: str) -> bool:
+        known = self.seen.get(value)
+        if known is not None:
+            return known
+        verdict = self._fullmatch(value)
+        if len(value) <= _SEEN_LENGTH and len(self.seen) < _SEEN_VALUES:
+            self.seen[value] = verdict
+        return verdict
+
+    def _fullmatch(self, value: str) -> bool:
         # `why`, without building its message (this runs on every uri of every resource)
         if not self.examples and ("example.org" in value or "acme.com" in value or "acme.org" in value):
             return False

@@ -46,8 +46,6 @@ Resource = dict[str, Any]
 #: Stands for a primitive that has extensions but no value.
 _ABSENT: Any = object()
 _SINGLE = "a single value, not an array"
-#: `Layout.shapes` has not seen this key sequence yet.
-_UNKNOWN_SHAPE: Any = object()
 #: Marks a walk record as one plan's part of a walk (no plan has this id: it is not an object's).
 _PART = -1
 #: How many distinct key sequences each complex element remembers (more are walked the general way): bounds what
@@ -237,8 +235,10 @@ class Walker:
             return
         shapes = layout.shapes[is_resource]
         names = tuple(value)
-        shape = shapes.get(names, _UNKNOWN_SHAPE)
-        if shape is _UNKNOWN_SHAPE:
+        # typed, so that mypyc reads a shape's fields directly (no sentinel object: mypyc keeps a tuple unboxed,
+        # and an unboxed tuple has no identity to tell a sentinel by)
+        shape: Shape | None = shapes.get(names)
+        if shape is None and names not in shapes:
             shape = self._shape(layout, names, is_resource) if len(shapes) < _SHAPES_PER_ELEMENT else None
             if len(shapes) < _SHAPES_PER_ELEMENT:
                 shapes[names] = shape
@@ -248,10 +248,11 @@ class Walker:
         # An object whose keys are all known, each a different child, in profile order (the common case): the
         # general walk's result without grouping the keys by child first. A value in the wrong JSON form (an
         # array for a single element or the other way round) is the general walk's to report, in key order.
-        forms, children = shape
+        forms: tuple[tuple[str, bool], ...] = shape[0]
+        children: tuple[ShapeChild, ...] = shape[1]
         empty = False
-        for key, array in forms:
-            raw = value[key]
+        for form_key, array in forms:
+            raw = value[form_key]
             if (type(raw) is list) is not array:
                 self._complex(container, layout, value, expr, scope, is_resource)
                 return

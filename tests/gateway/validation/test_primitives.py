@@ -41,3 +41,24 @@ def test_the_validator_uses_it_for_base64binary() -> None:
     assert ("validation.primitive-format", "Binary.data") in {
         (i.message_id, i.expression) for i in validator.validate(broken).errors
     }
+
+
+def test_uri_verdicts_are_kept_for_short_values_within_a_bound() -> None:
+    from gateway.validation.primitives import _SEEN_LENGTH, _SEEN_VALUES, UriPattern
+
+    pattern = UriPattern(None, examples=False, absolute=True)
+    for _ in range(2):  # the second time from what was kept, with the same verdicts
+        assert pattern.fullmatch("http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-patient") is True
+        assert pattern.fullmatch("no-scheme") is False
+        assert pattern.fullmatch("http://example.org/fhir/Patient/1") is False
+    assert pattern.seen == {
+        "http://medcomfhir.dk/ig/core/StructureDefinition/medcom-core-patient": True,
+        "no-scheme": False,
+        "http://example.org/fhir/Patient/1": False,
+    }
+    long_value = "urn:x:" + "a" * _SEEN_LENGTH
+    assert pattern.fullmatch(long_value) is True and long_value not in pattern.seen
+    for number in range(_SEEN_VALUES + 100):
+        pattern.fullmatch(f"urn:x:{number}")
+    assert len(pattern.seen) == _SEEN_VALUES
+    assert pattern.fullmatch("urn:x:not-kept") is True and "urn:x:not-kept" not in pattern.seen
