@@ -83,7 +83,10 @@ class Walker:
             if isinstance(meta, dict) and isinstance(meta.get("profile"), list)
             else []
         )
-        urls = list(dict.fromkeys([*profiles, *declared]))
+        urls: list[str] = []
+        for url in [*profiles, *declared]:  # each once, in order (a list: there are one or two)
+            if url not in urls:
+                urls.append(url)
         plans: list[ProfilePlan] = []
         for url in urls:
             plan = self.engine.plan(url, closure)
@@ -124,7 +127,7 @@ class Walker:
             derived = frozenset().union(*(plan.ancestors for plan in plans))
             plans = [plan for plan in plans if plan.canonical not in derived] or plans
         root = scope.root if (scope and contained) else resource
-        walk_key = (id(resource), tuple(map(id, plans)), id(root))
+        walk_key = (id(resource), tuple([id(plan) for plan in plans]), id(root))
         record = run.walks.get(walk_key)
         if record is not None and (record[0] or run.checking):
             self._replay(record[1], expr, skip_errors=False)
