@@ -160,6 +160,8 @@ def _dom_3(value: Any, _resource: Resource, _root: Resource) -> bool:
     '#').exists() ...).not()).empty()`: a contained resource is referred to from anywhere in the resource (a
     `reference`, or a canonical/uri/url such as `Questionnaire.item.answerValueSet: "#vs"`), or refers to its
     container (`#`)."""
+    if "contained" not in value:
+        return True  # the common case, without a call into `items` (this runs on every resource)
     contained = [c for c in items(value.get("contained")) if isinstance(c, dict)]
     if not contained:
         return True
