@@ -16,7 +16,8 @@ reference once, in an order shuffled by the seed, so a disturbance hits all of t
 - fhir.resources' parse of the same notices (`Bundle.model_validate`, R4B models: what a pydantic-model gateway
   would spend only to hold them).
 Stages per path: parse, plan lookup (`PlanService.current_plan_for`, the citizen's stored plan), mapping (notice
-building, the plan lookup taken off) and validation (every notice against its profile).
+building, the plan lookup taken off) and validation (every notice against its profile, as just built: notice
+building with validation, building taken off).
 Also: hl7apy against python-hl7 on the A03's text, the validator against fhir.resources' parse over MedCom's
 example Bundles, and peak memory (tracemalloc) of one input per path.
 """
@@ -113,7 +114,6 @@ def _stages(intake: Any, body: bytes, media: str) -> dict[str, Callable[[], obje
 
     _kind, document = intake.parse(body, media)
     ctx = MappingContext(now=intake.clock.now(), new_uuid=intake.ids.new_id)
-    planning = intake._plan(document, ctx, OPEN, False, ())
     from mappings.documents.discharge import AdtEvent, DischargeLetter
 
     # only ADT events and XDIS01 letters read the citizen's plan (gateway.services.notices)
@@ -123,7 +123,11 @@ def _stages(intake: Any, body: bytes, media: str) -> dict[str, Callable[[], obje
         "plan_lookup": (lambda: intake.plans.current_plan_for(cpr)) if cpr else (lambda: None),
         "plan_lookup_uncached": (lambda: _uncached_plan(intake.plans, cpr)) if cpr else (lambda: None),
         "build": lambda: intake._plan(document, ctx, OPEN, False, ()),
-        "validation": lambda: [intake.check(notice.message) for notice in planning.notices],
+        # validation of notices as intake meets them, just built: validating the same dicts again and again is
+        # about 0.15 ms cheaper per XDIS91 notice (their strings hashed and their URLs' verdicts kept already)
+        "build_and_validation": lambda: [
+            intake.check(notice.message) for notice in intake._plan(document, ctx, OPEN, False, ()).notices
+        ],
     }
 
 
@@ -224,7 +228,7 @@ def run(seed: int, quick: bool) -> dict[str, Any]:
             "parse": items["parse"].median,
             "plan_lookup": plan,
             "mapping": max(items["build"].median - plan, 0.0),
-            "validation": items["validation"].median,
+            "validation": max(items["build_and_validation"].median - items["build"].median, 0.0),
         }
         paths[path] = {
             "input": PATHS[path][0],

@@ -103,7 +103,7 @@ class UriPattern:
         self.examples = examples
         self.absolute = absolute
         #: Verdicts on short values seen before: the same profile, system and endpoint URLs recur in every
-        #: message. Bounded in entries and in the length of what is kept, whatever the input.
+        #: message. Bounded in entries (emptied when full) and in the length of what is kept, whatever the input.
         self.seen: dict[str, bool] = {}
 
     def fullmatch(self, value: str) -> bool:
@@ -111,7 +111,9 @@ class UriPattern:
         if known is not None:
             return known
         verdict = self._fullmatch(value)
-        if len(value) <= _SEEN_LENGTH and len(self.seen) < _SEEN_VALUES:
+        if len(value) <= _SEEN_LENGTH:
+            if len(self.seen) >= _SEEN_VALUES:
+                self.seen.clear()  # one-off values (every notice's urn:uuid) must not keep out the recurring ones
             self.seen[value] = verdict
         return verdict
 
