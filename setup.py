@@ -9,12 +9,14 @@ what runs when no compiler is at hand.
 - `GATEWAY_COMPILE=0` in the environment builds pure Python (nothing compiled).
 - Each extension is optional: without a C compiler the install still succeeds, with the pure-Python validator.
 - An editable install builds the extensions next to their sources; `gateway.validation` runs the sources
-  instead whenever one of them has changed since (see its `__init__`), so an edit is never shadowed by an
-  older build.
+  instead whenever one of them differs from what was compiled (`gateway.compiled_modules`: the build records
+  each source's SHA-256), so an edit is never shadowed by an older build.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +31,11 @@ def compiled_extensions() -> list[object]:
     if os.environ.get("GATEWAY_COMPILE", "1") == "0":
         return []
     from mypyc.build import mypycify
+
+    # What is compiled, by content: `gateway.compiled_modules` runs the sources instead of any build whose source
+    # has changed since (the manifest goes into the wheel with the package's other JSON files).
+    digests = {Path(source).stem: hashlib.sha256(Path(source).read_bytes()).hexdigest() for source in COMPILED}
+    Path("gateway/validation/_compiled_sources.json").write_text(json.dumps(digests, indent=1) + "\n")
 
     # mypyc type-checks what it compiles; in pip's isolated build environment the runtime dependencies are not
     # installed, so their imports are Any here (the full mypy --strict run with them installed is in the tests).

@@ -1,18 +1,22 @@
 """Whether a package's modules run compiled (mypyc, see setup.py) or from their Python sources.
 
-An editable install (`pip install -e .`, the README's commands) builds each compiled module next to its source,
-and Python imports an extension module before a source of the same name. An edit to a source after the build
-would then be shadowed by the older build, silently. `prefer_current` is called by a compiled package's
-`__init__` before it imports anything else of its own: when a source is newer than its build, or
-`GATEWAY_PURE_PYTHON=1` is set, the package's modules are imported from their sources, all of them (never a mix
-of old builds and new sources).
+Python imports an extension module before a source of the same name. An editable install (`pip install -e .`,
+the README's commands) builds each compiled module next to its source, so an edit made after the build would be
+shadowed by the older build, silently. The build therefore records what it compiled: `setup.py` writes the
+SHA-256 of each compiled source into `_compiled_sources.json` beside them (`MANIFEST`). `prefer_current`, called
+by a compiled package's `__init__` before it imports anything else of its own, compares the sources with it:
+when one differs (or has no record), or `GATEWAY_PURE_PYTHON=1` is set, the package's modules are imported from
+their sources, all of them (never a mix of old builds and new sources). Contents, not file times: a wheel
+install writes the files in any order, and a checkout rewrites files it does not change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -34,19 +38,30 @@ class BuildState:
         return bool(self.compiled) and not self.stale and not self.forced_source
 
 
+#: What `setup.py` writes beside the compiled sources: {module name: SHA-256 of the source it compiled}.
+MANIFEST = "_compiled_sources.json"
+
+
+def source_digest(source: Path) -> str:
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
 def build_state(folder: Path) -> BuildState:
-    """The package's modules that have a build beside their source, and those whose source is newer."""
+    """The package's modules that have a build beside their source, and those whose source is not what was built."""
+    try:
+        built_from: dict[str, str] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        built_from = {}
     compiled: list[str] = []
     stale: list[str] = []
     for source in sorted(folder.glob("*.py")):
         if source.name == "__init__.py":
             continue
         builds = [folder / f"{source.stem}{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-        built = [build for build in builds if build.exists()]
-        if not built:
+        if not any(build.exists() for build in builds):
             continue
         compiled.append(source.stem)
-        if min(build.stat().st_mtime for build in built) < source.stat().st_mtime:
+        if built_from.get(source.stem) != source_digest(source):
             stale.append(source.stem)
     return BuildState(tuple(compiled), tuple(stale), os.environ.get("GATEWAY_PURE_PYTHON") == "1")
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import gateway.validation
-from gateway.compiled_modules import build_state, prefer_current
+from gateway.compiled_modules import MANIFEST, build_state, prefer_current, source_digest
 from gateway.validation import default_validator
 from gateway.validation import validator as walker_module
 from tests.gateway.validation.conftest import PACKAGE_OF_FOLDER, REFERENCE
@@ -95,8 +95,9 @@ def test_compiled_and_source_validators_report_the_same_issues() -> None:
 
 @pytest.fixture
 def package(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A package `built_pkg` with one module `mod` whose "build" is a file that is no extension at all: importing
-    it fails, so a test that imports `mod` shows that the source was taken."""
+    """A package `built_pkg` with one module `mod`, built from its present source (the manifest says so), whose
+    "build" is a file that is no extension at all: importing it fails, so a test that imports `mod` and gets it
+    shows that the source was taken."""
     folder = tmp_path / "built_pkg"
     folder.mkdir()
     (folder / "__init__.py").write_text(
@@ -110,6 +111,7 @@ def package(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     )
     (folder / "mod.py").write_text("WHERE = 'source'\n")
     (folder / f"mod{BUILD_SUFFIX}").write_bytes(b"not an extension module")
+    (folder / MANIFEST).write_text(json.dumps({"mod": source_digest(folder / "mod.py")}))
     sys.path.insert(0, str(tmp_path))
     finders = list(sys.meta_path)
     try:
@@ -121,14 +123,9 @@ def package(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             del sys.modules[name]
 
 
-def _age(path: Path, seconds: float) -> None:
-    stat = path.stat()
-    os.utime(path, (stat.st_atime - seconds, stat.st_mtime - seconds))
-
-
 def test_a_source_edited_after_the_build_is_imported_from_source(package: tuple[str, Path]) -> None:
     name, folder = package
-    _age(folder / f"mod{BUILD_SUFFIX}", 60)  # the build is older than the source: the source was edited since
+    (folder / "mod.py").write_text("WHERE = 'source'  # edited since the build\n")
     state = build_state(folder)
     assert state.compiled == ("mod",) and state.stale == ("mod",) and not state.runs_compiled
     module = importlib.import_module(f"{name}.mod")
@@ -136,9 +133,18 @@ def test_a_source_edited_after_the_build_is_imported_from_source(package: tuple[
     assert module.__file__ == str(folder / "mod.py")
 
 
-def test_a_current_build_is_what_python_imports(package: tuple[str, Path]) -> None:
+def test_a_build_without_a_record_of_its_source_is_not_trusted(package: tuple[str, Path]) -> None:
     name, folder = package
-    _age(folder / "mod.py", 60)
+    (folder / MANIFEST).unlink()
+    assert build_state(folder).stale == ("mod",)
+    assert importlib.import_module(f"{name}.mod").WHERE == "source"
+
+
+def test_a_current_build_is_what_python_imports_whatever_the_file_times(package: tuple[str, Path]) -> None:
+    """A wheel install writes the source after its build as often as before it; a checkout rewrites unchanged
+    files: only the contents decide (in a wheel-installed image every module had looked stale by file times)."""
+    name, folder = package
+    _age(folder / f"mod{BUILD_SUFFIX}", 60)  # the build older than its (unchanged) source
     state = build_state(folder)
     assert state.stale == () and state.runs_compiled
     # nothing stands before the build: Python loads it (here it is no extension, so the import fails)
@@ -148,7 +154,6 @@ def test_a_current_build_is_what_python_imports(package: tuple[str, Path]) -> No
 
 def test_pure_python_can_be_asked_for(package: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     name, folder = package
-    _age(folder / "mod.py", 60)
     monkeypatch.setenv("GATEWAY_PURE_PYTHON", "1")
     state = build_state(folder)
     assert state.forced_source and not state.runs_compiled
@@ -161,3 +166,19 @@ def test_a_package_without_builds_is_left_alone(tmp_path: Path) -> None:
     state = prefer_current("nothing_built", tmp_path)
     assert state.compiled == () and not state.runs_compiled
     assert sys.meta_path == finders
+
+
+def _age(path: Path, seconds: float) -> None:
+    stat = path.stat()
+    os.utime(path, (stat.st_atime - seconds, stat.st_mtime - seconds))
+
+
+def test_the_record_of_what_was_compiled_goes_into_the_wheel() -> None:
+    """A wheel install (the image) has the manifest beside the builds, or every module would run from source."""
+    import fnmatch
+    import tomllib
+
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["package-data"]
+    patterns = package_data.get("*", []) + package_data.get("gateway.validation", [])
+    assert any(fnmatch.fnmatch(MANIFEST, pattern) for pattern in patterns)
+    assert f"gateway/validation/{MANIFEST}" in (ROOT / "setup.py").read_text("utf-8")
