@@ -47,23 +47,26 @@ def source_digest(source: Path) -> str:
 
 
 def build_state(folder: Path) -> BuildState:
-    """The package's modules that have a build beside their source, and those whose source is not what was built."""
+    """The package's modules that have a build beside their source, and those that keep the builds from running:
+    a source that is not what was built (or has no record), or, once anything is built, a module that is not.
+    All or nothing: the compiled modules call one another inside their shared library, so a module imported from
+    its source beside them would be a second copy with its own state."""
     try:
         built_from: dict[str, str] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         built_from = {}
-    compiled: list[str] = []
-    stale: list[str] = []
-    for source in sorted(folder.glob("*.py")):
-        if source.name == "__init__.py":
-            continue
-        builds = [folder / f"{source.stem}{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-        if not any(build.exists() for build in builds):
-            continue
-        compiled.append(source.stem)
-        if built_from.get(source.stem) != source_digest(source):
-            stale.append(source.stem)
-    return BuildState(tuple(compiled), tuple(stale), os.environ.get("GATEWAY_PURE_PYTHON") == "1")
+    sources = {path.stem: path for path in sorted(folder.glob("*.py")) if path.name != "__init__.py"}
+    built = [
+        name
+        for name in sources
+        if any((folder / f"{name}{suffix}").exists() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+    ]
+    stale = (
+        [name for name, source in sources.items() if name not in built or built_from.get(name) != source_digest(source)]
+        if built
+        else []
+    )
+    return BuildState(tuple(built), tuple(stale), os.environ.get("GATEWAY_PURE_PYTHON") == "1")
 
 
 class _Sources(importlib.abc.MetaPathFinder):

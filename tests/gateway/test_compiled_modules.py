@@ -140,6 +140,15 @@ def test_a_build_without_a_record_of_its_source_is_not_trusted(package: tuple[st
     assert importlib.import_module(f"{name}.mod").WHERE == "source"
 
 
+def test_a_module_left_uncompiled_keeps_the_whole_package_on_its_sources(package: tuple[str, Path]) -> None:
+    """A new module since the build, or one whose extension failed to build: never a mix of the two."""
+    name, folder = package
+    (folder / "other.py").write_text("WHERE = 'source'\n")
+    state = build_state(folder)
+    assert state.compiled == ("mod",) and state.stale == ("other",) and not state.runs_compiled
+    assert importlib.import_module(f"{name}.mod").WHERE == "source"
+
+
 def test_a_current_build_is_what_python_imports_whatever_the_file_times(package: tuple[str, Path]) -> None:
     """A wheel install writes the source after its build as often as before it; a checkout rewrites unchanged
     files: only the contents decide (in a wheel-installed image every module had looked stale by file times)."""
