@@ -64,7 +64,7 @@ def _validator_build() -> str:
     if BUILD.forced_source:
         return "Python sources (GATEWAY_PURE_PYTHON=1)"
     if BUILD.stale:
-        return f"Python sources (builds older than {', '.join(BUILD.stale)}: reinstall)"
+        return f"Python sources (not built from the present {', '.join(BUILD.stale)}: reinstall)"
     return "Python sources (not compiled)"
 
 
