@@ -202,7 +202,7 @@ class Step:
                 if key == "length":
                     raise Unsupported("length of a primitive")
                 continue
-            if path != last_path or path is None:
+            if path != last_path:
                 info = known.get(path)
                 actual, child, unmapped = info if info is not None else self.info(path)
                 last_path = path
