@@ -23,6 +23,7 @@ import redis
 
 from gateway.store.ports import ResourceStore
 from mappings.audit import AuditAgent, audit_event
+from mappings.uuids import uuid5_text
 
 log = logging.getLogger("gateway.security")
 _NAMESPACE = uuid.UUID("0c7f4a52-5f53-5b7e-8d8e-1f2b6d0a4c31")
@@ -140,7 +141,7 @@ def failed_login_event(minute: str, source: str, count: int, observer: str) -> d
         agent=AuditAgent("anonymous", network_address=source),
         observer=observer,
         reason=f"{count} failed authentication attempt(s) from {source} in the minute from {minute}Z",
-        event_id=str(uuid.uuid5(_NAMESPACE, f"{minute}|{source}")),
+        event_id=uuid5_text(_NAMESPACE, f"{minute}|{source}"),
     )
 
 

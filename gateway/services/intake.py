@@ -49,6 +49,7 @@ from mappings.issues import Issue, IssueError
 from mappings.notices.acknowledgement import Ack
 from mappings.notices.hospital_notification import prior_notices_from_bundle
 from mappings.plan.codes import SOR_SYSTEM
+from mappings.uuids import uuid5_text
 
 #: A profile check for one notice Bundle: the issues found (errors reject the input).
 NoticeCheck = Callable[[dict[str, Any]], Sequence[Issue]]
@@ -126,7 +127,7 @@ class IntakeService:
 
     def citizen_key(self, cpr: str) -> str:
         """The outbox's pseudonymous citizen key: no CPR number in the ordering key or the operator's lists."""
-        return str(uuid.uuid5(self.citizen_namespace, f"citizen|{cpr}"))
+        return uuid5_text(self.citizen_namespace, f"citizen|{cpr}")
 
     def parse(self, body: bytes, content_type: str) -> tuple[str, Document]:
         kind = input_kind(content_type, body)

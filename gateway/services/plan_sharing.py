@@ -49,6 +49,7 @@ from mappings.notices.plan_shared import SharedPlan, care_communication_from_sha
 from mappings.plan import PlanContext, may_disclose
 from mappings.plan import Recipient as DisclosureRecipient
 from mappings.plan.consent import consent_from_plan
+from mappings.uuids import uuid5_text
 
 log = logging.getLogger("gateway.services.plan_sharing")
 Resource = dict[str, Any]
@@ -63,7 +64,7 @@ NoticeCheck = Callable[[Resource], Sequence[Issue]]
 
 def shared_inbound_id(plan_id: str, document: PlanDocument) -> str:
     """The outbox's inbound id of one meeting's sharing (what the team's page looks up)."""
-    return str(uuid.uuid5(SHARED_NAMESPACE, f"{plan_id}|{document.coordination.meeting_date.isoformat()}"))
+    return uuid5_text(SHARED_NAMESPACE, f"{plan_id}|{document.coordination.meeting_date.isoformat()}")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from mappings.documents.discharge import (
     DischargeLetter,
 )
 from mappings.issues import Issue
+from mappings.uuids import uuid5_text
 
 INBOUND_NAMESPACE = uuid.UUID("8f4f3c1e-2b0a-5d59-9a3e-6c1b8e2d4f70")
 Document = AdtEvent | Correspondence | DischargeLetter | BinaryLetter | CareCommunicationMessage
@@ -24,7 +25,7 @@ Document = AdtEvent | Correspondence | DischargeLetter | BinaryLetter | CareComm
 
 def inbound_id(document: Document) -> str:
     """The inbound message id: a UUID v5 of the input's own identity (`source_key`)."""
-    return str(uuid.uuid5(INBOUND_NAMESPACE, document.source_key))
+    return uuid5_text(INBOUND_NAMESPACE, document.source_key)
 
 
 @dataclass(frozen=True)

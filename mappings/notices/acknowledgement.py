@@ -35,6 +35,7 @@ from xml.sax.saxutils import escape
 
 from mappings.issues import Issue, IssueCode, IssueError, Severity
 from mappings.json_shape import items
+from mappings.uuids import uuid5_text
 
 Resource = dict[str, Any]
 AckCode = Literal["ok", "transient-error", "fatal-error"]
@@ -417,7 +418,7 @@ def _get(node: Any, *path: str) -> Any:
 
 
 def _derived_id(*parts: str) -> str:
-    return str(uuid.uuid5(_ACK_NAMESPACE, "|".join(parts)))
+    return uuid5_text(_ACK_NAMESPACE, "|".join(parts))
 
 
 def _structure(expression: str, diagnostics: str, message_id: str) -> IssueError:

@@ -18,6 +18,7 @@ from mappings.context import PUBLIC_NOTICE_NAMESPACE, MappingContext
 from mappings.documents.discharge import CPR_SYSTEM, Citizen, Party
 from mappings.explain import CONSTANT, GENERATED_ID, NARRATIVE, Description, Origin, reference_to
 from mappings.issues import IssueError
+from mappings.uuids import uuid5_text
 
 Resource = dict[str, Any]
 
@@ -51,7 +52,7 @@ RESOURCE_BASICS: Description = {
 
 def derived_uuid(source_key: str, *parts: str, namespace: uuid.UUID = GATEWAY_NAMESPACE) -> str:
     """A UUID v5 of the input's identity plus a role (`"Patient"`, `"Organization|sender"`, ...)."""
-    return str(uuid.uuid5(namespace, "|".join((source_key, *parts))))
+    return uuid5_text(namespace, "|".join((source_key, *parts)))
 
 
 def fhir_datetime(value: datetime) -> str:

@@ -36,6 +36,7 @@ from mappings.explain import Origin, Text
 from mappings.issues import IssueError
 from mappings.notices.danish_text import stay_text
 from mappings.notices.messaging import GATEWAY_NAMESPACE
+from mappings.uuids import uuid5_text
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
@@ -52,7 +53,7 @@ def episode_of_care_identifier(visit_number: str | None, facility: str, location
     compact = visit_number.replace("-", "")
     if _HEX32.match(compact):
         return str(uuid.UUID(compact))
-    return str(uuid.uuid5(GATEWAY_NAMESPACE, f"episode|{facility}|{visit_number}"))
+    return uuid5_text(GATEWAY_NAMESPACE, f"episode|{facility}|{visit_number}")
 
 
 def _use_case(adt: AdtEvent) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from mappings.uuids import uuid5_text
+
 DEFAULT_BASE = "https://careplan-gateway.example/fhir"
 DEFAULT_ID_NAMESPACE = uuid.UUID("5d0c8a52-7d8e-5b6e-9a3c-4b1f0e6b2c11")
 
@@ -34,4 +36,4 @@ class PlanContext:
     def resource_id(self, *name: str) -> str:
         """UUID v5 of the `|`-joined name parts, e.g. `("CarePlan", system, value)`, under the author."""
         parts = name if self.author is None else ("author", self.author, *name)
-        return str(uuid.uuid5(self.id_namespace, "|".join(parts)))
+        return uuid5_text(self.id_namespace, "|".join(parts))
