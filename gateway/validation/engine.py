@@ -38,6 +38,15 @@ Resource = dict[str, Any]
 ConstraintObserver = Callable[[Walker, Constraint, Any, Scope], None]
 
 
+def _any_error(issues: list[Issue]) -> bool:
+    """`mappings.issues.has_errors` compiled with this module: it runs once per reference target checked, and the
+    interpreted generator of `has_errors` was 2-3 % of a MedCom Bundle's validation."""
+    for issue in issues:
+        if issue.severity == "error" or issue.severity == "fatal":
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationResult:
     """The issues found; `ok` is True when none is an error or fatal."""
@@ -341,7 +350,7 @@ class Validator:
             )
             expr = str(target.get("resourceType"))
             Walker(self, inner).resource(target, expr, [profile], Scope(target, target, scope.closure))
-            run.conformance[key] = not has_errors(inner.issues)
+            run.conformance[key] = not _any_error(inner.issues)
         return run.conformance[key]
 
     def hooks(self, run: Run, scope: Scope) -> EvaluationHooks:
