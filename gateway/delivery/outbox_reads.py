@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import Connection, bindparam, select
 
 from gateway.delivery import outbox_rows as rows
-from gateway.delivery.outbox import EnqueueResult, NoticeDetail, NoticeRecord, NoticeState
+from gateway.delivery.outbox import EnqueueResult, NoticeDetail, NoticeRecord, NoticeState, RecentNotice
 from gateway.store import tables as t
 from mappings.issues import IssueError
 
@@ -136,11 +136,23 @@ def inbound_outline(connection: Connection, inbound_message_id: str) -> tuple[tu
     return tuple(orjson.loads(row.notice_ids)), summary or {}
 
 
-def recent(connection: Connection, citizen: str, recipient: str, kind: str, limit: int) -> list[NoticeRecord]:
-    found = connection.execute(
-        rows.notices_with_queue()
-        .where(n.c.citizen == citizen, n.c.recipient == recipient, n.c.kind == kind)
-        .order_by(n.c.sequence.desc())
-        .limit(limit)
-    ).mappings()
-    return [rows.record(row) for row in found]
+#: The newest notices of one kind for an ordering key, built once: intake reads them for every discharge.
+_RECENT = (
+    select(n.c.id, n.c.inbound_message_id, n.c.message_header_id)
+    .where(n.c.citizen == bindparam("citizen"), n.c.recipient == bindparam("recipient"), n.c.kind == bindparam("kind"))
+    .order_by(n.c.sequence.desc())
+    .limit(bindparam("limit"))
+)
+_MESSAGE = select(n.c.message).where(n.c.id == bindparam("notice_id"))
+
+
+def recent(connection: Connection, citizen: str, recipient: str, kind: str, limit: int) -> list[RecentNotice]:
+    found = connection.execute(_RECENT, {"citizen": citizen, "recipient": recipient, "kind": kind, "limit": limit})
+    return [RecentNotice(row.id, row.inbound_message_id, row.message_header_id) for row in found]
+
+
+def stored_message(connection: Connection, notice_id: str) -> dict[str, Any] | None:
+    """A notice's message as the outbox stores it (its Bundle before any send's envelope); None when unknown."""
+    stored = connection.execute(_MESSAGE, {"notice_id": notice_id}).scalar()
+    message: dict[str, Any] | None = None if stored is None else orjson.loads(stored)
+    return message

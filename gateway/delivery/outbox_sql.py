@@ -36,6 +36,7 @@ from gateway.delivery.outbox import (
     NoticeDetail,
     NoticeRecord,
     NoticeState,
+    RecentNotice,
     message_header_id,
     refuse_if_refused,
     require_dead,
@@ -520,10 +521,17 @@ class SqlOutbox:
 
         return await self._read(work)
 
-    def recent_for_key(self, citizen: str, recipient: str, kind: str, limit: int = 50) -> list[NoticeRecord]:
-        """Synchronous, for intake's worker thread: the newest notices of `kind` for one ordering key."""
+    def recent_for_key(self, citizen: str, recipient: str, kind: str, limit: int = 50) -> list[RecentNotice]:
+        """Synchronous, for intake's worker thread: the newest notices of `kind` for one ordering key, newest first
+        (their ids: `stored_message` reads the message of the one that is wanted)."""
         with self.engine.connect() as connection, connection.begin():
             return reads.recent(connection, citizen, recipient, kind, limit)
+
+    def stored_message(self, notice_id: str) -> dict[str, Any] | None:
+        """Synchronous, for intake's worker thread: one notice's message as stored, None when there is no such
+        notice."""
+        with self.engine.connect() as connection, connection.begin():
+            return reads.stored_message(connection, notice_id)
 
     async def depths(self) -> dict[str, int]:
         """Notices per unfinished state, and `held` (pending behind a dead notice)."""

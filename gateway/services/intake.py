@@ -340,9 +340,11 @@ class IntakeService:
         records = self.outbox.recent_for_key(self.citizen_key(cpr), recipient, "hospital-notification")
         own = next((index for index, record in enumerate(records) if record.message_header_id == own_header), None)
         for record in records if own is None else records[own + 1 :]:
-            from_sender = (SOR_SYSTEM, sender) in parties(record.message)[SENDER]
-            if from_sender and episode in _episode_identifiers(record.message):
-                return prior_notices_from_bundle(record.message)
+            message = self.outbox.stored_message(record.id)
+            if message is None:
+                continue
+            if (SOR_SYSTEM, sender) in parties(message)[SENDER] and episode in _episode_identifiers(message):
+                return prior_notices_from_bundle(message)
         return ()
 
     def _validate(self, planned: Sequence[PlannedNotice]) -> None:

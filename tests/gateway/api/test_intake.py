@@ -172,6 +172,35 @@ async def test_a_whole_stay_gives_valid_notices_for_every_event(client: httpx.As
     assert activities[4].startswith("cancel-discharge")
 
 
+async def test_a_discharge_reads_only_the_stays_latest_notice_of_its_history(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The A03 continues the stay's latest HospitalNotification (here the return's, A22): that one notice's Bundle
+    is read and parsed, not every earlier notice of the citizen's queue (up to 50), so a discharge does not cost
+    more the longer the citizen's history is."""
+    from gateway.delivery.outbox_sql import SqlOutbox
+
+    await plan(client)
+    latest: dict[str, str] = {}
+    for sample in ("adt_a01_inpatient_8859-1.hl7", "adt_a21_leave_8859-1.hl7", "adt_a22_return_8859-1.hl7"):
+        reply = await client.post("/messages", content=scenario.adt(sample), headers=HL7)
+        assert reply.status_code == 202, (sample, reply.text)
+        for shown in (await client.get(f"/messages/{reply.json()['messageId']}")).json()["notices"]:
+            if shown["kind"] == "hospital-notification":
+                latest[shown["recipient"]] = shown["id"]
+    parsed: list[str] = []
+    original = SqlOutbox.stored_message
+
+    def counting(self: SqlOutbox, notice_id: str) -> dict[str, Any] | None:
+        parsed.append(notice_id)
+        return original(self, notice_id)
+
+    monkeypatch.setattr(SqlOutbox, "stored_message", counting)
+    reply = await client.post("/messages", content=scenario.adt("adt_a03_discharge_8859-1.hl7"), headers=HL7)
+    assert reply.status_code == 202, reply.text
+    assert latest and sorted(parsed) == sorted(latest.values())
+
+
 async def test_a_notice_that_breaks_its_profile_is_never_stored(client: httpx.AsyncClient, app: FastAPI) -> None:
     from mappings.issues import Issue
 
