@@ -74,7 +74,7 @@ def serve(
         f"gateway: FHIR base http://{settings.host}:{settings.port}/fhir, delivery worker "
         f"{'on' if settings.worker_enabled else 'off'}"
     )
-    heap.settle()  # what start-up made lives as long as the process: kept out of the full collections
+    heap.settle_gateway()  # what start-up made lives as long as the process: kept out of the full collections
     uvicorn.run(
         application,
         host=settings.host,
@@ -126,7 +126,7 @@ def run_worker(
             await build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt).run(stop)
 
     typer.echo("gateway worker: delivering; Ctrl-C or SIGTERM stops after the current send")
-    heap.settle()
+    heap.settle_gateway()
     asyncio.run(main())
 
 

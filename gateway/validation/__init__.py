@@ -39,6 +39,7 @@ BUILD = prefer_current(__name__, Path(__file__).parent)
 from gateway.validation.engine import ValidationResult, Validator, default_validator  # noqa: E402
 from gateway.validation.fhir_xml import FhirReading, read_fhir_xml, resource_from_xml, resource_to_xml  # noqa: E402
 from gateway.validation.registry import Registry, build_registry  # noqa: E402
+from gateway.validation.warmup import warm_for_messages  # noqa: E402
 
 __all__ = [
     "FhirReading",
@@ -50,4 +51,5 @@ __all__ = [
     "read_fhir_xml",
     "resource_from_xml",
     "resource_to_xml",
+    "warm_for_messages",
 ]

@@ -32,7 +32,8 @@ Problem = tuple[Severity, str, str, str]
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 #: A RESTful URL (FHIR R4 §2.3.0, "literal reference"): `http(s)://base/Type/id[/_history/version]`.
 _RESTFUL = re.compile(
-    r"(https?://(?:[A-Za-z0-9\-\\.:%$]*/)+)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?"
+    # the base is `(?:[chars]*/)+` written as `[chars/]*/`: the same strings, without nested repetition to backtrack
+    r"(https?://[A-Za-z0-9\-\\.:%$/]*/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?"
 )
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?")
 _PAGING = ("first", "previous", "next", "last")

@@ -105,11 +105,14 @@ class Validator:
         self._closures: dict[str, Closure] = {}
         self._terminologies: dict[str, Terminology] = {}
         self._regexes: dict[str, ValuePattern | None] = {}
-        self._expected: dict[tuple[int, str], Any] = {}
+        #: `expected(slice_node, path, ...)` by id(slice_node), then path: plan nodes live as long as the engine's
+        #: plans (never dropped). Nested dicts, not a (node, path) tuple made and hashed for every sliced item.
+        self._expected: dict[int, dict[str, Any]] = {}
         self._constraints: dict[tuple[str, str, str | None], Constraint] = parent._constraints if parent else {}
         self._resource_types: dict[str, bool] = {}
-        #: `plan(url, closure)` by (url, id(closure)); the closure is kept in the value, so its id stays its own.
-        self._located: dict[tuple[str, int], tuple[Closure | None, ProfilePlan | None]] = {}
+        #: `plan(url, closure)` by id(closure), then url; the closure is kept beside its plans, so its id stays its
+        #: own. Nested dicts, not a (url, closure) tuple made and hashed on each of the walk's many calls.
+        self._located: dict[int, tuple[Closure | None, dict[str, ProfilePlan | None]]] = {}
         self._profile_types: dict[tuple[str, int], tuple[Closure | None, str | None]] = {}
         self._extensions: dict[tuple[str, int], tuple[Closure | None, ExtensionDefinition | None]] = {}
         self._ancestor_types: dict[str, tuple[str, ...]] = {}
@@ -178,6 +181,12 @@ class Validator:
         """Whether `url` is at an example domain that is allowed here (see `allow_example_urls`)."""
         return self.allow_example_urls and is_example_url(url)
 
+    @property
+    def compiled_plans(self) -> int:
+        """How many check plans (a profile within a dependency closure) this validator has looked up so far, known
+        or not: what `gateway.validation.warmup` makes at start-up."""
+        return sum(len(plans) for _, plans in self._located.values())
+
     def warm(self, *profiles: str) -> None:
         """Compile the given profiles now (e.g. at start-up) instead of on first use."""
         for url in profiles:
@@ -186,11 +195,14 @@ class Validator:
     # -- used by the walker -------------------------------------------------------------------------------------
     def plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
         """The check plan of the profile `url` resolves to within `closure` (None when unknown or unusable)."""
-        key = (url, id(closure))
-        found = self._located.get(key)
-        if found is None or found[0] is not closure:
-            found = self._located[key] = (closure, self._plan(url, closure))
-        return found[1]
+        held = self._located.get(id(closure))
+        if held is None or held[0] is not closure:
+            held = self._located[id(closure)] = (closure, {})
+        plans = held[1]
+        if url in plans:
+            return plans[url]
+        found = plans[url] = self._plan(url, closure)
+        return found
 
     def _plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
         located = self.registry.locate(url, closure)
@@ -308,8 +320,10 @@ class Validator:
         return self._resource_types[code]
 
     def expected(self, slice_node: ElementPlan, path: str, closure: Closure | None) -> Any:
-        key = (id(slice_node), path)
-        if key not in self._expected:
+        by_path = self._expected.get(id(slice_node))
+        if by_path is None:
+            by_path = self._expected[id(slice_node)] = {}
+        if path not in by_path:
 
             def descend(node: ElementPlan) -> ElementPlan | None:
                 for type_ref in node.types:
@@ -318,8 +332,8 @@ class Validator:
                         return found.root if found else None
                 return None
 
-            self._expected[key] = expected_value(slice_node, path, descend)
-        return self._expected[key]
+            by_path[path] = expected_value(slice_node, path, descend)
+        return by_path[path]
 
     def terminology(self, closure: Closure | None) -> Terminology:
         key = closure.packages[0] if closure else ""

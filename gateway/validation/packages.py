@@ -12,6 +12,7 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -163,3 +164,17 @@ def _file_entry(file: Path) -> ResourceEntry | None:
 def shipped_package_files(root: Path = SHIPPED_PACKAGES) -> Iterator[Path]:
     """The `package.tgz` files under `root`, in a stable order."""
     yield from sorted(root.glob("*/*/package.tgz"))
+
+
+def message_examples(path: Path) -> Iterator[dict[str, Any]]:
+    """The example message Bundles a FHIR package ships (`package/example/Bundle-*.json` of `type` message), e.g.
+    MedCom's CareCommunication examples, in the archive's order."""
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            folder, _, name = member.name.rpartition("/")
+            if not member.isfile() or folder != "package/example" or not name.startswith("Bundle-"):
+                continue
+            handle = archive.extractfile(member)
+            bundle = orjson.loads(handle.read()) if handle is not None and name.endswith(".json") else None
+            if isinstance(bundle, dict) and bundle.get("type") == "message":
+                yield bundle

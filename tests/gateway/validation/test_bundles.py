@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.validation import Validator
-from gateway.validation.bundles import bundle_problems, matches
+from gateway.validation.bundles import _RESTFUL, bundle_problems, matches
 
 
 def _problems(bundle: dict[str, Any]) -> set[tuple[str, str]]:
@@ -92,3 +95,30 @@ def test_the_validator_reports_bundle_rules_with_their_paths(validator: Validato
     assert ("validation.bundle-full-url", "Bundle.entry[0]") in {
         (i.message_id, i.expression) for i in validator.validate(bundle).errors
     }
+
+
+#: The RESTful-URL pattern as first written, with nested repetition in its base (`(?:[chars]*/)+`).
+_NESTED_BASE = re.compile(
+    r"(https?://(?:[A-Za-z0-9\-\\.:%$]*/)+)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?"
+)
+
+
+@given(st.text(alphabet="htps:/_HPa1-.%$xy", max_size=40))
+def test_the_restful_url_pattern_reads_urls_as_its_nested_form_did(tail: str) -> None:
+    for url in (tail, "http://" + tail, "https://" + tail):
+        ours, nested = _RESTFUL.fullmatch(url), _NESTED_BASE.fullmatch(url)
+        assert (ours is None) == (nested is None), url
+        assert ours is None or nested is None or ours.groups() == nested.groups(), url
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://medcomfhir.dk/ig/carecommunication/Patient/733cef33-3626-422b-955d-d506aaa65fe1",
+        "http://example.org/fhir/Patient/1/_history/2",
+        "http://a/b/c/Observation/x.y-z",
+    ],
+)
+def test_the_restful_url_pattern_splits_base_type_id_and_version(url: str) -> None:
+    found, nested = _RESTFUL.fullmatch(url), _NESTED_BASE.fullmatch(url)
+    assert found is not None and nested is not None and found.groups() == nested.groups()

@@ -121,6 +121,7 @@ def test_public_surface_is_pinned() -> None:
         "read_fhir_xml",
         "resource_from_xml",
         "resource_to_xml",
+        "warm_for_messages",
     ]
 
 
