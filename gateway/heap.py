@@ -23,8 +23,8 @@ def settle() -> int:
 
 
 def settle_gateway() -> int:
-    """`settle` for a started gateway process (`serve`, `worker`): the check plans of the MedCom messages it sends
-    and receives compiled first (`gateway.validation.warmup`), so that they are frozen with the rest and the first
-    notice does not wait for them."""
+    """`settle` for `gateway serve`, which validates every notice it builds and every message it is sent: the
+    check plans of the MedCom messages compiled first (`gateway.validation.warmup`), so that they are frozen with
+    the rest and the first notice does not wait for them."""
     warm_for_messages(default_validator())
     return settle()

@@ -126,7 +126,7 @@ def run_worker(
             await build_worker(outbox, client, settings, clock, ids, observe=metrics.observe_attempt).run(stop)
 
     typer.echo("gateway worker: delivering; Ctrl-C or SIGTERM stops after the current send")
-    heap.settle_gateway()
+    heap.settle()  # the worker validates nothing: no profiles to compile first
     asyncio.run(main())
 
 
