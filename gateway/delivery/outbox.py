@@ -125,7 +125,7 @@ class RecentNotice:
     """A notice of one ordering key as a look back over its queue reads it (`SqlOutbox.recent_for_key`): its ids
     only. Intake looks for a stay's earlier notice among up to 50 of them and usually finds it at the first, so it
     reads that one's message alone (`SqlOutbox.stored_message`): reading and parsing all 50 made a discharge cost
-    what the citizen's history weighs (60 earlier notices: 62 ms instead of 1 ms)."""
+    what the citizen's history weighs (with 60 earlier notices an A03's mapping took 62 ms; now 3 ms)."""
 
     id: str
     inbound_message_id: str
