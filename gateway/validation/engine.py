@@ -187,11 +187,6 @@ class Validator:
         or not: what `gateway.validation.warmup` makes at start-up."""
         return sum(len(plans) for _, plans in self._located.values())
 
-    def warm(self, *profiles: str) -> None:
-        """Compile the given profiles now (e.g. at start-up) instead of on first use."""
-        for url in profiles:
-            self.plan(url, None)
-
     # -- used by the walker -------------------------------------------------------------------------------------
     def plan(self, url: str, closure: Closure | None) -> ProfilePlan | None:
         """The check plan of the profile `url` resolves to within `closure` (None when unknown or unusable)."""
